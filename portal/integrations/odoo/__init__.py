@@ -1,0 +1,1 @@
+"""The only code that talks to Odoo (see DESIGN.md, rule 3)."""
