@@ -1,0 +1,25 @@
+"""Reads that list or scope sites and memberships."""
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from sites.models import Membership, Site
+from sites.policies import Capability, sites_where
+
+
+def site_list_for_user(user) -> QuerySet[Site]:
+    """The sites `user` can see, with their regions, in a stable order."""
+    return (
+        sites_where(user, Capability.VIEW).select_related("region").order_by("region__code", "code")
+    )
+
+
+def memberships_in_force(user) -> QuerySet[Membership]:
+    """The memberships of `user` that grant something right now."""
+    now = timezone.now()
+    return (
+        Membership.objects.filter(user=user.pk, valid_from__lte=now)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+        .select_related("site", "region")
+        .order_by("role", "id")
+    )

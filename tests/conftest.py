@@ -1,0 +1,98 @@
+"""Personas of the demo company, built through the real services.
+
+Region A holds sites A1 and A2; region B holds site B1. Each persona holds one role, like the
+demo users; `outsider` is a site manager in region B and `stranger` holds no role at all.
+"""
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+
+from sites.roles import Role
+from tests.factories import RegionFactory, SiteFactory, UserFactory, grant
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _collected_static(tmp_path_factory):
+    # With DEBUG off, pages name hashed static files from the manifest, as in production, so
+    # the suite collects them once, the way a deployment does.
+    django_settings.STATIC_ROOT = tmp_path_factory.mktemp("static")
+    call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Hashing strength is not what these tests are about; PBKDF2 would dominate their run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def region_a(db):
+    return RegionFactory(code="RA", name="Region A")
+
+
+@pytest.fixture
+def region_b(db):
+    return RegionFactory(code="RB", name="Region B")
+
+
+@pytest.fixture
+def site_a1(region_a):
+    return SiteFactory(code="A1", region=region_a)
+
+
+@pytest.fixture
+def site_a2(region_a):
+    return SiteFactory(code="A2", region=region_a, time_zone="Europe/Brussels")
+
+
+@pytest.fixture
+def site_b1(region_b):
+    return SiteFactory(code="B1", region=region_b, time_zone="Europe/London", currency="GBP")
+
+
+@pytest.fixture
+def requester(site_a1):
+    user = UserFactory(username="requester")
+    grant(user, Role.REQUESTER, site=site_a1)
+    return user
+
+
+@pytest.fixture
+def site_manager(site_a1):
+    user = UserFactory(username="site.manager")
+    grant(user, Role.SITE_MANAGER, site=site_a1)
+    return user
+
+
+@pytest.fixture
+def regional_manager(region_a, site_a1, site_a2):
+    user = UserFactory(username="regional.manager")
+    grant(user, Role.REGIONAL_MANAGER, region=region_a)
+    return user
+
+
+@pytest.fixture
+def finance(region_a, site_a1, site_a2):
+    user = UserFactory(username="finance")
+    grant(user, Role.FINANCE, region=region_a)
+    return user
+
+
+@pytest.fixture
+def auditor(region_a, site_a1, site_a2):
+    user = UserFactory(username="auditor")
+    grant(user, Role.AUDITOR, region=region_a)
+    return user
+
+
+@pytest.fixture
+def outsider(site_b1, site_a1, site_a2):
+    user = UserFactory(username="outsider")
+    grant(user, Role.SITE_MANAGER, site=site_b1)
+    return user
+
+
+@pytest.fixture
+def stranger(db):
+    return UserFactory(username="stranger")
