@@ -1,0 +1,101 @@
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+
+from sites import demo
+
+LOGIN = reverse("login")
+
+
+@pytest.fixture
+def demo_company(db):
+    call_command("seed_demo", force=True, stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+
+def sign_in(client, username, password=demo.PASSWORD):
+    return client.post(LOGIN, {"username": username, "password": password})
+
+
+@pytest.mark.parametrize("persona", [p.username for p in demo.PERSONAS])
+def test_each_demo_persona_signs_in_and_sees_their_home(client, demo_company, persona):
+    response = sign_in(client, persona)
+
+    assert response.status_code == 302
+    assert response.url == reverse("inbox:home")
+    home = client.get(response.url)
+    assert home.status_code == 200
+    assert "Your reach" in home.text
+
+
+def test_regional_manager_home_lists_the_benelux_sites_only(client, demo_company):
+    sign_in(client, "regional.manager")
+
+    page = client.get(reverse("inbox:home")).text
+
+    assert "Amsterdam Distribution Centre" in page
+    assert "Antwerp Cross-Dock" in page
+    assert "Manchester" not in page
+
+
+def test_home_of_a_user_without_roles_says_so(client, stranger):
+    client.force_login(stranger)
+
+    page = client.get(reverse("inbox:home")).text
+
+    assert 'id="site-list-empty"' in page
+
+
+def test_home_needs_a_signed_in_user(client, db):
+    response = client.get(reverse("inbox:home"))
+
+    assert response.status_code == 302
+    assert response.url.startswith(LOGIN)
+
+
+def test_wrong_password_is_refused_with_a_message(client, demo_company):
+    response = sign_in(client, "finance", "not-the-password")
+
+    assert response.status_code == 200
+    assert "did not match" in response.text
+
+
+def test_lockout_after_the_failure_limit_and_release_after_the_cool_off(
+    client, demo_company, settings
+):
+    limit = settings.AXES_FAILURE_LIMIT
+    for _ in range(limit):
+        sign_in(client, "finance", "guess")
+
+    locked = sign_in(client, "finance")
+    assert locked.status_code == 429
+    assert "Signing in is paused" in locked.text
+
+    with time_machine.travel(timezone.now() + settings.AXES_COOLOFF_TIME + timedelta(seconds=5)):
+        released = sign_in(client, "finance")
+    assert released.status_code == 302
+
+
+def test_one_failure_short_of_the_limit_still_signs_in(client, demo_company, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        sign_in(client, "finance", "guess")
+
+    assert sign_in(client, "finance").status_code == 302
+
+
+def test_lockout_of_one_user_leaves_another_free(client, demo_company, settings):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        sign_in(client, "finance", "guess")
+
+    assert sign_in(client, "auditor").status_code == 302
+
+
+def test_sign_out_ends_the_session(client, demo_company):
+    sign_in(client, "auditor")
+
+    client.post(reverse("logout"))
+
+    assert client.get(reverse("inbox:home")).status_code == 302
