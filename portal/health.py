@@ -1,0 +1,61 @@
+"""Liveness and readiness probes for load balancers and process managers.
+
+They answer JSON and name what failed by its kind only: a connection string or a host name
+never appears in the body.
+"""
+
+import time
+from collections.abc import Callable
+
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from portal.celery import app as celery_app
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """The process is up and serving requests."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _broker() -> None:
+    with celery_app.connection_for_write() as broker:
+        broker.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+
+
+READINESS_CHECKS: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker}
+
+
+def _run(check: Callable[[], None]) -> dict:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as error:
+        return {"ok": False, "error": type(error).__name__, "ms": _elapsed_ms(started)}
+    return {"ok": True, "ms": _elapsed_ms(started)}
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
+@require_GET
+@never_cache
+def readyz(request):
+    """Every dependency Tollgate needs to serve and to do its background work is reachable."""
+    results = {name: _run(check) for name, check in READINESS_CHECKS.items()}
+    ready = all(result["ok"] for result in results.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": results},
+        status=200 if ready else 503,
+    )

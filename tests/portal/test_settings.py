@@ -1,0 +1,73 @@
+"""Start-up configuration: production defaults pass `check --deploy`, bad values stop start-up."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(50),
+    "ALLOWED_HOSTS": "tollgate.example.com",
+    "DATABASE_URL": "postgres://tollgate@db.example.com:5432/tollgate",
+    "CELERY_BROKER_URL": "redis://cache.example.com:6379/0",
+    "ODOO_API_KEY": "not-a-real-key",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in PRODUCTION and key != "SECURE_SSL_REDIRECT"
+    }
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=BASE_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_is_clean_with_production_variables():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"SECRET_KEY": ""}, "SECRET_KEY is not set"),
+        ({"SECRET_KEY": "short"}, "SECRET_KEY is too weak"),
+        ({"SECRET_KEY": "django-insecure-" + "x1y2z3" * 10}, "SECRET_KEY is too weak"),
+        ({"ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS is empty"),
+        ({"DEBUG": "maybe"}, "DEBUG must be one of true/false"),
+        ({"DATABASE_URL": "mysql://db/tollgate"}, "DATABASE_URL must be a URL with one of"),
+        ({"CELERY_BROKER_URL": "kafka://broker"}, "CELERY_BROKER_URL must be a URL with one of"),
+        ({"LOGIN_FAILURE_LIMIT": "0"}, "LOGIN_FAILURE_LIMIT must be at least 1"),
+        ({"SESSION_COOKIE_AGE": "a day"}, "SESSION_COOKIE_AGE must be a whole number"),
+    ],
+)
+def test_bad_configuration_stops_start_up_with_a_clear_message(override, message):
+    result = manage("check", **{**PRODUCTION, **override})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_secret_key_never_appears_in_the_error():
+    weak = "weak-secret-value"
+
+    result = manage("check", **{**PRODUCTION, "SECRET_KEY": weak})
+
+    assert weak not in result.stderr + result.stdout
