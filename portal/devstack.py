@@ -1,0 +1,128 @@
+"""`make run`: prepare the embedded database and run every Tollgate process in the foreground.
+
+Migrates, seeds the demo company, then starts the web server, a Celery worker and Celery beat,
+waits until the web server answers, and prints the address and the demo logins. Ctrl-C (or
+SIGTERM) stops every process it started; if one of them dies, the others are stopped too.
+"""
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+STOP_GRACE_SECONDS = 10
+
+
+def _manage(*args: str) -> list[str]:
+    return [sys.executable, str(BASE_DIR / "manage.py"), *args]
+
+
+def _celery(*args: str) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "portal", *args]
+
+
+def _processes(host: str, port: int) -> dict[str, list[str]]:
+    return {
+        "web": _manage("runserver", "--noreload", f"{host}:{port}"),
+        "worker": _celery("worker", "--loglevel=INFO", "--concurrency=2", "-n", "tollgate@%h"),
+        "beat": _celery("beat", "--loglevel=INFO"),
+    }
+
+
+def _wait_until_serving(url: str, children: dict[str, subprocess.Popen], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children.values()):
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own URL
+                if response.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.3)
+    return False
+
+
+def _stop(children: dict[str, subprocess.Popen]) -> None:
+    # The leaders shut down their own children (Celery's warm shutdown drains its pool); the
+    # group is killed only if a leader has not finished within the grace period.
+    for child in children.values():
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    for child in children.values():
+        # Reap anything a leader left behind in its group (a pool process, say).
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+
+
+def _banner(base_url: str) -> str:
+    from sites.demo import login_table
+
+    return (
+        f"\nTollgate is running at {base_url}/  (admin: {base_url}/admin/)\n"
+        f"{login_table()}\nPress Ctrl-C to stop every process.\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--ready-timeout", type=float, default=120)
+    options = parser.parse_args(argv)
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("DEBUG", "true")
+    subprocess.run(_manage("migrate", "--noinput"), check=True)
+    subprocess.run(_manage("seed_demo"), check=True, stdout=subprocess.DEVNULL)
+
+    stopping = False
+
+    def request_stop(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    # Each child leads its own process group, so a terminal Ctrl-C reaches only us and a
+    # stuck child can be killed together with whatever it forked.
+    children = {
+        name: subprocess.Popen(command, start_new_session=True)
+        for name, command in _processes(options.host, options.port).items()
+    }
+    base_url = f"http://{options.host}:{options.port}"
+    try:
+        if not _wait_until_serving(f"{base_url}/healthz", children, options.ready_timeout):
+            print("Tollgate did not come up; stopping.", file=sys.stderr)
+            return 1
+        sys.stdout.write(_banner(base_url))
+        sys.stdout.flush()
+        while not stopping:
+            dead = [name for name, child in children.items() if child.poll() is not None]
+            if dead:
+                print(
+                    f"{', '.join(dead)} stopped unexpectedly; stopping the rest.", file=sys.stderr
+                )
+                return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop(children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
