@@ -178,29 +178,8 @@ def _role_permissions() -> dict[str, Permission]:
     }
 
 
-def _sync_membership_grants(membership: Membership) -> None:
-    permission = _role_permissions()[permission_codename(membership.role)]
-    covered = [membership.site] if membership.site_id else list(membership.region.sites.all())
-    SiteUserObjectPermission.objects.bulk_create(
-        [
-            SiteUserObjectPermission(
-                user_id=membership.user_id,
-                permission=permission,
-                content_object=site,
-                membership=membership,
-            )
-            for site in covered
-        ],
-        ignore_conflicts=True,
-    )
-
-
-def _sync_site_grants(site: Site) -> None:
-    """Make the site's region-derived grant rows match the region it now belongs to."""
-    SiteUserObjectPermission.objects.filter(
-        content_object=site, membership__region__isnull=False
-    ).exclude(membership__region=site.region_id).delete()
-    permissions = _role_permissions()
+def _write_grants(pairs, permissions: dict[str, Permission]) -> None:
+    """Write the grant row of each (membership, site) pair that does not have one yet."""
     SiteUserObjectPermission.objects.bulk_create(
         [
             SiteUserObjectPermission(
@@ -209,7 +188,23 @@ def _sync_site_grants(site: Site) -> None:
                 content_object=site,
                 membership=membership,
             )
-            for membership in Membership.objects.filter(region=site.region_id)
+            for membership, site in pairs
         ],
         ignore_conflicts=True,
+    )
+
+
+def _sync_membership_grants(membership: Membership) -> None:
+    covered = [membership.site] if membership.site_id else list(membership.region.sites.all())
+    _write_grants([(membership, site) for site in covered], _role_permissions())
+
+
+def _sync_site_grants(site: Site) -> None:
+    """Make the site's region-derived grant rows match the region it now belongs to."""
+    SiteUserObjectPermission.objects.filter(
+        content_object=site, membership__region__isnull=False
+    ).exclude(membership__region=site.region_id).delete()
+    _write_grants(
+        [(membership, site) for membership in Membership.objects.filter(region=site.region_id)],
+        _role_permissions(),
     )

@@ -51,46 +51,41 @@ def site_b1(region_b):
     return SiteFactory(code="B1", region=region_b, time_zone="Europe/London", currency="GBP")
 
 
+def persona(username: str, role: Role, **scope):
+    user = UserFactory(username=username)
+    grant(user, role, **scope)
+    return user
+
+
 @pytest.fixture
 def requester(site_a1):
-    user = UserFactory(username="requester")
-    grant(user, Role.REQUESTER, site=site_a1)
-    return user
+    return persona("requester", Role.REQUESTER, site=site_a1)
 
 
 @pytest.fixture
 def site_manager(site_a1):
-    user = UserFactory(username="site.manager")
-    grant(user, Role.SITE_MANAGER, site=site_a1)
-    return user
+    return persona("site.manager", Role.SITE_MANAGER, site=site_a1)
 
 
+# Region personas depend on the region's sites so that those exist in every test that uses them.
 @pytest.fixture
 def regional_manager(region_a, site_a1, site_a2):
-    user = UserFactory(username="regional.manager")
-    grant(user, Role.REGIONAL_MANAGER, region=region_a)
-    return user
+    return persona("regional.manager", Role.REGIONAL_MANAGER, region=region_a)
 
 
 @pytest.fixture
 def finance(region_a, site_a1, site_a2):
-    user = UserFactory(username="finance")
-    grant(user, Role.FINANCE, region=region_a)
-    return user
+    return persona("finance", Role.FINANCE, region=region_a)
 
 
 @pytest.fixture
 def auditor(region_a, site_a1, site_a2):
-    user = UserFactory(username="auditor")
-    grant(user, Role.AUDITOR, region=region_a)
-    return user
+    return persona("auditor", Role.AUDITOR, region=region_a)
 
 
 @pytest.fixture
 def outsider(site_b1, site_a1, site_a2):
-    user = UserFactory(username="outsider")
-    grant(user, Role.SITE_MANAGER, site=site_b1)
-    return user
+    return persona("outsider", Role.SITE_MANAGER, site=site_b1)
 
 
 @pytest.fixture

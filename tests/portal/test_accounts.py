@@ -99,3 +99,15 @@ def test_sign_out_ends_the_session(client, demo_company):
     client.post(reverse("logout"))
 
     assert client.get(reverse("inbox:home")).status_code == 302
+
+
+def test_a_form_without_its_csrf_token_changes_nothing_and_says_so(demo_company):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post(LOGIN, {"username": "finance", "password": demo.PASSWORD})
+
+    assert response.status_code == 403
+    assert "nothing was changed" in response.text
+    assert "_auth_user_id" not in strict.session

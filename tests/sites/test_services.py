@@ -76,30 +76,28 @@ def test_unknown_role_is_refused(site_a1):
         grant(UserFactory(), "emperor", site=site_a1)
 
 
-def test_site_with_an_unknown_time_zone_is_refused_and_not_written(region_a):
-    with pytest.raises(ValidationError, match="IANA time zone"):
-        services.site_create(
-            code="ZZ",
-            name="Nowhere",
-            region=region_a,
-            time_zone="Mars/Olympus",
-            currency="EUR",
-            odoo_company_id=1,
-        )
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("time_zone", "Mars/Olympus", "IANA time zone"),
+        ("currency", "eur", "ISO 4217"),
+        ("code", "a b", "capital letters"),
+    ],
+)
+def test_site_with_a_bad_value_is_refused_and_not_written(region_a, field, value, message):
+    values = {
+        "code": "ZZ",
+        "name": "Nowhere",
+        "region": region_a,
+        "time_zone": "UTC",
+        "currency": "EUR",
+        "odoo_company_id": 1,
+    }
 
-    assert not Site.objects.filter(code="ZZ").exists()
+    with pytest.raises(ValidationError, match=message):
+        services.site_create(**{**values, field: value})
 
-
-def test_site_with_a_lowercase_currency_is_refused(region_a):
-    with pytest.raises(ValidationError, match="ISO 4217"):
-        services.site_create(
-            code="ZZ",
-            name="Nowhere",
-            region=region_a,
-            time_zone="UTC",
-            currency="eur",
-            odoo_company_id=1,
-        )
+    assert not Site.objects.exists()
 
 
 def test_updating_an_unknown_site_field_is_refused(site_a1):
