@@ -1,20 +1,45 @@
 """Administration of regions, sites and memberships, writing through sites.services.
 
 Memberships are never deleted, only ended, so that who held which role when stays answerable.
+Staff who are not superusers see only the sites they administer.
 """
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from sites import services
 from sites.models import Membership, MembershipChange, Region, Site
+from sites.policies import Capability, in_scope, sites_where
+
+SITE_EDITABLE = [
+    "name",
+    "region",
+    "time_zone",
+    "currency",
+    "odoo_company_id",
+    "odoo_warehouse_id",
+    "active",
+]
 
 
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            services.region_rename(actor=request.user, region=obj, name=obj.name)
+        else:
+            obj.pk = services.region_create(actor=request.user, code=obj.code, name=obj.name).pk
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj else []
 
 
 @admin.register(Site)
@@ -23,15 +48,27 @@ class SiteAdmin(admin.ModelAdmin):
     list_filter = ["region", "active"]
     search_fields = ["code", "name"]
 
+    def get_queryset(self, request):
+        sites = super().get_queryset(request)
+        if request.user.is_superuser:
+            return sites
+        return sites.filter(in_scope(request.user, Capability.ADMINISTER))
+
+    def get_readonly_fields(self, request, obj=None):
+        # The code is the Odoo warehouse code; a different code is a different site.
+        return ["code"] if obj else []
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        values = {field: form.cleaned_data[field] for field in services.SITE_FIELDS}
+        values = {field: form.cleaned_data[field] for field in SITE_EDITABLE}
         if change:
-            services.site_update(site=obj, **values)
+            services.site_update(actor=request.user, site=obj, **values)
         else:
-            obj.pk = services.site_create(**values).pk
+            obj.pk = services.site_create(
+                actor=request.user, code=form.cleaned_data["code"], **values
+            ).pk
 
 
 class MembershipChangeInline(admin.TabularInline):
@@ -55,6 +92,15 @@ class MembershipAdmin(admin.ModelAdmin):
     inlines = [MembershipChangeInline]
     actions = ["end_now"]
 
+    def get_queryset(self, request):
+        memberships = super().get_queryset(request)
+        if request.user.is_superuser:
+            return memberships
+        administered = sites_where(request.user, Capability.ADMINISTER)
+        return memberships.filter(
+            Q(site__in=administered) | Q(region__sites__in=administered)
+        ).distinct()
+
     def get_readonly_fields(self, request, obj=None):
         # Who holds what where is fixed once granted; a different grant is a new membership.
         if obj is None:
@@ -67,11 +113,12 @@ class MembershipAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         data = form.cleaned_data
         if change:
-            services.membership_set_period(
+            services.membership_update(
                 actor=request.user,
                 membership=obj,
                 valid_from=data["valid_from"],
                 valid_to=data["valid_to"],
+                note=data["note"],
             )
         else:
             obj.pk = services.membership_grant(
@@ -88,12 +135,17 @@ class MembershipAdmin(admin.ModelAdmin):
     @admin.action(description="End the selected memberships now")
     def end_now(self, request, queryset) -> None:
         now = timezone.now()
-        ended = 0
+        ended = already = 0
         for membership in queryset:
             try:
-                services.membership_end(actor=request.user, membership=membership, at=now)
-            except ValidationError as error:
-                self.message_user(request, f"{membership}: {error.messages[0]}", messages.ERROR)
-            else:
-                ended += 1
-        self.message_user(request, f"Ended {ended} membership(s).", messages.SUCCESS)
+                if services.membership_end(actor=request.user, membership=membership, at=now):
+                    ended += 1
+                else:
+                    already += 1
+            except (PermissionDenied, ValidationError) as error:
+                self.message_user(request, f"{membership}: {error}", messages.ERROR)
+        self.message_user(
+            request,
+            f"Ended {ended} membership(s); {already} had already ended.",
+            messages.SUCCESS,
+        )

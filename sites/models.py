@@ -93,13 +93,19 @@ class Membership(models.Model):
                 | Q(site__isnull=True, region__isnull=False),
             ),
             models.CheckConstraint(
-                name="membership_ends_after_it_starts",
-                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                # An empty period (end == start) is a membership cancelled before it began.
+                name="membership_does_not_end_before_it_starts",
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
             ),
         ]
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} at {self.scope_label}"
+
+    @property
+    def display_time_zone(self) -> str:
+        """The zone its dates are shown in: the site's own, or UTC for a region."""
+        return self.site.time_zone if self.site_id else "UTC"
 
     @property
     def scope_label(self) -> str:
@@ -108,8 +114,8 @@ class Membership(models.Model):
     def clean(self) -> None:
         if bool(self.site_id) == bool(self.region_id):
             raise ValidationError("A membership is held at exactly one site or one region.")
-        if self.valid_to is not None and self.valid_from and self.valid_to <= self.valid_from:
-            raise ValidationError({"valid_to": "The end must come after the start."})
+        if self.valid_to is not None and self.valid_from and self.valid_to < self.valid_from:
+            raise ValidationError({"valid_to": "The end must not come before the start."})
 
     def in_force(self, at=None) -> bool:
         at = at or timezone.now()

@@ -1,20 +1,27 @@
 """Who may do what at which site: the one place that answers it.
 
 A person's reach is the set of sites where they hold a role through a membership in force right
-now. The answers are built as SQL (`Exists` over django-guardian's direct-FK grant rows joined to
-the membership's dates), so they can be nested inside other queries and cost one query however
-many sites and memberships there are. An ended membership stops counting the moment it ends,
-whether or not any job has run since.
+now. The answers are built as SQL (`Exists` over django-guardian's direct-FK grant rows, joined
+to the membership's dates and scope), so they nest inside other queries and cost one query
+however many sites and memberships there are. An ended membership stops counting the moment it
+ends, whether or not any job has run since; a deactivated user reaches nothing.
+
+Business capabilities come from memberships only. The Django superuser flag opens the admin and
+lets its holder administer every site (that is how a new installation gets its first
+administrators); it never lets anyone raise, decide, work queues or audit.
+
+guardian's own helpers (`get_objects_for_user`, `ObjectPermissionChecker`, its template tags)
+must not be used on Site: they read the grant rows without the membership's dates.
 """
 
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from sites.models import Site, SiteUserObjectPermission
+from sites.models import Region, Site, SiteUserObjectPermission
 from sites.roles import Role, permission_codename
 
 
@@ -36,37 +43,50 @@ GRANTED_BY: dict[Capability, frozenset[Role]] = {
     Capability.ADMINISTER: frozenset({Role.ADMIN}),
 }
 
-# Looking back is allowed at a closed site; acting there is not.
-_READ_ONLY = frozenset({Capability.VIEW, Capability.AUDIT})
+# A closed site keeps its history and its administrators, but takes no new work.
+_OPEN_SITES_ONLY = frozenset(
+    {Capability.RAISE_REQUEST, Capability.DECIDE, Capability.WORK_EXCEPTIONS}
+)
 
 
-def grant_in_force(
-    user, roles: Iterable[str], *, site_ref="pk", at: datetime | None = None
-) -> Exists:
-    """An `Exists` that is true where `user` holds one of `roles` at the site `site_ref` names.
-
-    `site_ref` is resolved against the outer query: "pk" for a Site queryset, "site" (or
-    "site_id") for a model that points at a site.
-    """
+def _grants_in_force(user, roles: Iterable[str], site_ref: str, at: datetime | None) -> Exists:
     at = at or timezone.now()
     grants = SiteUserObjectPermission.objects.filter(
         user=user.pk,
+        user__is_active=True,
         permission__content_type__app_label="sites",
         permission__codename__in=[permission_codename(role) for role in roles],
         content_object=OuterRef(site_ref),
         membership__valid_from__lte=at,
-    ).filter(Q(membership__valid_to__isnull=True) | Q(membership__valid_to__gt=at))
+    ).filter(
+        Q(membership__valid_to__isnull=True) | Q(membership__valid_to__gt=at),
+        # A row counts only while its membership still covers the site, so a row left behind
+        # by a site moving to another region grants nothing.
+        Q(membership__site=F("content_object")) | Q(membership__region=F("content_object__region")),
+    )
     return Exists(grants)
+
+
+def in_scope(
+    user, capability: Capability, *, site_field: str | None = None, at: datetime | None = None
+) -> Q:
+    """A filter keeping the rows at whose site `user` may do `capability`.
+
+    For a Site queryset leave `site_field` out; for a model that points at a site, name the
+    foreign key (e.g. `site_field="site"`). It adds one `EXISTS` to the query it is used in.
+    """
+    if not _is_active(user):
+        return Q(pk__in=[])
+    prefix = f"{site_field}__" if site_field else ""
+    condition = Q(_grants_in_force(user, GRANTED_BY[capability], site_field or "pk", at))
+    if capability in _OPEN_SITES_ONLY:
+        condition &= Q(**{f"{prefix}active": True})
+    return condition
 
 
 def sites_where(user, capability: Capability, *, at: datetime | None = None) -> QuerySet[Site]:
     """The sites at which `user` may do `capability`, as a lazy queryset (one query)."""
-    if not _is_active(user):
-        return Site.objects.none()
-    sites = Site.objects.filter(grant_in_force(user, GRANTED_BY[capability], at=at))
-    if capability not in _READ_ONLY:
-        sites = sites.filter(active=True)
-    return sites
+    return Site.objects.filter(in_scope(user, capability, at=at))
 
 
 def may(user, capability: Capability, site: Site, *, at: datetime | None = None) -> bool:
@@ -78,8 +98,28 @@ def holds_role(user, role: str, site: Site, *, at: datetime | None = None) -> bo
     """Whether `user` holds `role` at `site` through a membership in force (one query)."""
     if not _is_active(user):
         return False
-    return Site.objects.filter(grant_in_force(user, [role], at=at), pk=site.pk).exists()
+    return Site.objects.filter(_grants_in_force(user, [role], "pk", at), pk=site.pk).exists()
+
+
+def may_administer_site(actor, site: Site) -> bool:
+    """Whether `actor` may change `site` and grant roles at it; None is the system itself."""
+    if actor is None or _is_superuser(actor):
+        return True
+    return may(actor, Capability.ADMINISTER, site)
+
+
+def may_administer_region(actor, region: Region) -> bool:
+    """Whether `actor` administers every site of `region` (and so the region itself)."""
+    if actor is None or _is_superuser(actor):
+        return True
+    sites = Site.objects.filter(region=region)
+    outside = sites.exclude(in_scope(actor, Capability.ADMINISTER))
+    return sites.exists() and not outside.exists()
 
 
 def _is_active(user) -> bool:
     return bool(user and user.is_authenticated and user.is_active)
+
+
+def _is_superuser(user) -> bool:
+    return _is_active(user) and user.is_superuser

@@ -1,44 +1,49 @@
 """Every write to sites, regions and memberships, and the grant rows they imply.
 
 Grant rows (django-guardian direct-FK permissions on Site) are derived data: one row per
-membership and site it covers. They are kept in step inside the same transaction as the change
-that implies them, so a region membership covers a site the moment the site is created.
+membership and site it covers. They are written inside the same transaction as the change that
+implies them, with the region row locked, so a region membership covers a site the moment the
+site is created and a grant racing a site's move cannot miss it. sites.policies also checks
+each row's scope when reading, so a row can never grant more than its membership.
 """
 
 from datetime import datetime
 
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from sites import policies
 from sites.models import Membership, MembershipChange, Region, Site, SiteUserObjectPermission
 from sites.roles import permission_codename
 
-SITE_FIELDS = (
-    "code",
-    "name",
-    "region",
-    "time_zone",
-    "currency",
-    "odoo_company_id",
-    "odoo_warehouse_id",
-    "active",
-)
 
-
-def region_create(*, code: str, name: str) -> Region:
-    """Create a region."""
+def region_create(*, actor, code: str, name: str) -> Region:
+    """Create a region; only a superuser (or the system) may."""
+    if not (actor is None or (actor.is_active and actor.is_superuser)):
+        raise PermissionDenied("Only a superuser may create regions.")
     region = Region(code=code, name=name)
     region.full_clean()
     region.save()
     return region
 
 
+def region_rename(*, actor, region: Region, name: str) -> Region:
+    """Change a region's display name; its code stays."""
+    if not policies.may_administer_region(actor, region):
+        raise PermissionDenied("You do not administer every site of this region.")
+    region.name = name
+    region.full_clean()
+    region.save(update_fields=["name"])
+    return region
+
+
 @transaction.atomic
 def site_create(
     *,
+    actor,
     code: str,
     name: str,
     region: Region,
@@ -48,7 +53,13 @@ def site_create(
     odoo_warehouse_id: int | None = None,
     active: bool = True,
 ) -> Site:
-    """Create a site; everyone holding a role on its region holds it here from now on."""
+    """Create a site; everyone holding a role on its region holds it here at once.
+
+    Locks the region row, so that no region grant is written between our read and our write.
+    """
+    region = _lock_regions(region.pk)[0]
+    if not policies.may_administer_region(actor, region):
+        raise PermissionDenied("You do not administer every site of this region.")
     site = Site(
         code=code,
         name=name,
@@ -66,18 +77,43 @@ def site_create(
 
 
 @transaction.atomic
-def site_update(*, site: Site, **changes) -> Site:
-    """Change a site's attributes; moving it to another region moves its region grants too.
+def site_update(
+    *,
+    actor,
+    site: Site,
+    name: str | None = None,
+    region: Region | None = None,
+    time_zone: str | None = None,
+    currency: str | None = None,
+    odoo_company_id: int | None = None,
+    odoo_warehouse_id: int | None = None,
+    active: bool | None = None,
+) -> Site:
+    """Change a site; moving it to another region moves its region grants with it.
 
-    Locks the site row for the duration.
+    Locks the old and the new region rows (in id order) and then the site row.
     """
-    unknown = set(changes) - set(SITE_FIELDS)
-    if unknown:
-        raise ValidationError(f"Unknown site fields: {', '.join(sorted(unknown))}.")
+    region_ids = {site.region_id, region.pk if region else site.region_id}
+    locked = {r.pk: r for r in _lock_regions(*region_ids)}
     site = Site.objects.select_for_update().get(pk=site.pk)
+    if not policies.may_administer_site(actor, site):
+        raise PermissionDenied("You do not administer this site.")
+    moving = region is not None and region.pk != site.region_id
+    if moving and not policies.may_administer_region(actor, locked[region.pk]):
+        raise PermissionDenied("You do not administer every site of the target region.")
+    changes = {
+        "name": name,
+        "region": region,
+        "time_zone": time_zone,
+        "currency": currency,
+        "odoo_company_id": odoo_company_id,
+        "odoo_warehouse_id": odoo_warehouse_id,
+        "active": active,
+    }
     region_before = site.region_id
     for field, value in changes.items():
-        setattr(site, field, value)
+        if value is not None:
+            setattr(site, field, value)
     site.full_clean()
     site.save()
     if site.region_id != region_before:
@@ -97,7 +133,12 @@ def membership_grant(
     valid_to: datetime | None = None,
     note: str = "",
 ) -> Membership:
-    """Give `user` a role at one site or at every site of one region, for a period."""
+    """Give `user` a role at one site or at every site of one region, for a period.
+
+    For a region, locks the region row so that a site created or moved meanwhile is covered.
+    """
+    if region is not None:
+        region = _lock_regions(region.pk)[0]
     membership = Membership(
         user=user,
         role=role,
@@ -109,6 +150,7 @@ def membership_grant(
         note=note,
     )
     membership.full_clean()
+    _check_administers(actor, membership)
     membership.save()
     _record(membership, MembershipChange.Action.GRANTED, actor=actor, before=None)
     _sync_membership_grants(membership)
@@ -116,37 +158,53 @@ def membership_grant(
 
 
 @transaction.atomic
-def membership_set_period(
-    *, actor, membership: Membership, valid_from: datetime, valid_to: datetime | None
+def membership_update(
+    *, actor, membership: Membership, valid_from: datetime, valid_to: datetime | None, note: str
 ) -> Membership:
-    """Move the start or end of a membership. Locks the membership row."""
+    """Move the start or end of a membership, or change its note. Locks the membership row."""
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _check_administers(actor, membership)
     before = _snapshot(membership)
-    membership.valid_from = valid_from
-    membership.valid_to = valid_to
+    membership.valid_from, membership.valid_to, membership.note = valid_from, valid_to, note
     membership.full_clean()
-    membership.save(update_fields=["valid_from", "valid_to"])
+    if _snapshot(membership) == before:
+        return membership
+    membership.save(update_fields=["valid_from", "valid_to", "note"])
     _record(membership, MembershipChange.Action.CHANGED, actor=actor, before=before)
     return membership
 
 
 @transaction.atomic
-def membership_end(*, actor, membership: Membership, at: datetime | None = None) -> Membership:
+def membership_end(*, actor, membership: Membership, at: datetime | None = None) -> bool:
     """End a membership at `at` (default now); it grants nothing from then on.
 
-    Locks the membership row. Ending one that already ends earlier changes nothing.
+    One that has not started yet is cancelled: its period becomes empty. Locks the membership
+    row. Returns False, changing nothing, if it already ends by then.
     """
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    _check_administers(actor, membership)
     at = at or timezone.now()
     if membership.valid_to is not None and membership.valid_to <= at:
-        return membership
-    if at <= membership.valid_from:
-        raise ValidationError("A membership cannot end before it starts; it has not started yet.")
+        return False
     before = _snapshot(membership)
-    membership.valid_to = at
+    membership.valid_to = max(at, membership.valid_from)
     membership.save(update_fields=["valid_to"])
     _record(membership, MembershipChange.Action.ENDED, actor=actor, before=before)
-    return membership
+    return True
+
+
+def _lock_regions(*region_ids: int) -> list[Region]:
+    return list(Region.objects.select_for_update().filter(pk__in=region_ids).order_by("pk"))
+
+
+def _check_administers(actor, membership: Membership) -> None:
+    allowed = (
+        policies.may_administer_site(actor, membership.site)
+        if membership.site_id
+        else policies.may_administer_region(actor, membership.region)
+    )
+    if not allowed:
+        raise PermissionDenied(f"You do not administer {membership.scope_label}.")
 
 
 def _snapshot(membership: Membership) -> dict:
@@ -157,6 +215,7 @@ def _snapshot(membership: Membership) -> dict:
         "region": membership.region_id,
         "valid_from": membership.valid_from.isoformat(),
         "valid_to": membership.valid_to.isoformat() if membership.valid_to else None,
+        "note": membership.note,
     }
 
 

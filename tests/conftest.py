@@ -84,6 +84,11 @@ def auditor(region_a, site_a1, site_a2):
 
 
 @pytest.fixture
+def administrator(region_a, site_a1, site_a2):
+    return persona("administrator", Role.ADMIN, region=region_a)
+
+
+@pytest.fixture
 def outsider(site_b1, site_a1, site_a2):
     return persona("outsider", Role.SITE_MANAGER, site=site_b1)
 

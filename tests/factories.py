@@ -28,7 +28,7 @@ class RegionFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, **fields):
-        return services.region_create(**fields)
+        return services.region_create(actor=None, **fields)
 
 
 class SiteFactory(factory.Factory):
@@ -44,7 +44,7 @@ class SiteFactory(factory.Factory):
 
     @classmethod
     def _create(cls, model_class, **fields):
-        return services.site_create(**fields)
+        return services.site_create(actor=None, **fields)
 
 
 def grant(user, role, *, site=None, region=None, **period):

@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from sites.models import Membership, MembershipChange, Site, SiteUserObjectPermission
@@ -90,3 +91,39 @@ def test_site_added_in_the_admin_is_covered_by_region_roles(
     site = Site.objects.get(code="A9")
     assert SiteUserObjectPermission.objects.filter(content_object=site).exists()
     assert may(regional_manager, Capability.DECIDE, site)
+
+
+def test_admin_edits_a_note_and_the_change_is_recorded(admin_client, site_manager):
+    membership = Membership.objects.get(user=site_manager)
+
+    response = admin_client.post(
+        reverse("admin:sites_membership_change", args=[membership.pk]),
+        {
+            "valid_from_0": membership.valid_from.strftime("%Y-%m-%d"),
+            "valid_from_1": membership.valid_from.strftime("%H:%M:%S"),
+            "note": "covers the night shift",
+            "changes-TOTAL_FORMS": "0",
+            "changes-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    membership.refresh_from_db()
+    assert membership.note == "covers the night shift"
+    assert membership.changes.filter(action="changed").get().actor == admin_client.admin
+
+
+def test_staff_administrator_sees_only_the_sites_they_administer(client, administrator, site_b1):
+    administrator.is_staff = True
+    administrator.save()
+    administrator.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_site", "view_membership"])
+    )
+    client.force_login(administrator)
+
+    page = client.get(reverse("admin:sites_site_changelist")).text
+
+    assert "Site A1" in page and "Site A2" in page
+    assert "Site B1" not in page
+    other = client.get(reverse("admin:sites_site_change", args=[site_b1.pk]))
+    assert other.status_code == 302  # the admin's answer for an object outside the queryset

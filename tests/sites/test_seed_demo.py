@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from sites import demo
-from sites.models import Membership, Region, Site
+from sites import demo, services
+from sites.models import Membership, MembershipChange, Region, Site, SiteUserObjectPermission
 from sites.policies import Capability, sites_where
 
 
@@ -28,13 +28,28 @@ def test_demo_company_has_three_regions_nine_sites_and_every_persona(db):
     } <= usernames
 
 
+def counts():
+    models = [Region, Site, Membership, MembershipChange, SiteUserObjectPermission]
+    return {model.__name__: model.objects.count() for model in models}
+
+
 def test_seeding_twice_changes_nothing(db):
     seed()
-    before = (Region.objects.count(), Site.objects.count(), Membership.objects.count())
+    before = counts()
 
     seed()
 
-    assert (Region.objects.count(), Site.objects.count(), Membership.objects.count()) == before
+    assert counts() == before
+
+
+def test_seeding_again_leaves_an_ended_membership_ended(db):
+    seed()
+    auditor = get_user_model().objects.get(username="auditor")
+    services.membership_end(actor=None, membership=Membership.objects.get(user=auditor))
+
+    seed()
+
+    assert not sites_where(auditor, Capability.VIEW).exists()
 
 
 def test_demo_regional_manager_reaches_every_benelux_site_and_the_outsider_none(db):

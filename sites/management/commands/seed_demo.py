@@ -4,8 +4,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
-from django.db.models import Q
-from django.utils import timezone
 
 from sites import demo, services
 from sites.models import Membership, Region, Site
@@ -37,7 +35,7 @@ class Command(BaseCommand):
         regions = {}
         for code, (name, _company) in demo.REGIONS.items():
             region = Region.objects.filter(code=code).first()
-            regions[code] = region or services.region_create(code=code, name=name)
+            regions[code] = region or services.region_create(actor=None, code=code, name=name)
         return regions
 
     def _sites(self, regions: dict[str, Region]) -> dict[str, Site]:
@@ -45,6 +43,7 @@ class Command(BaseCommand):
         for spec in demo.SITES:
             site = Site.objects.filter(code=spec.code).first()
             sites[spec.code] = site or services.site_create(
+                actor=None,
                 code=spec.code,
                 name=spec.name,
                 region=regions[spec.region],
@@ -56,29 +55,34 @@ class Command(BaseCommand):
         return sites
 
     def _personas(self, regions: dict[str, Region], sites: dict[str, Site]) -> None:
+        # Only what is missing is created: a demo user an administrator has changed, or a
+        # membership that was ended, stays as it was left.
         User = get_user_model()
         for persona in demo.PERSONAS:
-            user, _created = User.objects.get_or_create(username=persona.username)
-            user.first_name = persona.first_name
-            user.last_name = persona.last_name
-            user.email = f"{persona.username}@demo.tollgate.invalid"
-            user.is_active = True
-            user.is_staff = user.is_superuser = persona.superuser
-            user.set_password(demo.PASSWORD)
-            user.save()
+            user = User.objects.filter(username=persona.username).first()
+            if user is None:
+                user = User.objects.create_user(
+                    username=persona.username,
+                    password=demo.PASSWORD,
+                    first_name=persona.first_name,
+                    last_name=persona.last_name,
+                    email=f"{persona.username}@demo.tollgate.invalid",
+                    is_staff=persona.superuser,
+                    is_superuser=persona.superuser,
+                )
             for scope in demo.scopes_of(persona):
-                self._ensure_membership(user, persona.role, scope, regions, sites)
-
-    def _ensure_membership(self, user, role, scope, regions, sites) -> None:
-        site, region = sites.get(scope), regions.get(scope)
-        now = timezone.now()
-        in_force = Membership.objects.filter(
-            user=user, role=role, site=site, region=region, valid_from__lte=now
-        ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
-        if not in_force.exists():
-            services.membership_grant(
-                actor=None, user=user, role=role, site=site, region=region, note="demo seed"
-            )
+                site, region = sites.get(scope), regions.get(scope)
+                if not Membership.objects.filter(
+                    user=user, role=persona.role, site=site, region=region
+                ).exists():
+                    services.membership_grant(
+                        actor=None,
+                        user=user,
+                        role=persona.role,
+                        site=site,
+                        region=region,
+                        note="demo seed",
+                    )
 
     def _print_logins(self) -> None:
         self.stdout.write(demo.login_table())
