@@ -95,6 +95,7 @@ def test_lockout_of_one_user_leaves_another_free(client, demo_company, settings)
 
 def test_sign_out_ends_the_session(client, demo_company):
     sign_in(client, "auditor")
+    assert client.get(reverse("inbox:home")).status_code == 200
 
     client.post(reverse("logout"))
 
@@ -111,3 +112,35 @@ def test_a_form_without_its_csrf_token_changes_nothing_and_says_so(demo_company)
     assert response.status_code == 403
     assert "nothing was changed" in response.text
     assert "_auth_user_id" not in strict.session
+
+
+def test_behind_a_proxy_the_lockout_keys_on_the_client_not_the_proxy(
+    client, demo_company, settings
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        # The attacker also forges entries to the left; only the proxy's entry is trusted.
+        forwarded = f"198.51.100.{attempt}, 203.0.113.66"
+        client.post(
+            LOGIN,
+            {"username": "finance", "password": "guess"},
+            HTTP_X_FORWARDED_FOR=forwarded,
+            **proxy,
+        )
+
+    attacker = client.post(
+        LOGIN,
+        {"username": "finance", "password": demo.PASSWORD},
+        HTTP_X_FORWARDED_FOR="203.0.113.66",
+        **proxy,
+    )
+    colleague = client.post(
+        LOGIN,
+        {"username": "finance", "password": demo.PASSWORD},
+        HTTP_X_FORWARDED_FOR="192.0.2.10",
+        **proxy,
+    )
+
+    assert attacker.status_code == 429
+    assert colleague.status_code == 302
