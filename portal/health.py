@@ -1,7 +1,9 @@
 """Liveness and readiness probes for load balancers and process managers.
 
-They answer JSON and name what failed by its kind only: a connection string or a host name
-never appears in the body.
+They answer JSON; a failed check is named with its error's class only, so a connection string
+or a host name never appears in the body. ProbeMiddleware answers them before anything else
+runs: a load balancer probes by IP address over plain HTTP, which ALLOWED_HOSTS and the HTTPS
+redirect would otherwise refuse.
 """
 
 import time
@@ -15,8 +17,8 @@ from django.views.decorators.http import require_GET
 from portal.celery import app as celery_app
 
 
-@require_GET
 @never_cache
+@require_GET
 def healthz(request):
     """The process is up and serving requests."""
     return JsonResponse({"status": "ok"})
@@ -30,7 +32,7 @@ def _database() -> None:
 
 def _broker() -> None:
     with celery_app.connection_for_write() as broker:
-        broker.ensure_connection(max_retries=1, interval_start=0, timeout=3)
+        broker.ensure_connection(max_retries=1, interval_start=0, timeout=2)
 
 
 READINESS_CHECKS: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker}
@@ -49,8 +51,8 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
-@require_GET
 @never_cache
+@require_GET
 def readyz(request):
     """Every dependency Tollgate needs to serve and to do its background work is reachable."""
     results = {name: _run(check) for name, check in READINESS_CHECKS.items()}
@@ -59,3 +61,17 @@ def readyz(request):
         {"status": "ok" if ready else "unavailable", "checks": results},
         status=200 if ready else 503,
     )
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        probe = PROBES.get(request.path_info)
+        if probe is None:
+            return self.get_response(request)
+        return probe(request)

@@ -46,3 +46,16 @@ def test_readyz_is_503_when_the_broker_is_down_and_leaks_no_url(client, db, unre
 def test_plain_http_is_redirected_to_https_except_the_probes(client, db):
     assert client.get("/accounts/login/").status_code == 301
     assert client.get("/healthz").status_code == 200
+
+
+def test_probes_answer_a_load_balancer_probing_by_ip_address(client, db):
+    for probe in ("/healthz", "/readyz"):
+        assert client.get(probe, HTTP_HOST="10.1.2.3:8000").status_code == 200
+
+
+def test_other_pages_still_refuse_an_unknown_host(client, db):
+    assert client.get("/accounts/login/", HTTP_HOST="10.1.2.3:8000").status_code == 400
+
+
+def test_probes_refuse_other_methods(client, db):
+    assert client.post("/healthz").status_code == 405
