@@ -6,12 +6,12 @@ Staff who are not superusers see only the sites they administer.
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
 from django.utils import timezone
 
 from sites import services
 from sites.models import Membership, MembershipChange, Region, Site
-from sites.policies import Capability, in_scope, sites_where
+from sites.policies import sites_administered_by
+from sites.selectors import memberships_administered_by
 
 SITE_EDITABLE = [
     "name",
@@ -49,10 +49,7 @@ class SiteAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
 
     def get_queryset(self, request):
-        sites = super().get_queryset(request)
-        if request.user.is_superuser:
-            return sites
-        return sites.filter(in_scope(request.user, Capability.ADMINISTER))
+        return super().get_queryset(request) & sites_administered_by(request.user)
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the Odoo warehouse code; a different code is a different site.
@@ -93,13 +90,11 @@ class MembershipAdmin(admin.ModelAdmin):
     actions = ["end_now"]
 
     def get_queryset(self, request):
-        memberships = super().get_queryset(request)
-        if request.user.is_superuser:
-            return memberships
-        administered = sites_where(request.user, Capability.ADMINISTER)
-        return memberships.filter(
-            Q(site__in=administered) | Q(region__sites__in=administered)
-        ).distinct()
+        return (
+            super()
+            .get_queryset(request)
+            .filter(pk__in=memberships_administered_by(request.user).values("pk"))
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # Who holds what where is fixed once granted; a different grant is a new membership.

@@ -117,10 +117,6 @@ class Membership(models.Model):
         if self.valid_to is not None and self.valid_from and self.valid_to < self.valid_from:
             raise ValidationError({"valid_to": "The end must not come before the start."})
 
-    def in_force(self, at=None) -> bool:
-        at = at or timezone.now()
-        return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
-
 
 class MembershipChange(models.Model):
     """Who granted, changed or ended a membership, and when; the audit ledger carries these."""

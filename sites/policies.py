@@ -101,6 +101,18 @@ def holds_role(user, role: str, site: Site, *, at: datetime | None = None) -> bo
     return Site.objects.filter(_grants_in_force(user, [role], "pk", at), pk=site.pk).exists()
 
 
+def may_create_region(actor) -> bool:
+    """Regions shape everyone's reach, so only a superuser (or the system) creates them."""
+    return actor is None or _is_superuser(actor)
+
+
+def sites_administered_by(actor) -> QuerySet[Site]:
+    """The sites whose settings and memberships `actor` may change."""
+    if actor is None or _is_superuser(actor):
+        return Site.objects.all()
+    return sites_where(actor, Capability.ADMINISTER)
+
+
 def may_administer_site(actor, site: Site) -> bool:
     """Whether `actor` may change `site` and grant roles at it; None is the system itself."""
     if actor is None or _is_superuser(actor):
@@ -113,8 +125,7 @@ def may_administer_region(actor, region: Region) -> bool:
     if actor is None or _is_superuser(actor):
         return True
     sites = Site.objects.filter(region=region)
-    outside = sites.exclude(in_scope(actor, Capability.ADMINISTER))
-    return sites.exists() and not outside.exists()
+    return sites.exists() and not sites.exclude(in_scope(actor, Capability.ADMINISTER)).exists()
 
 
 def _is_active(user) -> bool:

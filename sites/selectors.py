@@ -4,7 +4,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from sites.models import Membership, Site
-from sites.policies import Capability, sites_where
+from sites.policies import Capability, sites_administered_by, sites_where
 
 
 def site_list_for_user(user) -> QuerySet[Site]:
@@ -23,3 +23,11 @@ def memberships_in_force(user) -> QuerySet[Membership]:
         .select_related("site", "region")
         .order_by("role", "id")
     )
+
+
+def memberships_administered_by(user) -> QuerySet[Membership]:
+    """The memberships at sites, or in regions with sites, that `user` administers."""
+    administered = sites_administered_by(user)
+    return Membership.objects.filter(
+        Q(site__in=administered) | Q(region__sites__in=administered)
+    ).distinct()

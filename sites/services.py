@@ -22,7 +22,7 @@ from sites.roles import permission_codename
 
 def region_create(*, actor, code: str, name: str) -> Region:
     """Create a region; only a superuser (or the system) may."""
-    if not (actor is None or (actor.is_active and actor.is_superuser)):
+    if not policies.may_create_region(actor):
         raise PermissionDenied("Only a superuser may create regions.")
     region = Region(code=code, name=name)
     region.full_clean()
