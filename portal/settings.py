@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.webhooks",
     "portal.inbox",
+    "portal.integrations.odoo",
 ]
 
 MIDDLEWARE = [
@@ -256,7 +257,39 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "approvals-sla-sweep": {
+        "task": "approvals.sla_sweep",
+        "schedule": env_int("APPROVAL_SLA_SWEEP_SECONDS", 60, minimum=5),
+    },
+}
+
+# --- Approvals ------------------------------------------------------------------------------
+# Policy amount bands are in this currency; request amounts are converted with CurrencyRate.
+TOLLGATE_BASE_CURRENCY = env_str("TOLLGATE_BASE_CURRENCY", "EUR")
+# Publishing refuses a policy version whose chain of tiers is longer than this.
+APPROVAL_MAX_CHAIN = env_int("APPROVAL_MAX_CHAIN", 5, minimum=1)
+# Risk signals: how far back and how many past requests they look at.
+RISK_HISTORY_DAYS = env_int("RISK_HISTORY_DAYS", 365, minimum=1)
+RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
+RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
+# Links in notification e-mails point here.
+TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tollgate <tollgate@localhost>")
 
 # --- Odoo -----------------------------------------------------------------------------------
 ODOO_URL = env_url("ODOO_URL", "http://127.0.0.1:8069", schemes={"http", "https"})

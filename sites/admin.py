@@ -21,6 +21,9 @@ SITE_EDITABLE = [
     "odoo_company_id",
     "odoo_warehouse_id",
     "active",
+    "opens_at",
+    "closes_at",
+    "business_days",
 ]
 
 

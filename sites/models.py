@@ -1,3 +1,4 @@
+import datetime
 from zoneinfo import available_timezones
 
 from django.conf import settings
@@ -14,6 +15,9 @@ code_validator = RegexValidator(
     r"^[A-Z0-9][A-Z0-9-]*$", "Use capital letters, digits and hyphens, e.g. AMS or BNL."
 )
 currency_validator = RegexValidator(r"^[A-Z]{3}$", "Use a three-letter ISO 4217 code, e.g. EUR.")
+business_days_validator = RegexValidator(
+    r"^(?!.*(.).*\1)[1-7]{1,7}$", "List each working ISO weekday once, 1 = Monday: e.g. 12345."
+)
 
 
 def validate_time_zone(value: str) -> None:
@@ -48,6 +52,16 @@ class Site(models.Model):
     active = models.BooleanField(
         default=True, help_text="A closed site keeps its history but takes no new work."
     )
+    # Business hours, in the site's own time zone: SLAs measured in business hours count only
+    # these, and risk signals call a submission outside them "after hours".
+    opens_at = models.TimeField(default=datetime.time(8, 0))
+    closes_at = models.TimeField(default=datetime.time(18, 0))
+    business_days = models.CharField(
+        max_length=7,
+        default="12345",
+        validators=[business_days_validator],
+        help_text="ISO weekdays the site works, 1 = Monday: e.g. 12345.",
+    )
 
     class Meta:
         ordering = ["code"]
@@ -55,6 +69,11 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+    def clean(self) -> None:
+        both = self.opens_at is not None and self.closes_at is not None
+        if both and self.opens_at >= self.closes_at:
+            raise ValidationError({"closes_at": "A site must close after it opens."})
 
 
 class Membership(models.Model):

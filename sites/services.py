@@ -7,7 +7,7 @@ site is created and a grant racing a site's move cannot miss it. sites.policies 
 each row's scope when reading, so a row can never grant more than its membership.
 """
 
-from datetime import datetime
+from datetime import datetime, time
 
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
@@ -52,6 +52,9 @@ def site_create(
     odoo_company_id: int,
     odoo_warehouse_id: int | None = None,
     active: bool = True,
+    opens_at: time | None = None,
+    closes_at: time | None = None,
+    business_days: str | None = None,
 ) -> Site:
     """Create a site; everyone holding a role on its region holds it here at once.
 
@@ -70,6 +73,10 @@ def site_create(
         odoo_warehouse_id=odoo_warehouse_id,
         active=active,
     )
+    hours = {"opens_at": opens_at, "closes_at": closes_at, "business_days": business_days}
+    for field, value in hours.items():
+        if value is not None:
+            setattr(site, field, value)
     site.full_clean()
     site.save()
     _sync_site_grants(site)
@@ -88,6 +95,9 @@ def site_update(
     odoo_company_id: int | None = None,
     odoo_warehouse_id: int | None = None,
     active: bool | None = None,
+    opens_at: time | None = None,
+    closes_at: time | None = None,
+    business_days: str | None = None,
 ) -> Site:
     """Change a site; moving it to another region moves its region grants with it.
 
@@ -109,6 +119,9 @@ def site_update(
         "odoo_company_id": odoo_company_id,
         "odoo_warehouse_id": odoo_warehouse_id,
         "active": active,
+        "opens_at": opens_at,
+        "closes_at": closes_at,
+        "business_days": business_days,
     }
     region_before = site.region_id
     for field, value in changes.items():

@@ -26,6 +26,22 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _tasks_run_in_process(request):
+    # Tasks enqueued by services run in the test's own process; tests about the broker and a
+    # real worker are marked slow and keep the real transport.
+    from portal.celery import app
+
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager = False
+    app.conf.task_eager_propagates = False
+
+
 @pytest.fixture
 def region_a(db):
     return RegionFactory(code="RA", name="Region A")

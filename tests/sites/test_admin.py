@@ -84,6 +84,9 @@ def test_site_added_in_the_admin_is_covered_by_region_roles(
             "currency": "EUR",
             "odoo_company_id": 1,
             "active": "on",
+            "opens_at": "07:00",
+            "closes_at": "17:00",
+            "business_days": "123456",
         },
     )
 
@@ -91,6 +94,7 @@ def test_site_added_in_the_admin_is_covered_by_region_roles(
     site = Site.objects.get(code="A9")
     assert SiteUserObjectPermission.objects.filter(content_object=site).exists()
     assert may(regional_manager, Capability.DECIDE, site)
+    assert (site.opens_at.hour, site.closes_at.hour, site.business_days) == (7, 17, "123456")
 
 
 def test_admin_edits_a_note_and_the_change_is_recorded(admin_client, site_manager):

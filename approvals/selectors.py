@@ -1,0 +1,209 @@
+"""Reads over approval requests, already scoped to the person asking."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from approvals import policies, routing
+from approvals.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    Delegation,
+    HeldAt,
+    RequestState,
+)
+from sites.models import Membership
+from sites.roles import Role
+
+User = get_user_model()
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    site_id: int | None = None
+    kind: str = ""
+    min_amount: Decimal | None = None
+    max_amount: Decimal | None = None
+    overdue: bool = False
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    requests: list[ApprovalRequest]
+    next_cursor: tuple[datetime, int] | None
+
+
+def inbox_for(
+    user,
+    *,
+    filters: InboxFilters | None = None,
+    after: tuple[datetime, int] | None = None,
+    limit: int = 50,
+    at: datetime | None = None,
+) -> InboxPage:
+    """What `user` (or someone they stand in for) can decide now, soonest due first.
+
+    Keyset-paginated on (due_at, id): pass the page's `next_cursor` as `after`. One query
+    however many sites, roles and delegations the user has and however large the page.
+    """
+    at = at or timezone.now()
+    steps = ApprovalStep.objects.filter(
+        policies.decidable_steps(user, at=at), request=OuterRef("pk")
+    )
+    query = ApprovalRequest.objects.filter(Exists(steps), state=RequestState.IN_REVIEW)
+    query = _filtered(query, filters or InboxFilters(), at)
+    if after is not None:
+        due, pk = after
+        query = query.filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
+    rows = list(query.select_related("site", "requester").order_by("due_at", "pk")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return InboxPage(rows, (rows[-1].due_at, rows[-1].pk) if more else None)
+
+
+def _filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:
+    if filters.site_id:
+        query = query.filter(site=filters.site_id)
+    if filters.kind:
+        query = query.filter(kind=filters.kind)
+    if filters.min_amount is not None:
+        query = query.filter(amount_base__gte=filters.min_amount)
+    if filters.max_amount is not None:
+        query = query.filter(amount_base__lte=filters.max_amount)
+    if filters.overdue:
+        query = query.filter(due_at__lt=at)
+    if filters.text:
+        text = filters.text.strip()
+        query = query.filter(
+            Q(title__icontains=text) | Q(counterparty__icontains=text) | Q(reason__icontains=text)
+        )
+    return query
+
+
+def requests_visible_to(user) -> QuerySet[ApprovalRequest]:
+    """Every request `user` may open; anything else answers 404."""
+    return ApprovalRequest.objects.filter(policies.visible_requests(user))
+
+
+def request_for(user, request_id: int) -> ApprovalRequest:
+    """One request if `user` may see it, else ApprovalRequest.DoesNotExist (shown as 404)."""
+    return (
+        requests_visible_to(user)
+        .select_related("site", "requester", "policy_version")
+        .get(pk=request_id)
+    )
+
+
+def role_holders(roles: list[str], held_at: str, site, *, at: datetime | None = None) -> QuerySet:
+    """The active people holding one of `roles` where a tier held at `held_at` needs it."""
+    at = at or timezone.now()
+    scope = Q(region=site.region_id)
+    if held_at == HeldAt.SITE:
+        scope |= Q(site=site.pk)
+    memberships = Membership.objects.filter(
+        scope, user=OuterRef("pk"), role__in=roles, valid_from__lte=at
+    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+    return User.objects.filter(Exists(memberships), is_active=True).order_by("username")
+
+
+def delegates_for(principals: QuerySet, request: ApprovalRequest, *, at=None) -> QuerySet:
+    """People standing in for any of `principals` on `request` right now."""
+    at = at or timezone.now()
+    delegations = (
+        Delegation.objects.filter(
+            delegate=OuterRef("pk"),
+            delegator__in=principals,
+            starts_at__lte=at,
+            ends_at__gt=at,
+            revoked_at__isnull=True,
+        )
+        .filter(Q(site__isnull=True) | Q(site=request.site_id))
+        .filter(Q(kind="") | Q(kind=request.kind))
+        .filter(Q(max_amount__isnull=True) | Q(max_amount__gte=request.amount_base or 0))
+        .exclude(delegator=request.requester_id)
+    )
+    return User.objects.filter(Exists(delegations), is_active=True).exclude(pk=request.requester_id)
+
+
+def step_audience(step: ApprovalStep) -> list:
+    """Who should hear about an active tier: its eligible people and their delegates."""
+    request = step.request
+    principals = role_holders(step.roles, step.held_at, request.site).exclude(
+        pk=request.requester_id
+    )
+    people = list(principals) + list(delegates_for(principals, request))
+    return sorted({person.pk: person for person in people}.values(), key=lambda p: p.username)
+
+
+@dataclass(frozen=True)
+class TierPreview:
+    stage: int
+    role: str
+    held_at: str
+    quorum: int
+    sla_hours: Decimal
+    people: list
+
+
+@dataclass(frozen=True)
+class RoutePreview:
+    version: str
+    rule: str
+    fast_path: bool
+    tiers: list[TierPreview]
+
+
+def who_would_approve(
+    *,
+    site,
+    kind: str,
+    amount: Decimal,
+    currency: str,
+    requester=None,
+    category: str = "",
+    customer_class: str = "",
+    at: datetime | None = None,
+) -> RoutePreview:
+    """For a draft that is not saved: its route and the people eligible at each tier.
+
+    Writes nothing. Risk flags are not computed (they need the submitted request), so the
+    preview shows the route of an unflagged request.
+    """
+    version = routing.version_in_force(site, at=at)
+    if version is None:
+        raise ValidationError(f"No approval policy is in force at {site.code}.")
+    selector = routing.Selector(
+        kind=kind,
+        amount_base=routing.to_base(amount, currency, at=at),
+        category=category,
+        customer_class=customer_class,
+    )
+    chosen = routing.route(version, selector)
+    tiers = []
+    for stage, tier in chosen.tiers:
+        people = role_holders([tier.role], tier.held_at, site, at=at)
+        if requester is not None:
+            people = people.exclude(pk=requester.pk)
+        tiers.append(
+            TierPreview(stage, tier.role, tier.held_at, tier.quorum, tier.sla_hours, list(people))
+        )
+    return RoutePreview(str(version), chosen.rule.name, chosen.auto_approve, tiers)
+
+
+def sampled_for_review(user) -> QuerySet[ApprovalRequest]:
+    """Fast-path approvals sampled for post-event review at sites where `user` is finance."""
+    at = timezone.now()
+    memberships = (
+        Membership.objects.filter(user=user.pk, role=Role.FINANCE, valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .filter(Q(site=OuterRef("site")) | Q(region=OuterRef("site__region")))
+    )
+    return ApprovalRequest.objects.filter(
+        Exists(memberships), sampled_for_review=True, post_review_done_at__isnull=True
+    ).order_by("decided_at", "pk")

@@ -1,0 +1,885 @@
+"""Every write to approval requests, their steps and decisions, delegations and policies.
+
+Each state change follows one pattern: open a transaction, lock the request row
+(`select_for_update`), check approvals.policies, run the django-fsm transition, save, append the
+audit event, and send e-mails only once the transaction has committed. Because every change to
+a request starts by locking its row, two people deciding the same tier at once are served one
+after the other, and the second is told, with `Conflict`, what the first did.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Min
+from django.http import Http404
+from django.utils import timezone
+
+from approvals import kinds, notifications, policies, risk, routing, sla
+from approvals.errors import Conflict
+from approvals.models import (
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalStep,
+    Decision,
+    Delegation,
+    OnBreach,
+    Outcome,
+    PolicyRule,
+    PolicyTier,
+    PolicyVersion,
+    RequestState,
+    StepState,
+)
+from approvals.specs import VersionSpec, rule_values, tier_values
+from portal.audit.services import audit_record
+from sites import policies as site_policies
+
+S = RequestState
+
+
+# --- raising and submitting -----------------------------------------------------------------
+
+
+def request_create(
+    *,
+    requester,
+    kind: str,
+    site,
+    title: str,
+    reason: str,
+    amount: Decimal,
+    currency: str,
+    category: str = "",
+    customer_class: str = "",
+    counterparty: str = "",
+    counterparty_ref: str = "",
+    details: dict | None = None,
+    odoo_model: str = "",
+    odoo_id: int | None = None,
+    odoo_snapshot: dict | None = None,
+    by_system: bool = False,
+) -> ApprovalRequest:
+    """Record a draft request; `by_system` for requests raised from Odoo records."""
+    if not by_system and not policies.may_raise(requester, site):
+        raise PermissionDenied(f"You may not raise requests at {site.code}.")
+    details = details or {}
+    kinds.validate_request_fields(
+        kind=kind,
+        amount=amount,
+        currency=currency,
+        reason=reason,
+        category=category,
+        customer_class=customer_class,
+        counterparty=counterparty,
+        details=details,
+        odoo_model=odoo_model,
+    )
+    with transaction.atomic():
+        request = ApprovalRequest(
+            kind=kind,
+            site=site,
+            requester=requester,
+            title=title,
+            reason=reason,
+            amount=amount,
+            currency=currency,
+            category=category,
+            customer_class=customer_class,
+            counterparty=counterparty,
+            counterparty_ref=counterparty_ref,
+            details=details,
+            odoo_model=odoo_model or (kinds.KINDS[kind].odoo_model if odoo_id else ""),
+            odoo_id=odoo_id,
+            odoo_snapshot=odoo_snapshot or {},
+        )
+        request.full_clean(exclude=["state"])  # the state is the machine's to set
+        request.save()
+        audit_record(
+            action="request.created",
+            actor=None if by_system else requester,
+            obj=request,
+            site=site,
+            after=_summary(request),
+        )
+    return request
+
+
+def request_submit(*, actor, request_id: int, at: datetime | None = None) -> ApprovalRequest:
+    """Route a draft: approve it on the fast path, or open its first tiers for decision.
+
+    Locks the request row.
+    """
+    at = at or timezone.now()
+    with transaction.atomic():
+        request = _locked(request_id)
+        if actor is not None and actor.pk != request.requester_id:
+            raise PermissionDenied("Only the requester may submit this request.")
+        if request.state != S.DRAFT:
+            raise Conflict(f"This request is already {request.get_state_display().lower()}.")
+        request.amount_base = routing.to_base(request.amount, request.currency, at=at)
+        version = routing.version_in_force(request.site, at=at)
+        if version is None:
+            raise ValidationError(f"No approval policy is in force at {request.site.code}.")
+        request.risk_flags = risk.assess(request, version=version, at=at)
+        chosen = routing.route(version, _selector(request))
+        request.policy_version, request.rule = version, chosen.rule
+        request.submit()
+        request.submitted_at = at
+        _audit_transition(request, actor, "request.submitted", S.DRAFT)
+        if chosen.auto_approve:
+            _fast_path(request, chosen, at)
+        else:
+            _open_review(request, chosen, at)
+    return request
+
+
+def _fast_path(request: ApprovalRequest, chosen: routing.Route, at: datetime) -> None:
+    request.auto_approve()
+    request.sampled_for_review = _sampled(request, chosen.version)
+    request.save()
+    Decision.objects.create(
+        request=request,
+        outcome=Outcome.AUTO_APPROVE,
+        actor=None,
+        round=request.round,
+        policy_version=chosen.version,
+        evidence=chosen.evidence(_selector(request)),
+        at=at,
+    )
+    _audit_transition(request, None, "request.auto_approved", S.SUBMITTED)
+
+
+def _sampled(request: ApprovalRequest, version: PolicyVersion) -> bool:
+    # Deterministic, so that anyone can recompute which approvals were picked and why.
+    digest = hashlib.sha256(f"{version.pk}:{request.pk}".encode()).digest()
+    fraction = Decimal(int.from_bytes(digest[:4], "big")) / Decimal(2**32)
+    return fraction < version.fast_path_sample_rate
+
+
+def _open_review(request: ApprovalRequest, chosen: routing.Route, at: datetime) -> None:
+    previous = request.state
+    if previous == S.SUBMITTED:
+        request.start_review()
+    else:
+        request.return_to_review()
+    request.round += 1
+    steps = [
+        ApprovalStep(
+            request=request,
+            tier=tier,
+            round=request.round,
+            position=position,
+            stage=stage,
+            role=tier.role,
+            held_at=tier.held_at,
+            quorum=tier.quorum,
+            comment_required=tier.comment_required,
+            sla_hours=tier.sla_hours,
+            business_hours=tier.business_hours,
+            escalation_role=tier.escalation_role,
+            on_breach=tier.on_breach,
+        )
+        for position, (stage, tier) in enumerate(chosen.tiers, start=1)
+    ]
+    ApprovalStep.objects.bulk_create(steps)
+    first_stage = min(step.stage for step in steps)
+    _activate_stage(request, first_stage, at)
+    _audit_transition(request, None, "request.in_review", previous)
+
+
+def _activate_stage(request: ApprovalRequest, stage: int, at: datetime) -> None:
+    steps = list(request.steps.filter(round=request.round, stage=stage, state=StepState.WAITING))
+    for step in steps:
+        step.state = StepState.ACTIVE
+        step.activated_at = at
+        step.due_at = sla.deadline(
+            at, step.sla_hours, site=request.site, business_hours=step.business_hours
+        )
+        step.remind_at = sla.deadline(
+            at,
+            step.sla_hours * Decimal("0.75"),
+            site=request.site,
+            business_hours=step.business_hours,
+        )
+        step.save(update_fields=["state", "activated_at", "due_at", "remind_at"])
+    _refresh_due(request)
+    step_ids = [step.pk for step in steps]
+    transaction.on_commit(lambda: notifications.step_activated(step_ids))
+
+
+def _refresh_due(request: ApprovalRequest) -> None:
+    active = request.steps.filter(round=request.round, state=StepState.ACTIVE)
+    request.due_at = active.aggregate(due=Min("due_at"))["due"]
+    request.save()
+
+
+# --- deciding -------------------------------------------------------------------------------
+
+
+def request_approve(
+    *, actor, request_id: int, step_id: int | None = None, comment: str = ""
+) -> Decision:
+    """`actor` approves one tier (for themselves or for whom they stand in); locks the request."""
+    with transaction.atomic():
+        request, option = _decidable(actor, request_id, step_id)
+        step = option.step
+        if step.comment_required and not comment.strip():
+            raise ValidationError({"comment": "This tier needs a comment with the approval."})
+        decision = _record_vote(request, option, actor, Outcome.APPROVE, comment)
+        _audit_decision(request, actor, decision)
+        if step.decisions.filter(outcome=Outcome.APPROVE).count() >= step.quorum:
+            _complete_step(step, StepState.APPROVED)
+            _advance(request, actor, decision)
+        return decision
+
+
+def request_reject(*, actor, request_id: int, step_id: int | None = None, reason: str) -> Decision:
+    """`actor` rejects the request at one tier; a reason is required. Locks the request."""
+    if not reason or not reason.strip():
+        raise ValidationError({"reason": "Say why the request is rejected."})
+    with transaction.atomic():
+        request, option = _decidable(actor, request_id, step_id)
+        decision = _record_vote(request, option, actor, Outcome.REJECT, reason)
+        _audit_decision(request, actor, decision)
+        _complete_step(option.step, StepState.REJECTED)
+        _close_open_steps(request)
+        request.reject()
+        request.save()
+        _audit_transition(request, actor, "request.rejected", S.IN_REVIEW, decision=decision)
+        _after_final_decision(request)
+        return decision
+
+
+def _decidable(actor, request_id: int, step_id: int | None):
+    request = _locked(request_id)
+    if not ApprovalRequest.objects.filter(policies.visible_requests(actor), pk=request.pk).exists():
+        raise Http404("No such approval request.")
+    if request.state != S.IN_REVIEW:
+        raise Conflict(
+            f"{request.reference} is already {request.get_state_display().lower()}; "
+            "nothing was changed."
+        )
+    options = policies.decision_options(actor, request)
+    if step_id is not None:
+        step = request.steps.filter(pk=step_id).first()
+        if step is None:
+            raise Http404("No such tier on this request.")
+        if step.state != StepState.ACTIVE or step.round != request.round:
+            raise Conflict(
+                f"Tier {step.position} of {request.reference} is already "
+                f"{step.get_state_display().lower()}; nothing was changed."
+            )
+        options = [option for option in options if option.step.pk == step_id]
+    if not options:
+        raise PermissionDenied(policies.why_not_decide(actor, request))
+    return request, options[0]
+
+
+def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision:
+    return Decision.objects.create(
+        request=request,
+        step=option.step,
+        outcome=outcome,
+        actor=actor,
+        on_behalf_of_id=option.on_behalf_of_id,
+        delegation_id=option.delegation_id,
+        round=request.round,
+        policy_version=request.policy_version,
+        comment=comment,
+    )
+
+
+def _complete_step(step: ApprovalStep, state: str) -> None:
+    step.state = state
+    step.completed_at = timezone.now()
+    step.save(update_fields=["state", "completed_at"])
+
+
+def _close_open_steps(request: ApprovalRequest) -> None:
+    request.steps.filter(
+        round=request.round, state__in=[StepState.ACTIVE, StepState.WAITING]
+    ).update(state=StepState.CLOSED, completed_at=timezone.now())
+
+
+def _advance(request: ApprovalRequest, actor, decision: Decision) -> None:
+    current = request.steps.filter(round=request.round)
+    if current.filter(state=StepState.ACTIVE).exists():
+        _refresh_due(request)
+        return
+    waiting = current.filter(state=StepState.WAITING).order_by("stage").first()
+    if waiting is not None:
+        _activate_stage(request, waiting.stage, timezone.now())
+        return
+    request.approve()
+    request.save()
+    _audit_transition(request, actor, "request.approved", S.IN_REVIEW, decision=decision)
+    _after_final_decision(request)
+
+
+def _after_final_decision(request: ApprovalRequest) -> None:
+    request_id = request.pk
+    transaction.on_commit(lambda: notifications.request_decided(request_id))
+
+
+def request_withdraw(*, actor, request_id: int, reason: str = "") -> ApprovalRequest:
+    """The requester takes the request back while nothing is final; locks the request."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if actor is None or actor.pk != request.requester_id:
+            raise PermissionDenied("Only the requester may withdraw this request.")
+        if not policies.may_withdraw(actor, request):
+            raise Conflict(
+                f"{request.reference} is already {request.get_state_display().lower()}; "
+                "it can no longer be withdrawn."
+            )
+        previous = request.state
+        _close_open_steps(request)
+        request.withdraw()
+        request.save()
+        _audit_transition(request, actor, "request.withdrawn", previous, comment=reason)
+    return request
+
+
+_RESUBMIT_COPIES = (
+    "kind",
+    "site",
+    "title",
+    "amount",
+    "currency",
+    "category",
+    "customer_class",
+    "counterparty",
+    "counterparty_ref",
+    "details",
+    "odoo_model",
+    "odoo_snapshot",
+)
+
+
+def request_resubmit(*, actor, request_id: int, reason: str, **changes) -> ApprovalRequest:
+    """Raise a rejected request again as its next revision, a new draft; the old one stays."""
+    allowed = {"title", "amount", "currency", "category", "customer_class", "details"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValidationError(f"These fields cannot change on resubmission: {sorted(unknown)}.")
+    with transaction.atomic():
+        old = _locked(request_id)
+        if not policies.may_resubmit(actor, old):
+            raise PermissionDenied("Only the requester may raise a rejected request again, once.")
+        fields = {name: getattr(old, name) for name in _RESUBMIT_COPIES}
+        fields.update(changes)
+        new = request_create(requester=actor, reason=reason, odoo_id=old.odoo_id, **fields)
+        new.revision_of, new.revision = old, old.revision + 1
+        new.save(update_fields=["revision_of", "revision"])
+        audit_record(
+            action="request.resubmitted",
+            actor=actor,
+            obj=old,
+            site=old.site,
+            after={"next_revision": new.reference},
+            comment=reason,
+        )
+    return new
+
+
+# --- Odoo-side changes and write-back ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OdooChange:
+    amount: Decimal
+    currency: str
+    lines: list
+    snapshot: dict
+
+
+def request_odoo_changed(*, request_id: int, change: OdooChange) -> bool:
+    """The linked Odoo record changed; send the request back to review if it changed materially.
+
+    Returns whether it went back. Locks the request.
+    """
+    with transaction.atomic():
+        request = _locked(request_id)
+        material = _material_changes(request, change)
+        request.odoo_snapshot = change.snapshot
+        if not material or request.state not in (S.IN_REVIEW, S.APPROVED, S.APPLY_FAILED):
+            request.save(update_fields=["odoo_snapshot"])
+            return False
+        request.drift = [*request.drift, {"at": timezone.now(), "changes": material}]
+        request.amount, request.currency = change.amount, change.currency
+        request.amount_base = routing.to_base(change.amount, change.currency)
+        _close_open_steps(request)
+        chosen = routing.route(request.policy_version, _selector(request))
+        request.rule = chosen.rule
+        _open_review(request, chosen, timezone.now())
+        audit_record(
+            action="request.drifted",
+            actor=None,
+            obj=request,
+            site=request.site,
+            policy_version=request.policy_version,
+            after={"changes": material},
+        )
+    return True
+
+
+def _material_changes(request: ApprovalRequest, change: OdooChange) -> list[dict]:
+    found = []
+    tolerance = request.policy_version.drift_tolerance_pct if request.policy_version else 0
+    if change.currency != request.currency:
+        found.append({"field": "currency", "before": request.currency, "after": change.currency})
+    elif _moved_beyond(request.amount, change.amount, tolerance):
+        found.append({"field": "amount", "before": request.amount, "after": change.amount})
+    before_lines = request.odoo_snapshot.get("lines")
+    if before_lines is not None and before_lines != change.lines:
+        found.append({"field": "lines", "before": before_lines, "after": change.lines})
+    return found
+
+
+def _moved_beyond(before: Decimal, after: Decimal, tolerance_pct: Decimal) -> bool:
+    if not before:
+        return bool(after)
+    return abs(after - before) * 100 / before > tolerance_pct
+
+
+def request_mark_applied(*, request_id: int, note: str = "") -> ApprovalRequest:
+    """Odoo now reflects the decision; locks the request."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        previous = request.state
+        request.mark_applied()
+        request.save()
+        _audit_transition(request, None, "request.applied", previous, comment=note)
+    return request
+
+
+def request_mark_apply_failed(*, request_id: int, error: str) -> ApprovalRequest:
+    """Odoo refused or could not be reached for good: make it a visible, retryable item."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        request.mark_apply_failed()
+        request.apply_error = error
+        request.save()
+        _audit_transition(request, None, "request.apply_failed", S.APPROVED, comment=error)
+    return request
+
+
+def request_retry_apply(*, actor, request_id: int) -> ApprovalRequest:
+    """An administrator sends a failed Odoo update again; locks the request."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not policies.may_retry_apply(actor, request):
+            raise PermissionDenied("Only an administrator of the site may retry a failed update.")
+        request.retry_apply()
+        request.save()
+        _audit_transition(request, actor, "request.apply_retried", S.APPLY_FAILED)
+    return request
+
+
+def fast_path_review_complete(*, actor, request_id: int, comment: str) -> ApprovalRequest:
+    """Finance records that a sampled fast-path approval was looked at after the event."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not policies.may_review_fast_path(actor, request):
+            raise PermissionDenied("Only finance at the site reviews sampled fast-path approvals.")
+        if request.post_review_done_at is not None:
+            raise Conflict(f"{request.reference} was already reviewed.")
+        request.post_review_done_at = timezone.now()
+        request.save(update_fields=["post_review_done_at"])
+        audit_record(
+            action="request.post_reviewed",
+            actor=actor,
+            obj=request,
+            site=request.site,
+            comment=comment,
+        )
+    return request
+
+
+# --- SLA ------------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    reminded: int = 0
+    escalated: int = 0
+    expired: int = 0
+    rejected: int = 0
+
+
+def sla_sweep(*, now: datetime | None = None) -> SweepResult:
+    """Remind at 75 % of each active tier's SLA, and act on breaches at 100 %.
+
+    Each request is handled in its own transaction with its row locked and already-locked rows
+    skipped, and each reminder or breach is marked on the step, so two sweeps running at once
+    (or one running twice) never act twice.
+    """
+    now = now or timezone.now()
+    result = SweepResult()
+    due = ApprovalStep.objects.filter(state=StepState.ACTIVE, request__state=S.IN_REVIEW)
+    breached = due.filter(due_at__lte=now, escalated_at__isnull=True)
+    for request_id in breached.values_list("request_id", flat=True).distinct():
+        _sweep_breaches(request_id, now, result)
+    reminders = due.filter(remind_at__lte=now, reminded_at__isnull=True)
+    for request_id in reminders.values_list("request_id", flat=True).distinct():
+        _sweep_reminders(request_id, now, result)
+    return result
+
+
+def _sweep_breaches(request_id: int, now: datetime, result: SweepResult) -> None:
+    with transaction.atomic():
+        request = _locked(request_id, skip_locked=True)
+        if request is None or request.state != S.IN_REVIEW:
+            return
+        steps = request.steps.filter(
+            round=request.round, state=StepState.ACTIVE, due_at__lte=now, escalated_at__isnull=True
+        )
+        for step in steps:
+            step.escalated_at = now
+            if step.on_breach == OnBreach.ESCALATE:
+                step.escalated_role = step.escalation_role
+                step.due_at = sla.deadline(
+                    now, step.sla_hours, site=request.site, business_hours=step.business_hours
+                )
+                step.save(update_fields=["escalated_at", "escalated_role", "due_at"])
+                audit_record(
+                    action="step.escalated",
+                    actor=None,
+                    obj=request,
+                    site=request.site,
+                    policy_version=request.policy_version,
+                    after={"tier": step.position, "added_role": step.escalation_role},
+                )
+                result.escalated += 1
+                step_id = step.pk
+                transaction.on_commit(lambda sid=step_id: notifications.step_escalated(sid))
+                continue
+            step.save(update_fields=["escalated_at"])
+            _breach_ends_request(request, step, result)
+            return
+        _refresh_due(request)
+
+
+def _breach_ends_request(request, step, result: SweepResult) -> None:
+    _complete_step(step, StepState.EXPIRED)
+    _close_open_steps(request)
+    comment = f"Tier {step.position} passed its SLA of {step.sla_hours} h."
+    if step.on_breach == OnBreach.EXPIRE:
+        request.expire()
+        action, result.expired = "request.expired", result.expired + 1
+    else:
+        request.reject()
+        Decision.objects.create(
+            request=request,
+            step=step,
+            outcome=Outcome.REJECT,
+            actor=None,
+            round=request.round,
+            policy_version=request.policy_version,
+            comment=comment,
+        )
+        action, result.rejected = "request.rejected", result.rejected + 1
+    request.save()
+    _audit_transition(request, None, action, S.IN_REVIEW, comment=comment)
+    _after_final_decision(request)
+
+
+def _sweep_reminders(request_id: int, now: datetime, result: SweepResult) -> None:
+    with transaction.atomic():
+        request = _locked(request_id, skip_locked=True)
+        if request is None or request.state != S.IN_REVIEW:
+            return
+        steps = list(
+            request.steps.filter(
+                round=request.round,
+                state=StepState.ACTIVE,
+                remind_at__lte=now,
+                reminded_at__isnull=True,
+            )
+        )
+        for step in steps:
+            step.reminded_at = now
+            step.save(update_fields=["reminded_at"])
+            audit_record(
+                action="step.reminded",
+                actor=None,
+                obj=request,
+                site=request.site,
+                after={"tier": step.position, "due_at": step.due_at},
+            )
+            result.reminded += 1
+        step_ids = [step.pk for step in steps]
+        transaction.on_commit(lambda: notifications.step_reminder(step_ids))
+
+
+# --- delegation -------------------------------------------------------------------------------
+
+
+def delegation_create(
+    *,
+    actor,
+    delegator,
+    delegate,
+    starts_at: datetime,
+    ends_at: datetime,
+    site=None,
+    kind: str = "",
+    max_amount: Decimal | None = None,
+    note: str = "",
+) -> Delegation:
+    """Hand `delegator`'s approvals to `delegate` for a period, optionally narrowed."""
+    if not policies.may_manage_delegation(actor, delegator):
+        raise PermissionDenied("You may manage only your own delegations.")
+    if not delegate.is_active:
+        raise ValidationError({"delegate": f"{delegate.get_username()} is deactivated."})
+    with transaction.atomic():
+        delegation = Delegation(
+            delegator=delegator,
+            delegate=delegate,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            site=site,
+            kind=kind,
+            max_amount=max_amount,
+            note=note,
+            created_by=actor,
+        )
+        if delegate.pk == delegator.pk:
+            raise ValidationError({"delegate": "Delegate to someone else."})
+        if ends_at <= starts_at:
+            raise ValidationError({"ends_at": "A delegation must end after it starts."})
+        delegation.full_clean()
+        delegation.save()
+        audit_record(
+            action="delegation.created",
+            actor=actor,
+            obj=delegation,
+            site=site,
+            on_behalf_of=delegator if actor and actor.pk != delegator.pk else None,
+            after=_delegation_summary(delegation),
+        )
+    return delegation
+
+
+def delegation_revoke(*, actor, delegation_id: int) -> Delegation:
+    """End a delegation now; decisions already taken under it stay as they are."""
+    with transaction.atomic():
+        delegation = Delegation.objects.select_for_update().get(pk=delegation_id)
+        if not policies.may_manage_delegation(actor, delegation.delegator):
+            raise PermissionDenied("You may manage only your own delegations.")
+        if delegation.revoked_at is not None:
+            return delegation
+        delegation.revoked_at = timezone.now()
+        delegation.save(update_fields=["revoked_at"])
+        audit_record(
+            action="delegation.revoked",
+            actor=actor,
+            obj=delegation,
+            site=delegation.site,
+            before=_delegation_summary(delegation),
+        )
+    return delegation
+
+
+def delegation_hand_over(*, actor, delegators, delegate, until: datetime, note: str = ""):
+    """An administrator hands the approvals of several people (e.g. leavers) to one person."""
+    now = timezone.now()
+    with transaction.atomic():
+        return [
+            delegation_create(
+                actor=actor,
+                delegator=delegator,
+                delegate=delegate,
+                starts_at=now,
+                ends_at=until,
+                note=note or "Handed over by an administrator",
+            )
+            for delegator in delegators
+        ]
+
+
+def _delegation_summary(delegation: Delegation) -> dict:
+    return {
+        "delegator": delegation.delegator.get_username(),
+        "delegate": delegation.delegate.get_username(),
+        "starts_at": delegation.starts_at,
+        "ends_at": delegation.ends_at,
+        "site": delegation.site.code if delegation.site else None,
+        "kind": delegation.kind or None,
+        "max_amount": delegation.max_amount,
+    }
+
+
+# --- policies -------------------------------------------------------------------------------
+
+
+def policy_create(*, actor, name: str, region=None, site=None) -> ApprovalPolicy:
+    """Open a policy line for the whole company, a region or a site."""
+    _check_administers_scope(actor, region=region, site=site)
+    with transaction.atomic():
+        policy = ApprovalPolicy(name=name, region=region, site=site)
+        policy.full_clean()
+        policy.save()
+        audit_record(action="policy.created", actor=actor, obj=policy, site=site)
+    return policy
+
+
+def policy_publish(
+    *, actor, policy: ApprovalPolicy, spec: VersionSpec, effective_from: datetime | None = None
+) -> PolicyVersion:
+    """Publish `spec` as the policy's next version, if it passes lint; locks the policy row.
+
+    Requests already routed keep the version they were routed with.
+    """
+    _check_administers_scope(actor, region=policy.region, site=policy.site)
+    now = timezone.now()
+    effective_from = effective_from or now
+    with transaction.atomic():
+        policy = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
+        problems = _lint(policy, spec, effective_from)
+        if problems:
+            raise ValidationError(problems)
+        last = policy.versions.order_by("-number").values_list("number", flat=True).first()
+        version = PolicyVersion.objects.create(
+            policy=policy,
+            number=(last or 0) + 1,
+            effective_from=effective_from,
+            published_at=now,
+            published_by=actor,
+            note=spec.note,
+            fast_path_sample_rate=spec.fast_path_sample_rate,
+            drift_tolerance_pct=spec.drift_tolerance_pct,
+        )
+        _write_rules(version, spec)
+        audit_record(
+            action="policy.published",
+            actor=actor,
+            obj=version,
+            site=policy.site,
+            policy_version=version,
+            after={"rules": [rule.name for rule in spec.rules], "effective_from": effective_from},
+            comment=spec.note,
+        )
+    return version
+
+
+def _lint(policy, spec, effective_from) -> list[str]:
+    from approvals.lint import lint
+
+    return lint(policy, spec, at=effective_from)
+
+
+def _write_rules(version: PolicyVersion, spec: VersionSpec) -> None:
+    for position, rule_spec in enumerate(spec.rules, start=1):
+        rule = PolicyRule.objects.create(
+            version=version, position=position, **rule_values(rule_spec)
+        )
+        PolicyTier.objects.bulk_create(
+            PolicyTier(rule=rule, position=index, **tier_values(tier))
+            for index, tier in enumerate(rule_spec.tiers, start=1)
+        )
+
+
+def _check_administers_scope(actor, *, region, site) -> None:
+    if site is not None:
+        allowed = site_policies.may_administer_site(actor, site)
+    elif region is not None:
+        allowed = site_policies.may_administer_region(actor, region)
+    else:
+        allowed = site_policies.may_create_region(actor)
+    if not allowed:
+        raise PermissionDenied("You do not administer this policy's scope.")
+
+
+def currency_rate_add(*, actor, currency: str, units_per_base: Decimal, valid_from=None):
+    """Record an exchange rate from `valid_from` on; earlier rates stay for earlier requests."""
+    from approvals.models import CurrencyRate
+
+    if not site_policies.may_create_region(actor):
+        raise PermissionDenied("Only a superuser maintains exchange rates.")
+    with transaction.atomic():
+        rate = CurrencyRate(
+            currency=currency,
+            units_per_base=units_per_base,
+            valid_from=valid_from or timezone.now(),
+        )
+        rate.full_clean()
+        rate.save()
+        audit_record(
+            action="currency_rate.added",
+            actor=actor,
+            obj=rate,
+            after={
+                "currency": currency,
+                "units_per_base": units_per_base,
+                "valid_from": rate.valid_from,
+            },
+        )
+    return rate
+
+
+# --- shared ---------------------------------------------------------------------------------
+
+
+def _locked(request_id: int, *, skip_locked: bool = False) -> ApprovalRequest | None:
+    query = ApprovalRequest.objects.select_for_update(skip_locked=skip_locked).select_related(
+        "site", "policy_version"
+    )
+    if skip_locked:
+        return query.filter(pk=request_id).first()
+    try:
+        return query.get(pk=request_id)
+    except ApprovalRequest.DoesNotExist:
+        raise Http404("No such approval request.") from None
+
+
+def _selector(request: ApprovalRequest) -> routing.Selector:
+    return routing.Selector(
+        kind=request.kind,
+        amount_base=request.amount_base,
+        category=request.category,
+        customer_class=request.customer_class,
+        flags=frozenset(flag["code"] for flag in request.risk_flags),
+    )
+
+
+def _summary(request: ApprovalRequest) -> dict:
+    return {
+        "kind": request.kind,
+        "state": request.state,
+        "amount": request.amount,
+        "currency": request.currency,
+        "site": request.site.code,
+        "title": request.title,
+    }
+
+
+def _audit_transition(request, actor, action: str, previous: str, *, decision=None, comment=""):
+    audit_record(
+        action=action,
+        actor=actor,
+        obj=request,
+        site=request.site,
+        on_behalf_of=decision.on_behalf_of if decision else None,
+        policy_version=request.policy_version,
+        before={"state": previous},
+        after={"state": request.state, "round": request.round},
+        comment=decision.comment if decision else comment,
+    )
+
+
+def _audit_decision(request, actor, decision: Decision) -> None:
+    audit_record(
+        action=f"decision.{decision.outcome}",
+        actor=actor,
+        obj=request,
+        site=request.site,
+        on_behalf_of=decision.on_behalf_of,
+        policy_version=request.policy_version,
+        after={"tier": decision.step.position if decision.step else None},
+        comment=decision.comment,
+    )

@@ -1,0 +1,33 @@
+"""Celery entry points for approvals: thin wrappers that take ids and call one function."""
+
+from celery import shared_task
+
+from approvals import notifications, services
+
+
+@shared_task(name="approvals.sla_sweep")
+def sla_sweep() -> dict:
+    """Remind and escalate tiers by their SLA; safe to run in several places at once."""
+    return vars(services.sla_sweep())
+
+
+@shared_task(
+    name="approvals.notify_steps",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def notify_steps(step_ids: list[int], reason: str) -> int:
+    return notifications.send_step_mail(step_ids, reason)
+
+
+@shared_task(
+    name="approvals.notify_requester",
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_jitter=True,
+    max_retries=5,
+)
+def notify_requester(request_id: int) -> int:
+    return notifications.send_requester_mail(request_id)
