@@ -826,9 +826,10 @@ def currency_rate_add(*, actor, currency: str, units_per_base: Decimal, valid_fr
 
 
 def _locked(request_id: int, *, skip_locked: bool = False) -> ApprovalRequest | None:
-    query = ApprovalRequest.objects.select_for_update(skip_locked=skip_locked).select_related(
-        "site", "policy_version"
-    )
+    # Only the request row is locked; the joined site and policy version are read as they are.
+    query = ApprovalRequest.objects.select_for_update(
+        skip_locked=skip_locked, of=("self",)
+    ).select_related("site", "policy_version")
     if skip_locked:
         return query.filter(pk=request_id).first()
     try:
