@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from approvals.models import (
     ApprovalPolicy,
@@ -148,21 +149,33 @@ def governed_sites(policy: ApprovalPolicy, *, at: datetime) -> list[Site]:
 
 
 def _staffing_errors(policy: ApprovalPolicy, spec: VersionSpec, at: datetime) -> list[str]:
+    # A version published with a past effective date is staffed by today's people.
+    at = max(at, timezone.now())
     sites = governed_sites(policy, at=at)
     holders = _role_holders(at)
     found = []
     for rule in spec.rules:
         for index, tier in enumerate(rule.tiers, start=1):
+            short = []
             for site in sites:
-                people = _people(holders, tier.role, tier.held_at, site)
-                if len(people) < tier.quorum:
-                    found.append(
-                        f"Rule {rule.name!r}, tier {index} ({tier.quorum} × {Role(tier.role).label}"
-                        f" {HeldAt(tier.held_at).label}): resolves to {len(people)} "
-                        f"{'person' if len(people) == 1 else 'people'} at {site.code}; "
-                        f"it needs {tier.quorum}."
-                    )
+                count = len(_people(holders, tier.role, tier.held_at, site))
+                if count < tier.quorum:
+                    short.append((site.code, count))
+            if short:
+                found.append(_staffing_message(rule, index, tier, short))
     return found
+
+
+def _staffing_message(rule: RuleSpec, index: int, tier: TierSpec, short) -> str:
+    label = f"{tier.quorum} × {Role(tier.role).label} {HeldAt(tier.held_at).label}"
+    if len(short) == 1:
+        code, count = short[0]
+        where = f"{count} {'person' if count == 1 else 'people'} at {code}"
+    else:
+        where = "too few people at " + ", ".join(f"{code} ({count})" for code, count in short)
+    return (
+        f"Rule {rule.name!r}, tier {index} ({label}): resolves to {where}; it needs {tier.quorum}."
+    )
 
 
 def _role_holders(at: datetime) -> dict[tuple[str, str, int], set[int]]:

@@ -32,6 +32,16 @@ class RequestKind(models.TextChoices):
     EXPEDITED_FREIGHT = "expedited_freight", "Expedited freight"
 
 
+class RiskFlag(models.TextChoices):
+    """The signals approvals.risk computes at submission; add rules may select on them."""
+
+    AMOUNT_OUTLIER = "amount_outlier", "Amount far outside history"
+    THRESHOLD_SPLIT = "threshold_split", "Possible threshold splitting"
+    NEW_COUNTERPARTY = "new_counterparty", "New vendor or customer"
+    AFTER_HOURS = "after_hours", "Submitted after hours"
+    PRICE_BELOW_HISTORY = "price_below_history", "Price far below the customer's history"
+
+
 class CurrencyRate(models.Model):
     """How many units of `currency` one unit of the base currency buys, from `valid_from` on."""
 

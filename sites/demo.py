@@ -104,6 +104,26 @@ PERSONAS = [
         "site manager at Manchester: sees nothing of Benelux",
     ),
 ]
+# Colleagues who are not personas of their own but staff the rest of the company, so that every
+# tier of the demo policy resolves to someone at every site. Same password as the personas.
+STAFF = [
+    DemoPersona(
+        "rm.benelux.2", "Bram", "Peeters", Role.REGIONAL_MANAGER, "BNL", "second Benelux manager"
+    ),
+    DemoPersona("sm.rotterdam", "Ilse", "Bakker", Role.SITE_MANAGER, "RTM", "site manager"),
+    DemoPersona("sm.antwerp", "Lotte", "Wouters", Role.SITE_MANAGER, "ANR", "site manager"),
+    DemoPersona("sm.stockholm", "Erik", "Lindqvist", Role.SITE_MANAGER, "STO", "site manager"),
+    DemoPersona("sm.oslo", "Ingrid", "Hansen", Role.SITE_MANAGER, "OSL", "site manager"),
+    DemoPersona("sm.copenhagen", "Mads", "Nielsen", Role.SITE_MANAGER, "CPH", "site manager"),
+    DemoPersona("sm.london", "Priya", "Shah", Role.SITE_MANAGER, "LON", "site manager"),
+    DemoPersona("sm.dublin", "Niamh", "Byrne", Role.SITE_MANAGER, "DUB", "site manager"),
+    DemoPersona("rm.nordics", "Astrid", "Berg", Role.REGIONAL_MANAGER, "NOR", "regional manager"),
+    DemoPersona("rm.nordics.2", "Lars", "Dahl", Role.REGIONAL_MANAGER, "NOR", "regional manager"),
+    DemoPersona("rm.uki", "James", "Walker", Role.REGIONAL_MANAGER, "UKI", "regional manager"),
+    DemoPersona("rm.uki.2", "Fiona", "Kelly", Role.REGIONAL_MANAGER, "UKI", "regional manager"),
+    DemoPersona("finance.nordics", "Sofia", "Nyberg", Role.FINANCE, "NOR", "finance"),
+    DemoPersona("finance.uki", "Tom", "Evans", Role.FINANCE, "UKI", "finance"),
+]
 # The administrator looks after every region.
 ADMIN_EXTRA_SCOPES = ["NOR", "UKI"]
 # A demo secret, published on purpose: every seeded user signs in with it.
@@ -123,4 +143,8 @@ def login_table() -> str:
         lines.append(
             f"  {persona.username:<17} {persona.role.label:<17} {where:<12} {persona.does}"
         )
+    lines.append(
+        f"  and {len(STAFF)} colleagues who staff the other sites and regions, "
+        "e.g. sm.rotterdam, rm.nordics, finance.uki"
+    )
     return "\n".join(lines)

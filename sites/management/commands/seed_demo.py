@@ -5,12 +5,16 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from approvals import demo as approvals_demo
 from sites import demo, services
 from sites.models import Membership, Region, Site
 
 
 class Command(BaseCommand):
-    help = "Seed the demo company (3 regions, 9 sites, one user per persona). Idempotent."
+    help = (
+        "Seed the demo company (3 regions, 9 sites, one user per persona, the approval policy)."
+        " Idempotent."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -29,6 +33,7 @@ class Command(BaseCommand):
             regions = self._regions()
             sites = self._sites(regions)
             self._personas(regions, sites)
+            approvals_demo.seed()
         self._print_logins()
 
     def _regions(self) -> dict[str, Region]:
@@ -58,7 +63,7 @@ class Command(BaseCommand):
         # Only what is missing is created: a demo user an administrator has changed, or a
         # membership that was ended, stays as it was left.
         User = get_user_model()
-        for persona in demo.PERSONAS:
+        for persona in [*demo.PERSONAS, *demo.STAFF]:
             user = User.objects.filter(username=persona.username).first()
             if user is None:
                 user = User.objects.create_user(
