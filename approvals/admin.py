@@ -1,0 +1,165 @@
+"""Administration views of the approval engine: a window onto it, never a way around it.
+
+Requests, decisions and published policy versions are read-only here: states move only through
+approvals.services, and a policy changes by publishing a new version. Delegations and exchange
+rates are added through their services; nothing is ever deleted.
+"""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
+
+from approvals import services
+from approvals.models import (
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalStep,
+    CurrencyRate,
+    Decision,
+    Delegation,
+    PolicyRule,
+    PolicyTier,
+    PolicyVersion,
+)
+from approvals.selectors import requests_visible_to
+from sites.policies import sites_administered_by
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ReadOnlyInline(ReadOnlyMixin, admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+
+class VersionInline(ReadOnlyInline):
+    model = PolicyVersion
+    fields = ["number", "effective_from", "published_at", "published_by", "note"]
+    readonly_fields = fields
+
+
+@admin.register(ApprovalPolicy)
+class ApprovalPolicyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["name", "scope_label", "created_at"]
+    inlines = [VersionInline]
+
+
+class RuleInline(ReadOnlyInline):
+    model = PolicyRule
+    fields = [
+        "position",
+        "name",
+        "effect",
+        "kinds",
+        "min_amount",
+        "max_amount",
+        "categories",
+        "customer_classes",
+        "risk_flags",
+        "auto_approve_below",
+    ]
+    readonly_fields = fields
+
+
+@admin.register(PolicyVersion)
+class PolicyVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["__str__", "effective_from", "published_at", "published_by"]
+    list_select_related = ["policy", "published_by"]
+    inlines = [RuleInline]
+
+
+@admin.register(PolicyTier)
+class PolicyTierAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["rule", "position", "stage", "role", "held_at", "quorum", "sla_hours"]
+    list_select_related = ["rule__version__policy"]
+
+
+class StepInline(ReadOnlyInline):
+    model = ApprovalStep
+    fields = ["round", "position", "stage", "role", "held_at", "quorum", "state", "due_at"]
+    readonly_fields = fields
+
+
+class DecisionInline(ReadOnlyInline):
+    model = Decision
+    fields = ["at", "outcome", "actor", "on_behalf_of", "comment", "policy_version"]
+    readonly_fields = fields
+
+
+@admin.register(ApprovalRequest)
+class ApprovalRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ["reference", "title", "kind", "site", "state", "amount", "currency", "due_at"]
+    list_filter = ["state", "kind", "site"]
+    search_fields = ["title", "counterparty"]
+    list_select_related = ["site"]
+    inlines = [StepInline, DecisionInline]
+    actions = ["retry_apply"]
+
+    def get_queryset(self, request):
+        # Administrators see the requests of the sites they administer, to retry failed updates.
+        administered = super().get_queryset(request).filter(
+            site__in=sites_administered_by(request.user)
+        )
+        return administered | requests_visible_to(request.user)
+
+    @admin.action(description="Send the failed Odoo update again")
+    def retry_apply(self, request, queryset) -> None:
+        retried = 0
+        for approval in queryset:
+            try:
+                services.request_retry_apply(actor=request.user, request_id=approval.pk)
+                retried += 1
+            except (PermissionDenied, ValidationError, ValueError) as error:
+                self.message_user(request, f"{approval.reference}: {error}", messages.WARNING)
+        self.message_user(request, f"{retried} request(s) queued for Odoo again.")
+
+
+@admin.register(Delegation)
+class DelegationAdmin(admin.ModelAdmin):
+    list_display = ["delegator", "delegate", "starts_at", "ends_at", "site", "kind", "revoked_at"]
+    list_select_related = ["delegator", "delegate", "site"]
+    autocomplete_fields = ["delegator", "delegate"]
+    fields = ["delegator", "delegate", "starts_at", "ends_at", "site", "kind", "max_amount", "note"]
+    actions = ["revoke_now"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.cleaned_data
+        obj.pk = services.delegation_create(actor=request.user, **data).pk
+
+    @admin.action(description="Revoke the selected delegations now")
+    def revoke_now(self, request, queryset) -> None:
+        for delegation in queryset.filter(revoked_at__isnull=True, ends_at__gt=timezone.now()):
+            services.delegation_revoke(actor=request.user, delegation_id=delegation.pk)
+        self.message_user(request, "Revoked.")
+
+
+@admin.register(CurrencyRate)
+class CurrencyRateAdmin(admin.ModelAdmin):
+    list_display = ["currency", "units_per_base", "valid_from"]
+    list_filter = ["currency"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        data = form.cleaned_data
+        obj.pk = services.currency_rate_add(actor=request.user, **data).pk

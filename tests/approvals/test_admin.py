@@ -1,0 +1,77 @@
+"""The approvals admin shows everything and changes nothing behind the services' back."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals.models import ApprovalRequest, Delegation
+from tests.approvals.conftest import raise_request
+
+
+@pytest.fixture
+def superuser_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@example.test", "pw-root-1")
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "approvalpolicy",
+        "policyversion",
+        "policytier",
+        "approvalrequest",
+        "delegation",
+        "currencyrate",
+    ],
+)
+def test_every_approvals_admin_list_opens(superuser_client, matrix, requester, site_a1, name):
+    raise_request(requester, site_a1, amount="1000")
+
+    response = superuser_client.get(reverse(f"admin:approvals_{name}_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_requests_cannot_be_edited_or_deleted_in_the_admin(
+    superuser_client, matrix, requester, site_a1
+):
+    request = raise_request(requester, site_a1, amount="1000")
+
+    page = superuser_client.get(
+        reverse("admin:approvals_approvalrequest_change", args=[request.pk])
+    )
+    delete = superuser_client.post(
+        reverse("admin:approvals_approvalrequest_delete", args=[request.pk]), {"post": "yes"}
+    )
+
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert delete.status_code == 403
+    assert ApprovalRequest.objects.filter(pk=request.pk).exists()
+
+
+def test_delegation_added_in_the_admin_goes_through_the_service(
+    superuser_client, matrix, site_manager, stranger
+):
+    start = timezone.now()
+    response = superuser_client.post(
+        reverse("admin:approvals_delegation_add"),
+        {
+            "delegator": site_manager.pk,
+            "delegate": stranger.pk,
+            "starts_at_0": start.strftime("%Y-%m-%d"),
+            "starts_at_1": start.strftime("%H:%M:%S"),
+            "ends_at_0": (start + timedelta(days=3)).strftime("%Y-%m-%d"),
+            "ends_at_1": start.strftime("%H:%M:%S"),
+            "kind": "",
+            "note": "Holiday",
+        },
+    )
+
+    assert response.status_code == 302, response.content
+    delegation = Delegation.objects.get()
+    assert delegation.created_by.username == "root"
