@@ -262,6 +262,17 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "approvals.sla_sweep",
         "schedule": env_int("APPROVAL_SLA_SWEEP_SECONDS", 60, minimum=5),
     },
+    "odoo-sync": {
+        "task": "odoo.sync",
+        "schedule": env_int("ODOO_SYNC_SECONDS", 60, minimum=5),
+        # A run that is still going makes the next one pointless; drop it rather than queue.
+        "options": {"expires": env_int("ODOO_SYNC_SECONDS", 60, minimum=5)},
+    },
+    "odoo-drain-outbox": {
+        "task": "odoo.drain_outbox",
+        "schedule": 30,
+        "options": {"expires": 30},
+    },
 }
 
 # --- Approvals ------------------------------------------------------------------------------
@@ -297,13 +308,44 @@ ODOO_DB = env_str("ODOO_DB", "tollgate-demo")
 ODOO_LOGIN = env_str("ODOO_LOGIN", "admin")
 # The API key is read here and handed only to the connector; it is never logged or rendered.
 ODOO_API_KEY = env_str("ODOO_API_KEY", "admin" if DEBUG else None)
+# auto: JSON-2 for Odoo 19 and later, /jsonrpc (through OdooRPC) before.
+ODOO_PROTOCOL = env_str("ODOO_PROTOCOL", "auto")
+ODOO_TIMEOUT = env_int("ODOO_TIMEOUT", 30, minimum=1)
+ODOO_VERSION = env_str("ODOO_VERSION", "") or None
+# Pull: records per search_read, and how far back each run re-reads to catch transactions
+# that committed after a later one (Odoo stamps write_date at transaction start).
+ODOO_SYNC_BATCH_SIZE = env_int("ODOO_SYNC_BATCH_SIZE", 500, minimum=1)
+ODOO_SYNC_OVERLAP_SECONDS = env_int("ODOO_SYNC_OVERLAP_SECONDS", 120, minimum=0)
+# Push: retries of transient failures, with exponential backoff and jitter.
+ODOO_PUSH_MAX_ATTEMPTS = env_int("ODOO_PUSH_MAX_ATTEMPTS", 8, minimum=1)
+ODOO_PUSH_BACKOFF_SECONDS = env_int("ODOO_PUSH_BACKOFF_SECONDS", 5, minimum=0)
+ODOO_PUSH_BACKOFF_MAX_SECONDS = env_int("ODOO_PUSH_BACKOFF_MAX_SECONDS", 600, minimum=1)
+# Mapping thresholds: scraps worth less than this (site currency) need no approval, and a
+# receipt or bill differing from the order by more than this share opens a case.
+ODOO_WRITE_OFF_THRESHOLD = env_int("ODOO_WRITE_OFF_THRESHOLD", 100, minimum=0)
+ODOO_MATCH_TOLERANCE_PCT = env_int("ODOO_MATCH_TOLERANCE_PCT", 2, minimum=0)
+# A quotation line priced under cost plus this margin, or discounted beyond the cap, needs a
+# price override; a receipt or delivery this many hours past its scheduled date is late.
+ODOO_PRICE_FLOOR_MARGIN_PCT = env_int("ODOO_PRICE_FLOOR_MARGIN_PCT", 5, minimum=0)
+ODOO_DISCOUNT_CAP_PCT = env_int("ODOO_DISCOUNT_CAP_PCT", 15, minimum=0)
+ODOO_LATE_GRACE_HOURS = env_int("ODOO_LATE_GRACE_HOURS", 4, minimum=0)
+# The boolean custom field on stock.picking that marks a transfer needing a Tollgate decision.
+ODOO_TRANSFER_MARKER_FIELD = env_str("ODOO_TRANSFER_MARKER_FIELD", "x_tollgate_approval")
 
 # --- Logging: to stdout, for the process manager to collect ---------------------------------
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every line passes the redaction filter, so the Odoo API key never reaches a log.
+    "filters": {"redact_secrets": {"()": "portal.integrations.odoo.redaction.RedactSecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
