@@ -107,8 +107,8 @@ class ApprovalRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         # Administrators see the requests of the sites they administer, to retry failed updates.
-        administered = super().get_queryset(request).filter(
-            site__in=sites_administered_by(request.user)
+        administered = (
+            super().get_queryset(request).filter(site__in=sites_administered_by(request.user))
         )
         return administered | requests_visible_to(request.user)
 

@@ -24,9 +24,9 @@ class KindSpec:
 
 K = RequestKind
 KINDS: dict[str, KindSpec] = {
+    # A purchase order spans categories; its category is given when known, never required.
     K.PURCHASE: KindSpec(
         odoo_model="purchase.order",
-        needs_category=True,
         counterparty="vendor",
     ),
     K.TRANSFER: KindSpec(

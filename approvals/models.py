@@ -124,6 +124,10 @@ class PolicyVersion(models.Model):
         validators=[MinValueValidator(0)],
         help_text="An Odoo amount change beyond this percentage sends a request back to review.",
     )
+    cancel_in_odoo_on_reject = models.BooleanField(
+        default=False,
+        help_text="A rejection also cancels the Odoo document, rather than only noting it there.",
+    )
 
     class Meta:
         ordering = ["policy", "-number"]
@@ -303,10 +307,12 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
+            # A sale order can need a price override and a credit exception at once, but never
+            # two requests of one kind (per revision): a re-read updates, it does not duplicate.
             models.UniqueConstraint(
-                fields=["odoo_model", "odoo_id", "revision"],
+                fields=["odoo_model", "odoo_id", "kind", "revision"],
                 condition=Q(odoo_id__isnull=False),
-                name="one_request_per_odoo_record_revision",
+                name="one_request_per_odoo_record_kind_revision",
             ),
         ]
         indexes = [

@@ -2,22 +2,28 @@
 
 They support a decision and never take one: a flag routes a request to more people (policies
 may add tiers for it) and keeps it off the fast path, and every flag carries its explanation
-and the numbers behind it so that an approver or an auditor can check it by hand.
+and the numbers behind it so that an approver or an auditor can check it by hand. The numbers
+are plain JSON values (amounts as decimal strings), so a flag reads the same when it is
+computed and when it is read back from the request.
 
 Signals:
 * `amount_outlier` — the amount is far from this site's history for the kind and counterparty,
   measured by a robust z-score (median and median absolute deviation, so one past outlier
   does not hide the next);
-* `threshold_split` — several requests by the same requester, or for the same counterparty,
-  within a short window each stay under a policy threshold that together they cross;
+* `threshold_split` — several requests at the site by the same requester, or for the same
+  counterparty, within a short window each stay under a policy threshold that together they
+  cross;
 * `new_counterparty` — a vendor or customer Tollgate has not seen before (or Odoo created
   recently);
 * `after_hours` — submitted outside the site's business hours;
 * `price_below_history` — a price override far below what this customer has been given before.
+
+Only submitted requests are history, and never earlier revisions of the request itself: a
+rejected request raised again is one purchase, not two.
 """
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from statistics import median
 from zoneinfo import ZoneInfo
 
@@ -32,7 +38,11 @@ OUTLIER_Z = Decimal("3.5")
 # deviation is the usual stand-in when more than half the history is one value (MAD = 0).
 MAD_SCALE = Decimal("1.4826")
 MEAN_AD_SCALE = Decimal("1.2533")
+# A history of (nearly) one repeated amount has no spread to speak of; without a floor a cent
+# more than usual would be infinitely unusual.
+MIN_SPREAD_SHARE = Decimal("0.01")
 PRICE_DROP_PCT = Decimal("15")
+PRICE_HISTORY_MIN = 3
 NEW_COUNTERPARTY_DAYS = 90
 _COUNTED = [
     RequestState.SUBMITTED,
@@ -52,28 +62,49 @@ def assess(request: ApprovalRequest, *, version, at: datetime) -> list[dict]:
 
 
 def _flag(code: str, explanation: str, **numbers) -> dict:
-    return {"code": code, "explanation": explanation, "numbers": numbers}
+    plain = {name: str(v) if isinstance(v, Decimal) else v for name, v in numbers.items()}
+    return {"code": code, "explanation": explanation, "numbers": plain}
 
 
-def _history(request: ApprovalRequest, at: datetime):
-    since = at - timedelta(days=settings.RISK_HISTORY_DAYS)
-    return (
-        ApprovalRequest.objects.filter(
-            state__in=_COUNTED, submitted_at__gte=since, submitted_at__lt=at
+def _submitted_before(request: ApprovalRequest, at: datetime):
+    earlier_revisions = []
+    previous = request.revision_of_id
+    while previous is not None:
+        earlier_revisions.append(previous)
+        previous = (
+            ApprovalRequest.objects.filter(pk=previous)
+            .values_list("revision_of_id", flat=True)
+            .first()
         )
-        .exclude(pk=request.pk)
+    return (
+        ApprovalRequest.objects.filter(state__in=_COUNTED, submitted_at__lt=at)
+        .exclude(pk__in=[request.pk, *earlier_revisions])
         .exclude(amount_base__isnull=True)
     )
 
 
-def robust_z(value: Decimal, history: list[Decimal]) -> Decimal | None:
-    """How many robust standard deviations `value` lies from the median of `history`."""
+def _history(request: ApprovalRequest, at: datetime):
+    since = at - timedelta(days=settings.RISK_HISTORY_DAYS)
+    return _submitted_before(request, at).filter(submitted_at__gte=since)
+
+
+def robust_spread(history: list[Decimal]) -> tuple[Decimal, Decimal, str]:
+    """The median of `history`, a robust standard deviation around it, and how it was taken."""
     centre = Decimal(median(history))
-    spread = MAD_SCALE * Decimal(median(abs(x - centre) for x in history))
+    deviations = [abs(x - centre) for x in history]
+    spread, method = MAD_SCALE * Decimal(median(deviations)), f"{MAD_SCALE} × MAD"
     if spread == 0:
-        spread = MEAN_AD_SCALE * sum(abs(x - centre) for x in history) / len(history)
-    if spread == 0:
-        return None if value == centre else Decimal("Infinity") * (1 if value > centre else -1)
+        spread = MEAN_AD_SCALE * sum(deviations) / len(history)
+        method = f"{MEAN_AD_SCALE} × mean absolute deviation (MAD is 0)"
+    floor = max(MIN_SPREAD_SHARE * abs(centre), routing.CENT)
+    if spread < floor:
+        spread, method = floor, f"{MIN_SPREAD_SHARE:.0%} of the median (history barely varies)"
+    return centre, spread, method
+
+
+def robust_z(value: Decimal, history: list[Decimal]) -> Decimal:
+    """How many robust standard deviations `value` lies from the median of `history`."""
+    centre, spread, _ = robust_spread(history)
     return (value - centre) / spread
 
 
@@ -81,31 +112,41 @@ def amount_outlier(request: ApprovalRequest, *, version, at: datetime) -> dict |
     past = _history(request, at).filter(site=request.site_id, kind=request.kind)
     if request.counterparty_ref:
         past = past.filter(counterparty_ref=request.counterparty_ref)
-    amounts = [a for a in past.values_list("amount_base", flat=True)]
+    amounts = list(past.values_list("amount_base", flat=True))
     if len(amounts) < settings.RISK_HISTORY_MIN:
         return None
-    z = robust_z(request.amount_base, amounts)
-    if z is None or abs(z) <= OUTLIER_Z:
+    centre, spread, method = robust_spread(amounts)
+    z = (request.amount_base - centre) / spread
+    if abs(z) <= OUTLIER_Z:
         return None
-    centre = Decimal(median(amounts))
     base = settings.TOLLGATE_BASE_CURRENCY
-    z_text = "∞" if z.is_infinite() else f"{z:.1f}"
+    centre, spread = centre.quantize(routing.CENT), spread.quantize(routing.CENT)
+    of = f"{request.get_kind_display().lower()} requests"
+    if request.counterparty_ref:
+        of += f" with {request.counterparty or request.counterparty_ref}"
     return _flag(
         "amount_outlier",
-        f"{request.amount_base} {base} is far from the usual {centre:.2f} {base} for this "
-        f"kind{' and counterparty' if request.counterparty_ref else ''} at {request.site.code} "
-        f"(robust z-score {z_text} over {len(amounts)} past requests; flagged beyond "
-        f"{OUTLIER_Z}).",
+        f"{request.amount_base} {base} is far from the usual {centre} {base} for "
+        f"{of} at {request.site.code}: robust z-score {z:.2f} = ({request.amount_base} - "
+        f"{centre}) / {spread}, the spread being {method} over {len(amounts)} past requests; "
+        f"flagged beyond ±{OUTLIER_Z}.",
         amount=request.amount_base,
-        median=centre.quantize(routing.CENT),
-        robust_z=None if z.is_infinite() else z.quantize(Decimal("0.01")),
+        median=centre,
+        spread=spread,
+        spread_method=method,
+        robust_z=z.quantize(Decimal("0.01")),
         history=len(amounts),
     )
 
 
 def threshold_split(request: ApprovalRequest, *, version, at: datetime) -> dict | None:
+    # The thresholds are the site's policy's, so only the site's own requests add up to them.
     window = timedelta(hours=settings.RISK_SPLIT_WINDOW_HOURS)
-    recent = _history(request, at).filter(kind=request.kind, submitted_at__gte=at - window)
+    recent = (
+        _history(request, at)
+        .filter(site=request.site_id, kind=request.kind, submitted_at__gte=at - window)
+        .order_by("submitted_at", "pk")
+    )
     groups = [("requester", recent.filter(requester=request.requester_id))]
     if request.counterparty_ref:
         groups.append(("counterparty", recent.filter(counterparty_ref=request.counterparty_ref)))
@@ -113,8 +154,8 @@ def threshold_split(request: ApprovalRequest, *, version, at: datetime) -> dict 
         if request.amount_base >= threshold:
             continue
         for by, group in groups:
-            under = list(group.filter(amount_base__lt=threshold).values_list("pk", "amount_base"))
-            total = request.amount_base + sum(amount for _, amount in under)
+            under = list(group.filter(amount_base__lt=threshold).only("revision", "amount_base"))
+            total = request.amount_base + sum(past.amount_base for past in under)
             if under and total >= threshold:
                 return _split_flag(request, by, threshold, total, under, window)
     return None
@@ -125,39 +166,54 @@ def _split_flag(request, by, threshold, total, under, window) -> dict:
     who = (
         "the same requester"
         if by == "requester"
-        else f"the same counterparty ({request.counterparty})"
+        else f"the same counterparty ({request.counterparty or request.counterparty_ref})"
     )
-    refs = [f"AR-{pk:06d}" for pk, _ in under]
+    refs = [past.reference for past in under]
+    hours = window.total_seconds() / 3600
     return _flag(
         "threshold_split",
-        f"{len(under) + 1} requests by {who} within {window.total_seconds() / 3600:.0f} h "
+        f"{len(under) + 1} requests at {request.site.code} by {who} within {hours:.0f} h "
         f"total {total} {base}, crossing the {threshold} {base} threshold that each stays "
-        f"under ({', '.join(refs)} and this one).",
+        f"under ({', '.join(refs)} and this one of {request.amount_base} {base}).",
         threshold=threshold,
         total=total,
         count=len(under) + 1,
         related=refs,
         grouped_by=by,
+        window_hours=settings.RISK_SPLIT_WINDOW_HOURS,
     )
+
+
+def _created_in_odoo(request: ApprovalRequest) -> datetime | None:
+    # Odoo's creation date is advisory: an unreadable one falls back to Tollgate's own history
+    # rather than refusing the submission.
+    since = request.details.get("counterparty_since")
+    if not since:
+        return None
+    try:
+        created = datetime.fromisoformat(str(since))
+    except ValueError:
+        return None
+    return created.replace(tzinfo=UTC) if timezone.is_naive(created) else created
 
 
 def new_counterparty(request: ApprovalRequest, *, version, at: datetime) -> dict | None:
     if not request.counterparty_ref:
         return None
-    since = request.details.get("counterparty_since")
-    if since:
-        created = datetime.fromisoformat(str(since))
-        if timezone.is_naive(created):
-            created = created.replace(tzinfo=UTC)
-        age = (at - created).days
+    created = _created_in_odoo(request)
+    if created is not None:
+        age = max((at - created).days, 0)
         if age >= NEW_COUNTERPARTY_DAYS:
             return None
-        reason = f"was created in Odoo {age} days ago"
+        reason = (
+            f"was created in Odoo {age} days ago (on {created:%Y-%m-%d}; "
+            f"new for {NEW_COUNTERPARTY_DAYS} days)"
+        )
     else:
-        seen = _history(request, at).filter(counterparty_ref=request.counterparty_ref)
+        seen = _submitted_before(request, at).filter(counterparty_ref=request.counterparty_ref)
         if seen.exists():
             return None
-        reason = "has no earlier request in Tollgate"
+        reason = "has no earlier submitted request in Tollgate"
         age = None
     return _flag(
         "new_counterparty",
@@ -171,40 +227,56 @@ def after_hours(request: ApprovalRequest, *, version, at: datetime) -> dict | No
     site = request.site
     if sla.is_business_time(at, site):
         return None
-    local = timezone.localtime(at, ZoneInfo(site.time_zone))
+    local = timezone.localtime(at, ZoneInfo(site.time_zone)).replace(microsecond=0)
     return _flag(
         "after_hours",
-        f"Submitted at {local:%a %H:%M} {site.time_zone}, outside {site.code}'s business hours "
-        f"({site.opens_at:%H:%M}–{site.closes_at:%H:%M}, days {site.business_days}).",
+        f"Submitted on {local:%a %Y-%m-%d at %H:%M} {site.time_zone}, outside {site.code}'s "
+        f"business hours ({site.opens_at:%H:%M}–{site.closes_at:%H:%M} on ISO weekdays "
+        f"{site.business_days}).",
         local_time=local.isoformat(),
+        time_zone=site.time_zone,
     )
+
+
+def _finite(value) -> Decimal | None:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
 
 
 def price_below_history(request: ApprovalRequest, *, version, at: datetime) -> dict | None:
     product = request.details.get("product")
-    if request.kind != RequestKind.PRICE_OVERRIDE or not product or not request.counterparty_ref:
+    price = _finite(request.details.get("unit_price"))
+    kind_fits = request.kind == RequestKind.PRICE_OVERRIDE
+    if not kind_fits or not product or not request.counterparty_ref or price is None:
         return None
     past = _history(request, at).filter(
-        kind=RequestKind.PRICE_OVERRIDE, counterparty_ref=request.counterparty_ref
+        kind=RequestKind.PRICE_OVERRIDE,
+        counterparty_ref=request.counterparty_ref,
+        details__product=product,
     )
     prices = [
-        Decimal(str(details["unit_price"]))
-        for details in past.values_list("details", flat=True)
-        if details.get("product") == product and details.get("unit_price") is not None
+        p
+        for p in (_finite(d.get("unit_price")) for d in past.values_list("details", flat=True))
+        if p is not None
     ]
-    if len(prices) < 3:
+    if len(prices) < PRICE_HISTORY_MIN:
         return None
     usual = Decimal(median(prices))
-    price = Decimal(str(request.details["unit_price"]))
-    drop = (usual - price) * 100 / usual if usual else Decimal(0)
+    if usual <= 0:
+        return None
+    drop = (usual - price) * 100 / usual
     if drop < PRICE_DROP_PCT:
         return None
+    usual, drop = usual.quantize(routing.CENT), drop.quantize(Decimal("0.1"))
     return _flag(
         "price_below_history",
-        f"Unit price {price} is {drop:.1f} % below the {usual:.2f} this customer usually got "
-        f"for {product} ({len(prices)} past overrides; flagged from {PRICE_DROP_PCT} %).",
+        f"Unit price {price} for {product} is {drop} % below the median {usual} this customer "
+        f"got over {len(prices)} past price overrides (flagged from {PRICE_DROP_PCT} %).",
         unit_price=price,
-        median=usual.quantize(routing.CENT),
-        drop_pct=drop.quantize(Decimal("0.1")),
+        median=usual,
+        drop_pct=drop,
         history=len(prices),
     )

@@ -36,6 +36,7 @@ from approvals.models import (
 )
 from approvals.specs import VersionSpec, rule_values, tier_values
 from portal.audit.services import audit_record
+from portal.integrations.odoo import services as odoo
 from sites import policies as site_policies
 
 S = RequestState
@@ -151,6 +152,7 @@ def _fast_path(request: ApprovalRequest, chosen: routing.Route, at: datetime) ->
         at=at,
     )
     _audit_transition(request, None, "request.auto_approved", S.SUBMITTED)
+    _after_final_decision(request)
 
 
 def _sampled(request: ApprovalRequest, version: PolicyVersion) -> bool:
@@ -321,8 +323,14 @@ def _advance(request: ApprovalRequest, actor, decision: Decision) -> None:
 
 
 def _after_final_decision(request: ApprovalRequest) -> None:
+    # The write-back row is part of the decision's transaction: no decision without it.
+    if request.state in (S.APPROVED, S.REJECTED):
+        odoo.outbox_enqueue(request=request, action=_WRITE_BACK[request.state])
     request_id = request.pk
     transaction.on_commit(lambda: notifications.request_decided(request_id))
+
+
+_WRITE_BACK = {S.APPROVED: "approve", S.REJECTED: "reject"}
 
 
 def request_withdraw(*, actor, request_id: int, reason: str = "") -> ApprovalRequest:
@@ -413,6 +421,7 @@ def request_odoo_changed(*, request_id: int, change: OdooChange) -> bool:
         request.amount, request.currency = change.amount, change.currency
         request.amount_base = routing.to_base(change.amount, change.currency)
         _close_open_steps(request)
+        odoo.outbox_supersede(request=request)
         chosen = routing.route(request.policy_version, _selector(request))
         request.rule = chosen.rule
         _open_review(request, chosen, timezone.now())
@@ -476,6 +485,7 @@ def request_retry_apply(*, actor, request_id: int) -> ApprovalRequest:
             raise PermissionDenied("Only an administrator of the site may retry a failed update.")
         request.retry_apply()
         request.save()
+        odoo.outbox_retry(request=request)
         _audit_transition(request, actor, "request.apply_retried", S.APPLY_FAILED)
     return request
 
@@ -520,10 +530,14 @@ def sla_sweep(*, now: datetime | None = None) -> SweepResult:
     """
     now = now or timezone.now()
     result = SweepResult()
-    due = ApprovalStep.objects.filter(state=StepState.ACTIVE, request__state=S.IN_REVIEW)
-    breached = due.filter(due_at__lte=now, escalated_at__isnull=True)
+    # Unordered, or the steps' default ordering would defeat DISTINCT.
+    due = ApprovalStep.objects.filter(
+        state=StepState.ACTIVE, request__state=S.IN_REVIEW, escalated_at__isnull=True
+    ).order_by()
+    breached = due.filter(due_at__lte=now)
     for request_id in breached.values_list("request_id", flat=True).distinct():
         _sweep_breaches(request_id, now, result)
+    # Breaches go first: a tier the sweep finds already overdue is escalated, not reminded.
     reminders = due.filter(remind_at__lte=now, reminded_at__isnull=True)
     for request_id in reminders.values_list("request_id", flat=True).distinct():
         _sweep_reminders(request_id, now, result)
@@ -599,6 +613,7 @@ def _sweep_reminders(request_id: int, now: datetime, result: SweepResult) -> Non
                 state=StepState.ACTIVE,
                 remind_at__lte=now,
                 reminded_at__isnull=True,
+                escalated_at__isnull=True,
             )
         )
         for step in steps:
@@ -753,6 +768,7 @@ def policy_publish(
             note=spec.note,
             fast_path_sample_rate=spec.fast_path_sample_rate,
             drift_tolerance_pct=spec.drift_tolerance_pct,
+            cancel_in_odoo_on_reject=spec.cancel_in_odoo_on_reject,
         )
         _write_rules(version, spec)
         audit_record(

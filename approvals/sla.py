@@ -5,7 +5,7 @@ time zone), so a 4-hour SLA raised at 17:00 on a Friday in Amsterdam falls due o
 11:00 Amsterdam time, whatever the server's zone.
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,33 +16,35 @@ _MAX_DAYS_AHEAD = 366
 def deadline(start: datetime, hours: Decimal, *, site, business_hours: bool) -> datetime:
     """The moment `hours` of (business) time have passed since `start`, in UTC."""
     remaining = timedelta(seconds=float(hours) * 3600)
+    cursor = start.astimezone(UTC)
     if not business_hours:
-        return start + remaining
+        return cursor + remaining
     tz = ZoneInfo(site.time_zone)
-    cursor = start.astimezone(tz)
+    day = cursor.astimezone(tz).date()
     for _ in range(_MAX_DAYS_AHEAD):
-        opens, closes = _window(cursor.date(), site, tz)
+        opens, closes = _window(day, site, tz)
         if opens is not None and cursor < closes:
             begin = max(cursor, opens)
             available = closes - begin
             if remaining <= available:
-                return (begin + remaining).astimezone(UTC)
+                return begin + remaining
             remaining -= available
-        cursor = datetime.combine(cursor.date() + timedelta(days=1), time.min, tzinfo=tz)
+        day += timedelta(days=1)
     raise ValueError(f"Site {site.code} has no working hours within a year.")
 
 
 def is_business_time(moment: datetime, site) -> bool:
     """Whether `moment` falls inside the site's working hours, in the site's time zone."""
-    local = moment.astimezone(ZoneInfo(site.time_zone))
-    opens, closes = _window(local.date(), site, local.tzinfo)
-    return opens is not None and opens <= local < closes
+    tz = ZoneInfo(site.time_zone)
+    opens, closes = _window(moment.astimezone(tz).date(), site, tz)
+    return opens is not None and opens <= moment < closes
 
 
-def _window(day, site, tz):
+def _window(day: date, site, tz: ZoneInfo) -> tuple[datetime, datetime] | tuple[None, None]:
+    # In UTC, so that a window spanning a clock change holds the hours that really pass in it.
     if str(day.isoweekday()) not in site.business_days:
         return None, None
     return (
-        datetime.combine(day, site.opens_at, tzinfo=tz),
-        datetime.combine(day, site.closes_at, tzinfo=tz),
+        datetime.combine(day, site.opens_at, tzinfo=tz).astimezone(UTC),
+        datetime.combine(day, site.closes_at, tzinfo=tz).astimezone(UTC),
     )

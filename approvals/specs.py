@@ -48,6 +48,7 @@ class VersionSpec:
     rules: tuple[RuleSpec, ...]
     fast_path_sample_rate: Decimal = Decimal("0.05")
     drift_tolerance_pct: Decimal = Decimal("2.00")
+    cancel_in_odoo_on_reject: bool = False
     note: str = ""
 
 
@@ -82,5 +83,6 @@ def version_spec(version: PolicyVersion) -> VersionSpec:
         rules=tuple(rules),
         fast_path_sample_rate=version.fast_path_sample_rate,
         drift_tolerance_pct=version.drift_tolerance_pct,
+        cancel_in_odoo_on_reject=version.cancel_in_odoo_on_reject,
         note=version.note,
     )

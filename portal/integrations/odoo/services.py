@@ -1,0 +1,172 @@
+"""Writing decisions back to Odoo through the outbox, exactly once.
+
+`outbox_enqueue` runs inside the decision's own transaction (called from approvals.services),
+so a committed decision always has its outbox row. `outbox_apply` holds the row's lock while it
+talks to Odoo, so two workers never apply the same row at once; what it does in Odoo is itself
+idempotent (see push.py), so a worker killed half-way leaves a row that the next run finishes
+without acting twice. Transient failures are retried with exponential backoff and jitter up to
+a limit; a permanent failure, or the last retry, marks the request `apply_failed` with Odoo's
+message, for an administrator to see and retry.
+"""
+
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from portal.integrations.odoo import push
+from portal.integrations.odoo.errors import OdooError
+from portal.integrations.odoo.models import OutboxItem, OutboxState
+
+logger = logging.getLogger(__name__)
+
+
+def outbox_enqueue(*, request, action: str) -> OutboxItem | None:
+    """Record that `request`'s final decision must reach Odoo; call inside its transaction."""
+    if not request.odoo_id or not request.odoo_model:
+        return None
+    version = request.policy_version
+    item, _ = OutboxItem.objects.get_or_create(
+        request=request,
+        round=request.round,
+        action=action,
+        defaults={
+            "odoo_model": request.odoo_model,
+            "odoo_id": request.odoo_id,
+            "cancel_in_odoo": bool(version and version.cancel_in_odoo_on_reject),
+        },
+    )
+    item_id = item.pk
+    transaction.on_commit(lambda: _schedule(item_id, countdown=0))
+    return item
+
+
+def outbox_supersede(*, request) -> int:
+    """Drop write-backs still waiting for a request that went back to review."""
+    return OutboxItem.objects.filter(
+        request=request, state__in=[OutboxState.PENDING, OutboxState.FAILED]
+    ).update(state=OutboxState.SUPERSEDED)
+
+
+def outbox_retry(*, request) -> OutboxItem | None:
+    """Send a failed write-back again (an administrator asked for it)."""
+    item = (
+        OutboxItem.objects.select_for_update()
+        .filter(request=request, state=OutboxState.FAILED)
+        .order_by("-id")
+        .first()
+    )
+    if item is None:
+        return None
+    item.state, item.attempts, item.next_attempt_at = OutboxState.PENDING, 0, timezone.now()
+    item.save(update_fields=["state", "attempts", "next_attempt_at"])
+    item_id = item.pk
+    transaction.on_commit(lambda: _schedule(item_id, countdown=0))
+    return item
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    status: str  # applied | retry | failed | skipped
+    retry_in: float | None = None
+
+
+def outbox_apply(*, item_id: int, client_factory=None) -> ApplyResult:
+    """Apply one outbox row if it is due and nobody else is applying it; locks the row."""
+    from approvals import services as approvals
+
+    with transaction.atomic():
+        item = (
+            OutboxItem.objects.select_for_update(skip_locked=True)
+            .select_related("request__site")
+            .filter(pk=item_id, state=OutboxState.PENDING)
+            .first()
+        )
+        if item is None:
+            return ApplyResult("skipped")
+        if item.request.state not in ("approved", "rejected", "apply_failed"):
+            item.state = OutboxState.SUPERSEDED
+            item.save(update_fields=["state"])
+            return ApplyResult("skipped")
+        try:
+            client = (client_factory or _default_client)()
+            outcome = push.apply(client, item, note=_note(item))
+        except OdooError as error:
+            return _failed(item, error, approvals)
+        item.state, item.applied_at = OutboxState.APPLIED, timezone.now()
+        item.odoo_message_id = outcome.message_id
+        item.attempts += 1
+        item.save(update_fields=["state", "applied_at", "odoo_message_id", "attempts"])
+        if item.action == OutboxItem.Action.APPROVE:
+            approvals.request_mark_applied(
+                request_id=item.request_id,
+                note="Odoo already showed the decision" if not outcome.acted else "",
+            )
+        return ApplyResult("applied")
+
+
+def _failed(item: OutboxItem, error: OdooError, approvals) -> ApplyResult:
+    item.attempts += 1
+    item.last_error = str(error)
+    if error.transient and item.attempts < settings.ODOO_PUSH_MAX_ATTEMPTS:
+        delay = backoff_seconds(item.attempts)
+        item.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+        item.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+        logger.warning("odoo write-back %s will retry in %.0f s: %s", item.pk, delay, error)
+        item_id = item.pk
+        transaction.on_commit(lambda: _schedule(item_id, countdown=delay))
+        return ApplyResult("retry", delay)
+    item.state = OutboxState.FAILED
+    item.save(update_fields=["attempts", "last_error", "state"])
+    logger.error("odoo write-back %s failed: %s", item.pk, error)
+    if item.request.state == "approved":
+        approvals.request_mark_apply_failed(request_id=item.request_id, error=str(error))
+    return ApplyResult("failed")
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter, capped (attempt 1 waits up to the base)."""
+    base = settings.ODOO_PUSH_BACKOFF_SECONDS
+    ceiling = min(settings.ODOO_PUSH_BACKOFF_MAX_SECONDS, base * 2 ** (attempt - 1))
+    return random.uniform(base / 2, ceiling)  # noqa: S311 - jitter, not security
+
+
+def outbox_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of pending rows whose time has come (the beat job's safety net for lost tasks)."""
+    now = now or timezone.now()
+    return list(
+        OutboxItem.objects.filter(state=OutboxState.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def _note(item: OutboxItem) -> str:
+    from approvals.notifications import request_link
+
+    request = item.request
+    decisions = request.decisions.filter(round=request.round).select_related(
+        "actor", "on_behalf_of"
+    )
+    who = "; ".join(str(decision) for decision in decisions) or "policy"
+    verb = "approved" if item.action == OutboxItem.Action.APPROVE else "rejected"
+    return (
+        f"Tollgate {request.reference}: {verb}. Decided by: {who}. "
+        f"Policy: {request.policy_version}. {request_link(request)}"
+    )
+
+
+def _default_client():
+    from portal.integrations.odoo.client import get_client
+
+    return get_client()
+
+
+def _schedule(item_id: int, *, countdown: float) -> None:
+    from portal.integrations.odoo.tasks import apply_outbox_item
+
+    apply_outbox_item.apply_async(args=[item_id], countdown=countdown)
