@@ -6,6 +6,7 @@ such as the destination of a transfer) and which Odoo model it comes from when i
 """
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -99,9 +100,24 @@ def _detail_errors(spec: KindSpec, details: dict) -> dict[str, str]:
         value = details.get(name)
         if value in (None, ""):
             errors[f"details.{name}"] = f"{name.replace('_', ' ').capitalize()} is required."
-        elif expected is Decimal:
-            try:
-                Decimal(str(value))
-            except ArithmeticError:
-                errors[f"details.{name}"] = f"{name.replace('_', ' ').capitalize()} is a number."
+        elif expected is Decimal and not _is_finite_number(value):
+            errors[f"details.{name}"] = f"{name.replace('_', ' ').capitalize()} is a number."
+    since = details.get("counterparty_since")
+    if since not in (None, "") and not _is_iso_date(since):
+        errors["details.counterparty_since"] = "Give the date as YYYY-MM-DD."
     return errors
+
+
+def _is_finite_number(value) -> bool:
+    try:
+        return Decimal(str(value)).is_finite()
+    except ArithmeticError:
+        return False
+
+
+def _is_iso_date(value) -> bool:
+    try:
+        datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True

@@ -30,7 +30,8 @@ ROUTE, ADD = PolicyRule.Effect.ROUTE, PolicyRule.Effect.ADD
 
 def lint(policy: ApprovalPolicy, spec: VersionSpec, *, at: datetime) -> list[str]:
     """Every reason `spec` may not be published for `policy` from `at`; empty when it may."""
-    errors = [error for rule in spec.rules for error in _shape_errors(rule)]
+    errors = _version_errors(spec)
+    errors += [error for rule in spec.rules for error in _shape_errors(rule)]
     names = [rule.name for rule in spec.rules]
     errors += [
         f"Rule {name!r}: two rules have this name."
@@ -45,8 +46,22 @@ def lint(policy: ApprovalPolicy, spec: VersionSpec, *, at: datetime) -> list[str
     return errors
 
 
+def _version_errors(spec: VersionSpec) -> list[str]:
+    found = []
+    if not 0 <= spec.fast_path_sample_rate <= 1:
+        found.append("The fast-path sample rate must be between 0 and 1.")
+    if spec.drift_tolerance_pct < 0:
+        found.append("The drift tolerance cannot be negative.")
+    if not spec.rules:
+        found.append("A policy version needs at least one rule.")
+    return found
+
+
 def _shape_errors(rule: RuleSpec) -> list[str]:
     found = []
+    longest = PolicyRule._meta.get_field("name").max_length
+    if not rule.name.strip() or len(rule.name) > longest:
+        found.append(f"a rule needs a name of 1 to {longest} characters")
     unknown = set(rule.kinds) - set(RequestKind.values)
     if unknown:
         found.append(f"unknown kinds {', '.join(sorted(unknown))}")
@@ -76,6 +91,12 @@ def _tier_errors(tier: TierSpec) -> list[str]:
         found.append("the SLA must be at least a quarter of an hour")
     if tier.stage < 1:
         found.append("stages are numbered from 1")
+    if tier.escalation_role and tier.escalation_role not in Role.values:
+        found.append(f"unknown escalation role {tier.escalation_role!r}")
+    if tier.on_breach not in OnBreach.values:
+        found.append(
+            f"unknown breach action {tier.on_breach!r}; use one of {', '.join(OnBreach.values)}"
+        )
     if tier.on_breach == OnBreach.ESCALATE and not tier.escalation_role:
         found.append("it escalates on breach but names no escalation role")
     return found

@@ -1,49 +1,90 @@
 """E-mails to the people who have something to do now: what, why, by when, and a link.
 
-Functions here are called after the transaction commits and only enqueue a Celery task, so a
-slow mail server never holds a database lock and a rolled-back change never sends mail.
+Services call these functions inside their transaction; nothing is sent then. What there is to
+tell is enqueued as Celery tasks only once the transaction commits, so a rolled-back change
+never sends mail and a slow mail server never holds a database lock. Bulk work (the Odoo sync
+raising hundreds of requests) wraps itself in `batched()`, which gathers everything into a
+handful of tasks instead of one per request.
 """
 
 import logging
+import threading
+from collections import defaultdict
+from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
+_local = threading.local()
+
+
+class _Outgoing:
+    """Notifications gathered together, enqueued as few tasks when called."""
+
+    def __init__(self):
+        self.steps: dict[str, set[int]] = defaultdict(set)
+        self.requests: set[int] = set()
+
+    def __call__(self) -> None:
+        from approvals.tasks import notify_requesters, notify_steps
+
+        for reason, step_ids in self.steps.items():
+            if step_ids:
+                notify_steps.delay(sorted(step_ids), reason)
+        if self.requests:
+            notify_requesters.delay(sorted(self.requests))
+
+
+@contextmanager
+def batched():
+    """Gather the notifications of everything inside into one set of tasks, sent on commit.
+
+    Steps of rows rolled back inside are dropped when sending, which reads only active steps.
+    """
+    if getattr(_local, "batch", None) is not None:
+        yield
+        return
+    _local.batch = _Outgoing()
+    try:
+        yield
+        transaction.on_commit(_local.batch)
+    finally:
+        _local.batch = None
+
+
+def _outgoing() -> _Outgoing:
+    batch = getattr(_local, "batch", None)
+    if batch is not None:
+        return batch
+    single = _Outgoing()
+    transaction.on_commit(single)
+    return single
 
 
 def step_activated(step_ids: list[int]) -> None:
     """Tell the eligible people of newly active tiers that a decision waits for them."""
-    from approvals.tasks import notify_steps
-
-    if step_ids:
-        notify_steps.delay(step_ids, "activated")
+    _outgoing().steps["activated"].update(step_ids)
 
 
 def step_reminder(step_ids: list[int]) -> None:
     """Remind the eligible people that a tier is three quarters through its SLA."""
-    from approvals.tasks import notify_steps
-
-    if step_ids:
-        notify_steps.delay(step_ids, "reminder")
+    _outgoing().steps["reminder"].update(step_ids)
 
 
 def step_escalated(step_id: int) -> None:
     """Tell the people an escalation added, and the original ones, that a tier is overdue."""
-    from approvals.tasks import notify_steps
-
-    notify_steps.delay([step_id], "escalated")
+    _outgoing().steps["escalated"].add(step_id)
 
 
 def request_decided(request_id: int) -> None:
     """Tell the requester how their request ended."""
-    from approvals.tasks import notify_requester
-
-    notify_requester.delay(request_id)
+    _outgoing().requests.add(request_id)
 
 
 def request_link(request) -> str:
@@ -75,35 +116,37 @@ def send_step_mail(step_ids: list[int], reason: str) -> int:
 
 def _step_message(step, person, reason: str):
     request = step.request
-    local_due = (
-        timezone.localtime(step.due_at, ZoneInfo(request.site.time_zone)) if step.due_at else None
-    )
     context = {
         "step": step,
         "request": request,
         "person": person,
         "reason": reason,
-        "due": local_due,
+        "due": step.due_at,
         "link": request_link(request),
     }
     prefix = {"activated": "Decision needed", "reminder": "Reminder", "escalated": "Escalated"}
     subject = f"[Tollgate] {prefix[reason]}: {request.reference} {request.title}"[:200]
-    body = render_to_string("approvals/email/step.txt", context)
+    # Times on the page read in the site's own zone, whoever receives the e-mail.
+    with timezone.override(ZoneInfo(request.site.time_zone)):
+        body = render_to_string("approvals/email/step.txt", context)
     return subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]
 
 
-def send_requester_mail(request_id: int) -> int:
-    """Tell the requester how their request ended; returns how many e-mails were sent."""
+def send_requester_mail(request_ids: list[int]) -> int:
+    """Tell each requester how their request ended; returns how many e-mails were sent."""
     from approvals.models import ApprovalRequest
 
-    request = ApprovalRequest.objects.select_related("requester", "site").get(pk=request_id)
-    if not request.requester.email:
-        return 0
-    body = render_to_string(
-        "approvals/email/decided.txt", {"request": request, "link": request_link(request)}
+    messages = []
+    requests = ApprovalRequest.objects.filter(pk__in=request_ids).select_related(
+        "requester", "site"
     )
-    subject = f"[Tollgate] {request.reference} {request.get_state_display().lower()}"
-    return send_mass_mail(
-        [(subject, body, settings.DEFAULT_FROM_EMAIL, [request.requester.email])],
-        fail_silently=False,
-    )
+    for request in requests:
+        if not request.requester.email:
+            continue
+        with timezone.override(ZoneInfo(request.site.time_zone)):
+            body = render_to_string(
+                "approvals/email/decided.txt", {"request": request, "link": request_link(request)}
+            )
+        subject = f"[Tollgate] {request.reference} {request.get_state_display().lower()}"
+        messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [request.requester.email]))
+    return send_mass_mail(messages, fail_silently=False) if messages else 0

@@ -209,8 +209,8 @@ def _activate_stage(request: ApprovalRequest, stage: int, at: datetime) -> None:
         )
         step.save(update_fields=["state", "activated_at", "due_at", "remind_at"])
     _refresh_due(request)
-    step_ids = [step.pk for step in steps]
-    transaction.on_commit(lambda: notifications.step_activated(step_ids))
+    if steps:
+        notifications.step_activated([step.pk for step in steps])
 
 
 def _refresh_due(request: ApprovalRequest) -> None:
@@ -326,8 +326,7 @@ def _after_final_decision(request: ApprovalRequest) -> None:
     # The write-back row is part of the decision's transaction: no decision without it.
     if request.state in (S.APPROVED, S.REJECTED):
         odoo.outbox_enqueue(request=request, action=_WRITE_BACK[request.state])
-    request_id = request.pk
-    transaction.on_commit(lambda: notifications.request_decided(request_id))
+    notifications.request_decided(request.pk)
 
 
 _WRITE_BACK = {S.APPROVED: "approve", S.REJECTED: "reject"}
@@ -569,8 +568,7 @@ def _sweep_breaches(request_id: int, now: datetime, result: SweepResult) -> None
                     after={"tier": step.position, "added_role": step.escalation_role},
                 )
                 result.escalated += 1
-                step_id = step.pk
-                transaction.on_commit(lambda sid=step_id: notifications.step_escalated(sid))
+                notifications.step_escalated(step.pk)
                 continue
             step.save(update_fields=["escalated_at"])
             _breach_ends_request(request, step, result)
@@ -627,8 +625,8 @@ def _sweep_reminders(request_id: int, now: datetime, result: SweepResult) -> Non
                 after={"tier": step.position, "due_at": step.due_at},
             )
             result.reminded += 1
-        step_ids = [step.pk for step in steps]
-        transaction.on_commit(lambda: notifications.step_reminder(step_ids))
+        if steps:
+            notifications.step_reminder([step.pk for step in steps])
 
 
 # --- delegation -------------------------------------------------------------------------------
@@ -755,6 +753,7 @@ def policy_publish(
     effective_from = effective_from or now
     with transaction.atomic():
         policy = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
+        _check_not_before_current(policy, effective_from, now)
         problems = _lint(policy, spec, effective_from)
         if problems:
             raise ValidationError(problems)
@@ -781,6 +780,20 @@ def policy_publish(
             comment=spec.note,
         )
     return version
+
+
+def _check_not_before_current(policy: ApprovalPolicy, effective_from: datetime, now) -> None:
+    # The newest effective date wins, so a version dated before the one in force would never
+    # govern anything; refuse it rather than publish a dead letter.
+    current = (
+        policy.versions.filter(effective_from__lte=now)
+        .order_by("-effective_from", "-number")
+        .first()
+    )
+    if current is not None and effective_from < current.effective_from:
+        since = f"{current.effective_from:%Y-%m-%d %H:%M} UTC"
+        message = f"{current} is in force since {since}; a new version cannot start before it."
+        raise ValidationError({"effective_from": message})
 
 
 def _lint(policy, spec, effective_from) -> list[str]:

@@ -19,15 +19,17 @@ def sla_sweep() -> dict:
     max_retries=5,
 )
 def notify_steps(step_ids: list[int], reason: str) -> int:
+    """E-mail the people who can act on these tiers now."""
     return notifications.send_step_mail(step_ids, reason)
 
 
 @shared_task(
-    name="approvals.notify_requester",
+    name="approvals.notify_requesters",
     autoretry_for=(OSError,),
     retry_backoff=True,
     retry_jitter=True,
     max_retries=5,
 )
-def notify_requester(request_id: int) -> int:
-    return notifications.send_requester_mail(request_id)
+def notify_requesters(request_ids: list[int]) -> int:
+    """E-mail requesters how their requests ended."""
+    return notifications.send_requester_mail(request_ids)

@@ -1,6 +1,7 @@
 """`make run`: prepare the embedded database and run every Tollgate process in the foreground.
 
-Migrates, seeds the demo company, then starts the web server, a Celery worker and Celery beat,
+Migrates, seeds the demo company, starts the Odoo sandbox (unless ODOO_URL names a real Odoo)
+and pulls its records once, then starts the web server, a Celery worker and Celery beat,
 waits until the web server answers, and prints the address and the demo logins. Ctrl-C (or
 SIGTERM) stops every process it started; if one of them dies, the others are stopped too.
 """
@@ -27,6 +28,10 @@ def _celery(*args: str) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "portal", *args]
 
 
+def _sandbox(port: int) -> list[str]:
+    return _manage("odoo_sandbox", "--port", str(port), "--seed", "demo")
+
+
 def _processes(host: str, port: int) -> dict[str, list[str]]:
     return {
         "web": _manage("runserver", "--noreload", f"{host}:{port}"),
@@ -35,18 +40,36 @@ def _processes(host: str, port: int) -> dict[str, list[str]]:
     }
 
 
-def _wait_until_serving(url: str, children: dict[str, subprocess.Popen], timeout: float) -> bool:
+def _wait_until_serving(
+    url: str, children: dict[str, subprocess.Popen], timeout: float, *, data: bytes | None = None
+) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if any(child.poll() is not None for child in children.values()):
             return False
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own URL
+            request = urllib.request.Request(  # noqa: S310 - our own URL
+                url, data=data, headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=2) as response:  # noqa: S310
                 if response.status == 200:
                     return True
         except OSError:
             time.sleep(0.3)
     return False
+
+
+def _start_odoo_sandbox(port: int, children: dict, timeout: float) -> bool:
+    """Start the sandbox, point every later process at it, and pull its records once."""
+    children["odoo"] = subprocess.Popen(_sandbox(port), start_new_session=True)
+    os.environ["ODOO_URL"] = f"http://127.0.0.1:{port}"
+    probe = f"{os.environ['ODOO_URL']}/web/webclient/version_info"
+    if not _wait_until_serving(probe, children, timeout, data=b"{}"):
+        return False
+    # The first pull runs now, so the demo opens with Odoo's requests and cases in place; the
+    # beat job keeps them in step from here on.
+    subprocess.run(_manage("sync_odoo"), check=False, stdout=subprocess.DEVNULL)
+    return True
 
 
 def _stop(children: dict[str, subprocess.Popen]) -> None:
@@ -71,8 +94,11 @@ def _stop(children: dict[str, subprocess.Popen]) -> None:
 def _banner(base_url: str) -> str:
     from sites.demo import login_table
 
+    odoo = os.environ.get("ODOO_URL", "")
     return (
         f"\nTollgate is running at {base_url}/  (admin: {base_url}/admin/)\n"
+        f"Odoo: {odoo}  (the sandbox: database tollgate-demo, login admin, API key admin,"
+        " a demo secret)\n"
         f"{login_table()}\nPress Ctrl-C to stop every process.\n"
     )
 
@@ -81,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--odoo-port", type=int, default=8069, help="for the Odoo sandbox")
     parser.add_argument("--ready-timeout", type=float, default=120)
     options = parser.parse_args(argv)
 
@@ -100,12 +127,17 @@ def main(argv: list[str] | None = None) -> int:
 
     # Each child leads its own process group, so a terminal Ctrl-C reaches only us and a
     # stuck child can be killed together with whatever it forked.
-    children = {
-        name: subprocess.Popen(command, start_new_session=True)
-        for name, command in _processes(options.host, options.port).items()
-    }
+    children: dict[str, subprocess.Popen] = {}
     base_url = f"http://{options.host}:{options.port}"
     try:
+        # With ODOO_URL set, Tollgate talks to that Odoo; otherwise to its own sandbox.
+        if "ODOO_URL" not in os.environ and not _start_odoo_sandbox(
+            options.odoo_port, children, options.ready_timeout
+        ):
+            print("The Odoo sandbox did not come up; stopping.", file=sys.stderr)
+            return 1
+        for name, command in _processes(options.host, options.port).items():
+            children[name] = subprocess.Popen(command, start_new_session=True)
         if not _wait_until_serving(f"{base_url}/healthz", children, options.ready_timeout):
             print("Tollgate did not come up; stopping.", file=sys.stderr)
             return 1

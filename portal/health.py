@@ -9,6 +9,7 @@ redirect would otherwise refuse.
 import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
@@ -35,7 +36,19 @@ def _broker() -> None:
         broker.ensure_connection(max_retries=1, interval_start=0, timeout=2)
 
 
-READINESS_CHECKS: dict[str, Callable[[], None]] = {"database": _database, "broker": _broker}
+def _odoo() -> None:
+    # Reachability only, without credentials: the version probe that OdooRPC itself sends.
+    from portal.integrations.odoo.client.transport import Transport
+
+    Transport(settings.ODOO_URL.rstrip("/"), timeout=ODOO_PROBE_TIMEOUT).server_version()
+
+
+ODOO_PROBE_TIMEOUT = 2.0
+READINESS_CHECKS: dict[str, Callable[[], None]] = {
+    "database": _database,
+    "broker": _broker,
+    "odoo": _odoo,
+}
 
 
 def _run(check: Callable[[], None]) -> dict:

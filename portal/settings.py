@@ -231,6 +231,8 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_out": str(_celery_dir / "queue"),
         "processed_folder": str(_celery_dir / "processed"),
         "control_folder": str(_celery_dir / "control"),
+        # How long an idle worker waits before looking for new task files again.
+        "polling_interval": 0.2,
     }
     _default_result_backend = f"file://{_celery_dir / 'results'}"
 elif CELERY_BROKER_URL.startswith(("redis", "rediss")):

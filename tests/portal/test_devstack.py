@@ -17,7 +17,13 @@ import pytest
 from sites import demo
 
 BASE_DIR = Path(__file__).resolve().parents[2]
-EXTERNAL = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "SECRET_KEY")
+EXTERNAL = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CELERY_RESULT_BACKEND",
+    "SECRET_KEY",
+    "ODOO_URL",
+)
 
 
 def free_port() -> int:
@@ -47,7 +53,15 @@ def stack(tmp_path):
     port = free_port()
     log = (tmp_path / "stack.log").open("w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "portal.devstack", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "portal.devstack",
+            "--port",
+            str(port),
+            "--odoo-port",
+            str(free_port()),
+        ],
         cwd=BASE_DIR,
         env=env,
         stdout=log,
@@ -79,6 +93,7 @@ def sign_in(base_url: str, username: str) -> str:
 
 @pytest.mark.slow
 def test_make_run_serves_every_persona_and_stops_everything_on_ctrl_c(stack):
+    assert "Odoo: http://127.0.0.1:" in (stack["var"] / "stack.log").read_text()
     base_url = stack["url"]
     for probe in ("/healthz", "/readyz"):
         with urllib.request.urlopen(base_url + probe) as response:
@@ -92,7 +107,8 @@ def test_make_run_serves_every_persona_and_stops_everything_on_ctrl_c(stack):
             sys.executable,
             "-c",
             "import django; django.setup(); from portal.tasks import ping; "
-            "print(ping.delay().get(timeout=60))",
+            "from approvals.models import ApprovalRequest as R; "
+            "print(ping.delay().get(timeout=60), R.objects.filter(odoo_id__isnull=False).count())",
         ],
         cwd=BASE_DIR,
         env={**stack["env"], "DJANGO_SETTINGS_MODULE": "portal.settings"},
@@ -100,7 +116,11 @@ def test_make_run_serves_every_persona_and_stops_everything_on_ctrl_c(stack):
         text=True,
         timeout=90,
     )
-    assert ping.stdout.strip() == "pong", ping.stderr
+    assert ping.returncode == 0, ping.stderr
+    answer, from_odoo = ping.stdout.split()
+    assert answer == "pong", ping.stderr
+    # The sandbox was started and read before the banner: its requests are already there.
+    assert int(from_odoo) > 100
 
     stack["process"].send_signal(signal.SIGINT)
     assert stack["process"].wait(timeout=30) == 0

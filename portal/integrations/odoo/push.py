@@ -101,6 +101,12 @@ def _approve(client: OdooClient, item, target: Target) -> bool:
     context = dict(target.context)
     if item.odoo_model == "stock.picking":
         context["picking_ids_not_to_backorder"] = [item.odoo_id]
+    if item.odoo_model == "stock.picking" and state != "assigned":
+        # Validating needs reserved quantities, as a warehouse worker would first check
+        # availability; Odoo's refusal (no stock) then says why, as an apply failure.
+        if state == "draft":
+            client.call(item.odoo_model, "action_confirm", [item.odoo_id])
+        client.call(item.odoo_model, "action_assign", [item.odoo_id])
     reply = client.call(item.odoo_model, target.method, [item.odoo_id], context=context or None)
     if isinstance(reply, dict) and reply.get("res_model"):
         raise _refused(item, f"Odoo asked for confirmation in {reply['res_model']}")

@@ -26,6 +26,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from approvals import notifications
 from portal.integrations.odoo import mapping
 from portal.integrations.odoo.client import OdooClient, get_client
 from portal.integrations.odoo.models import SyncCursor
@@ -116,7 +117,7 @@ def _page_domain(handler, start: str | None, after: tuple[str, int] | None) -> l
 
 
 def _handle_batch(handler, rows: list[dict], context, result: SyncResult) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), notifications.batched():
         cursor = SyncCursor.objects.select_for_update().get(model=handler.model)
         fresh = [
             row for row in rows if cursor.recent.get(str(row["id"]), [None])[-1] != _digest(row)

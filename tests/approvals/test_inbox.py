@@ -1,0 +1,291 @@
+"""The inbox: what a person (or whoever they stand in for) can decide now, soonest due first."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from approvals import services
+from approvals.selectors import InboxFilters, inbox_for
+from approvals.specs import RuleSpec, VersionSpec
+from sites.roles import Role
+from tests.approvals.conftest import WORKING_MORNING, raise_request, tier
+from tests.conftest import persona
+from tests.factories import grant
+
+D = Decimal
+
+
+@pytest.fixture
+def clock(_working_morning):
+    return _working_morning
+
+
+def _delegate(delegator, delegate, **narrowing):
+    now = timezone.now()
+    return services.delegation_create(
+        actor=delegator,
+        delegator=delegator,
+        delegate=delegate,
+        starts_at=now,
+        ends_at=now + timedelta(days=14),
+        **narrowing,
+    )
+
+
+def _ids(page) -> list[int]:
+    return [request.pk for request in page.requests]
+
+
+# --- one query ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def busy(matrix, site_a1, site_a2, site_b1, region_a, region_b, site_manager, staffed):
+    """A deputy holding roles at every site and region, standing in for three managers."""
+    deputy = persona("deputy", Role.SITE_MANAGER, site=site_a1)
+    for site in (site_a2, site_b1):
+        grant(deputy, Role.SITE_MANAGER, site=site)
+    for region in (region_a, region_b):
+        grant(deputy, Role.REGIONAL_MANAGER, region=region)
+        grant(deputy, Role.FINANCE, region=region)
+    for delegator in (site_manager, staffed["site_manager_a2"], staffed["regional_manager_b"]):
+        _delegate(delegator, deputy)
+    return deputy
+
+
+@pytest.fixture
+def crowded(matrix, requester, site_a1, site_a2, site_b1, staffed):
+    """Sixty requests in review at three sites, half of them with two tiers."""
+    requester_a2 = persona("requester.a2", Role.REQUESTER, site=site_a2)
+    raisers = [(requester, site_a1)] * 30 + [(requester_a2, site_a2)] * 15
+    raisers += [(staffed["requester_b"], site_b1)] * 15
+    return [
+        raise_request(person, site, amount="6000" if n % 2 else "1000", title=f"Order {n}")
+        for n, (person, site) in enumerate(raisers)
+    ]
+
+
+@pytest.mark.parametrize("limit", [5, 50])
+def test_inbox_is_one_query_whatever_the_page_size_and_reach(
+    crowded, site_manager, busy, limit, django_assert_num_queries
+):
+    with django_assert_num_queries(1):
+        own = inbox_for(site_manager, limit=limit)
+        [(r.site.code, r.requester.username) for r in own.requests]
+    with django_assert_num_queries(1):
+        wide = inbox_for(busy, limit=limit)
+        [(r.site.code, r.requester.username) for r in wide.requests]
+
+    assert busy.memberships.count() == 7
+    assert len(own.requests) == min(limit, 30)
+    assert len(wide.requests) == limit
+    assert {r.site.code for r in wide.requests} >= {"A1"}
+
+
+def test_following_pages_and_filters_are_one_query_too(
+    crowded, busy, site_a2, django_assert_num_queries
+):
+    first = inbox_for(busy, limit=10)
+
+    with django_assert_num_queries(1):
+        second = inbox_for(
+            busy,
+            after=first.next_cursor,
+            limit=10,
+            filters=InboxFilters(site_id=site_a2.pk, kind="purchase", text="order", overdue=False),
+        )
+
+    assert second.requests
+    assert all(r.site_id == site_a2.pk for r in second.requests)
+
+
+# --- filters --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mixed(matrix, requester, site_a1, site_a2, staffed, clock):
+    """Requests of several kinds, sites and amounts; the first four are overdue by +25 h."""
+    requester_a2 = persona("requester.a2", Role.REQUESTER, site=site_a2)
+    made = {
+        "pallets": raise_request(
+            requester, site_a1, amount="1000", title="Pallets for dock 3", counterparty="Acme"
+        ),
+        "transfer": raise_request(
+            requester, site_a1, kind="transfer", amount="100", title="Move cider to A2"
+        ),
+        "display": raise_request(
+            requester_a2, site_a2, amount="3000", title="Chilled display", counterparty="Globex"
+        ),
+        "override": raise_request(
+            requester_a2, site_a2, kind="price_override", amount="40", title="Price match"
+        ),
+    }
+    clock.shift(timedelta(hours=20))
+    made["batteries"] = raise_request(
+        requester, site_a1, amount="2000", title="Forklift", reason="Battery swap before winter"
+    )
+    clock.move_to(WORKING_MORNING + timedelta(hours=25))
+    return made
+
+
+@pytest.fixture
+def both_sites(site_a1, site_a2):
+    manager = persona("sm.both", Role.SITE_MANAGER, site=site_a1)
+    grant(manager, Role.SITE_MANAGER, site=site_a2)
+    return manager
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        (InboxFilters(), ["pallets", "transfer", "display", "override", "batteries"]),
+        (InboxFilters(kind="transfer"), ["transfer"]),
+        (InboxFilters(min_amount=D("1000"), max_amount=D("2000")), ["pallets", "batteries"]),
+        (InboxFilters(min_amount=D("2500")), ["display"]),
+        (InboxFilters(overdue=True), ["pallets", "transfer", "display", "override"]),
+        (InboxFilters(text="globex"), ["display"]),
+        (InboxFilters(text=" BATTERY "), ["batteries"]),
+        (InboxFilters(text="dock"), ["pallets"]),
+        (InboxFilters(text="nothing like it"), []),
+        (InboxFilters(kind="purchase", overdue=True), ["pallets", "display"]),
+    ],
+)
+def test_inbox_filters(mixed, both_sites, filters, expected):
+    page = inbox_for(both_sites, filters=filters)
+
+    assert _ids(page) == [mixed[name].pk for name in expected]
+
+
+def test_inbox_filters_by_site(mixed, both_sites, site_a1, site_a2):
+    at_a2 = inbox_for(both_sites, filters=InboxFilters(site_id=site_a2.pk))
+    overdue_at_a1 = inbox_for(both_sites, filters=InboxFilters(site_id=site_a1.pk, overdue=True))
+
+    assert _ids(at_a2) == [mixed["display"].pk, mixed["override"].pk]
+    assert _ids(overdue_at_a1) == [mixed["pallets"].pk, mixed["transfer"].pk]
+
+
+# --- keyset pagination ----------------------------------------------------------------------
+
+
+def test_walking_every_page_returns_each_request_once_soonest_due_first(
+    matrix, requester, site_a1, site_manager, clock
+):
+    # Purchases get 48 hours and transfers 4 here, so later requests are often due sooner,
+    # and three transfers opened at the same instant share a due time.
+    policy = services.policy_create(actor=None, name="A1 speeds", site=site_a1)
+    rules = (
+        RuleSpec(name="Purchases", kinds=("purchase",), tiers=(tier(Role.SITE_MANAGER, sla="48"),)),
+        RuleSpec(name="Transfers", kinds=("transfer",), tiers=(tier(Role.SITE_MANAGER, sla="4"),)),
+    )
+    services.policy_publish(actor=None, policy=policy, spec=VersionSpec(rules=rules))
+    raised = []
+    for n in range(6):
+        raised.append(raise_request(requester, site_a1, amount=str(1000 + n)))
+        clock.shift(timedelta(minutes=3))
+    clock.move_to(timezone.now(), tick=False)
+    raised += [raise_request(requester, site_a1, kind="transfer", amount="10") for _ in range(3)]
+    clock.move_to(timezone.now() + timedelta(minutes=1), tick=True)
+    for _ in range(5):
+        raised.append(raise_request(requester, site_a1, kind="transfer", amount="20"))
+        clock.shift(timedelta(minutes=2))
+
+    pages, cursor = [], None
+    while True:
+        page = inbox_for(site_manager, after=cursor, limit=4)
+        pages.append(page.requests)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    walked = [request for page in pages for request in page]
+    assert [len(page) for page in pages] == [4, 4, 4, 2]
+    assert len({r.pk for r in walked}) == len(walked) == len(raised)
+    assert {r.pk for r in walked} == {r.pk for r in raised}
+    assert [(r.due_at, r.pk) for r in walked] == sorted((r.due_at, r.pk) for r in walked)
+    assert walked[0].kind == "transfer" and walked[-1].kind == "purchase"
+    tied = [r for r in walked if r.due_at == walked[0].due_at]
+    assert [r.pk for r in tied] == sorted(r.pk for r in raised[6:9])
+
+
+def test_exact_page_leaves_no_empty_page_behind(matrix, requester, site_a1, site_manager):
+    for n in range(4):
+        raise_request(requester, site_a1, amount=str(1000 + n))
+
+    page = inbox_for(site_manager, limit=4)
+
+    assert len(page.requests) == 4
+    assert page.next_cursor is None
+
+
+# --- who sees what --------------------------------------------------------------------------
+
+
+def test_delegate_sees_what_their_delegator_can_decide(
+    matrix, requester, site_a1, site_a2, site_manager, stranger, staffed
+):
+    requester_a2 = persona("requester.a2", Role.REQUESTER, site=site_a2)
+    purchase = raise_request(requester, site_a1, amount="1000")
+    transfer = raise_request(requester, site_a1, kind="transfer", amount="100")
+    raise_request(requester_a2, site_a2, amount="1000")
+    assert inbox_for(stranger).requests == []
+
+    _delegate(site_manager, stranger)
+
+    assert _ids(inbox_for(stranger)) == _ids(inbox_for(site_manager)) == [purchase.pk, transfer.pk]
+    services.request_approve(actor=site_manager, request_id=purchase.pk)
+    assert _ids(inbox_for(stranger)) == [transfer.pk]
+
+
+def test_narrowed_delegation_shows_only_what_it_covers(
+    matrix, requester, site_a1, site_manager, stranger
+):
+    raise_request(requester, site_a1, amount="1000")
+    transfer = raise_request(requester, site_a1, kind="transfer", amount="100")
+
+    _delegate(site_manager, stranger, kind="transfer")
+
+    assert _ids(inbox_for(stranger)) == [transfer.pk]
+
+
+def test_requesters_never_see_their_own_requests(
+    matrix, requester, site_a1, site_manager, stranger
+):
+    other_manager = persona("sm.a1.second", Role.SITE_MANAGER, site=site_a1)
+    own = raise_request(site_manager, site_a1, amount="1000")
+    _delegate(other_manager, site_manager)
+    _delegate(site_manager, stranger)
+
+    assert inbox_for(site_manager).requests == []
+    assert inbox_for(other_manager).requests == [own]
+    # Standing in for the requester does not let a delegate decide the requester's own request.
+    assert inbox_for(stranger).requests == []
+    assert inbox_for(requester).requests == []
+
+
+def test_who_approved_the_first_tier_does_not_get_the_second(
+    matrix, requester, site_a1, regional_manager
+):
+    dual = persona("dual", Role.SITE_MANAGER, site=site_a1)
+    grant(dual, Role.REGIONAL_MANAGER, region=site_a1.region)
+    target = raise_request(requester, site_a1, amount="6000")
+    assert inbox_for(dual).requests == [target]
+    assert inbox_for(regional_manager).requests == []
+
+    services.request_approve(actor=dual, request_id=target.pk)
+
+    assert inbox_for(dual).requests == []
+    assert inbox_for(regional_manager).requests == [target]
+
+
+def test_a_delegate_who_approved_the_first_tier_does_not_get_the_second_for_someone_else(
+    matrix, requester, site_a1, site_manager, regional_manager
+):
+    target = raise_request(requester, site_a1, amount="6000")
+    _delegate(regional_manager, site_manager)
+
+    services.request_approve(actor=site_manager, request_id=target.pk)
+
+    assert inbox_for(site_manager).requests == []
+    assert inbox_for(regional_manager).requests == [target]
