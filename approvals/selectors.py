@@ -60,7 +60,9 @@ def inbox_for(
     query = _filtered(query, filters or InboxFilters(), at)
     if after is not None:
         due, pk = after
-        query = query.filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
+        # The first condition is implied by the second; it lets PostgreSQL start the index
+        # walk at the cursor instead of testing every later row.
+        query = query.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
     rows = list(query.select_related("site", "requester").order_by("due_at", "pk")[: limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
