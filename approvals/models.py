@@ -537,7 +537,13 @@ class Decision(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.actor.get_username() if self.actor else "policy"
+        if self.actor is None:
+            return (
+                self.get_outcome_display()
+                if self.outcome == Outcome.AUTO_APPROVE
+                else (f"{self.get_outcome_display()} by Tollgate")
+            )
+        who = self.actor.get_username()
         if self.on_behalf_of_id:
             who = f"{who} on behalf of {self.on_behalf_of.get_username()}"
         return f"{self.get_outcome_display()} by {who}"

@@ -175,9 +175,9 @@ def may_raise(user, site) -> bool:
 
 def may_retry_apply(user, request: ApprovalRequest) -> bool:
     """Administrators of the site may send a failed Odoo update again."""
-    return request.state == RequestState.APPLY_FAILED and site_policies.may(
-        user, Capability.ADMINISTER, request.site
-    )
+    rejected_unrecorded = request.state == RequestState.REJECTED and bool(request.apply_error)
+    failed = request.state == RequestState.APPLY_FAILED or rejected_unrecorded
+    return failed and site_policies.may(user, Capability.ADMINISTER, request.site)
 
 
 def may_review_fast_path(user, request: ApprovalRequest) -> bool:

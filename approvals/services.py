@@ -482,10 +482,31 @@ def request_retry_apply(*, actor, request_id: int) -> ApprovalRequest:
         request = _locked(request_id)
         if not policies.may_retry_apply(actor, request):
             raise PermissionDenied("Only an administrator of the site may retry a failed update.")
-        request.retry_apply()
+        previous = request.state
+        if previous == S.APPLY_FAILED:
+            request.retry_apply()
+        else:
+            request.apply_error = ""  # a rejection that Odoo did not record: it stays rejected
         request.save()
         odoo.outbox_retry(request=request)
-        _audit_transition(request, actor, "request.apply_retried", S.APPLY_FAILED)
+        _audit_transition(request, actor, "request.apply_retried", previous)
+    return request
+
+
+def request_write_back_failed(*, request_id: int, error: str) -> ApprovalRequest:
+    """A rejection could not be recorded in Odoo: it stands, and the error shows on it."""
+    with transaction.atomic():
+        request = _locked(request_id)
+        request.apply_error = error
+        request.save(update_fields=["apply_error"])
+        audit_record(
+            action="request.write_back_failed",
+            actor=None,
+            obj=request,
+            site=request.site,
+            policy_version=request.policy_version,
+            comment=error,
+        )
     return request
 
 

@@ -326,6 +326,9 @@ ODOO_SYNC_OVERLAP_SECONDS = env_int("ODOO_SYNC_OVERLAP_SECONDS", 120, minimum=0)
 ODOO_PUSH_MAX_ATTEMPTS = env_int("ODOO_PUSH_MAX_ATTEMPTS", 8, minimum=1)
 ODOO_PUSH_BACKOFF_SECONDS = env_int("ODOO_PUSH_BACKOFF_SECONDS", 5, minimum=0)
 ODOO_PUSH_BACKOFF_MAX_SECONDS = env_int("ODOO_PUSH_BACKOFF_MAX_SECONDS", 600, minimum=1)
+# After a timed-out call, wait at least this long before retrying: Odoo may still finish the
+# call it was given (its limit_time_real defaults to 120 s), and the retry must see its effect.
+ODOO_PUSH_SETTLE_SECONDS = env_int("ODOO_PUSH_SETTLE_SECONDS", 180, minimum=0)
 # Mapping thresholds: scraps worth less than this (site currency) need no approval, and a
 # receipt or bill differing from the order by more than this share opens a case.
 ODOO_WRITE_OFF_THRESHOLD = env_int("ODOO_WRITE_OFF_THRESHOLD", 100, minimum=0)

@@ -8,7 +8,6 @@ errors with a message that says what Odoo did.
 """
 
 from dataclasses import dataclass
-from html import escape
 
 from portal.integrations.odoo.client import OdooClient
 from portal.integrations.odoo.errors import ErrorKind, OdooError
@@ -139,7 +138,7 @@ def _note_once(client: OdooClient, item, note: str) -> int:
     )
     if existing:
         return existing[0]
-    body = f"{escape(note)}\n{item.marker}"
+    body = f"{note}\n{item.marker}"
     return client.message_post(item.odoo_model, item.odoo_id, body=body)
 
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.integrations.odoo import push
-from portal.integrations.odoo.errors import OdooError
+from portal.integrations.odoo.errors import ErrorKind, OdooError
 from portal.integrations.odoo.models import OutboxItem, OutboxState
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def outbox_apply(*, item_id: int, client_factory=None) -> ApplyResult:
 
     with transaction.atomic():
         item = (
-            OutboxItem.objects.select_for_update(skip_locked=True)
+            OutboxItem.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("request__site")
             .filter(pk=item_id, state=OutboxState.PENDING)
             .first()
@@ -114,6 +114,10 @@ def _failed(item: OutboxItem, error: OdooError, approvals) -> ApplyResult:
     item.last_error = str(error)
     if error.transient and item.attempts < settings.ODOO_PUSH_MAX_ATTEMPTS:
         delay = backoff_seconds(item.attempts)
+        if error.kind is ErrorKind.TIMEOUT or error.status == 504:
+            # The call may still be running in Odoo after we stopped waiting for it: retry only
+            # once Odoo has finished it, or the retry's read-first checks cannot see its effect.
+            delay = max(delay, settings.ODOO_PUSH_SETTLE_SECONDS)
         item.next_attempt_at = timezone.now() + timedelta(seconds=delay)
         item.save(update_fields=["attempts", "last_error", "next_attempt_at"])
         logger.warning("odoo write-back %s will retry in %.0f s: %s", item.pk, delay, error)
@@ -125,6 +129,8 @@ def _failed(item: OutboxItem, error: OdooError, approvals) -> ApplyResult:
     logger.error("odoo write-back %s failed: %s", item.pk, error)
     if item.request.state == "approved":
         approvals.request_mark_apply_failed(request_id=item.request_id, error=str(error))
+    elif item.action == OutboxItem.Action.REJECT:
+        approvals.request_write_back_failed(request_id=item.request_id, error=str(error))
     return ApplyResult("failed")
 
 
