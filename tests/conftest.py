@@ -5,6 +5,7 @@ demo users; `outsider` is a site manager in region B and `stranger` holds no rol
 """
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.conf import settings as django_settings
 from django.core.management import call_command
 
@@ -40,6 +41,10 @@ def _tasks_run_in_process(request):
     yield
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
+    # An eager task marks the process "inside a task" in a global and restores the old value
+    # afterwards; eager tasks in several threads at once can restore it the wrong way round,
+    # and a later test's result.get() would then refuse to wait.
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture
