@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "portal.audit.context.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -274,6 +275,10 @@ CELERY_BEAT_SCHEDULE: dict = {
         # A run that is still going makes the next one pointless; drop it rather than queue.
         "options": {"expires": env_int("ODOO_SYNC_SECONDS", 60, minimum=5)},
     },
+    "audit-checkpoint": {
+        "task": "audit.checkpoint",
+        "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 86400, minimum=60),
+    },
     "odoo-drain-outbox": {
         "task": "odoo.drain_outbox",
         "schedule": 30,
@@ -292,6 +297,12 @@ RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
 RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
+
+# --- Audit ledger ---
+# Where the daily checkpoint of the ledger's head is also sent: a file path (or file://...)
+# on storage the database's administrators cannot rewrite, or an http(s) URL that receives
+# {"sequence", "hash", "at"} as JSON. Empty: kept in the database only.
+AUDIT_CHECKPOINT_SINK = env_str("AUDIT_CHECKPOINT_SINK", "")
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(

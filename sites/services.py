@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from portal.audit.services import audit_record
 from sites import policies
 from sites.models import Membership, MembershipChange, Region, Site, SiteUserObjectPermission
 from sites.roles import permission_codename
@@ -26,7 +27,11 @@ def region_create(*, actor, code: str, name: str) -> Region:
         raise PermissionDenied("Only a superuser may create regions.")
     region = Region(code=code, name=name)
     region.full_clean()
-    region.save()
+    with transaction.atomic():
+        region.save()
+        audit_record(
+            action="region.created", actor=actor, obj=region, after={"code": code, "name": name}
+        )
     return region
 
 
@@ -34,9 +39,18 @@ def region_rename(*, actor, region: Region, name: str) -> Region:
     """Change a region's display name; its code stays."""
     if not policies.may_administer_region(actor, region):
         raise PermissionDenied("You do not administer every site of this region.")
+    before = region.name
     region.name = name
     region.full_clean()
-    region.save(update_fields=["name"])
+    with transaction.atomic():
+        region.save(update_fields=["name"])
+        audit_record(
+            action="region.renamed",
+            actor=actor,
+            obj=region,
+            before={"name": before},
+            after={"name": name},
+        )
     return region
 
 
@@ -80,6 +94,7 @@ def site_create(
     site.full_clean()
     site.save()
     _sync_site_grants(site)
+    audit_record(action="site.created", actor=actor, obj=site, site=site, after=_site_fields(site))
     return site
 
 
@@ -124,6 +139,7 @@ def site_update(
         "business_days": business_days,
     }
     region_before = site.region_id
+    before = _site_fields(site)
     for field, value in changes.items():
         if value is not None:
             setattr(site, field, value)
@@ -131,7 +147,33 @@ def site_update(
     site.save()
     if site.region_id != region_before:
         _sync_site_grants(site)
+    after = _site_fields(site)
+    changed = {key for key in after if after[key] != before[key]}
+    if changed:
+        audit_record(
+            action="site.changed",
+            actor=actor,
+            obj=site,
+            site=site,
+            before={key: before[key] for key in changed},
+            after={key: after[key] for key in changed},
+        )
     return site
+
+
+def _site_fields(site: Site) -> dict:
+    return {
+        "name": site.name,
+        "region": site.region.code,
+        "time_zone": site.time_zone,
+        "currency": site.currency,
+        "odoo_company_id": site.odoo_company_id,
+        "odoo_warehouse_id": site.odoo_warehouse_id,
+        "active": site.active,
+        "opens_at": site.opens_at,
+        "closes_at": site.closes_at,
+        "business_days": site.business_days,
+    }
 
 
 @transaction.atomic
@@ -233,12 +275,19 @@ def _snapshot(membership: Membership) -> dict:
 
 
 def _record(membership: Membership, action: str, *, actor, before: dict | None) -> None:
+    after = _snapshot(membership)
     MembershipChange.objects.create(
-        membership=membership,
-        action=action,
+        membership=membership, action=action, actor=actor, before=before, after=after
+    )
+    audit_record(
+        action=f"membership.{action}",
         actor=actor,
+        obj=membership,
+        site=membership.site,
         before=before,
-        after=_snapshot(membership),
+        after=after | {"user": membership.user.get_username(), "scope": membership.scope_label},
+        reference=f"{membership.user.get_username()}: {membership.get_role_display()} "
+        f"at {membership.scope_label}",
     )
 
 

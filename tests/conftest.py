@@ -47,6 +47,44 @@ def _tasks_run_in_process(request):
     _set_task_join_will_block(False)
 
 
+# Whether the last transactional test set the ledger's triggers aside for its flush.
+_ledger_unlocked = False
+
+
+@pytest.fixture(autouse=True)
+def _ledger_survives_flush(request, django_db_blocker):
+    """Let pytest-django empty the database after a transactional test.
+
+    The ledger's triggers refuse the TRUNCATE (PostgreSQL) or DELETE (SQLite) with which Django
+    empties the tables after such a test. A superuser session sets them aside for that flush
+    only, the way an operator would have to, and the next test starts with them in force.
+    """
+    global _ledger_unlocked
+    from django.db import connection
+
+    from portal.audit import triggers
+
+    if _ledger_unlocked:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET session_replication_role = DEFAULT")
+            else:
+                triggers.install(connection)
+        _ledger_unlocked = False
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames
+    )
+    yield
+    if transactional:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET session_replication_role = replica")
+            else:
+                triggers.remove(connection)
+        _ledger_unlocked = True
+
+
 @pytest.fixture
 def region_a(db):
     return RegionFactory(code="RA", name="Region A")

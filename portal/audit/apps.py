@@ -5,3 +5,7 @@ class AuditConfig(AppConfig):
     name = "portal.audit"
     label = "audit"
     verbose_name = "Audit ledger"
+
+    def ready(self) -> None:
+        # Connects the sign-in receivers and the task context signals.
+        from portal.audit import context, signals  # noqa: F401

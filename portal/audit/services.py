@@ -1,14 +1,21 @@
 """The one function every service calls to put an event in the audit ledger.
 
-Callers pass what happened in business terms; the ledger decides how it is stored. It must be
-called inside the caller's transaction, so that an event exists exactly when its change does.
+Callers pass what happened in business terms; the ledger seals it into the chain. It must run
+inside the caller's transaction, so that an event exists exactly when its change does. Appends
+are serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite lets one writer in at a
+time anyway), so every event's `prev_hash` is the hash of the event numbered just before it.
 """
 
 from typing import Any
 
 from django.db import connection
 
+from portal.audit import chain
+from portal.audit import context as audit_context
 from portal.audit.models import AuditEvent
+
+# pg_advisory_xact_lock key: "TGAUDIT" as a number, so that nothing else picks it by chance.
+_LEDGER_LOCK = 0x5447415544495400
 
 
 def audit_record(
@@ -23,22 +30,40 @@ def audit_record(
     after: dict[str, Any] | None = None,
     comment: str = "",
     context: dict[str, Any] | None = None,
+    reference: str | None = None,
 ) -> AuditEvent:
     """Append one event; `actor` None means Tollgate itself (a sweep, a sync, a rule)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    return AuditEvent.objects.create(
+    event = AuditEvent(
         action=action,
         actor=actor,
         actor_label=actor.get_username() if actor is not None else "tollgate",
         on_behalf_of=on_behalf_of,
         object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
-        object_label=str(obj)[:200],
+        object_id="" if obj.pk is None else str(obj.pk),
+        object_reference=(reference or _reference(obj, site))[:200],
         site=site,
         policy_version_label=str(policy_version) if policy_version is not None else "",
-        before=before,
-        after=after,
+        before=chain.normalise(before),
+        after=chain.normalise(after),
         comment=comment,
-        context=context or {},
+        context=chain.normalise({**audit_context.current(), **(context or {})}),
     )
+    _append(event)
+    return event
+
+
+def _reference(obj, site) -> str:
+    where = f" @ {site.region.code}/{site.code}" if site is not None else ""
+    return f"{obj}{where}"
+
+
+def _append(event: AuditEvent) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEDGER_LOCK])
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    event.sequence, event.prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
+    event.hash = chain.seal(chain.payload(event))
+    event.save(force_insert=True)

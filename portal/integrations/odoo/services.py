@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from portal.audit.services import audit_record
 from portal.integrations.odoo import push
 from portal.integrations.odoo.errors import ErrorKind, OdooError
 from portal.integrations.odoo.models import OutboxItem, OutboxState
@@ -101,6 +102,7 @@ def outbox_apply(*, item_id: int, client_factory=None) -> ApplyResult:
         item.odoo_message_id = outcome.message_id
         item.attempts += 1
         item.save(update_fields=["state", "applied_at", "odoo_message_id", "attempts"])
+        _audit(item, "odoo.write_back_applied", acted=outcome.acted)
         if item.action == OutboxItem.Action.APPROVE:
             approvals.request_mark_applied(
                 request_id=item.request_id,
@@ -121,17 +123,30 @@ def _failed(item: OutboxItem, error: OdooError, approvals) -> ApplyResult:
         item.next_attempt_at = timezone.now() + timedelta(seconds=delay)
         item.save(update_fields=["attempts", "last_error", "next_attempt_at"])
         logger.warning("odoo write-back %s will retry in %.0f s: %s", item.pk, delay, error)
+        _audit(item, "odoo.write_back_retrying", error=str(error), retry_in_seconds=round(delay))
         item_id = item.pk
         transaction.on_commit(lambda: _schedule(item_id, countdown=delay))
         return ApplyResult("retry", delay)
     item.state = OutboxState.FAILED
     item.save(update_fields=["attempts", "last_error", "state"])
     logger.error("odoo write-back %s failed: %s", item.pk, error)
+    _audit(item, "odoo.write_back_failed", error=str(error), permanent=error.permanent)
     if item.request.state == "approved":
         approvals.request_mark_apply_failed(request_id=item.request_id, error=str(error))
     elif item.action == OutboxItem.Action.REJECT:
         approvals.request_write_back_failed(request_id=item.request_id, error=str(error))
     return ApplyResult("failed")
+
+
+def _audit(item: OutboxItem, action: str, **details) -> None:
+    audit_record(
+        action=action,
+        actor=None,
+        obj=item.request,
+        site=item.request.site,
+        after={"attempt": item.attempts, **details},
+        context={"outbox_item": item.pk, "odoo_record": f"{item.odoo_model},{item.odoo_id}"},
+    )
 
 
 def backoff_seconds(attempt: int) -> float:

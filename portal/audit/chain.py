@@ -1,0 +1,81 @@
+"""The ledger's hash chain: the canonical form of an event and the hash that seals it.
+
+Canonical form (version 1), the contract the standalone verifier
+(`tools/verify_audit_export.py`) implements independently:
+
+* a JSON object with exactly the keys in `FIELDS`;
+* `at` as UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`; ids as integers or null; `before`, `after` and
+  `context` as the JSON values stored (Decimals and datetimes already turned into strings);
+* serialised with keys sorted, separators `,` and `:`, non-ASCII characters kept, UTF-8.
+
+`hash` = SHA-256 (lower-case hex) of that serialisation, which includes `prev_hash`: the hash
+of the event with the previous sequence number ("" before the first). Changing any stored byte
+of an event changes its hash; removing or reordering events breaks the next `prev_hash`.
+"""
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+CANONICAL_VERSION = 1
+FIELDS = (
+    "sequence",
+    "at",
+    "action",
+    "actor_id",
+    "actor",
+    "on_behalf_of_id",
+    "object_type",
+    "object_id",
+    "object_reference",
+    "site_id",
+    "policy_version",
+    "before",
+    "after",
+    "comment",
+    "context",
+    "prev_hash",
+)
+GENESIS = ""
+
+
+def normalise(value):
+    """A JSON value as it will read back from the database: Decimals and dates as strings."""
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+def timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def payload(event) -> dict:
+    """The canonical fields of a stored (or about to be stored) AuditEvent."""
+    return {
+        "sequence": event.sequence,
+        "at": timestamp(event.at),
+        "action": event.action,
+        "actor_id": event.actor_id,
+        "actor": event.actor_label,
+        "on_behalf_of_id": event.on_behalf_of_id,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "object_reference": event.object_reference,
+        "site_id": event.site_id,
+        "policy_version": event.policy_version_label,
+        "before": event.before,
+        "after": event.after,
+        "comment": event.comment,
+        "context": event.context,
+        "prev_hash": event.prev_hash,
+    }
+
+
+def canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def seal(fields: dict) -> str:
+    """The hash of an event given its canonical fields."""
+    return hashlib.sha256(canonical(fields)).hexdigest()
