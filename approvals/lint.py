@@ -161,7 +161,11 @@ def governed_sites(policy: ApprovalPolicy, *, at: datetime) -> list[Site]:
     sites = Site.objects.filter(active=True).select_related("region")
     if policy.site_id:
         return list(sites.filter(pk=policy.site_id))
-    in_force = PolicyVersion.objects.filter(effective_from__lte=at).exclude(policy=policy)
+    in_force = (
+        PolicyVersion.objects.filter(effective_from__lte=at)
+        .filter(Q(policy__retired_at__isnull=True) | Q(policy__retired_at__gt=at))
+        .exclude(policy=policy)
+    )
     own_site = Q(policy__versions__in=in_force)
     if policy.region_id:
         return list(sites.filter(region=policy.region_id).exclude(own_site).distinct())

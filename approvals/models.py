@@ -72,6 +72,9 @@ class ApprovalPolicy(models.Model):
         "sites.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="policy"
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="From then on the next broader policy governs its scope."
+    )
 
     class Meta:
         verbose_name_plural = "approval policies"

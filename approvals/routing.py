@@ -83,6 +83,7 @@ def version_in_force(site, *, at: datetime | None = None) -> PolicyVersion | Non
     )
     return (
         PolicyVersion.objects.filter(scope, effective_from__lte=at)
+        .filter(Q(policy__retired_at__isnull=True) | Q(policy__retired_at__gt=at))
         .select_related("policy")
         .annotate(specificity=specificity)
         .order_by("-specificity", "-effective_from", "-number")

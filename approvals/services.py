@@ -803,6 +803,28 @@ def policy_publish(
     return version
 
 
+def policy_retire(*, actor, policy: ApprovalPolicy, reason: str) -> ApprovalPolicy:
+    """Stop a policy governing new requests; requests routed by it keep their version."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the policy is retired."})
+    _check_administers_scope(actor, region=policy.region, site=policy.site)
+    with transaction.atomic():
+        policy = ApprovalPolicy.objects.select_for_update().get(pk=policy.pk)
+        if policy.retired_at is not None:
+            raise Conflict(f"{policy} was already retired.")
+        policy.retired_at = timezone.now()
+        policy.save(update_fields=["retired_at"])
+        audit_record(
+            action="policy.retired",
+            actor=actor,
+            obj=policy,
+            site=policy.site,
+            after={"retired_at": policy.retired_at},
+            comment=reason,
+        )
+    return policy
+
+
 def _check_not_before_current(policy: ApprovalPolicy, effective_from: datetime, now) -> None:
     # The newest effective date wins, so a version dated before the one in force would never
     # govern anything; refuse it rather than publish a dead letter.

@@ -301,3 +301,17 @@ def test_version_backdated_before_the_one_in_force_is_refused(matrix, requester,
     assert "effective_from" in refused.value.message_dict
     assert _versions_of(v1.policy) == [1]
     assert routing.version_in_force(site_a1) == v1
+
+
+def test_retiring_a_region_policy_hands_its_sites_back_to_the_global_one(matrix, site_b1):
+    from approvals.errors import Conflict
+
+    local = matrix["region_b"].policy
+    assert routing.version_in_force(site_b1) == matrix["region_b"]
+
+    services.policy_retire(actor=None, policy=local, reason="Region joins the framework")
+
+    assert routing.version_in_force(site_b1) == matrix["global"]
+    assert AuditEvent.objects.get(action="policy.retired").comment == "Region joins the framework"
+    with pytest.raises(Conflict):
+        services.policy_retire(actor=None, policy=local, reason="again")
