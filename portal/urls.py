@@ -13,5 +13,6 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("audit/", include("portal.audit.urls")),
     path("", include("portal.inbox.urls")),
 ]

@@ -1,7 +1,7 @@
 """The ledger's hash chain: the canonical form of an event and the hash that seals it.
 
 Canonical form (version 1), the contract the standalone verifier
-(`tools/verify_audit_export.py`) implements independently:
+(`portal/audit/verify_export.py`) implements independently:
 
 * a JSON object with exactly the keys in `FIELDS`;
 * `at` as UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`; ids as integers or null; `before`, `after` and
