@@ -221,4 +221,10 @@ def may_manage_delegation(actor, delegator) -> bool:
         Q(memberships__user=delegator) | Q(region__memberships__user=delegator)
     )
     administered = site_policies.sites_administered_by(actor)
-    return administered.exists() and not reach.exclude(pk__in=administered).exists()
+    # Someone with no role yet cannot be delegated for: the delegation would follow them to
+    # whatever sites they are given later, outside this administrator's reach.
+    return (
+        reach.exists()
+        and administered.exists()
+        and not reach.exclude(pk__in=administered).exists()
+    )

@@ -63,6 +63,7 @@ def request_create(
     odoo_id: int | None = None,
     odoo_snapshot: dict | None = None,
     by_system: bool = False,
+    revision_of: ApprovalRequest | None = None,
 ) -> ApprovalRequest:
     """Record a draft request; `by_system` for requests raised from Odoo records."""
     if not by_system and not policies.may_raise(requester, site):
@@ -96,6 +97,8 @@ def request_create(
             odoo_model=odoo_model or (kinds.KINDS[kind].odoo_model if odoo_id else ""),
             odoo_id=odoo_id,
             odoo_snapshot=odoo_snapshot or {},
+            revision_of=revision_of,
+            revision=revision_of.revision + 1 if revision_of else 1,
         )
         request.full_clean(exclude=["state"])  # the state is the machine's to set
         request.save()
@@ -163,6 +166,14 @@ def _sampled(request: ApprovalRequest, version: PolicyVersion) -> bool:
 
 
 def _open_review(request: ApprovalRequest, chosen: routing.Route, at: datetime) -> None:
+    if not chosen.tiers:
+        # Lint lets a rule that only ever fast-paths go without tiers; a flagged request (or a
+        # drift) under it still needs people, and the policy names none.
+        raise ValidationError(
+            f"Rule {chosen.rule.name!r} of {chosen.version} names nobody to decide this request "
+            "(it is flagged or changed, so it cannot be fast-pathed); ask an administrator to "
+            "give the rule tiers."
+        )
     previous = request.state
     if previous == S.SUBMITTED:
         request.start_review()
@@ -379,9 +390,9 @@ def request_resubmit(*, actor, request_id: int, reason: str, **changes) -> Appro
             raise PermissionDenied("Only the requester may raise a rejected request again, once.")
         fields = {name: getattr(old, name) for name in _RESUBMIT_COPIES}
         fields.update(changes)
-        new = request_create(requester=actor, reason=reason, odoo_id=old.odoo_id, **fields)
-        new.revision_of, new.revision = old, old.revision + 1
-        new.save(update_fields=["revision_of", "revision"])
+        new = request_create(
+            requester=actor, reason=reason, odoo_id=old.odoo_id, revision_of=old, **fields
+        )
         audit_record(
             action="request.resubmitted",
             actor=actor,

@@ -340,6 +340,9 @@ ODOO_PUSH_BACKOFF_MAX_SECONDS = env_int("ODOO_PUSH_BACKOFF_MAX_SECONDS", 600, mi
 # After a timed-out call, wait at least this long before retrying: Odoo may still finish the
 # call it was given (its limit_time_real defaults to 120 s), and the retry must see its effect.
 ODOO_PUSH_SETTLE_SECONDS = env_int("ODOO_PUSH_SETTLE_SECONDS", 180, minimum=0)
+# A document that needs several approvals (price override and credit exception on one
+# quotation) is changed only when all are approved; until then its update waits this long.
+ODOO_PUSH_SIBLING_WAIT_SECONDS = env_int("ODOO_PUSH_SIBLING_WAIT_SECONDS", 300, minimum=1)
 # Mapping thresholds: scraps worth less than this (site currency) need no approval, and a
 # receipt or bill differing from the order by more than this share opens a case.
 ODOO_WRITE_OFF_THRESHOLD = env_int("ODOO_WRITE_OFF_THRESHOLD", 100, minimum=0)

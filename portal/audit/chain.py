@@ -5,7 +5,8 @@ Canonical form (version 1), the contract the standalone verifier
 
 * a JSON object with exactly the keys in `FIELDS`;
 * `at` as UTC `YYYY-MM-DDTHH:MM:SS.ffffffZ`; ids as integers or null; `before`, `after` and
-  `context` as the JSON values stored (Decimals and datetimes already turned into strings);
+  `context` as the JSON values stored (Decimals, datetimes and floats already turned into
+  strings when recorded, so they read back byte for byte from any database);
 * serialised with keys sorted, separators `,` and `:`, non-ASCII characters kept, UTF-8.
 
 `hash` = SHA-256 (lower-case hex) of that serialisation, which includes `prev_hash`: the hash
@@ -42,8 +43,19 @@ GENESIS = ""
 
 
 def normalise(value):
-    """A JSON value as it will read back from the database: Decimals and dates as strings."""
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    """A JSON value as it will read back from the database: Decimals, dates and floats as
+    strings (PostgreSQL's jsonb rewrites some floats, e.g. 1e16 and -0.0, on the way in)."""
+    return json.loads(json.dumps(_floats_as_text(value), cls=DjangoJSONEncoder))
+
+
+def _floats_as_text(value):
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {key: _floats_as_text(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_floats_as_text(item) for item in value]
+    return value
 
 
 def timestamp(moment: datetime) -> str:

@@ -159,3 +159,18 @@ def test_available_actions_match_what_the_services_allow(matrix, requester, site
     mine = policies.available_actions(requester, target)
     assert mine["withdraw"] is None
     assert mine["approve"] == "You raised this request, so someone else must decide it."
+
+
+def test_an_administrator_cannot_delegate_for_someone_without_a_role(
+    matrix, administrator, stranger
+):
+    from approvals import services as approval_services
+
+    with pytest.raises(PermissionDenied):
+        approval_services.delegation_create(
+            actor=administrator,
+            delegator=stranger,
+            delegate=administrator,
+            starts_at=timezone.now(),
+            ends_at=timezone.now() + timedelta(days=3),
+        )

@@ -420,3 +420,43 @@ def test_every_transition_is_in_the_audit_ledger(matrix, requester, site_a1, sit
         "decision.approve",
         "request.approved",
     ]
+
+
+def test_a_rejected_request_from_odoo_is_raised_again_as_its_next_revision(
+    matrix, requester, site_a1, site_manager
+):
+    first = raise_request(requester, site_a1, amount="3000", odoo_id=314)
+    services.request_reject(actor=site_manager, request_id=first.pk, reason="Too much")
+
+    second = services.request_resubmit(actor=requester, request_id=first.pk, reason="Halved")
+
+    assert (second.odoo_id, second.revision, second.revision_of) == (314, 2, first)
+
+
+def test_a_flagged_request_under_a_rule_without_tiers_is_refused_and_stays_a_draft(
+    matrix, requester, site_a1
+):
+    from approvals.specs import RuleSpec, VersionSpec
+
+    policy = services.policy_create(actor=None, name="Tierless", site=site_a1)
+    services.policy_publish(
+        actor=None,
+        policy=policy,
+        spec=VersionSpec(
+            rules=(
+                RuleSpec(
+                    name="Everything small is fine",
+                    kinds=("purchase",),
+                    max_amount=D("100"),
+                    auto_approve_below=D("100"),
+                ),
+            )
+        ),
+    )
+    draft = raise_request(
+        requester, site_a1, amount="50", submit=False, details={"counterparty_since": "2026-03-01"}
+    )
+
+    with pytest.raises(ValidationError, match="names nobody to decide"):
+        services.request_submit(actor=requester, request_id=draft.pk)
+    assert _reload(draft).state == RequestState.DRAFT

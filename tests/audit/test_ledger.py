@@ -271,3 +271,12 @@ def test_fifty_concurrent_writers_leave_one_unbroken_chain(region_a):
     sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
     assert sequences == list(range(1, len(sequences) + 1))
     assert _verify()[0] == 0
+
+
+@pytest.mark.parametrize("number", [1e16, -0.0, 0.1, 123456789.123])
+def test_floats_in_an_event_read_back_exactly_and_the_chain_holds(site_a1, requester, number):
+    _record(requester, site_a1, after={"measured": number, "nested": [number]})
+
+    event = AuditEvent.objects.get(action="test.happened")
+    assert event.after == {"measured": repr(number), "nested": [repr(number)]}
+    assert _verify()[0] == 0

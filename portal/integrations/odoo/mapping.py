@@ -70,7 +70,10 @@ class Context:
     def __init__(self, client):
         self.client = client
         self.now = timezone.now()
-        self.sites = {s.odoo_warehouse_id: s for s in Site.objects.filter(active=True)}
+        self.sites = {
+            s.odoo_warehouse_id: s
+            for s in Site.objects.filter(active=True, odoo_warehouse_id__isnull=False)
+        }
         self.picking_types: dict[int, dict] = {}
         self.locations: dict[int, dict] = {}
         self.products: dict[int, dict] = {}
@@ -111,7 +114,7 @@ class Context:
         return self.site_of_warehouse(_id(self.locations.get(location_id, {}).get("warehouse_id")))
 
     def site_of_warehouse(self, warehouse_id: int | None) -> Site:
-        site = self.sites.get(warehouse_id)
+        site = self.sites.get(warehouse_id) if warehouse_id is not None else None
         if site is None:
             raise LookupError(f"Odoo warehouse {warehouse_id} is not the warehouse of an open site")
         return site

@@ -77,38 +77,124 @@ class ApplyResult:
 
 
 def outbox_apply(*, item_id: int, client_factory=None) -> ApplyResult:
-    """Apply one outbox row if it is due and nobody else is applying it; locks the row."""
-    from approvals import services as approvals
+    """Apply one outbox row if it is due and nobody else is applying it.
 
+    Locks the request row, then the outbox row — the order in which decisions and drift take
+    them — and holds both while it talks to Odoo, so a drift arriving meanwhile waits and then
+    sees the request applied.
+    """
+    from approvals import services as approvals
+    from approvals.models import ApprovalRequest
+
+    request_id = (
+        OutboxItem.objects.filter(pk=item_id, state=OutboxState.PENDING)
+        .values_list("request_id", flat=True)
+        .first()
+    )
+    if request_id is None:
+        return ApplyResult("skipped")
     with transaction.atomic():
+        request = (
+            ApprovalRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("site", "policy_version")
+            .filter(pk=request_id)
+            .first()
+        )
+        if request is None:
+            # Someone is deciding or updating the request right now: come back shortly.
+            transaction.on_commit(lambda: _schedule(item_id, countdown=_BUSY_RETRY_SECONDS))
+            return ApplyResult("busy", _BUSY_RETRY_SECONDS)
         item = (
             OutboxItem.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("request__site")
             .filter(pk=item_id, state=OutboxState.PENDING)
             .first()
         )
         if item is None:
             return ApplyResult("skipped")
-        if item.request.state not in ("approved", "rejected", "apply_failed"):
+        item.request = request
+        if request.state not in ("approved", "rejected", "apply_failed"):
             item.state = OutboxState.SUPERSEDED
             item.save(update_fields=["state"])
             return ApplyResult("skipped")
-        try:
-            client = (client_factory or _default_client)()
-            outcome = push.apply(client, item, note=_note(item))
-        except OdooError as error:
-            return _failed(item, error, approvals)
-        item.state, item.applied_at = OutboxState.APPLIED, timezone.now()
-        item.odoo_message_id = outcome.message_id
-        item.attempts += 1
-        item.save(update_fields=["state", "applied_at", "odoo_message_id", "attempts"])
-        _audit(item, "odoo.write_back_applied", acted=outcome.acted)
-        if item.action == OutboxItem.Action.APPROVE:
-            approvals.request_mark_applied(
-                request_id=item.request_id,
-                note="Odoo already showed the decision" if not outcome.acted else "",
-            )
-        return ApplyResult("applied")
+        return _apply_locked(item, client_factory, approvals)
+
+
+_BUSY_RETRY_SECONDS = 5
+
+
+def _apply_locked(item: OutboxItem, client_factory, approvals) -> ApplyResult:
+    waiting = _sibling_decision(item)
+    if waiting is not None:
+        return waiting
+    try:
+        client = (client_factory or _default_client)()
+        outcome = push.apply(client, item, note=_note(item))
+    except OdooError as error:
+        return _failed(item, error, approvals)
+    except Exception as error:
+        # A bug or an answer Tollgate cannot read must not leave the row pending forever.
+        logger.exception("odoo write-back %s failed unexpectedly", item.pk)
+        unexpected = OdooError(
+            f"Tollgate could not complete the update ({type(error).__name__}); see the log.",
+            permanent=True,
+            model=item.odoo_model,
+        )
+        return _failed(item, unexpected, approvals)
+    item.state, item.applied_at = OutboxState.APPLIED, timezone.now()
+    item.odoo_message_id = outcome.message_id
+    item.attempts += 1
+    item.save(update_fields=["state", "applied_at", "odoo_message_id", "attempts"])
+    _audit(item, "odoo.write_back_applied", acted=outcome.acted)
+    if item.action == OutboxItem.Action.APPROVE:
+        approvals.request_mark_applied(
+            request_id=item.request_id,
+            note="Odoo already showed the decision" if not outcome.acted else "",
+        )
+    return ApplyResult("applied")
+
+
+def _sibling_decision(item: OutboxItem) -> ApplyResult | None:
+    """One Odoo document may need several approvals (a quotation's price override and its
+    credit exception): it is confirmed only once every one of them is approved."""
+    from approvals import services as approvals
+    from approvals.models import ApprovalRequest
+
+    if item.action != OutboxItem.Action.APPROVE:
+        return None
+    others = (
+        ApprovalRequest.objects.filter(odoo_model=item.odoo_model, odoo_id=item.odoo_id)
+        .exclude(kind=item.request.kind)
+        .order_by("kind", "-revision")
+    )
+    latest = {}
+    for other in others:
+        latest.setdefault(other.kind, other)
+    pending = [o for o in latest.values() if o.state in ("draft", "submitted", "in_review")]
+    refused = [o for o in latest.values() if o.state in ("rejected", "withdrawn", "expired")]
+    if refused:
+        other = refused[0]
+        state = other.get_state_display().lower()
+        return _failed(
+            item,
+            OdooError(
+                f"{item.odoo_model},{item.odoo_id} also needed {other.reference} "
+                f"({other.get_kind_display().lower()}), which is {state}; Odoo was not changed.",
+                permanent=True,
+                model=item.odoo_model,
+            ),
+            approvals,
+        )
+    if pending:
+        return _wait_for_siblings(item)
+    return None
+
+
+def _wait_for_siblings(item: OutboxItem) -> ApplyResult:
+    item_id, wait = item.pk, settings.ODOO_PUSH_SIBLING_WAIT_SECONDS
+    item.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+    item.save(update_fields=["next_attempt_at"])
+    transaction.on_commit(lambda: _schedule(item_id, countdown=wait))
+    return ApplyResult("waiting", wait)
 
 
 def _failed(item: OutboxItem, error: OdooError, approvals) -> ApplyResult:

@@ -29,6 +29,7 @@ from django.utils import timezone
 from approvals import notifications
 from portal.integrations.odoo import mapping
 from portal.integrations.odoo.client import OdooClient, get_client
+from portal.integrations.odoo.errors import OdooError
 from portal.integrations.odoo.models import SyncCursor
 from portal.integrations.odoo.records import ODOO_DATETIME
 
@@ -54,10 +55,19 @@ def sync_all(
     client = client or get_client()
     context = mapping.Context(client)
     handlers = [h for h in mapping.HANDLERS if models is None or h.model in models]
-    return {
-        handler.model: sync_model(client, handler, context=context, batch_size=batch_size)
-        for handler in handlers
-    }
+    results = {}
+    for handler in handlers:
+        # One model failing (Odoo refusing it, a bug in its mapping) must not starve the rest.
+        try:
+            results[handler.model] = sync_model(
+                client, handler, context=context, batch_size=batch_size
+            )
+        except Exception as error:
+            logger.exception("odoo sync of %s failed", handler.model)
+            failed = SyncResult(problems=[f"{handler.model}: the run stopped: {_describe(error)}"])
+            _finish(handler.model, failed)
+            results[handler.model] = failed
+    return results
 
 
 def sync_model(
@@ -123,11 +133,32 @@ def _handle_batch(handler, rows: list[dict], context, result: SyncResult) -> Non
             row for row in rows if cursor.recent.get(str(row["id"]), [None])[-1] != _digest(row)
         ]
         result.skipped += len(rows) - len(fresh)
-        if fresh:
-            context.prepare(handler, fresh)
-        for row in fresh:
+        for row in _prepared(handler, fresh, context, result):
             _handle_row(handler, row, context, result)
         _advance(cursor, rows)
+
+
+def _prepared(handler, rows: list[dict], context, result: SyncResult) -> list[dict]:
+    """The rows whose lookups could be read; one call per batch, row by row if that fails."""
+    if not rows:
+        return rows
+    try:
+        context.prepare(handler, rows)
+        return rows
+    except OdooError as error:
+        if error.transient:
+            raise  # Odoo is struggling: the whole run stops and the next one re-reads the batch
+    ready = []
+    for row in rows:
+        try:
+            context.prepare(handler, [row])
+        except OdooError as error:
+            if error.transient:
+                raise
+            _unmapped(handler, row, error, result)
+        else:
+            ready.append(row)
+    return ready
 
 
 def _handle_row(handler, row: dict, context, result: SyncResult) -> None:
@@ -135,18 +166,32 @@ def _handle_row(handler, row: dict, context, result: SyncResult) -> None:
         with transaction.atomic():
             outcome = handler.handle(row, context)
     except (ValidationError, PermissionDenied, LookupError) as problem:
-        text = f"{handler.model},{row['id']}: {_problem_text(problem)}"
-        logger.warning("odoo sync could not map %s", text)
-        result.problems.append(text)
-        outcome = "unmapped"
+        _unmapped(handler, row, problem, result)
+        return
+    except Exception as problem:
+        # A row the mapping cannot cope with is reported and skipped, never allowed to block
+        # every later row; it is read again when it next changes in Odoo.
+        logger.exception("odoo sync failed on %s,%s", handler.model, row.get("id"))
+        _unmapped(handler, row, problem, result)
+        return
     result.handled += 1
     result.outcomes[outcome] += 1
 
 
-def _problem_text(problem: Exception) -> str:
+def _unmapped(handler, row: dict, problem: Exception, result: SyncResult) -> None:
+    text = f"{handler.model},{row.get('id')}: {_describe(problem)}"
+    logger.warning("odoo sync could not map %s", text)
+    result.problems.append(text)
+    result.handled += 1
+    result.outcomes["unmapped"] += 1
+
+
+def _describe(problem: Exception) -> str:
     if isinstance(problem, ValidationError):
         return "; ".join(problem.messages)
-    return str(problem)
+    if isinstance(problem, (LookupError, PermissionDenied, OdooError)):
+        return str(problem)
+    return f"{type(problem).__name__}: {problem}"
 
 
 def _advance(cursor: SyncCursor, rows: list[dict]) -> None:

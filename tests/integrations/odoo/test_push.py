@@ -448,23 +448,34 @@ def _new_scrap(odoo, product: int, location: int, *, quantity: float) -> int:
     )
 
 
-def test_an_approved_price_override_confirms_the_sale_order(odoo):
+def _quotation_at_amsterdam(odoo) -> int:
     (order,) = odoo.execute_kw(
         "sale.order",
         "search",
         [[["state", "=", "draft"], ["warehouse_id", "=", AMS_WAREHOUSE]]],
         {"limit": 1},
     )
-    request = raise_linked(
+    return order
+
+
+CUSTOMER = {"counterparty": "Demo customer", "customer_class": "standard"}
+
+
+def _price_override(order: int) -> ApprovalRequest:
+    return raise_linked(
         kind="price_override",
         odoo_model="sale.order",
         odoo_id=order,
         amount="150.00",
         category="Tools",
-        customer_class="standard",
-        counterparty="Demo customer",
         details={"product": "Pallet jack", "unit_price": "90.00", "floor_price": "100.00"},
+        **CUSTOMER,
     )
+
+
+def test_an_approved_price_override_confirms_the_sale_order(odoo):
+    order = _quotation_at_amsterdam(odoo)
+    request = _price_override(order)
     assert approve_fully(request) == ["site.manager"]
 
     assert services.outbox_apply(item_id=write_back(request).pk).status == "applied"
@@ -472,6 +483,29 @@ def test_an_approved_price_override_confirms_the_sale_order(odoo):
     assert state_in_odoo(odoo, "sale.order", order) == "sale"
     assert len(notes_on(odoo, "sale.order", order)) == 1
     assert reload(request).state == RequestState.APPLIED
+
+
+def test_a_quotation_needing_two_approvals_is_confirmed_only_when_both_are_given(odoo):
+    order = _quotation_at_amsterdam(odoo)
+    price = _price_override(order)
+    credit = raise_linked(
+        kind="credit_exception",
+        odoo_model="sale.order",
+        odoo_id=order,
+        amount="900.00",
+        details={"credit_limit": "1000", "exposure": "1900"},
+        **CUSTOMER,
+    )
+    approve_fully(price)
+
+    waiting = services.outbox_apply(item_id=write_back(price).pk)
+
+    assert waiting.status == "waiting"
+    assert state_in_odoo(odoo, "sale.order", order) == "draft"
+    approvals.request_reject(actor=user("finance"), request_id=credit.pk, reason="Over limit")
+    assert services.outbox_apply(item_id=write_back(price).pk).status == "failed"
+    assert state_in_odoo(odoo, "sale.order", order) == "draft"
+    assert "which is rejected; Odoo was not changed" in reload(price).apply_error
 
 
 # --- rejections -----------------------------------------------------------------------------

@@ -207,3 +207,35 @@ def test_sync_odoo_command_reports_what_it_read(connected, capsys):
     out = capsys.readouterr().out
     assert out.startswith("stock.scrap: read ")
     assert "created" in out
+
+
+def test_a_row_the_mapping_chokes_on_is_reported_and_the_rest_still_arrive(
+    connected, odoo, monkeypatch
+):
+    poisoned = _waiting_orders(odoo)[0]
+    handle = mapping.PurchaseOrders.handle
+
+    def choke_on_one(self, row, context):
+        if row["id"] == poisoned:
+            raise ArithmeticError("a total Tollgate cannot read")
+        return handle(self, row, context)
+
+    monkeypatch.setattr(mapping.PurchaseOrders, "handle", choke_on_one)
+
+    result = sync.sync_model(get_client(), PURCHASES)
+
+    assert result.outcomes["unmapped"] == 1
+    assert any(f"purchase.order,{poisoned}: ArithmeticError" in p for p in result.problems)
+    raised = set(ApprovalRequest.objects.values_list("odoo_id", flat=True))
+    assert raised == set(_waiting_orders(odoo)) - {poisoned}
+    assert SyncCursor.objects.get(model="purchase.order").write_date is not None
+
+
+def test_a_model_odoo_refuses_does_not_stop_the_others(connected, odoo_sandbox):
+    odoo_sandbox.server.faults.update(access_error_models=["stock.scrap"])
+
+    results = sync.sync_all(get_client(), models=["stock.scrap", "purchase.order"])
+
+    assert results["stock.scrap"].problems
+    assert "the run stopped" in SyncCursor.objects.get(model="stock.scrap").last_error
+    assert results["purchase.order"].outcomes["created"] > 0
