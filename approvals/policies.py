@@ -224,7 +224,5 @@ def may_manage_delegation(actor, delegator) -> bool:
     # Someone with no role yet cannot be delegated for: the delegation would follow them to
     # whatever sites they are given later, outside this administrator's reach.
     return (
-        reach.exists()
-        and administered.exists()
-        and not reach.exclude(pk__in=administered).exists()
+        reach.exists() and administered.exists() and not reach.exclude(pk__in=administered).exists()
     )

@@ -769,7 +769,7 @@ def policy_create(*, actor, name: str, region=None, site=None) -> ApprovalPolicy
         policy = ApprovalPolicy(name=name, region=region, site=site)
         policy.full_clean()
         policy.save()
-        audit_record(action="policy.created", actor=actor, obj=policy, site=site)
+        audit_record(action="policy.created", actor=actor, obj=policy, site=site, region=region)
     return policy
 
 
@@ -807,6 +807,7 @@ def policy_publish(
             actor=actor,
             obj=version,
             site=policy.site,
+            region=policy.region,
             policy_version=version,
             after={"rules": [rule.name for rule in spec.rules], "effective_from": effective_from},
             comment=spec.note,
@@ -830,6 +831,7 @@ def policy_retire(*, actor, policy: ApprovalPolicy, reason: str) -> ApprovalPoli
             actor=actor,
             obj=policy,
             site=policy.site,
+            region=policy.region,
             after={"retired_at": policy.retired_at},
             comment=reason,
         )

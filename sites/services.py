@@ -48,6 +48,7 @@ def region_rename(*, actor, region: Region, name: str) -> Region:
             action="region.renamed",
             actor=actor,
             obj=region,
+            region=region,
             before={"name": before},
             after={"name": name},
         )
@@ -284,6 +285,7 @@ def _record(membership: Membership, action: str, *, actor, before: dict | None) 
         actor=actor,
         obj=membership,
         site=membership.site,
+        region=membership.region,
         before=before,
         after=after | {"user": membership.user.get_username(), "scope": membership.scope_label},
         reference=f"{membership.user.get_username()}: {membership.get_role_display()} "

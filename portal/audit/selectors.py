@@ -4,10 +4,12 @@ Who sees which events: the audit capability (Role.AUDITOR or Role.ADMIN through 
 force) is granted on sites, like every capability, so
 
 * an event recorded at a site is visible to whoever may audit that site now;
-* an event without a site (sign-ins, region and membership changes at region scope, global or
-  regional policies, currency rates, delegations valid everywhere, the ledger's own export
-  events) may concern any site, so it is visible only to someone who may audit every site of
-  the company — a company-wide auditor or administrator. A regional auditor does not see them.
+* an event about a region rather than a site (a membership held at region scope, a regional
+  policy, a region renamed) names the region in `context["region"]` and is visible to whoever
+  may audit every site of that region;
+* any other event without a site (sign-ins, global policies, currency rates, delegations valid
+  everywhere, the ledger's own export events) may concern any site, so it is visible only to
+  someone who may audit every site of the company.
 
 The Django superuser flag grants nothing here (see sites.policies). Anything out of scope looks
 exactly like something that does not exist.
@@ -60,11 +62,28 @@ def audits_every_site(user) -> bool:
     return audited.exists() and not Site.objects.exclude(in_scope(user, Capability.AUDIT)).exists()
 
 
+def regions_audited_whole(user) -> list[str]:
+    """Codes of the regions every site of which `user` may audit."""
+    from sites.models import Region
+
+    outside = Site.objects.exclude(in_scope(user, Capability.AUDIT)).values("region")
+    return list(
+        Region.objects.filter(sites__isnull=False)
+        .exclude(pk__in=outside)
+        .values_list("code", flat=True)
+        .distinct()
+    )
+
+
 def events_visible_to(user) -> QuerySet[AuditEvent]:
     """Every event `user` may audit, in ledger order."""
     visible = Q(site__in=sites_where(user, Capability.AUDIT))
     if audits_every_site(user):
         visible |= Q(site__isnull=True)
+    else:
+        regions = regions_audited_whole(user)
+        if regions:
+            visible |= Q(site__isnull=True, context__region__in=regions)
     return AuditEvent.objects.filter(visible).order_by("sequence")
 
 
@@ -78,7 +97,10 @@ def events_for_export(user, filters: ExportFilters) -> QuerySet[AuditEvent]:
     if filters.sites:
         events = events.filter(site__code__in=filters.sites)
     if filters.region:
-        events = events.filter(site__region__code=filters.region)
+        events = events.filter(
+            Q(site__region__code=filters.region)
+            | Q(site__isnull=True, context__region=filters.region)
+        )
     if filters.kind:
         # "request", "request." and "request.approved" all mean what they say.
         family = filters.kind.rstrip(".")

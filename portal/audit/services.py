@@ -31,8 +31,13 @@ def audit_record(
     comment: str = "",
     context: dict[str, Any] | None = None,
     reference: str | None = None,
+    region=None,
 ) -> AuditEvent:
-    """Append one event; `actor` None means Tollgate itself (a sweep, a sync, a rule)."""
+    """Append one event; `actor` None means Tollgate itself (a sweep, a sync, a rule).
+
+    Name the `site` the change concerns, or for a change at region scope the `region`, so that
+    the event reaches the auditors of exactly that scope.
+    """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     event = AuditEvent(
@@ -48,10 +53,17 @@ def audit_record(
         before=chain.normalise(before),
         after=chain.normalise(after),
         comment=comment,
-        context=chain.normalise({**audit_context.current(), **(context or {})}),
+        context=chain.normalise(
+            {**audit_context.current(), **_scope(site, region), **(context or {})}
+        ),
     )
     _append(event)
     return event
+
+
+def _scope(site, region) -> dict:
+    region = site.region if site is not None else region
+    return {"region": region.code} if region is not None else {}
 
 
 def _reference(obj, site) -> str:

@@ -144,10 +144,13 @@ def test_a_regional_auditors_unfiltered_export_is_not_a_full_range(activity, aud
     data, _, manifest = export(auditor, tmp_path)
 
     assert manifest["full_range"] is False
-    assert {row["site_id"] for row in read_rows(data, "jsonl")} == {
+    rows = read_rows(data, "jsonl")
+    assert {row["site_id"] for row in rows} == {
         activity["approved"].site_id,
         activity["in_a2"].site_id,
+        None,
     }
+    assert {row["context"].get("region") for row in rows if row["site_id"] is None} == {"RA"}
 
 
 # --- the standalone verifier -----------------------------------------------------------------

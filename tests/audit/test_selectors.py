@@ -1,4 +1,4 @@
-"""Who sees which audit events: auditors see their sites; site-less events need every site."""
+"""Who sees which audit events: auditors see their sites and regions; the rest needs all."""
 
 from datetime import date, timedelta
 
@@ -25,15 +25,25 @@ def _sites(events) -> set:
 def test_regional_auditor_sees_the_events_of_their_regions_sites_only(activity, auditor):
     visible = events_visible_to(auditor)
 
-    assert _sites(visible) == {"A1", "A2"}
+    assert _sites(visible) == {"A1", "A2", None}
+    assert set(visible.filter(site__isnull=True).values_list("context__region", flat=True)) == {
+        "RA"
+    }
     assert visible.filter(object_id=str(activity["approved"].pk), object_type=REQUEST_TYPE)
     assert not visible.filter(object_id=str(activity["in_b1"].pk), object_type=REQUEST_TYPE)
 
 
-def test_events_without_a_site_are_hidden_from_a_regional_auditor(activity, auditor):
-    assert AuditEvent.objects.filter(site__isnull=True, action="policy.published").exists()
+def test_events_about_another_region_or_the_whole_company_are_hidden_from_a_regional_auditor(
+    activity, auditor
+):
+    company_wide = AuditEvent.objects.filter(site__isnull=True, action="policy.published")
+    assert company_wide.filter(context__region__isnull=True).exists()
+    assert AuditEvent.objects.filter(site__isnull=True, context__region="RB").exists()
 
-    assert not events_visible_to(auditor).filter(site__isnull=True).exists()
+    hidden = events_visible_to(auditor).filter(site__isnull=True)
+    assert not hidden.filter(context__region__isnull=True).exists()
+    assert not hidden.filter(context__region="RB").exists()
+    assert hidden.filter(action="membership.granted", context__region="RA").exists()
 
 
 def test_company_wide_auditor_sees_every_event_in_ledger_order(activity, company_auditor):
@@ -70,7 +80,8 @@ def test_export_filters_by_site_region_and_actor(activity, company_auditor):
     by_deputy = events_for_export(company_auditor, ExportFilters(actor="deputy"))
 
     assert _sites(at_a2) == {"A2"}
-    assert _sites(region_b) == {"B1"}
+    assert _sites(region_b) == {"B1", None}
+    assert set(region_b.values_list("context__region", flat=True)) == {"RB"}
     assert set(by_deputy.values_list("action", flat=True)) == {
         "decision.approve",
         "request.approved",
