@@ -1,5 +1,8 @@
 """Every write to exception cases.
 
+Working a case follows the approvals pattern: one transaction, the case row locked, the policy
+checked, the django-fsm transition, the audit event.
+
 Raising follows the approvals pattern: one transaction, the open case for the same event locked
 if there is one, the audit event written with the change. A second sighting of an open case
 updates its evidence and counts an occurrence; it never opens a second case, and the
@@ -9,10 +12,24 @@ partial unique index on `dedupe_key` holds that even for two sightings racing ea
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
+from django_fsm import can_proceed
 
-from exceptions.models import OPEN_CASE_STATES, CaseKind, ExceptionCase, Queue, Severity
+from approvals.errors import Conflict
+from exceptions import policies
+from exceptions.models import (
+    OPEN_CASE_STATES,
+    CaseKind,
+    CaseState,
+    ExceptionCase,
+    Queue,
+    Severity,
+)
+from exceptions.rules import RESOLUTION_CODES
 from portal.audit.services import audit_record
 
 # Where a case lands and how long it may stay open, until the queue-rule configuration of the
@@ -124,3 +141,141 @@ def _seen_again(case: ExceptionCase, values: dict, at: datetime) -> ExceptionCas
         context={"source": values["source"]},
     )
     return case
+
+
+# --- working a case ---------------------------------------------------------------------------
+
+
+def case_assign(*, actor, case_id: int, owner) -> ExceptionCase:
+    """Give the case to `owner`, who must work its queue at its site; locks the case."""
+    with transaction.atomic():
+        case = _workable(actor, case_id)
+        if not policies.may_work(owner, case):
+            raise ValidationError(
+                {
+                    "owner": f"{owner.get_username()} does not work the {case.get_queue_display()} "
+                    f"queue at {case.site.code}."
+                }
+            )
+        before = _state(case)
+        case.assign()
+        case.owner = owner
+        case.save()
+        _audit(case, actor, "case.assigned", before)
+    return case
+
+
+def case_start(*, actor, case_id: int) -> ExceptionCase:
+    """The owner starts work on the case; locks the case."""
+    with transaction.atomic():
+        case = _workable(actor, case_id)
+        if case.owner_id != actor.pk:
+            raise PermissionDenied("Only the case's owner starts work on it.")
+        before = _state(case)
+        _transition(case, case.start)
+        case.save()
+        _audit(case, actor, "case.started", before)
+    return case
+
+
+def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
+    """Close the case with a resolution code its kind allows and a note; locks the case."""
+    with transaction.atomic():
+        case = _workable(actor, case_id)
+        codes = RESOLUTION_CODES[case.kind]
+        errors = {}
+        if code not in codes:
+            errors["code"] = f"Use one of {', '.join(codes)} for a {case.get_kind_display()}."
+        if not note.strip():
+            errors["note"] = "Say what was done."
+        if errors:
+            raise ValidationError(errors)
+        before = _state(case)
+        _transition(case, case.resolve)
+        case.resolution_code, case.resolution_note = code, note
+        case.save()
+        _audit(case, actor, "case.resolved", before, comment=note)
+    return case
+
+
+def case_dismiss(*, actor, case_id: int, reason: str) -> ExceptionCase:
+    """Close the case as not needing action; a reason is required. Locks the case."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the case needs no action."})
+    with transaction.atomic():
+        case = _workable(actor, case_id)
+        before = _state(case)
+        _transition(case, case.dismiss)
+        case.resolution_note = reason
+        case.save()
+        _audit(case, actor, "case.dismissed", before, comment=reason)
+    return case
+
+
+def case_reopen(*, actor, case_id: int, reason: str) -> ExceptionCase:
+    """Open a closed case again within the configured window; locks the case."""
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the case is reopened."})
+    with transaction.atomic():
+        case = _locked(actor, case_id)
+        window = settings.CASE_REOPEN_WINDOW_DAYS
+        if case.state not in (CaseState.RESOLVED, CaseState.DISMISSED):
+            raise Conflict(f"{case.reference} is {case.get_state_display().lower()}, not closed.")
+        if not policies.may_reopen(actor, case, window_days=window):
+            raise PermissionDenied(
+                f"Only workers of its queue may reopen a case, within {window} days of closing."
+            )
+        before = _state(case)
+        case.reopen()
+        case.owner = case.owner or actor
+        case.resolution_code = ""
+        case.save()
+        _audit(case, actor, "case.reopened", before, comment=reason)
+    return case
+
+
+def _locked(actor, case_id: int) -> ExceptionCase:
+    case = (
+        ExceptionCase.objects.select_for_update(of=("self",))
+        .select_related("site__region")
+        .filter(policies.visible_cases(actor), pk=case_id)
+        .first()
+    )
+    if case is None:
+        raise Http404("No such exception case.")
+    return case
+
+
+def _workable(actor, case_id: int) -> ExceptionCase:
+    case = _locked(actor, case_id)
+    if case.state not in OPEN_CASE_STATES:
+        raise Conflict(f"{case.reference} is already {case.get_state_display().lower()}.")
+    if not policies.may_work(actor, case):
+        raise PermissionDenied(
+            f"You do not work the {case.get_queue_display()} queue at {case.site.code}."
+        )
+    return case
+
+
+def _transition(case: ExceptionCase, method) -> None:
+    if not can_proceed(method):
+        raise Conflict(
+            f"{case.reference} is {case.get_state_display().lower()}; that step does not apply."
+        )
+    method()
+
+
+def _state(case: ExceptionCase) -> dict:
+    return {"state": case.state, "owner": case.owner.get_username() if case.owner else None}
+
+
+def _audit(case: ExceptionCase, actor, action: str, before: dict, *, comment: str = "") -> None:
+    audit_record(
+        action=action,
+        actor=actor,
+        obj=case,
+        site=case.site,
+        before=before,
+        after=_state(case) | {"resolution_code": case.resolution_code or None},
+        comment=comment,
+    )

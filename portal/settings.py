@@ -298,6 +298,10 @@ RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
 
+# --- Exception cases ---
+# Days after closing during which the workers of its queue may reopen a case.
+CASE_REOPEN_WINDOW_DAYS = env_int("CASE_REOPEN_WINDOW_DAYS", 14, minimum=0)
+
 # --- Audit ledger ---
 # Where the daily checkpoint of the ledger's head is also sent: a file path (or file://...)
 # on storage the database's administrators cannot rewrite, or an http(s) URL that receives

@@ -3,8 +3,14 @@
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+import time_machine
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
 from django.utils import timezone
 
+from approvals.errors import Conflict
+from exceptions import services
 from exceptions.models import CaseState, ExceptionCase, Queue
 from exceptions.services import case_raise
 from portal.audit.models import AuditEvent
@@ -48,3 +54,90 @@ def test_the_same_event_seen_again_joins_the_open_case(site_a1):
     again.refresh_from_db()
     assert again.occurrences == 2
     assert again.evidence == {"difference": "150.00"}
+
+
+# --- working a case -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def invoice_case(site_a1):
+    case, _ = _raise(site_a1)
+    return case
+
+
+def test_finance_resolves_an_invoice_case_with_a_code_and_a_note(invoice_case, finance):
+    services.case_assign(actor=finance, case_id=invoice_case.pk, owner=finance)
+    services.case_start(actor=finance, case_id=invoice_case.pk)
+
+    case = services.case_resolve(
+        actor=finance,
+        case_id=invoice_case.pk,
+        code="credit_note_requested",
+        note="Supplier agreed to credit 120.00",
+    )
+
+    assert (case.state, case.resolution_code) == (CaseState.RESOLVED, "credit_note_requested")
+    actions = list(
+        AuditEvent.objects.filter(
+            object_id=str(case.pk), object_type="exceptions.exceptioncase"
+        ).values_list("action", flat=True)
+    )
+    assert actions == ["case.opened", "case.assigned", "case.started", "case.resolved"]
+
+
+@pytest.mark.parametrize(
+    ("code", "note", "field"),
+    [("made_up", "Done", "code"), ("bill_corrected", "  ", "note")],
+)
+def test_resolving_needs_a_code_of_the_kind_and_a_note(invoice_case, finance, code, note, field):
+    with pytest.raises(ValidationError) as refused:
+        services.case_resolve(actor=finance, case_id=invoice_case.pk, code=code, note=note)
+
+    assert field in refused.value.message_dict
+    invoice_case.refresh_from_db()
+    assert invoice_case.state == CaseState.NEW
+
+
+def test_a_site_manager_does_not_work_the_finance_queue(invoice_case, site_manager):
+    with pytest.raises(PermissionDenied, match="Finance queue"):
+        services.case_dismiss(actor=site_manager, case_id=invoice_case.pk, reason="Not mine")
+
+
+def test_an_outsider_gets_404_for_a_case_at_another_site(invoice_case, outsider):
+    with pytest.raises(Http404):
+        services.case_resolve(
+            actor=outsider, case_id=invoice_case.pk, code="bill_corrected", note="x"
+        )
+
+
+def test_a_case_is_given_only_to_someone_who_works_its_queue(invoice_case, finance, site_manager):
+    with pytest.raises(ValidationError, match="does not work the Finance queue"):
+        services.case_assign(actor=finance, case_id=invoice_case.pk, owner=site_manager)
+
+
+def test_dismissing_needs_a_reason_and_reopening_works_within_the_window(
+    invoice_case, finance, settings
+):
+    with pytest.raises(ValidationError):
+        services.case_dismiss(actor=finance, case_id=invoice_case.pk, reason="")
+    services.case_dismiss(actor=finance, case_id=invoice_case.pk, reason="Duplicate bill")
+
+    reopened = services.case_reopen(actor=finance, case_id=invoice_case.pk, reason="It was not")
+    assert reopened.state == CaseState.ASSIGNED
+
+    services.case_dismiss(actor=finance, case_id=invoice_case.pk, reason="Really a duplicate")
+    settings.CASE_REOPEN_WINDOW_DAYS = 0
+    with (
+        time_machine.travel(timezone.now() + timedelta(days=1)),
+        pytest.raises(PermissionDenied, match="within 0 days"),
+    ):
+        services.case_reopen(actor=finance, case_id=invoice_case.pk, reason="Again")
+
+
+def test_a_closed_case_cannot_be_worked(invoice_case, finance):
+    services.case_dismiss(actor=finance, case_id=invoice_case.pk, reason="Duplicate bill")
+
+    with pytest.raises(Conflict, match="already dismissed"):
+        services.case_resolve(
+            actor=finance, case_id=invoice_case.pk, code="bill_corrected", note="x"
+        )

@@ -1,0 +1,58 @@
+"""What each kind of case may be closed with, and who works each queue.
+
+Resolution codes are per kind, so that a report can say how invoice mismatches end; a code a
+kind does not list is refused. Queues are worked by roles held at the case's site (or its
+region): finance works the finance queue, site and regional managers the operational ones.
+"""
+
+from exceptions.models import CaseKind, Queue
+from sites.roles import Role
+
+K = CaseKind
+RESOLUTION_CODES: dict[str, dict[str, str]] = {
+    K.SHIPMENT_DELAY: {
+        "rescheduled": "New date agreed with the carrier and the customer",
+        "expedited": "Shipped by a faster service",
+        "delivered_late": "Delivered; the delay is recorded",
+    },
+    K.DELIVERY_FAILED: {
+        "redelivered": "Delivered on a second attempt",
+        "returned_to_stock": "Goods back in stock; order reopened",
+        "customer_cancelled": "Customer cancelled the order",
+    },
+    K.RECEIPT_DISCREPANCY: {
+        "supplier_credit": "Supplier issues a credit note",
+        "supplier_ships_balance": "Supplier ships the missing quantity",
+        "stock_corrected": "Receipt corrected in Odoo after a recount",
+    },
+    K.ASN_CONFLICT: {
+        "asn_corrected": "Supplier corrected the advance shipping notice",
+        "order_amended": "Purchase order amended to match",
+    },
+    K.INVOICE_MISMATCH: {
+        "credit_note_requested": "Credit note requested from the supplier",
+        "bill_corrected": "Vendor bill corrected before payment",
+        "difference_written_off": "Difference written off",
+        "order_price_updated": "Order price was out of date; bill accepted",
+    },
+    K.RESERVATION_FAILURE: {
+        "replenished": "Stock replenished and reserved",
+        "substituted": "Substitute product agreed",
+    },
+    K.PRICE_VARIANCE: {
+        "price_list_updated": "Price list updated",
+        "variance_accepted": "Variance accepted",
+    },
+    K.RETURN_DAMAGE: {
+        "carrier_claim": "Claim filed with the carrier",
+        "customer_charged": "Customer charged for the damage",
+        "written_off": "Damaged goods written off",
+    },
+}
+
+QUEUE_ROLES: dict[str, frozenset[str]] = {
+    Queue.FINANCE: frozenset({Role.FINANCE}),
+    Queue.WAREHOUSE: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER}),
+    Queue.PROCUREMENT: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}),
+    Queue.CUSTOMER_SERVICE: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER}),
+}
