@@ -72,8 +72,10 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     dedupe_key = models.CharField(max_length=200)
     odoo_model = models.CharField(max_length=64, blank=True)
     odoo_id = models.PositiveIntegerField(null=True, blank=True)
-    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder, help_text="As received.")
-    evidence = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
+    payload = models.JSONField(
+        default=dict, blank=True, encoder=DjangoJSONEncoder, help_text="As received."
+    )
+    evidence = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     amount_at_stake = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, validators=[currency_validator])
     occurrences = models.PositiveIntegerField(default=1)

@@ -1,0 +1,94 @@
+"""The queues: scoped to the person, filtered, prioritised with a reason, counted by age."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import time_machine
+from django.utils import timezone
+
+from exceptions.selectors import QueueFilters, open_cases_for, prioritised, queue_summary
+from exceptions.services import case_raise
+
+
+def _case(site, key, *, kind="invoice_mismatch", severity="medium", amount=None, at=None):
+    case, _ = case_raise(
+        kind=kind,
+        site=site,
+        severity=severity,
+        title=f"case {key}",
+        source="odoo",
+        dedupe_key=f"test:{key}",
+        payload={},
+        evidence={},
+        amount_at_stake=Decimal(amount) if amount else None,
+        currency="EUR" if amount else "",
+        at=at,
+    )
+    return case
+
+
+def test_priority_weighs_severity_money_and_age_and_says_why(site_a1, finance):
+    now = timezone.now()
+    old_small = _case(site_a1, "old", severity="medium", amount="50", at=now - timedelta(days=9))
+    fresh_big = _case(site_a1, "big", severity="high", amount="25000", at=now)
+    fresh_low = _case(site_a1, "low", severity="low", at=now)
+
+    ranked = prioritised(finance, at=now)
+
+    assert [item.case for item in ranked] == [old_small, fresh_big, fresh_low]
+    assert ranked[0].reason == "Medium, 50.00 EUR at stake, open 9.0 days and overdue"
+    assert ranked[-1].reason.startswith("Low, no amount at stake, open 0.0 days")
+    assert ranked[0].score > ranked[1].score > ranked[2].score
+
+
+def test_queues_filter_by_queue_kind_severity_and_overdue(site_a1, finance):
+    now = timezone.now()
+    _case(site_a1, "bill", severity="high", at=now - timedelta(days=2))
+    _case(site_a1, "late", kind="shipment_delay", severity="low", at=now)
+
+    finance_queue = open_cases_for(finance, QueueFilters(queue="finance"))
+    warehouse_queue = open_cases_for(finance, QueueFilters(queue="warehouse"))
+    overdue = open_cases_for(finance, QueueFilters(overdue=True), at=now)
+
+    assert [c.title for c in finance_queue] == ["case bill"]
+    assert [c.title for c in warehouse_queue] == ["case late"]
+    assert [c.title for c in overdue] == ["case bill"]
+
+
+def test_the_summary_counts_open_overdue_and_aging_per_queue(site_a1, finance):
+    now = timezone.now()
+    _case(site_a1, "a", at=now - timedelta(hours=5))
+    _case(site_a1, "b", at=now - timedelta(days=4))
+    _case(site_a1, "c", severity="critical", at=now - timedelta(days=10))
+
+    summary = queue_summary(finance, at=now)["finance"]
+
+    assert (summary["open"], summary["overdue"]) == (3, 2)
+    assert summary["aging"] == {
+        "under 1 day": 1,
+        "1–3 days": 0,
+        "3–7 days": 1,
+        "over 7 days": 1,
+    }
+
+
+def test_someone_without_a_role_at_the_site_sees_no_queue(site_a1, outsider):
+    _case(site_a1, "hidden")
+
+    assert list(open_cases_for(outsider)) == []
+    assert queue_summary(outsider) == {}
+
+
+def test_a_case_climbs_the_queue_as_it_waits(site_a1, finance):
+    now = timezone.now()
+    waiting = _case(site_a1, "waiting", severity="low", at=now)
+    urgent = _case(site_a1, "urgent", severity="high", at=now)
+    assert [i.case for i in prioritised(finance, at=now)] == [urgent, waiting]
+
+    with time_machine.travel(now + timedelta(days=10)):
+        later = timezone.now()
+        urgent_again = _case(site_a1, "urgent-2", severity="high", at=later)
+
+        # Ten days on, the low case left waiting outranks a high one raised just now.
+        ranked = [i.case for i in prioritised(finance, at=later)]
+        assert ranked == [urgent, waiting, urgent_again]
