@@ -337,10 +337,17 @@ def _after_final_decision(request: ApprovalRequest) -> None:
     # The write-back row is part of the decision's transaction: no decision without it.
     if request.state in (S.APPROVED, S.REJECTED):
         odoo.outbox_enqueue(request=request, action=_WRITE_BACK[request.state])
+    _tell_waiting_case(request)
     notifications.request_decided(request.pk)
 
 
 _WRITE_BACK = {S.APPROVED: "approve", S.REJECTED: "reject"}
+
+
+def _tell_waiting_case(request: ApprovalRequest) -> None:
+    from exceptions.services import case_linked_request_decided
+
+    case_linked_request_decided(request=request)
 
 
 def request_withdraw(*, actor, request_id: int, reason: str = "") -> ApprovalRequest:

@@ -82,6 +82,15 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     detected_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateTimeField(null=True, blank=True)
+    linked_request = models.OneToOneField(
+        "approvals.ApprovalRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exception_case",
+        help_text="A resolution that needs approval waits for this request's outcome.",
+    )
+    pending_resolution = models.CharField(max_length=64, blank=True)
     resolution_code = models.CharField(max_length=64, blank=True)
     resolution_note = models.TextField(blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)

@@ -56,3 +56,11 @@ QUEUE_ROLES: dict[str, frozenset[str]] = {
     Queue.PROCUREMENT: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}),
     Queue.CUSTOMER_SERVICE: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER}),
 }
+
+
+# Resolutions that move money: above the threshold (base currency) they need an approval, and
+# the case waits for its outcome. The request is raised as this kind with this category.
+NEEDS_APPROVAL = {
+    (K.INVOICE_MISMATCH, "difference_written_off"): ("write_off", "Invoice differences"),
+    (K.RETURN_DAMAGE, "written_off"): ("write_off", "Damaged returns"),
+}

@@ -29,7 +29,7 @@ from exceptions.models import (
     Queue,
     Severity,
 )
-from exceptions.rules import RESOLUTION_CODES
+from exceptions.rules import NEEDS_APPROVAL, RESOLUTION_CODES
 from portal.audit.services import audit_record
 
 # Where a case lands and how long it may stay open, until the queue-rule configuration of the
@@ -190,11 +190,70 @@ def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
             errors["note"] = "Say what was done."
         if errors:
             raise ValidationError(errors)
+        if case.linked_request_id and case.linked_request.state in ("submitted", "in_review"):
+            raise Conflict(f"{case.reference} waits for {case.linked_request.reference}.")
         before = _state(case)
+        if _needs_approval(case, code):
+            _ask_for_approval(case, actor, code, note)
+            _audit(case, actor, "case.resolution_awaits_approval", before, comment=note)
+            case.refresh_from_db()
+            return case
         _transition(case, case.resolve)
         case.resolution_code, case.resolution_note = code, note
         case.save()
         _audit(case, actor, "case.resolved", before, comment=note)
+    return case
+
+
+def _needs_approval(case: ExceptionCase, code: str) -> bool:
+    from approvals.routing import to_base
+
+    if (case.kind, code) not in NEEDS_APPROVAL or not case.amount_at_stake:
+        return False
+    amount = to_base(case.amount_at_stake, case.currency or case.site.currency)
+    return amount >= settings.CASE_RESOLUTION_APPROVAL_THRESHOLD
+
+
+def _ask_for_approval(case: ExceptionCase, actor, code: str, note: str) -> None:
+    from approvals import services as approvals
+
+    kind, category = NEEDS_APPROVAL[(case.kind, code)]
+    request = approvals.request_create(
+        requester=actor,
+        kind=kind,
+        site=case.site,
+        title=f"{case.reference}: {RESOLUTION_CODES[case.kind][code]}",
+        reason=note,
+        amount=case.amount_at_stake,
+        currency=case.currency or case.site.currency,
+        category=category,
+        details={"exception_case": case.reference},
+        by_system=True,
+    )
+    case.linked_request, case.pending_resolution, case.resolution_note = request, code, note
+    case.save(update_fields=["linked_request", "pending_resolution", "resolution_note"])
+    approvals.request_submit(actor=None, request_id=request.pk)
+
+
+def case_linked_request_decided(*, request) -> ExceptionCase | None:
+    """The approval a resolution waited for is final: resolve the case, or hand it back."""
+    case = (
+        ExceptionCase.objects.select_for_update(of=("self",))
+        .filter(linked_request=request.pk, state__in=OPEN_CASE_STATES)
+        .first()
+    )
+    if case is None or not case.pending_resolution:
+        return None
+    before = _state(case)
+    if request.state == "approved":
+        _transition(case, case.resolve)
+        case.resolution_code = case.pending_resolution
+        action = "case.resolved"
+    else:
+        action = "case.resolution_refused"
+    case.pending_resolution = ""
+    case.save()
+    _audit(case, None, action, before, comment=f"{request.reference} {request.get_state_display()}")
     return case
 
 

@@ -301,6 +301,9 @@ TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", scheme
 # --- Exception cases ---
 # Days after closing during which the workers of its queue may reopen a case.
 CASE_REOPEN_WINDOW_DAYS = env_int("CASE_REOPEN_WINDOW_DAYS", 14, minimum=0)
+# Writing off an invoice difference (or damaged returns) of at least this much, in the base
+# currency, needs an approval request; the case waits for its outcome.
+CASE_RESOLUTION_APPROVAL_THRESHOLD = env_int("CASE_RESOLUTION_APPROVAL_THRESHOLD", 500)
 
 # --- Audit ledger ---
 # Where the daily checkpoint of the ledger's head is also sent: a file path (or file://...)

@@ -14,6 +14,10 @@ from exceptions import services
 from exceptions.models import CaseState, ExceptionCase, Queue
 from exceptions.services import case_raise
 from portal.audit.models import AuditEvent
+from tests.approvals.conftest import _working_morning, matrix, staffed
+
+# The approvals test company and its policy, for resolutions that need an approval.
+__all__ = ["_working_morning", "matrix", "staffed"]
 
 
 def _raise(site, **overrides):
@@ -141,3 +145,56 @@ def test_a_closed_case_cannot_be_worked(invoice_case, finance):
         services.case_resolve(
             actor=finance, case_id=invoice_case.pk, code="bill_corrected", note="x"
         )
+
+
+# --- resolutions that need an approval --------------------------------------------------------
+
+
+@pytest.fixture
+def costly_case(site_a1, matrix):
+    case, _ = _raise(site_a1, amount_at_stake=Decimal("800"), dedupe_key="odoo:account.move:9")
+    return case
+
+
+def test_writing_off_a_large_difference_waits_for_an_approval(costly_case, finance, site_manager):
+    from approvals import services as approvals
+
+    waiting = services.case_resolve(
+        actor=finance, case_id=costly_case.pk, code="difference_written_off", note="Not worth it"
+    )
+
+    assert waiting.state == CaseState.NEW
+    request = waiting.linked_request
+    assert (request.kind, request.state, request.amount) == ("write_off", "in_review", 800)
+    with pytest.raises(Conflict, match=f"waits for {request.reference}"):
+        services.case_resolve(
+            actor=finance, case_id=costly_case.pk, code="bill_corrected", note="Changed my mind"
+        )
+
+    approvals.request_approve(actor=site_manager, request_id=request.pk)
+
+    costly_case.refresh_from_db()
+    assert (costly_case.state, costly_case.resolution_code) == (
+        CaseState.RESOLVED,
+        "difference_written_off",
+    )
+
+
+def test_a_refused_write_off_hands_the_case_back(costly_case, finance, site_manager):
+    from approvals import services as approvals
+
+    waiting = services.case_resolve(
+        actor=finance, case_id=costly_case.pk, code="difference_written_off", note="Not worth it"
+    )
+    approvals.request_reject(
+        actor=site_manager, request_id=waiting.linked_request.pk, reason="Claim it back"
+    )
+
+    costly_case.refresh_from_db()
+    assert costly_case.state == CaseState.NEW
+    assert costly_case.pending_resolution == ""
+    assert AuditEvent.objects.filter(action="case.resolution_refused").exists()
+    resolved = services.case_resolve(
+        actor=finance, case_id=costly_case.pk, code="credit_note_requested", note="Claimed"
+    )
+    assert resolved.state == CaseState.RESOLVED
