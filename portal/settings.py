@@ -305,6 +305,10 @@ CASE_REOPEN_WINDOW_DAYS = env_int("CASE_REOPEN_WINDOW_DAYS", 14, minimum=0)
 # currency, needs an approval request; the case waits for its outcome.
 CASE_RESOLUTION_APPROVAL_THRESHOLD = env_int("CASE_RESOLUTION_APPROVAL_THRESHOLD", 500)
 
+# --- Webhooks ---
+# Inbound webhook bodies larger than this are refused with 413 before they are verified.
+WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024, minimum=1024)
+
 # --- Audit ledger ---
 # Where the daily checkpoint of the ledger's head is also sent: a file path (or file://...)
 # on storage the database's administrators cannot rewrite, or an http(s) URL that receives

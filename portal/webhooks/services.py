@@ -1,0 +1,327 @@
+"""Every write to webhook sources, secrets and deliveries, and the processing of a delivery.
+
+Verification happens before anything is stored: an unsigned or stale request changes nothing.
+A verified request is stored once per (source, webhook-id); the unique constraint decides the
+race between two copies, so the loser answers "duplicate" instead of storing twice.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from exceptions.models import CaseKind, ExceptionCase
+from exceptions.services import case_raise
+from portal.audit.services import audit_record
+from portal.webhooks import schemas
+from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
+from sites.models import Site
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+class SignatureError(Exception):
+    """The request is not signed by the source; the message says why, never with a secret."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """What became of one request: the HTTP status to answer and a body to answer with."""
+
+    status: int
+    body: dict
+
+
+# --- sources and secrets ----------------------------------------------------------------------
+
+
+def webhook_source_create(*, actor, name: str) -> WebhookSource:
+    """Register a sender; it can deliver once it has a secret."""
+    with transaction.atomic():
+        source = WebhookSource(name=name)
+        source.full_clean()
+        source.save()
+        audit_record(action="webhook.source_created", actor=actor, obj=source, after={"name": name})
+    return source
+
+
+def webhook_secret_add(*, actor, source: WebhookSource, secret: str) -> WebhookSecret:
+    """Add an active signing secret to `source` (rotation: the old one stays until retired)."""
+    try:
+        Webhook(secret)
+    except Exception:  # the library raises several types for an unreadable secret
+        raise ValueError(
+            "A secret must be base64, optionally prefixed with whsec_, and not empty."
+        ) from None
+    with transaction.atomic():
+        row = WebhookSecret.objects.create(source=source, secret=secret)
+        audit_record(
+            action="webhook.secret_added",
+            actor=actor,
+            obj=row,
+            after={"source": source.name, "secret_id": row.pk},
+        )
+    return row
+
+
+def webhook_secret_retire(*, actor, secret_id: int) -> WebhookSecret:
+    """Stop accepting signatures made with a secret; locks the secret."""
+    with transaction.atomic():
+        row = WebhookSecret.objects.select_for_update().select_related("source").get(pk=secret_id)
+        if row.retired_at is None:
+            row.retired_at = timezone.now()
+            row.save(update_fields=["retired_at"])
+            audit_record(
+                action="webhook.secret_retired",
+                actor=actor,
+                obj=row,
+                before={"retired_at": None},
+                after={"source": row.source.name, "retired_at": row.retired_at},
+            )
+    return row
+
+
+# --- receiving --------------------------------------------------------------------------------
+
+
+def webhook_verify(*, source: WebhookSource, body: bytes, headers) -> str:
+    """Check the Standard Webhooks signature against every active secret; returns the id."""
+    missing = [name for name in REQUIRED_HEADERS if not headers.get(name)]
+    if missing:
+        raise SignatureError(f"Missing headers: {', '.join(missing)}.")
+    signed = {name: headers[name] for name in REQUIRED_HEADERS}
+    secrets = list(source.secrets.filter(retired_at=None).values_list("secret", flat=True))
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, signed, json_parse=False)
+        except WebhookVerificationError as error:
+            reason = str(error)
+            if "too old" in reason or "too new" in reason or "Invalid Signature" in reason:
+                raise SignatureError(_timestamp_message(reason)) from None
+            continue
+        except ValueError:
+            raise SignatureError(
+                "The webhook-signature header cannot be read; expected v1,<base64>."
+            ) from None
+        return signed["webhook-id"]
+    raise SignatureError("The signature does not match any active secret of this source.")
+
+
+def _timestamp_message(reason: str) -> str:
+    if "too old" in reason:
+        return "The webhook-timestamp is more than 5 minutes old."
+    if "too new" in reason:
+        return "The webhook-timestamp is more than 5 minutes in the future."
+    return "The webhook-timestamp is not a Unix time in seconds."
+
+
+def webhook_receive(*, source: WebhookSource, webhook_id: str, body: bytes) -> Received:
+    """Store a verified delivery once, and enqueue its processing; never stores twice."""
+    if InboundDelivery.objects.filter(source=source, webhook_id=webhook_id).exists():
+        return Received(200, {"status": "duplicate"})
+    text = body.decode()
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as error:
+        message = f"The body is not valid JSON: {error}."
+        return _store(source, webhook_id, text, None, 400, [message])
+    errors = schemas.validate(source.name, payload)
+    site = _site_of(payload)
+    if not errors and isinstance(payload.get("site"), str) and site is None:
+        errors = [f"site: {payload['site']!r} is not a Tollgate site code."]
+    return _store(source, webhook_id, text, payload, 422 if errors else 202, errors, site)
+
+
+def _site_of(payload) -> Site | None:
+    code = payload.get("site") if isinstance(payload, dict) else None
+    return Site.objects.filter(code=code).first() if isinstance(code, str) else None
+
+
+def _store(source, webhook_id, text, payload, status, errors, site=None) -> Received:
+    event_type = payload.get("type") if isinstance(payload, dict) else None
+    delivery = InboundDelivery(
+        source=source,
+        webhook_id=webhook_id,
+        body=text,
+        event_type=event_type[:64] if isinstance(event_type, str) else "",
+        status=DeliveryStatus.REJECTED if errors else DeliveryStatus.ACCEPTED,
+        error="\n".join(errors),
+        site=site,
+    )
+    try:
+        with transaction.atomic():
+            delivery.save(force_insert=True)
+            audit_record(
+                action=f"webhook.{delivery.status}",
+                actor=None,
+                obj=delivery,
+                site=site,
+                after={"status": delivery.status, "event_type": delivery.event_type},
+                comment=delivery.error,
+                context={"source": source.name, "webhook_id": webhook_id},
+            )
+            if not errors:
+                transaction.on_commit(lambda: _enqueue(delivery.pk))
+    except IntegrityError:
+        # The same webhook-id was stored by a concurrent request a moment ago.
+        return Received(200, {"status": "duplicate"})
+    if errors:
+        return Received(status, {"error": errors[0], "errors": errors, "id": delivery.pk})
+    return Received(202, {"status": "accepted", "id": delivery.pk})
+
+
+def _enqueue(delivery_id: int) -> None:
+    from portal.webhooks.tasks import process_delivery
+
+    process_delivery.delay(delivery_id)
+
+
+# --- processing -------------------------------------------------------------------------------
+
+
+def delivery_process(*, delivery_id: int) -> InboundDelivery:
+    """Turn an accepted delivery into cases; locks the delivery. Errors mark it failed."""
+    try:
+        with transaction.atomic():
+            delivery = _locked(delivery_id)
+            if delivery.status != DeliveryStatus.ACCEPTED:
+                return delivery
+            case = _handle(delivery, json.loads(delivery.body))
+            _finish(delivery, DeliveryStatus.PROCESSED, case=case)
+    except Exception as error:
+        # Whatever went wrong is kept on the delivery, where an administrator sees it.
+        logger.exception("Processing webhook delivery %s failed", delivery_id)
+        with transaction.atomic():
+            delivery = _locked(delivery_id)
+            _finish(delivery, DeliveryStatus.FAILED, error=f"{type(error).__name__}: {error}")
+    return delivery
+
+
+def _locked(delivery_id: int) -> InboundDelivery:
+    return (
+        InboundDelivery.objects.select_for_update(of=("self",))
+        .select_related("source", "site__region")
+        .get(pk=delivery_id)
+    )
+
+
+def _finish(delivery: InboundDelivery, status: str, *, case=None, error: str = "") -> None:
+    before = {"status": delivery.status}
+    delivery.status, delivery.case, delivery.error = status, case, error
+    delivery.processed_at = timezone.now()
+    delivery.save(update_fields=["status", "case", "error", "processed_at"])
+    audit_record(
+        action=f"webhook.{status}",
+        actor=None,
+        obj=delivery,
+        site=delivery.site,
+        before=before,
+        after={"status": status, "case": case.reference if case else None},
+        comment=error,
+    )
+
+
+def _handle(delivery: InboundDelivery, payload: dict) -> ExceptionCase | None:
+    kind = (delivery.source.name, payload.get("type"))
+    if kind == ("carrier", "shipment.delayed"):
+        return _shipment_delay(delivery, payload)
+    if kind == ("carrier", "delivery.failed"):
+        return _delivery_failed(delivery, payload)
+    if kind == ("supplier", "asn"):
+        return _asn_conflict(delivery, payload)
+    return None
+
+
+def shipment_delay_key(picking_ref: str) -> str:
+    """The case key of a late picking as a carrier reports it.
+
+    Keyed by the picking, not the carrier's status or event time, so every delay report about
+    one shipment is one case. If the Odoo sync already has an open delay case for a picking of
+    that name, the report joins it under the sync's key instead.
+    """
+    synced = (
+        ExceptionCase.objects.filter(
+            kind=CaseKind.SHIPMENT_DELAY,
+            odoo_model="stock.picking",
+            payload__name=picking_ref,
+            state__in=("new", "assigned", "in_progress"),
+        )
+        .values_list("dedupe_key", flat=True)
+        .first()
+    )
+    return synced or f"carrier:stock.picking:{picking_ref}:shipment_delay"
+
+
+def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
+    # How late is unknown without the planned date, which only Odoo holds: the sync's own case
+    # for the picking grades that.
+    case, _ = case_raise(
+        kind=CaseKind.SHIPMENT_DELAY,
+        site=delivery.site,
+        severity="medium",
+        title=f"{payload['picking_ref']} delayed: {payload['status']}"[:200],
+        source="webhook",
+        dedupe_key=shipment_delay_key(payload["picking_ref"]),
+        payload=payload,
+        evidence=_carrier_evidence(delivery, payload) | {"new_eta": payload.get("new_eta")},
+    )
+    return case
+
+
+def _delivery_failed(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
+    case, _ = case_raise(
+        kind=CaseKind.DELIVERY_FAILED,
+        site=delivery.site,
+        severity="high",
+        title=f"{payload['picking_ref']} delivery failed: {payload['status']}"[:200],
+        source="webhook",
+        dedupe_key=f"carrier:stock.picking:{payload['picking_ref']}:delivery_failed",
+        payload=payload,
+        evidence=_carrier_evidence(delivery, payload),
+    )
+    return case
+
+
+def _asn_conflict(delivery: InboundDelivery, payload: dict) -> ExceptionCase | None:
+    differing = [
+        {
+            "product": line["product"],
+            "quantity": str(schemas.quantity(line["quantity"])),
+            "ordered_quantity": str(schemas.quantity(line["ordered_quantity"])),
+        }
+        for line in payload["lines"]
+        if schemas.quantity(line["quantity"]) != schemas.quantity(line["ordered_quantity"])
+    ]
+    if not differing:
+        return None
+    case, _ = case_raise(
+        kind=CaseKind.ASN_CONFLICT,
+        site=delivery.site,
+        severity="medium",
+        title=f"ASN for {payload['order_ref']} differs from the order on {len(differing)} line(s)",
+        source="webhook",
+        dedupe_key=f"supplier:{payload['order_ref']}:asn_conflict",
+        payload=payload,
+        evidence={"order_ref": payload["order_ref"], "lines": differing, **_origin(delivery)},
+    )
+    return case
+
+
+def _carrier_evidence(delivery: InboundDelivery, payload: dict) -> dict:
+    return {
+        "tracking_number": payload["tracking_number"],
+        "picking_ref": payload["picking_ref"],
+        "status": payload["status"],
+        "event_time": payload["event_time"],
+        **_origin(delivery),
+    }
+
+
+def _origin(delivery: InboundDelivery) -> dict:
+    return {"webhook_source": delivery.source.name, "webhook_id": delivery.webhook_id}

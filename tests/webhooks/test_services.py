@@ -1,0 +1,89 @@
+"""Processing and secrets: failures stay visible, secrets are checked and audited."""
+
+import json
+
+import pytest
+
+from exceptions.models import ExceptionCase
+from portal.audit.models import AuditEvent
+from portal.webhooks import services
+from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSource
+from tests.webhooks.conftest import carrier_event
+
+pytestmark = pytest.mark.usefixtures("sources")
+
+
+def accepted(site, body: bytes) -> InboundDelivery:
+    payload = json.loads(body)
+    return InboundDelivery.objects.create(
+        source=WebhookSource.objects.get(name="carrier"),
+        webhook_id="msg_1",
+        body=body.decode(),
+        event_type=payload["type"],
+        status=DeliveryStatus.ACCEPTED,
+        site=site,
+    )
+
+
+def test_processing_error_marks_the_delivery_failed_with_the_error(site_a1, monkeypatch):
+    delivery = accepted(site_a1, carrier_event())
+
+    def broken(**kwargs):
+        raise RuntimeError("case queue unavailable")
+
+    monkeypatch.setattr(services, "case_raise", broken)
+    services.delivery_process(delivery_id=delivery.pk)
+
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.FAILED
+    assert delivery.error == "RuntimeError: case queue unavailable"
+    assert AuditEvent.objects.filter(action="webhook.failed").exists()
+    assert not ExceptionCase.objects.exists()
+
+
+def test_processing_twice_raises_one_case_once(site_a1):
+    delivery = accepted(site_a1, carrier_event())
+
+    services.delivery_process(delivery_id=delivery.pk)
+    services.delivery_process(delivery_id=delivery.pk)
+
+    assert ExceptionCase.objects.get().occurrences == 1
+
+
+def test_carrier_delay_joins_the_open_case_of_the_odoo_sync(site_a1):
+    synced, _ = services.case_raise(
+        kind="shipment_delay",
+        site=site_a1,
+        severity="high",
+        title="A1/OUT/00042 is 8.0 days late",
+        source="odoo",
+        dedupe_key="odoo:stock.picking:42:shipment_delay",
+        payload={"id": 42, "name": "A1/OUT/00042"},
+        evidence={},
+        odoo_model="stock.picking",
+        odoo_id=42,
+    )
+    delivery = accepted(site_a1, carrier_event())
+
+    services.delivery_process(delivery_id=delivery.pk)
+
+    synced.refresh_from_db()
+    assert ExceptionCase.objects.count() == 1
+    assert synced.occurrences == 2
+
+
+def test_unreadable_secret_is_refused():
+    carrier = WebhookSource.objects.get(name="carrier")
+
+    with pytest.raises(ValueError, match="base64"):
+        services.webhook_secret_add(actor=None, source=carrier, secret="whsec_")
+
+
+def test_adding_a_secret_is_audited_without_the_secret():
+    carrier = WebhookSource.objects.get(name="carrier")
+    secret = "whsec_c2Vjb25kLWNhcnJpZXItc2VjcmV0"
+
+    services.webhook_secret_add(actor=None, source=carrier, secret=secret)
+
+    event = AuditEvent.objects.filter(action="webhook.secret_added").last()
+    assert "c2Vjb25k" not in json.dumps([event.before, event.after, event.context, event.comment])
