@@ -62,14 +62,11 @@ def _ledger_survives_flush(request, django_db_blocker):
     global _ledger_unlocked
     from django.db import connection
 
-    from portal.audit import triggers
+    from tests import ledger
 
     if _ledger_unlocked:
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = DEFAULT")
-            else:
-                triggers.install(connection)
+        with django_db_blocker.unblock():
+            ledger.enforce(connection)
         _ledger_unlocked = False
     marker = request.node.get_closest_marker("django_db")
     transactional = (marker is not None and marker.kwargs.get("transaction")) or (
@@ -77,11 +74,8 @@ def _ledger_survives_flush(request, django_db_blocker):
     )
     yield
     if transactional:
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SET session_replication_role = replica")
-            else:
-                triggers.remove(connection)
+        with django_db_blocker.unblock():
+            ledger.set_aside(connection)
         _ledger_unlocked = True
 
 

@@ -9,11 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 
-from portal.audit import chain, checkpoints, triggers
+from portal.audit import chain, checkpoints
 from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.audit.services import audit_record
 from sites import services as site_services
 from sites.roles import Role
+from tests import ledger
 from tests.factories import UserFactory
 
 ON_POSTGRES = connection.vendor == "postgresql"
@@ -116,15 +117,10 @@ def _verify() -> tuple[int, str]:
 
 def _as_superuser_without_triggers(statement: str, params=()) -> None:
     """What a database superuser can do: set the triggers aside and edit a row."""
+    ledger.set_aside(connection)
     with connection.cursor() as cursor:
-        if ON_POSTGRES:
-            cursor.execute("SET session_replication_role = replica")
-            cursor.execute(statement, params)
-            cursor.execute("SET session_replication_role = DEFAULT")
-        else:
-            triggers.remove(connection)
-            cursor.execute(statement, params)
-            triggers.install(connection)
+        cursor.execute(statement, params)
+    ledger.enforce(connection)
 
 
 def test_verify_audit_finds_an_intact_ledger_intact(site_a1, requester):
