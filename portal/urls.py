@@ -14,6 +14,6 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("audit/", include("portal.audit.urls")),
-    path("api/v1/webhooks/", include("portal.webhooks.urls")),
+    path("api/v1/", include("portal.api.urls")),
     path("", include("portal.inbox.urls")),
 ]
