@@ -5,14 +5,19 @@ keyed by what it is about (`dedupe_key`), so the same real-world event arriving 
 another source, joins the open case as another occurrence instead of opening a second one.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from sites.models import currency_validator
+from sites.roles import Role
 
 
 class CaseKind(models.TextChoices):
@@ -31,6 +36,10 @@ class Severity(models.TextChoices):
     MEDIUM = "medium", "Medium"
     HIGH = "high", "High"
     CRITICAL = "critical", "Critical"
+
+
+# How severe, in order: a rule's minimum severity matches this rank and every higher one.
+SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
 
 
 class Queue(models.TextChoices):
@@ -82,6 +91,14 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     detected_at = models.DateTimeField(default=timezone.now)
     last_seen_at = models.DateTimeField(default=timezone.now)
     due_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the SLA sweep found the case overdue."
+    )
+    escalation_role = models.CharField(
+        max_length=32, choices=Role.choices, default=Role.REGIONAL_MANAGER
+    )
     linked_request = models.OneToOneField(
         "approvals.ApprovalRequest",
         on_delete=models.PROTECT,
@@ -109,6 +126,7 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["queue", "state", "due_at"], name="case_queue"),
             models.Index(fields=["site", "state"], name="case_site_state"),
             models.Index(fields=["odoo_model", "odoo_id"], name="case_odoo_record"),
+            models.Index(fields=["state", "escalated_at", "due_at"], name="case_sla"),
         ]
 
     def __str__(self) -> str:
@@ -137,3 +155,93 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     @transition(field=state, source=[C.RESOLVED, C.DISMISSED], target=C.ASSIGNED)
     def reopen(self) -> None:
         self.closed_at = None
+
+
+class QueueRule(models.Model):
+    """Where a new case lands: the most specific rule that matches its kind, severity and site.
+
+    A rule for a site beats one for its region, which beats a company-wide one; within a scope
+    a rule naming the kind beats one for every kind, and a higher minimum severity beats a
+    lower one. Equal rules are taken oldest first. No match: the kind's fixed default queue.
+    """
+
+    kind = models.CharField(
+        max_length=32, choices=CaseKind.choices, blank=True, help_text="Empty: every kind."
+    )
+    min_severity = models.CharField(
+        max_length=16,
+        choices=Severity.choices,
+        blank=True,
+        help_text="Cases at least this severe; empty: any severity.",
+    )
+    site = models.ForeignKey(
+        "sites.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    region = models.ForeignKey(
+        "sites.Region", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    queue = models.CharField(max_length=32, choices=Queue.choices)
+    note = models.CharField(max_length=200, blank=True, help_text="Why the rule exists.")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(site__isnull=True) | Q(region__isnull=True),
+                name="queue_rule_site_or_region",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.site or self.region or "every site"
+        kind = self.get_kind_display() if self.kind else "any kind"
+        severity = f", {self.min_severity} or worse" if self.min_severity else ""
+        return f"{kind}{severity} at {scope} → {self.get_queue_display()}"
+
+    def clean(self) -> None:
+        if self.site_id and self.region_id:
+            raise ValidationError("A rule applies to one site or one region, not both.")
+
+    @property
+    def specificity(self) -> tuple[int, int, int]:
+        scope = 2 if self.site_id else 1 if self.region_id else 0
+        return scope, int(bool(self.kind)), SEVERITY_RANK.get(self.min_severity, 0)
+
+
+class CaseDeadline(models.Model):
+    """How long a case of one severity may stay open, for every queue or for one queue.
+
+    Counted from detection on the clock or in the site's working hours (its own time zone).
+    The SLA sweep reminds at `remind_at_percent` of that time and, once the case is overdue,
+    tells the escalation role at the case's site or region.
+    """
+
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    queue = models.CharField(
+        max_length=32,
+        choices=Queue.choices,
+        blank=True,
+        help_text="Empty: every queue that has no row of its own for this severity.",
+    )
+    hours = models.DecimalField(
+        max_digits=7, decimal_places=2, validators=[MinValueValidator(Decimal("0.25"))]
+    )
+    business_hours = models.BooleanField(
+        default=False, help_text="Count only the site's working hours, in its time zone."
+    )
+    remind_at_percent = models.PositiveSmallIntegerField(
+        default=75, validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    escalation_role = models.CharField(
+        max_length=32, choices=Role.choices, default=Role.REGIONAL_MANAGER
+    )
+
+    class Meta:
+        ordering = ["queue", "severity"]
+        constraints = [
+            models.UniqueConstraint(fields=["severity", "queue"], name="one_deadline_per_severity"),
+        ]
+
+    def __str__(self) -> str:
+        queue = self.get_queue_display() if self.queue else "every queue"
+        return f"{self.get_severity_display()} in {queue}: {self.hours} h"

@@ -33,3 +33,8 @@ def may_reopen(user, case: ExceptionCase, *, window_days: int) -> bool:
     if case.closed_at is None or not may_work(user, case):
         return False
     return timezone.now() - case.closed_at <= timedelta(days=window_days)
+
+
+def may_configure(actor) -> bool:
+    """Queue rules and deadlines shape every site's work: superusers (or Tollgate) change them."""
+    return actor is None or bool(actor.is_authenticated and actor.is_active and actor.is_superuser)

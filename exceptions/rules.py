@@ -5,7 +5,7 @@ kind does not list is refused. Queues are worked by roles held at the case's sit
 region): finance works the finance queue, site and regional managers the operational ones.
 """
 
-from exceptions.models import CaseKind, Queue
+from exceptions.models import CaseKind, Queue, Severity
 from sites.roles import Role
 
 K = CaseKind
@@ -64,3 +64,32 @@ NEEDS_APPROVAL = {
     (K.INVOICE_MISMATCH, "difference_written_off"): ("write_off", "Invoice differences"),
     (K.RETURN_DAMAGE, "written_off"): ("write_off", "Damaged returns"),
 }
+
+
+# Where a case lands and how long it may stay open when no QueueRule or CaseDeadline row says
+# otherwise (see exceptions/routing.py).
+DEFAULT_QUEUE = {
+    K.SHIPMENT_DELAY: Queue.WAREHOUSE,
+    K.DELIVERY_FAILED: Queue.CUSTOMER_SERVICE,
+    K.RECEIPT_DISCREPANCY: Queue.WAREHOUSE,
+    K.ASN_CONFLICT: Queue.PROCUREMENT,
+    K.INVOICE_MISMATCH: Queue.FINANCE,
+    K.RESERVATION_FAILURE: Queue.WAREHOUSE,
+    K.PRICE_VARIANCE: Queue.FINANCE,
+    K.RETURN_DAMAGE: Queue.CUSTOMER_SERVICE,
+}
+HOURS_BY_SEVERITY = {
+    Severity.CRITICAL: 4,
+    Severity.HIGH: 24,
+    Severity.MEDIUM: 72,
+    Severity.LOW: 168,
+}
+
+
+def picking_delay_key(picking_name: str) -> str:
+    """The case key of a late shipment, whoever reports it.
+
+    Odoo's picking name (e.g. AMS/OUT/00042) is what both the sync and the carrier know, so a
+    carrier's delay report and the sync's late picking meet in one case in either order.
+    """
+    return f"stock.picking:{picking_name}:shipment_delay"

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from exceptions import policies
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase, Severity
+from exceptions.rules import QUEUE_ROLES
 
 SEVERITY_WEIGHT = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 4, Severity.CRITICAL: 8}
 AGING_BUCKETS = (("under 1 day", 1), ("1–3 days", 3), ("3–7 days", 7), ("over 7 days", None))
@@ -107,6 +108,32 @@ def _bucket(age: timedelta) -> str:
     return AGING_BUCKETS[-1][0]
 
 
+def case_audience(case: ExceptionCase, reason: str) -> list:
+    """Who hears that a case falls due soon ("reminder") or is overdue ("escalated")."""
+    # A reminder goes to the owner, or to the queue's people while nobody owns the case; an
+    # escalation to the escalation role at the case's site or region, and to the owner.
+    from approvals.models import HeldAt
+    from approvals.selectors import role_holders
+
+    if reason == "reminder" and case.owner_id:
+        people = [case.owner] if case.owner.is_active else []
+    elif reason == "reminder":
+        people = list(role_holders(sorted(QUEUE_ROLES[case.queue]), HeldAt.SITE, case.site))
+    else:
+        people = list(role_holders([case.escalation_role], HeldAt.SITE, case.site))
+        people += [case.owner] if case.owner_id and case.owner.is_active else []
+    return sorted({person.pk: person for person in people}.values(), key=lambda p: p.username)
+
+
 def case_for(user, case_id: int) -> ExceptionCase:
     """One case if `user` may see it, else ExceptionCase.DoesNotExist (shown as 404)."""
     return ExceptionCase.objects.filter(policies.visible_cases(user)).get(pk=case_id)
+
+
+def cases_visible_to(user) -> QuerySet:
+    """Every case `user` may open, open or closed, newest first (anything else answers 404)."""
+    return (
+        ExceptionCase.objects.filter(policies.visible_cases(user))
+        .select_related("site", "owner", "linked_request")
+        .order_by("-id")
+    )

@@ -9,7 +9,8 @@ updates its evidence and counts an occurrence; it never opens a second case, and
 partial unique index on `dedupe_key` holds that even for two sightings racing each other.
 """
 
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -20,36 +21,18 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from approvals.errors import Conflict
-from exceptions import policies
+from exceptions import notifications, policies, routing
 from exceptions.models import (
     OPEN_CASE_STATES,
-    CaseKind,
+    SEVERITY_RANK,
+    CaseDeadline,
     CaseState,
     ExceptionCase,
-    Queue,
-    Severity,
+    QueueRule,
 )
 from exceptions.rules import NEEDS_APPROVAL, RESOLUTION_CODES
 from portal.audit.services import audit_record
-
-# Where a case lands and how long it may stay open, until the queue-rule configuration of the
-# exceptions issue (#5) replaces these defaults.
-DEFAULT_QUEUE = {
-    CaseKind.SHIPMENT_DELAY: Queue.WAREHOUSE,
-    CaseKind.DELIVERY_FAILED: Queue.CUSTOMER_SERVICE,
-    CaseKind.RECEIPT_DISCREPANCY: Queue.WAREHOUSE,
-    CaseKind.ASN_CONFLICT: Queue.PROCUREMENT,
-    CaseKind.INVOICE_MISMATCH: Queue.FINANCE,
-    CaseKind.RESERVATION_FAILURE: Queue.WAREHOUSE,
-    CaseKind.PRICE_VARIANCE: Queue.FINANCE,
-    CaseKind.RETURN_DAMAGE: Queue.CUSTOMER_SERVICE,
-}
-HOURS_BY_SEVERITY = {
-    Severity.CRITICAL: 4,
-    Severity.HIGH: 24,
-    Severity.MEDIUM: 72,
-    Severity.LOW: 168,
-}
+from portal.webhooks import outbound
 
 
 def case_raise(
@@ -101,12 +84,16 @@ def _raise(fields: dict, at: datetime) -> tuple[ExceptionCase, bool]:
     )
     if existing is not None:
         return _seen_again(existing, fields, at), False
+    queue = routing.queue_for(kind=fields["kind"], severity=fields["severity"], site=fields["site"])
+    due = routing.due(severity=fields["severity"], queue=queue, site=fields["site"], since=at)
     case = ExceptionCase(
         **fields,
-        queue=DEFAULT_QUEUE[fields["kind"]],
+        queue=queue,
         detected_at=at,
         last_seen_at=at,
-        due_at=at + timedelta(hours=HOURS_BY_SEVERITY[fields["severity"]]),
+        due_at=due.due_at,
+        remind_at=due.remind_at,
+        escalation_role=due.escalation_role,
     )
     case.full_clean(exclude=["state"])
     case.save()
@@ -118,29 +105,59 @@ def _raise(fields: dict, at: datetime) -> tuple[ExceptionCase, bool]:
         after={"kind": case.kind, "severity": case.severity, "queue": case.queue},
         context={"source": case.source},
     )
+    outbound.publish("exception.opened", data=_event_data(case), site=case.site)
     return case, True
 
 
 def _seen_again(case: ExceptionCase, values: dict, at: datetime) -> ExceptionCase:
-    before = {"occurrences": case.occurrences, "evidence": case.evidence}
+    before = _stakes(case) | {"occurrences": case.occurrences, "evidence": case.evidence}
     case.occurrences += 1
     case.last_seen_at = at
     case.evidence = values["evidence"]
     case.payload = values["payload"]
-    case.amount_at_stake = values["amount_at_stake"]
-    case.save(
-        update_fields=["occurrences", "last_seen_at", "evidence", "payload", "amount_at_stake"]
-    )
+    # The Odoo record may be learnt from the second source (a carrier report came first).
+    if not case.odoo_model and values["odoo_model"]:
+        case.odoo_model, case.odoo_id = values["odoo_model"], values["odoo_id"]
+    _raise_stakes(case, values)
+    case.save()
     audit_record(
         action="case.seen_again",
         actor=None,
         obj=case,
         site=case.site,
         before=before,
-        after={"occurrences": case.occurrences, "evidence": case.evidence},
+        after=_stakes(case) | {"occurrences": case.occurrences, "evidence": case.evidence},
         context={"source": values["source"]},
     )
     return case
+
+
+def _raise_stakes(case: ExceptionCase, values: dict) -> None:
+    """A more severe sighting, or one with more money at stake, lifts the case; never lowers it.
+
+    A higher severity brings the due time forward (counted from detection); the queue stays, as
+    its owner may already be working the case. Amounts in another currency than the case's are
+    not compared.
+    """
+    if SEVERITY_RANK[values["severity"]] > SEVERITY_RANK[case.severity]:
+        case.severity = values["severity"]
+        _set_due(case, case.detected_at)
+    amount, currency = values["amount_at_stake"], values["currency"] or case.site.currency
+    if amount is None:
+        return
+    if case.amount_at_stake is None:
+        case.amount_at_stake, case.currency = amount, values["currency"]
+    elif currency == (case.currency or case.site.currency) and amount > case.amount_at_stake:
+        case.amount_at_stake = amount
+
+
+def _stakes(case: ExceptionCase) -> dict:
+    return {
+        "severity": case.severity,
+        "amount_at_stake": case.amount_at_stake,
+        "currency": case.currency,
+        "due_at": case.due_at,
+    }
 
 
 # --- working a case ---------------------------------------------------------------------------
@@ -202,6 +219,7 @@ def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
         case.resolution_code, case.resolution_note = code, note
         case.save()
         _audit(case, actor, "case.resolved", before, comment=note)
+        _publish_closed(case)
     return case
 
 
@@ -254,6 +272,8 @@ def case_linked_request_decided(*, request) -> ExceptionCase | None:
     case.pending_resolution = ""
     case.save()
     _audit(case, None, action, before, comment=f"{request.reference} {request.get_state_display()}")
+    if case.state == CaseState.RESOLVED:
+        _publish_closed(case)
     return case
 
 
@@ -268,6 +288,7 @@ def case_dismiss(*, actor, case_id: int, reason: str) -> ExceptionCase:
         case.resolution_note = reason
         case.save()
         _audit(case, actor, "case.dismissed", before, comment=reason)
+        _publish_closed(case)
     return case
 
 
@@ -288,9 +309,102 @@ def case_reopen(*, actor, case_id: int, reason: str) -> ExceptionCase:
         case.reopen()
         case.owner = case.owner or actor
         case.resolution_code = ""
+        _fresh_deadline(case, timezone.now())
         case.save()
         _audit(case, actor, "case.reopened", before, comment=reason)
     return case
+
+
+def _fresh_deadline(case: ExceptionCase, since: datetime) -> None:
+    # A reopened case starts a new SLA: its old deadline and reminders belong to the first life.
+    _set_due(case, since)
+    case.reminded_at = case.escalated_at = None
+
+
+def _set_due(case: ExceptionCase, since: datetime) -> None:
+    due = routing.due(severity=case.severity, queue=case.queue, site=case.site, since=since)
+    case.due_at, case.remind_at = due.due_at, due.remind_at
+    case.escalation_role = due.escalation_role
+
+
+# --- the SLA sweep ----------------------------------------------------------------------------
+
+
+@dataclass
+class CaseSweepResult:
+    reminded: int = 0
+    escalated: int = 0
+
+
+def case_sla_sweep(*, now: datetime | None = None) -> CaseSweepResult:
+    """Remind the people of open cases nearing their due time, and escalate overdue ones.
+
+    Each case is handled in its own transaction with its row locked and already-locked rows
+    skipped, and each reminder or escalation is marked on the case, so two sweeps running at
+    once (or one running twice) never act twice.
+    """
+    now = now or timezone.now()
+    result = CaseSweepResult()
+    unescalated = ExceptionCase.objects.filter(
+        state__in=OPEN_CASE_STATES, escalated_at__isnull=True
+    ).order_by()
+    # Overdue cases first: a case the sweep finds already overdue is escalated, not reminded.
+    for case_id in unescalated.filter(due_at__lte=now).values_list("pk", flat=True):
+        _sweep_breach(case_id, now, result)
+    reminders = unescalated.filter(remind_at__lte=now, reminded_at__isnull=True)
+    for case_id in reminders.values_list("pk", flat=True):
+        _sweep_reminder(case_id, now, result)
+    return result
+
+
+def _swept(case_id: int) -> ExceptionCase | None:
+    return (
+        ExceptionCase.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("site__region")
+        .filter(pk=case_id, state__in=OPEN_CASE_STATES, escalated_at__isnull=True)
+        .first()
+    )
+
+
+def _sweep_breach(case_id: int, now: datetime, result: CaseSweepResult) -> None:
+    with transaction.atomic():
+        case = _swept(case_id)
+        if case is None or case.due_at is None or case.due_at > now:
+            return
+        case.escalated_at = now
+        case.save(update_fields=["escalated_at"])
+        audit_record(
+            action="case.escalated",
+            actor=None,
+            obj=case,
+            site=case.site,
+            before={"escalated_at": None},
+            after={"due_at": case.due_at, "escalation_role": case.escalation_role},
+        )
+        notifications.case_escalated(case.pk)
+        outbound.publish("sla.breached", data=_event_data(case), site=case.site)
+        result.escalated += 1
+
+
+def _sweep_reminder(case_id: int, now: datetime, result: CaseSweepResult) -> None:
+    with transaction.atomic():
+        case = _swept(case_id)
+        if case is None or case.reminded_at is not None or not case.remind_at:
+            return
+        if case.remind_at > now:
+            return
+        case.reminded_at = now
+        case.save(update_fields=["reminded_at"])
+        audit_record(
+            action="case.reminded",
+            actor=None,
+            obj=case,
+            site=case.site,
+            before={"reminded_at": None},
+            after={"due_at": case.due_at, "owner": _owner(case)},
+        )
+        notifications.case_reminder(case.pk)
+        result.reminded += 1
 
 
 def _locked(actor, case_id: int) -> ExceptionCase:
@@ -325,7 +439,36 @@ def _transition(case: ExceptionCase, method) -> None:
 
 
 def _state(case: ExceptionCase) -> dict:
-    return {"state": case.state, "owner": case.owner.get_username() if case.owner else None}
+    return {"state": case.state, "owner": _owner(case)}
+
+
+def _publish_closed(case: ExceptionCase) -> None:
+    data = _event_data(case) | {
+        "outcome": case.state,
+        "resolution_code": case.resolution_code or None,
+    }
+    outbound.publish("exception.resolved", data=data, site=case.site)
+
+
+def _event_data(case: ExceptionCase) -> dict:
+    """What subscribers hear about a case: small, JSON-safe, money as a decimal string."""
+    amount = case.amount_at_stake
+    return {
+        "id": case.pk,
+        "reference": case.reference,
+        "kind": case.kind,
+        "site": case.site.code,
+        "severity": case.severity,
+        "queue": case.queue,
+        "state": case.state,
+        "amount": None if amount is None else str(amount),
+        "currency": (case.currency or case.site.currency) if amount is not None else None,
+        "due_at": case.due_at.astimezone(UTC).isoformat() if case.due_at else None,
+    }
+
+
+def _owner(case: ExceptionCase) -> str | None:
+    return case.owner.get_username() if case.owner else None
 
 
 def _audit(case: ExceptionCase, actor, action: str, before: dict, *, comment: str = "") -> None:
@@ -338,3 +481,71 @@ def _audit(case: ExceptionCase, actor, action: str, before: dict, *, comment: st
         after=_state(case) | {"resolution_code": case.resolution_code or None},
         comment=comment,
     )
+
+
+# --- queue rules and deadlines ----------------------------------------------------------------
+
+
+def queue_rule_save(*, actor, rule: QueueRule) -> QueueRule:
+    """Add or change a queue rule; cases already raised keep their queue."""
+    return _config_save(actor, rule, "queue_rule")
+
+
+def queue_rule_delete(*, actor, rule_id: int) -> None:
+    """Remove a queue rule; locks it."""
+    _config_delete(actor, QueueRule, rule_id, "queue_rule")
+
+
+def case_deadline_save(*, actor, deadline: CaseDeadline) -> CaseDeadline:
+    """Add or change how long cases of a severity may stay open; open cases keep their due time."""
+    return _config_save(actor, deadline, "case_deadline")
+
+
+def case_deadline_delete(*, actor, deadline_id: int) -> None:
+    """Remove a deadline row (the fixed default applies again); locks it."""
+    _config_delete(actor, CaseDeadline, deadline_id, "case_deadline")
+
+
+def _config_save(actor, row, name: str):
+    if not policies.may_configure(actor):
+        raise PermissionDenied("Only a superuser changes queue rules and deadlines.")
+    with transaction.atomic():
+        before = None
+        if row.pk is not None:
+            before = _config(type(row).objects.select_for_update().get(pk=row.pk))
+        row.full_clean()
+        row.save()
+        audit_record(
+            action=f"{name}.{'changed' if before else 'created'}",
+            actor=actor,
+            obj=row,
+            site=getattr(row, "site", None),
+            region=getattr(row, "region", None),
+            before=before,
+            after=_config(row),
+        )
+    return row
+
+
+def _config_delete(actor, model, pk: int, name: str) -> None:
+    if not policies.may_configure(actor):
+        raise PermissionDenied("Only a superuser changes queue rules and deadlines.")
+    with transaction.atomic():
+        row = model.objects.select_for_update().get(pk=pk)
+        audit_record(
+            action=f"{name}.deleted",
+            actor=actor,
+            obj=row,
+            site=getattr(row, "site", None),
+            region=getattr(row, "region", None),
+            before=_config(row),
+        )
+        row.delete()
+
+
+def _config(row) -> dict:
+    return {
+        field.attname: getattr(row, field.attname)
+        for field in row._meta.concrete_fields
+        if not field.primary_key
+    }

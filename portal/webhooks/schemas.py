@@ -1,12 +1,17 @@
 """What each source may send: plain checks that name every field that is wrong.
 
 `validate(source, payload)` returns a list of messages; empty means the payload is acceptable.
-Unknown extra fields are allowed, so a sender may add to its events without breaking Tollgate.
+Unknown extra fields are allowed, so a sender may add to its events without breaking Tollgate,
+but anywhere in the payload text must be storable (no NUL character, no unpaired surrogate),
+numbers finite and nesting shallow: a case keeps the payload, and PostgreSQL's jsonb refuses
+the first two and the JSON encoder the last.
 """
 
+import math
 from datetime import datetime
 from decimal import Decimal
 
+MAX_DEPTH = 32
 CARRIER_TYPES = ("shipment.delayed", "delivery.failed", "shipment.status", "proof_of_delivery")
 SUPPLIER_TYPES = ("asn", "order_confirmation", "shortage")
 
@@ -15,8 +20,37 @@ def validate(source: str, payload) -> list[str]:
     """Every way `payload` fails the schema of `source`; empty when it passes."""
     if not isinstance(payload, dict):
         return ["The body must be a JSON object."]
+    unstorable = _unstorable(payload)
+    if unstorable:
+        return [unstorable]
     checker = {"carrier": _carrier, "supplier": _supplier}.get(source, _generic)
     return checker(payload)
+
+
+def is_storable(text: str) -> bool:
+    """Whether `text` can be stored as it is: no NUL character and no unpaired surrogate."""
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+
+
+def _unstorable(payload: dict) -> str:
+    # Walked with a stack rather than recursion, so any depth the JSON parser accepted is safe.
+    stack = [(payload, "$", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"{where}: nested more than {MAX_DEPTH} levels deep."
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not is_storable(key):
+                    return f"{where}: a key contains a NUL character or an unpaired surrogate."
+                stack.append((item, f"{where}.{key[:40]}", depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{n}]", depth + 1) for n, item in enumerate(value))
+        elif isinstance(value, str) and not is_storable(value):
+            return f"{where}: contains a NUL character or an unpaired surrogate."
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{where}: numbers must be finite."
+    return ""
 
 
 def parse_time(value: str) -> datetime:
@@ -31,6 +65,8 @@ def quantity(value) -> Decimal:
     """A JSON number as a Decimal, without the float's rounding noise."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError("not a number")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("not a finite number")
     return Decimal(str(value))
 
 

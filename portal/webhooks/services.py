@@ -15,6 +15,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from exceptions.models import CaseKind, ExceptionCase
+from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import audit_record
 from portal.webhooks import schemas
@@ -24,6 +25,8 @@ from sites.models import Site
 logger = logging.getLogger(__name__)
 
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+# As long as InboundDelivery.webhook_id may be.
+MAX_WEBHOOK_ID = 200
 
 
 class SignatureError(Exception):
@@ -123,14 +126,19 @@ def _timestamp_message(reason: str) -> str:
 
 def webhook_receive(*, source: WebhookSource, webhook_id: str, body: bytes) -> Received:
     """Store a verified delivery once, and enqueue its processing; never stores twice."""
+    if len(webhook_id) > MAX_WEBHOOK_ID or not schemas.is_storable(webhook_id):
+        return Received(
+            400, {"error": f"The webhook-id must be 1 to {MAX_WEBHOOK_ID} printable characters."}
+        )
     if InboundDelivery.objects.filter(source=source, webhook_id=webhook_id).exists():
         return Received(200, {"status": "duplicate"})
     text = body.decode()
     try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as error:
-        message = f"The body is not valid JSON: {error}."
-        return _store(source, webhook_id, text, None, 400, [message])
+        payload = parse(text)
+    except ValueError as error:
+        return _store(
+            source, webhook_id, text, None, 400, [f"The body is not valid JSON: {error}."]
+        )
     errors = schemas.validate(source.name, payload)
     site = _site_of(payload)
     if not errors and isinstance(payload.get("site"), str) and site is None:
@@ -138,18 +146,42 @@ def webhook_receive(*, source: WebhookSource, webhook_id: str, body: bytes) -> R
     return _store(source, webhook_id, text, payload, 422 if errors else 202, errors, site)
 
 
+def parse(text: str):
+    """The JSON document in `text`; ValueError (with the reason) for anything that is not JSON.
+
+    NaN and Infinity, which Python would accept, are not JSON; nesting deep enough to exhaust
+    the parser is refused the same way instead of failing the request.
+    """
+
+    def not_json(constant: str):
+        raise ValueError(f"{constant} is not a JSON value")
+
+    try:
+        return json.loads(text, parse_constant=not_json)
+    except RecursionError:
+        raise ValueError("it is nested too deeply") from None
+
+
 def _site_of(payload) -> Site | None:
     code = payload.get("site") if isinstance(payload, dict) else None
-    return Site.objects.filter(code=code).first() if isinstance(code, str) else None
+    if not isinstance(code, str) or len(code) > 100 or not schemas.is_storable(code):
+        return None
+    return Site.objects.filter(code=code).first()
 
 
 def _store(source, webhook_id, text, payload, status, errors, site=None) -> Received:
     event_type = payload.get("type") if isinstance(payload, dict) else None
+    if not isinstance(event_type, str) or not schemas.is_storable(event_type):
+        event_type = ""
+    if "\x00" in text:
+        # PostgreSQL text cannot hold NUL, so a body carrying one is kept with it marked.
+        text = text.replace("\x00", "\N{REPLACEMENT CHARACTER}")
+        errors = [*errors, "NUL characters in the body are stored as U+FFFD."]
     delivery = InboundDelivery(
         source=source,
         webhook_id=webhook_id,
         body=text,
-        event_type=event_type[:64] if isinstance(event_type, str) else "",
+        event_type=event_type[:64],
         status=DeliveryStatus.REJECTED if errors else DeliveryStatus.ACCEPTED,
         error="\n".join(errors),
         site=site,
@@ -238,26 +270,6 @@ def _handle(delivery: InboundDelivery, payload: dict) -> ExceptionCase | None:
     return None
 
 
-def shipment_delay_key(picking_ref: str) -> str:
-    """The case key of a late picking as a carrier reports it.
-
-    Keyed by the picking, not the carrier's status or event time, so every delay report about
-    one shipment is one case. If the Odoo sync already has an open delay case for a picking of
-    that name, the report joins it under the sync's key instead.
-    """
-    synced = (
-        ExceptionCase.objects.filter(
-            kind=CaseKind.SHIPMENT_DELAY,
-            odoo_model="stock.picking",
-            payload__name=picking_ref,
-            state__in=("new", "assigned", "in_progress"),
-        )
-        .values_list("dedupe_key", flat=True)
-        .first()
-    )
-    return synced or f"carrier:stock.picking:{picking_ref}:shipment_delay"
-
-
 def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
     # How late is unknown without the planned date, which only Odoo holds: the sync's own case
     # for the picking grades that.
@@ -267,7 +279,8 @@ def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
         severity="medium",
         title=f"{payload['picking_ref']} delayed: {payload['status']}"[:200],
         source="webhook",
-        dedupe_key=shipment_delay_key(payload["picking_ref"]),
+        # The picking's name, as the Odoo sync keys its late pickings: either joins the other.
+        dedupe_key=picking_delay_key(payload["picking_ref"]),
         payload=payload,
         evidence=_carrier_evidence(delivery, payload) | {"new_eta": payload.get("new_eta")},
     )

@@ -14,6 +14,7 @@ from exceptions import services
 from exceptions.models import CaseState, ExceptionCase, Queue
 from exceptions.services import case_raise
 from portal.audit.models import AuditEvent
+from portal.webhooks.models import OutboundEvent
 from tests.approvals.conftest import _working_morning, matrix, staffed
 
 # The approvals test company and its policy, for resolutions that need an approval.
@@ -198,3 +199,76 @@ def test_a_refused_write_off_hands_the_case_back(costly_case, finance, site_mana
         actor=finance, case_id=costly_case.pk, code="credit_note_requested", note="Claimed"
     )
     assert resolved.state == CaseState.RESOLVED
+
+
+def test_an_approved_write_off_tells_subscribers_the_case_is_resolved(
+    costly_case, finance, site_manager, subscriber
+):
+    from approvals import services as approvals
+
+    waiting = services.case_resolve(
+        actor=finance, case_id=costly_case.pk, code="difference_written_off", note="Not worth it"
+    )
+    assert not OutboundEvent.objects.filter(type="exception.resolved").exists()
+
+    approvals.request_approve(actor=site_manager, request_id=waiting.linked_request.pk)
+
+    event = OutboundEvent.objects.get(type="exception.resolved")
+    assert (event.data["id"], event.data["outcome"], event.data["resolution_code"]) == (
+        costly_case.pk,
+        "resolved",
+        "difference_written_off",
+    )
+
+
+# --- a repeat sighting that raises the stakes -------------------------------------------------
+
+
+def test_a_more_severe_sighting_raises_the_case_and_brings_its_due_time_forward(site_a1):
+    detected = timezone.now() - timedelta(hours=2)
+    first, _ = _raise(site_a1, severity="medium", at=detected)
+    assert first.due_at == detected + timedelta(hours=72)
+
+    again, created = _raise(site_a1, severity="critical", amount_at_stake=Decimal("900"))
+
+    assert not created
+    again.refresh_from_db()
+    assert (again.severity, again.amount_at_stake) == ("critical", Decimal("900.00"))
+    assert again.due_at == detected + timedelta(hours=4)
+    assert again.remind_at == detected + timedelta(hours=3)
+    seen = AuditEvent.objects.get(action="case.seen_again")
+    assert (seen.before["severity"], seen.after["severity"]) == ("medium", "critical")
+    assert (seen.before["amount_at_stake"], seen.after["amount_at_stake"]) == ("120.00", "900")
+
+
+def test_a_milder_or_smaller_sighting_never_lowers_the_case(site_a1):
+    first, _ = _raise(site_a1, severity="high")
+
+    _raise(site_a1, severity="low", amount_at_stake=Decimal("5"))
+    _raise(site_a1, severity="medium", amount_at_stake=None, currency="")
+
+    case = ExceptionCase.objects.get(pk=first.pk)
+    assert (case.severity, case.amount_at_stake, case.due_at) == (
+        "high",
+        Decimal("120.00"),
+        first.due_at,
+    )
+    assert case.occurrences == 3
+
+
+def test_an_amount_in_another_currency_is_not_compared(site_a1):
+    first, _ = _raise(site_a1)
+
+    _raise(site_a1, amount_at_stake=Decimal("99999"), currency="GBP")
+
+    case = ExceptionCase.objects.get(pk=first.pk)
+    assert (case.amount_at_stake, case.currency) == (Decimal("120.00"), "EUR")
+
+
+def test_a_sighting_gives_an_amount_to_a_case_that_had_none(site_a1):
+    first, _ = _raise(site_a1, amount_at_stake=None, currency="")
+
+    _raise(site_a1, amount_at_stake=Decimal("40"), currency="EUR")
+
+    case = ExceptionCase.objects.get(pk=first.pk)
+    assert (case.amount_at_stake, case.currency) == (Decimal("40.00"), "EUR")

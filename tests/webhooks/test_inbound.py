@@ -34,7 +34,7 @@ def test_valid_carrier_delay_is_accepted_and_opens_a_case(deliver):
     assert delivery.body == carrier_event().decode()
     case = ExceptionCase.objects.get()
     assert (case.kind, case.source, case.site.code) == ("shipment_delay", "webhook", "A1")
-    assert case.dedupe_key == "carrier:stock.picking:A1/OUT/00042:shipment_delay"
+    assert case.dedupe_key == "stock.picking:A1/OUT/00042:shipment_delay"
     assert delivery.case == case
     assert AuditEvent.objects.filter(action="webhook.accepted", site=case.site).exists()
 

@@ -57,7 +57,7 @@ def test_carrier_delay_joins_the_open_case_of_the_odoo_sync(site_a1):
         severity="high",
         title="A1/OUT/00042 is 8.0 days late",
         source="odoo",
-        dedupe_key="odoo:stock.picking:42:shipment_delay",
+        dedupe_key="stock.picking:A1/OUT/00042:shipment_delay",
         payload={"id": 42, "name": "A1/OUT/00042"},
         evidence={},
         odoo_model="stock.picking",

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, RequestKind, RequestState
+from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.integrations.odoo.records import ODOO_DATETIME
 from sites.models import Site
@@ -379,7 +380,8 @@ class Pickings:
             severity=severity,
             title=f"{row['name']} is {days:.1f} days late",
             source="odoo",
-            dedupe_key=f"odoo:stock.picking:{row['id']}:shipment_delay",
+            # Keyed by the picking's name, which carriers report too: their delay joins this case.
+            dedupe_key=picking_delay_key(row["name"]),
             payload=row,
             evidence={
                 "scheduled_date": row["scheduled_date"],

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from approvals import demo as approvals_demo
+from exceptions import demo as exceptions_demo
 from portal.webhooks import demo as webhooks_demo
 from sites import demo, services
 from sites.models import Membership, Region, Site
@@ -35,6 +36,7 @@ class Command(BaseCommand):
             sites = self._sites(regions)
             self._personas(regions, sites)
             approvals_demo.seed()
+            exceptions_demo.seed()
             webhooks_demo.seed()
         self._print_logins()
 
