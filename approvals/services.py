@@ -37,6 +37,8 @@ from approvals.models import (
 from approvals.specs import VersionSpec, rule_values, tier_values
 from portal.audit.services import audit_record
 from portal.integrations.odoo import services as odoo
+from portal.webhooks import events as webhook_events
+from portal.webhooks.outbound import publish
 from sites import policies as site_policies
 
 S = RequestState
@@ -109,6 +111,15 @@ def request_create(
             site=site,
             after=_summary(request),
         )
+    return request
+
+
+def request_raise(*, requester, submit: bool = True, **fields) -> ApprovalRequest:
+    """Record a request and, unless `submit` is False, route it: both happen or neither."""
+    with transaction.atomic():
+        request = request_create(requester=requester, **fields)
+        if submit:
+            request = request_submit(actor=requester, request_id=request.pk)
     return request
 
 
@@ -202,6 +213,9 @@ def _open_review(request: ApprovalRequest, chosen: routing.Route, at: datetime) 
     first_stage = min(step.stage for step in steps)
     _activate_stage(request, first_stage, at)
     _audit_transition(request, None, "request.in_review", previous)
+    publish(
+        "approval.requested", data=webhook_events.approval_requested(request), site=request.site
+    )
 
 
 def _activate_stage(request: ApprovalRequest, stage: int, at: datetime) -> None:
@@ -339,6 +353,7 @@ def _after_final_decision(request: ApprovalRequest) -> None:
         odoo.outbox_enqueue(request=request, action=_WRITE_BACK[request.state])
     _tell_waiting_case(request)
     notifications.request_decided(request.pk)
+    publish("approval.decided", data=webhook_events.approval_decided(request), site=request.site)
 
 
 _WRITE_BACK = {S.APPROVED: "approve", S.REJECTED: "reject"}
@@ -480,6 +495,9 @@ def request_mark_applied(*, request_id: int, note: str = "") -> ApprovalRequest:
         request.mark_applied()
         request.save()
         _audit_transition(request, None, "request.applied", previous, comment=note)
+        publish(
+            "approval.applied", data=webhook_events.approval_applied(request), site=request.site
+        )
     return request
 
 
@@ -491,6 +509,11 @@ def request_mark_apply_failed(*, request_id: int, error: str) -> ApprovalRequest
         request.apply_error = error
         request.save()
         _audit_transition(request, None, "request.apply_failed", S.APPROVED, comment=error)
+        publish(
+            "approval.apply_failed",
+            data=webhook_events.approval_apply_failed(request),
+            site=request.site,
+        )
     return request
 
 
@@ -592,6 +615,11 @@ def _sweep_breaches(request_id: int, now: datetime, result: SweepResult) -> None
         )
         for step in steps:
             step.escalated_at = now
+            publish(
+                "sla.breached",
+                data=webhook_events.sla_breached(request, step, action=step.on_breach),
+                site=request.site,
+            )
             if step.on_breach == OnBreach.ESCALATE:
                 step.escalated_role = step.escalation_role
                 step.due_at = sla.deadline(
