@@ -102,6 +102,8 @@ def _detail_errors(spec: KindSpec, details: dict) -> dict[str, str]:
             errors[f"details.{name}"] = f"{name.replace('_', ' ').capitalize()} is required."
         elif expected is Decimal and not _is_finite_number(value):
             errors[f"details.{name}"] = f"{name.replace('_', ' ').capitalize()} is a number."
+        elif expected is str and not isinstance(value, str):
+            errors[f"details.{name}"] = f"{name.replace('_', ' ').capitalize()} is text."
     since = details.get("counterparty_since")
     if since not in (None, "") and not _is_iso_date(since):
         errors["details.counterparty_since"] = "Give the date as YYYY-MM-DD."

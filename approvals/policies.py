@@ -153,6 +153,13 @@ def why_not_decide(user, request: ApprovalRequest) -> str:
     return "None of the open tiers of this request is yours to decide."
 
 
+def why_not_delegate(user, request: ApprovalRequest) -> str | None:
+    """None when `user` holds an open tier of `request` themselves, else why they may not hand
+    it on (a tier held through someone else's delegation is never passed further)."""
+    own = [o for o in decision_options(user, request) if o.on_behalf_of_id is None]
+    return None if own else why_not_decide(user, request)
+
+
 def may_withdraw(user, request: ApprovalRequest) -> bool:
     """The requester may withdraw while nothing is final."""
     return bool(user and user.pk == request.requester_id and request.state in OPEN_STATES)

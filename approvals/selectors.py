@@ -209,3 +209,29 @@ def sampled_for_review(user) -> QuerySet[ApprovalRequest]:
     return ApprovalRequest.objects.filter(
         Exists(memberships), sampled_for_review=True, post_review_done_at__isnull=True
     ).order_by("decided_at", "pk")
+
+
+def policies_visible_to(user) -> QuerySet:
+    """The policies that govern a site `user` can see: the global ones and those of the
+    user's regions and sites, with their versions, rules and tiers prefetched."""
+    from django.db.models import Prefetch
+
+    from approvals.models import ApprovalPolicy, PolicyRule, PolicyTier, PolicyVersion
+    from sites.policies import Capability, sites_where
+
+    sites = sites_where(user, Capability.VIEW)
+    rules = PolicyRule.objects.order_by("position").prefetch_related(
+        Prefetch("tiers", queryset=PolicyTier.objects.order_by("position"))
+    )
+    versions = PolicyVersion.objects.select_related("published_by").prefetch_related(
+        Prefetch("rules", queryset=rules)
+    )
+    scope = Q(site__in=sites) | Q(region__sites__in=sites)
+    if sites.exists():
+        scope |= Q(site__isnull=True, region__isnull=True)
+    return (
+        ApprovalPolicy.objects.filter(pk__in=ApprovalPolicy.objects.filter(scope).values("pk"))
+        .select_related("region", "site")
+        .prefetch_related(Prefetch("versions", queryset=versions.order_by("-number")))
+        .order_by("id")
+    )

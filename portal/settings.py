@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import (
@@ -62,6 +63,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "sites",
     "approvals",
@@ -76,12 +78,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "portal.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "portal.audit.context.RequestContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After authentication: claims Idempotency-Keys of API mutations per caller.
+    "portal.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -272,11 +277,22 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "approvals.sla_sweep",
         "schedule": env_int("APPROVAL_SLA_SWEEP_SECONDS", 60, minimum=5),
     },
+    # Reminds and escalates exception cases; marks each case, so an overlapping run is harmless.
+    "exceptions-sla-sweep": {
+        "task": "exceptions.sla_sweep",
+        "schedule": 60,
+        "options": {"expires": 60},
+    },
     "odoo-sync": {
         "task": "odoo.sync",
         "schedule": env_int("ODOO_SYNC_SECONDS", 60, minimum=5),
         # A run that is still going makes the next one pointless; drop it rather than queue.
         "options": {"expires": env_int("ODOO_SYNC_SECONDS", 60, minimum=5)},
+    },
+    # Once a day; a second run within 20 hours sends nothing to the same person.
+    "approvals-daily-digest": {
+        "task": "approvals.daily_digest",
+        "schedule": crontab(hour=env_int("APPROVAL_DIGEST_HOUR_UTC", 6, minimum=0), minute=0),
     },
     "audit-checkpoint": {
         "task": "audit.checkpoint",
@@ -284,6 +300,16 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "odoo-drain-outbox": {
         "task": "odoo.drain_outbox",
+        "schedule": 30,
+        "options": {"expires": 30},
+    },
+    "api-purge-idempotency-keys": {
+        "task": "api.purge_idempotency_keys",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
+    "webhooks-deliver-due": {
+        "task": "webhooks.deliver_due",
         "schedule": 30,
         "options": {"expires": 30},
     },
@@ -300,6 +326,10 @@ RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
 RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
+# Decision links in step e-mails: valid this long, once; at or above this amount (base
+# currency) the approver types their password again before the decision counts.
+APPROVAL_LINK_MAX_AGE_HOURS = env_int("APPROVAL_LINK_MAX_AGE_HOURS", 72, minimum=1)
+APPROVAL_LINK_REAUTH_AMOUNT = env_int("APPROVAL_LINK_REAUTH_AMOUNT", 10000, minimum=0)
 
 # --- Exception cases ---
 # Days after closing during which the workers of its queue may reopen a case.
@@ -308,15 +338,128 @@ CASE_REOPEN_WINDOW_DAYS = env_int("CASE_REOPEN_WINDOW_DAYS", 14, minimum=0)
 # currency, needs an approval request; the case waits for its outcome.
 CASE_RESOLUTION_APPROVAL_THRESHOLD = env_int("CASE_RESOLUTION_APPROVAL_THRESHOLD", 500)
 
+# --- Content security policy ------------------------------------------------------------------
+# Pages load scripts, styles and images from Tollgate itself only: no inline script, inline
+# event handler or style attribute runs. The API's Redoc page ships an inline script and
+# is left out.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/redoc/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# --- Cache -----------------------------------------------------------------------------------
+# Shared by every process when CACHE_URL names a Redis server (production: the API's rate limits
+# then hold across web replicas); without it each process keeps its own local-memory cache.
+CACHE_URL = env_url("CACHE_URL", "locmem://", schemes={"locmem", "redis", "rediss"})
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tollgate"}
+        if CACHE_URL.startswith("locmem")
+        else {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": "tollgate",
+        }
+    )
+}
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.api.authentication.TokenAuthentication",
+        # The browser's session; DRF enforces CSRF on its unsafe requests.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "portal.api.permissions.TokenScope",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["portal.api.throttling.TokenRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["portal.api.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.CursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "portal.api.problems.exception_handler",
+    "PAGE_SIZE": 50,
+    # ISO 8601 in UTC with a trailing Z; money as decimal strings.
+    "DATETIME_FORMAT": "iso-8601",
+    "COERCE_DECIMAL_TO_STRING": True,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Tollgate API",
+    "DESCRIPTION": (
+        "Approvals, exception cases and the audit ledger of Tollgate. Authenticate with a "
+        "personal API token (`Authorization: Bearer <token>`) or the browser session. Errors are "
+        "RFC 9457 problem documents with a stable `code`; mutations accept `Idempotency-Key`."
+    ),
+    "VERSION": "1",
+    # 3.1: the first version that can describe outbound webhooks.
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "portal.api.schema.add_problem_component",
+    ],
+    # The outbound decision events, documented as OpenAPI webhooks.
+    "WEBHOOKS": "portal.webhooks.openapi.OUTBOUND_WEBHOOKS",
+    # Requests and exception cases both have a `kind`; each keeps its own enum name.
+    "ENUM_NAME_OVERRIDES": {
+        "RequestKindEnum": "approvals.models.RequestKind",
+        "CaseKindEnum": "exceptions.models.CaseKind",
+    },
+}
+# Tokens live this many days unless their creator says otherwise, and never longer than the max.
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1)
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1)
+# Requests per token (or signed-in user) and period: N/second, N/minute, N/hour or N/day.
+API_RATE_LIMIT = env_str("API_RATE_LIMIT", "600/minute")
+# Idempotency-Keys are kept this long; an unfinished claim this old is taken over by a retry.
+IDEMPOTENCY_KEY_HOURS = env_int("IDEMPOTENCY_KEY_HOURS", 24, minimum=24)
+IDEMPOTENCY_ABANDONED_SECONDS = env_int("IDEMPOTENCY_ABANDONED_SECONDS", 300, minimum=30)
+
 # --- Webhooks ---
 # Inbound webhook bodies larger than this are refused with 413 before they are verified.
 WEBHOOK_MAX_BYTES = env_int("WEBHOOK_MAX_BYTES", 256 * 1024, minimum=1024)
+# Outbound webhooks: hosts that may be reached even though they resolve to a loopback or
+# private address (everything else must be public), whether plain http is allowed (https only by
+# default), the POST timeout, attempts per delivery before it is abandoned (retries double from
+# a minute up to 6 hours, about a day in all), and consecutive failures that disable a receiver.
+WEBHOOK_OUTBOUND_ALLOWED_HOSTS = env_list("WEBHOOK_OUTBOUND_ALLOWED_HOSTS", [])
+WEBHOOK_OUTBOUND_ALLOW_HTTP = env_bool("WEBHOOK_OUTBOUND_ALLOW_HTTP", False)
+WEBHOOK_OUTBOUND_TIMEOUT_SECONDS = env_int("WEBHOOK_OUTBOUND_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_OUTBOUND_MAX_ATTEMPTS = env_int("WEBHOOK_OUTBOUND_MAX_ATTEMPTS", 12, minimum=1)
+WEBHOOK_OUTBOUND_DISABLE_AFTER = env_int("WEBHOOK_OUTBOUND_DISABLE_AFTER", 15, minimum=1)
 
 # --- Audit ledger ---
 # Where the daily checkpoint of the ledger's head is also sent: a file path (or file://...)
 # on storage the database's administrators cannot rewrite, or an http(s) URL that receives
 # {"sequence", "hash", "at"} as JSON. Empty: kept in the database only.
 AUDIT_CHECKPOINT_SINK = env_str("AUDIT_CHECKPOINT_SINK", "")
+# The auditor area's "verify now" button runs at most once per this many seconds, company-wide.
+AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, minimum=0)
+
+# --- Metrics ---
+# Prometheus scrapes /metrics with "Authorization: Bearer <METRICS_TOKEN>"; staff users may
+# read it in the browser. Empty: staff users only.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(

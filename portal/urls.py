@@ -2,6 +2,12 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from portal.inbox.metrics import metrics_view
+
+# Pages keep Django's error pages; anything under /api/ answers a problem+json document.
+handler404 = "portal.api.problems.handler404"
+handler500 = "portal.api.problems.handler500"
+
 admin.site.site_header = "Tollgate administration"
 admin.site.site_title = "Tollgate"
 
@@ -14,6 +20,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("audit/", include("portal.audit.urls")),
+    path("approvals/", include("approvals.urls")),
+    path("exceptions/", include("exceptions.urls")),
+    path("dashboards/", include("portal.inbox.dashboard_urls")),
+    path("manage/", include("approvals.manage_urls")),
+    path("metrics", metrics_view, name="metrics"),
     path("api/v1/", include("portal.api.urls")),
     path("", include("portal.inbox.urls")),
 ]

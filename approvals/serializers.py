@@ -1,0 +1,375 @@
+"""What the approvals API reads and writes: requests, their tiers and decisions, delegations and
+the policy matrix.
+
+Output serializers only read; input serializers only check shape and types. Whether a person
+may do something is answered by approvals.policies and the services, never here. Money is a
+decimal string next to its currency; times are ISO 8601 in UTC.
+"""
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from approvals import policies
+from approvals.models import ApprovalPolicy, RequestKind
+
+MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
+# An id given as input: a whole number that fits the database's 64-bit keys.
+ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query-string input: a parameter given without a value is refused, unless blank is allowed
+    (DRF would otherwise treat it as left out, which the schema does not say)."""
+
+    def to_internal_value(self, data):
+        blank = {
+            name: ["Give a value, or leave the parameter out."]
+            for name, field in self.fields.items()
+            if data.get(name) == "" and not getattr(field, "allow_blank", False)
+        }
+        if blank:
+            raise serializers.ValidationError(blank)
+        return super().to_internal_value(data)
+
+
+class RiskFlagSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="The signal, e.g. `amount_outlier`.")
+    explanation = serializers.CharField(help_text="Why the request was flagged, in words.")
+    numbers = serializers.DictField(
+        help_text="The figures behind the flag (amounts as decimal strings), to check by hand."
+    )
+
+
+class StepSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="Pass as `step_id` to decide this tier.")
+    round = serializers.IntegerField(help_text="Routing round; a return to review starts one.")
+    position = serializers.IntegerField(help_text="Order of the tier in the chain, from 1.")
+    stage = serializers.IntegerField(help_text="Tiers of one stage run in parallel.")
+    state = serializers.CharField(
+        help_text="waiting, active, approved, rejected, expired or closed."
+    )
+    role = serializers.CharField(help_text="The role that decides this tier.")
+    escalated_role = serializers.CharField(help_text="The role added when the SLA escalated.")
+    held_at = serializers.CharField(help_text="`site` or `region`: where the role must be held.")
+    quorum = serializers.IntegerField(help_text="How many approvals the tier needs.")
+    comment_required = serializers.BooleanField(help_text="Approving needs a comment.")
+    sla_hours = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    business_hours = serializers.BooleanField(help_text="The SLA counts business hours only.")
+    activated_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class DecisionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    step_id = serializers.IntegerField(allow_null=True, help_text="Null for a fast-path approval.")
+    outcome = serializers.CharField(help_text="approve, reject or auto_approve.")
+    actor = serializers.CharField(
+        source="actor.username", allow_null=True, help_text="Null when Tollgate decided."
+    )
+    on_behalf_of = serializers.CharField(
+        source="on_behalf_of.username",
+        allow_null=True,
+        help_text="Whom the actor stood in for, through a delegation.",
+    )
+    round = serializers.IntegerField()
+    policy_version = serializers.CharField(help_text="The policy version the decision was under.")
+    comment = serializers.CharField(help_text="The approver's comment or the rejection reason.")
+    at = serializers.DateTimeField()
+
+
+class ActionSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField(help_text="Whether you may take this action now.")
+    reason = serializers.CharField(
+        allow_null=True, help_text="Why not, when not allowed; null when allowed."
+    )
+
+
+class ApprovalRequestSerializer(serializers.Serializer):
+    """One request as lists show it."""
+
+    id = serializers.IntegerField()
+    reference = serializers.CharField(help_text="Human reference, e.g. AR-000042 or AR-000042-r2.")
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
+    state = serializers.CharField(
+        help_text="draft, submitted, in_review, approved, rejected, withdrawn, expired, applied "
+        "or apply_failed."
+    )
+    site = serializers.CharField(source="site.code", help_text="Site code, e.g. AMS.")
+    site_id = serializers.IntegerField()
+    requester = serializers.CharField(source="requester.username")
+    title = serializers.CharField()
+    amount = serializers.DecimalField(**MONEY, help_text="In `currency`.")
+    currency = serializers.CharField(help_text="ISO 4217 code of `amount`.")
+    amount_base = serializers.DecimalField(
+        **MONEY, allow_null=True, help_text="In `base_currency`, set on submission."
+    )
+    base_currency = serializers.SerializerMethodField(help_text="Tollgate's base currency.")
+    risk_flags = serializers.SerializerMethodField(help_text="Codes of the risk flags raised.")
+    revision = serializers.IntegerField(help_text="1 for a first request; more when resubmitted.")
+    created_at = serializers.DateTimeField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    due_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the earliest open tier is due."
+    )
+    overdue = serializers.SerializerMethodField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+
+    def get_base_currency(self, request) -> str:
+        return settings.TOLLGATE_BASE_CURRENCY
+
+    def get_risk_flags(self, request) -> list[str]:
+        return [flag["code"] for flag in request.risk_flags]
+
+    def get_overdue(self, request) -> bool:
+        return bool(request.due_at and request.due_at < timezone.now())
+
+
+class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
+    """One request with everything its page shows, and what the caller may do with it."""
+
+    reason = serializers.CharField()
+    category = serializers.CharField()
+    customer_class = serializers.CharField()
+    counterparty = serializers.CharField()
+    counterparty_ref = serializers.CharField()
+    details = serializers.DictField(help_text="Kind-specific fields, e.g. `destination_site`.")
+    odoo_model = serializers.CharField(help_text="The Odoo model it came from, if any.")
+    odoo_id = serializers.IntegerField(allow_null=True)
+    revision_of = serializers.IntegerField(source="revision_of_id", allow_null=True)
+    policy_version = serializers.CharField(
+        allow_null=True, help_text="The policy version it was routed with."
+    )
+    rule = serializers.CharField(source="rule.name", allow_null=True)
+    fast_path = serializers.BooleanField(help_text="Approved by policy without a person.")
+    risk_flag_details = RiskFlagSerializer(
+        source="risk_flags", many=True, help_text="Each risk flag with its explanation."
+    )
+    steps = serializers.SerializerMethodField()
+    decisions = serializers.SerializerMethodField()
+    available_actions = serializers.SerializerMethodField(
+        help_text="approve, reject, withdraw, resubmit and delegate: allowed, or why not."
+    )
+    decidable_step_ids = serializers.SerializerMethodField(
+        help_text="The tiers you may decide now (pass one as `step_id`)."
+    )
+    apply_error = serializers.CharField(help_text="Why the Odoo update failed, if it did.")
+    applied_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema_field(StepSerializer(many=True))
+    def get_steps(self, request):
+        return StepSerializer(request.steps.order_by("round", "position"), many=True).data
+
+    @extend_schema_field(DecisionSerializer(many=True))
+    def get_decisions(self, request):
+        decisions = request.decisions.select_related("actor", "on_behalf_of", "policy_version")
+        return DecisionSerializer(decisions, many=True).data
+
+    @extend_schema_field(serializers.DictField(child=ActionSerializer()))
+    def get_available_actions(self, request):
+        user = self.context["request"].user
+        actions = policies.available_actions(user, request)
+        actions["delegate"] = (
+            None if self._options(request) else policies.why_not_decide(user, request)
+        )
+        return {
+            name: {"allowed": reason is None, "reason": reason} for name, reason in actions.items()
+        }
+
+    @extend_schema_field(serializers.ListField(child=serializers.IntegerField()))
+    def get_decidable_step_ids(self, request):
+        return [option.step.pk for option in self._options(request)]
+
+    def _options(self, request):
+        cache = self.context.setdefault("_options", {})
+        if request.pk not in cache:
+            cache[request.pk] = policies.decision_options(self.context["request"].user, request)
+        return cache[request.pk]
+
+
+class ApprovalRequestCreateSerializer(serializers.Serializer):
+    """A new request: raised by the caller at one of their sites and, by default, submitted."""
+
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
+    site_id = serializers.IntegerField(**ID, help_text="A site where you may raise requests.")
+    title = serializers.CharField(max_length=200)
+    reason = serializers.CharField(help_text="Why this is needed.")
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code; defaults to the site's currency."
+    )
+    category = serializers.CharField(max_length=100, required=False, default="")
+    customer_class = serializers.CharField(max_length=32, required=False, default="")
+    counterparty = serializers.CharField(max_length=200, required=False, default="")
+    counterparty_ref = serializers.CharField(max_length=64, required=False, default="")
+    details = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text="Kind-specific fields: transfer `destination_site`; price override "
+        "`product`, `unit_price`, `floor_price`; credit exception `credit_limit`, `exposure`; "
+        "expedited freight `carrier`.",
+    )
+    submit = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Submit for routing at once (default) or keep a draft.",
+    )
+
+
+class ApproveSerializer(serializers.Serializer):
+    step_id = serializers.IntegerField(
+        **ID, required=False, allow_null=True, help_text="The tier to approve; default: your first."
+    )
+    comment = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="Required by some tiers."
+    )
+
+
+class RejectSerializer(serializers.Serializer):
+    step_id = serializers.IntegerField(
+        **ID,
+        required=False,
+        allow_null=True,
+        help_text="The tier to reject at; default: your first.",
+    )
+    reason = serializers.CharField(help_text="Why the request is rejected (required).")
+
+
+class WithdrawSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DelegateSerializer(serializers.Serializer):
+    delegate = serializers.CharField(
+        help_text="Username of a colleague who holds a role at the request's site."
+    )
+    ends_at = serializers.DateTimeField(help_text="When the delegation ends (in the future).")
+    note = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class DelegationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    delegator = serializers.CharField(source="delegator.username")
+    delegate = serializers.CharField(source="delegate.username")
+    starts_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField()
+    site = serializers.CharField(source="site.code", allow_null=True)
+    kind = serializers.CharField(help_text="Empty: every kind.")
+    max_amount = serializers.DecimalField(
+        **MONEY, allow_null=True, help_text="In the base currency; null: any amount."
+    )
+    base_currency = serializers.SerializerMethodField()
+    note = serializers.CharField()
+
+    def get_base_currency(self, delegation) -> str:
+        return settings.TOLLGATE_BASE_CURRENCY
+
+
+class InboxPageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    results = ApprovalRequestSerializer(many=True)
+
+
+class InboxQuerySerializer(QuerySerializer):
+    site = serializers.IntegerField(**ID, required=False, help_text="Site id.")
+    kind = serializers.ChoiceField(
+        choices=RequestKind.choices, required=False, allow_blank=True, help_text="Empty: any."
+    )
+    amount_min = serializers.DecimalField(max_digits=16, decimal_places=2, required=False)
+    amount_max = serializers.DecimalField(max_digits=16, decimal_places=2, required=False)
+    overdue = serializers.BooleanField(required=False, default=False)
+    q = serializers.CharField(required=False, default="", help_text="Text in title or reason.")
+    cursor = serializers.CharField(required=False, help_text="From the previous page's `next`.")
+    page_size = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
+
+
+# --- the policy matrix --------------------------------------------------------------------
+
+
+class TierSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    stage = serializers.IntegerField(help_text="Tiers of one stage run in parallel.")
+    role = serializers.CharField()
+    held_at = serializers.CharField(help_text="`site` or `region`.")
+    quorum = serializers.IntegerField()
+    sla_hours = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    business_hours = serializers.BooleanField()
+    escalation_role = serializers.CharField()
+    on_breach = serializers.CharField(help_text="escalate, expire or reject.")
+    comment_required = serializers.BooleanField()
+
+
+class RuleSerializer(serializers.Serializer):
+    position = serializers.IntegerField()
+    name = serializers.CharField()
+    effect = serializers.CharField(help_text="`route` gives the chain; `add` appends tiers.")
+    kinds = serializers.ListField(child=serializers.CharField(), help_text="Empty: every kind.")
+    min_amount = serializers.DecimalField(**MONEY, allow_null=True, help_text="Base currency.")
+    max_amount = serializers.DecimalField(**MONEY, allow_null=True, help_text="Exclusive.")
+    categories = serializers.ListField(child=serializers.CharField())
+    customer_classes = serializers.ListField(child=serializers.CharField())
+    risk_flags = serializers.ListField(child=serializers.CharField())
+    auto_approve_below = serializers.DecimalField(**MONEY, allow_null=True)
+    tiers = TierSerializer(many=True)
+
+
+class VersionSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    effective_from = serializers.DateTimeField()
+    published_at = serializers.DateTimeField()
+    published_by = serializers.CharField(source="published_by.username", allow_null=True)
+    note = serializers.CharField()
+    fast_path_sample_rate = serializers.DecimalField(
+        max_digits=5, decimal_places=4, coerce_to_string=True
+    )
+    drift_tolerance_pct = serializers.DecimalField(
+        max_digits=6, decimal_places=2, coerce_to_string=True
+    )
+    rules = RuleSerializer(many=True)
+
+
+class PolicySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    scope = serializers.CharField(source="scope_label", help_text="global, region X or site X.")
+    region = serializers.CharField(source="region.code", allow_null=True)
+    site = serializers.CharField(source="site.code", allow_null=True)
+    created_at = serializers.DateTimeField()
+    retired_at = serializers.DateTimeField(allow_null=True)
+    base_currency = serializers.SerializerMethodField()
+    versions = VersionSerializer(
+        many=True, help_text="Newest first; published versions never change."
+    )
+
+    def get_base_currency(self, policy: ApprovalPolicy) -> str:
+        return settings.TOLLGATE_BASE_CURRENCY
+
+
+class PreviewQuerySerializer(QuerySerializer):
+    site = serializers.IntegerField(**ID, help_text="Id of a site you can see.")
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
+    amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0)
+    currency = serializers.RegexField(r"^[A-Z]{3}$", required=False, help_text="Default: site's.")
+    category = serializers.CharField(required=False, default="")
+    customer_class = serializers.CharField(required=False, default="")
+
+
+class TierPreviewSerializer(serializers.Serializer):
+    stage = serializers.IntegerField()
+    role = serializers.CharField()
+    held_at = serializers.CharField()
+    quorum = serializers.IntegerField()
+    sla_hours = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    people = serializers.SerializerMethodField(help_text="Usernames eligible to decide the tier.")
+
+    def get_people(self, tier) -> list[str]:
+        return [person.username for person in tier.people]
+
+
+class RoutePreviewSerializer(serializers.Serializer):
+    version = serializers.CharField(help_text="The policy version in force at the site.")
+    rule = serializers.CharField(help_text="The rule that would route the request.")
+    fast_path = serializers.BooleanField(help_text="Approved by policy without a person.")
+    tiers = TierPreviewSerializer(many=True)

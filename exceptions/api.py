@@ -1,0 +1,241 @@
+"""The exception cases of the REST API: list, read and work them, and the queues' state.
+
+Thin views: reads through exceptions.selectors (a case out of the caller's scope answers 404
+exactly like one that does not exist), each change through one exceptions.services call, which
+checks who may work the case. Token actions are `exceptions.<action>`.
+"""
+
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from exceptions import selectors, services
+from exceptions.filters import ExceptionCaseFilter
+from exceptions.models import ExceptionCase
+from exceptions.serializers import (
+    AssignSerializer,
+    ExceptionCaseDetailSerializer,
+    ExceptionCaseSerializer,
+    QueueItemSerializer,
+    QueueQuerySerializer,
+    QueueSummarySerializer,
+    ReasonSerializer,
+    ResolveSerializer,
+)
+
+# An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
+ID_PATTERN = r"[0-9]{1,18}"
+CASE_EXAMPLE = {
+    "id": 42,
+    "reference": "EX-000042",
+    "kind": "invoice_mismatch",
+    "state": "assigned",
+    "severity": "high",
+    "queue": "finance",
+    "site": "AMS",
+    "site_id": 1,
+    "owner": "finance",
+    "owner_id": 5,
+    "title": "Bill BILL/2026/0042 differs from PO00042",
+    "source": "odoo",
+    "amount_at_stake": "120.00",
+    "currency": "EUR",
+    "occurrences": 2,
+    "detected_at": "2026-03-10T09:00:00Z",
+    "last_seen_at": "2026-03-10T15:00:00Z",
+    "due_at": "2026-03-11T09:00:00Z",
+    "overdue": False,
+    "closed_at": None,
+    "resolution_code": "",
+    "evidence": {"difference": "120.00", "tolerance_pct": "2"},
+    "payload": {"id": 42},
+    "odoo_model": "account.move",
+    "odoo_id": 42,
+    "linked_request": None,
+    "pending_resolution": "",
+    "resolution_note": "",
+    "resolution_codes": {
+        "credit_note_requested": "Credit note requested from the supplier",
+        "bill_corrected": "Vendor bill corrected before payment",
+    },
+}
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class ExceptionCaseViewSet(viewsets.GenericViewSet):
+    """Exception cases at the caller's sites."""
+
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ExceptionCaseFilter
+    queryset = ExceptionCase.objects.none()  # the model, for the schema; rows: get_queryset
+    serializer_class = ExceptionCaseSerializer
+    lookup_value_regex = ID_PATTERN
+    cursor_ordering = ("-id",)
+
+    def get_queryset(self):
+        return selectors.cases_visible_to(self.request.user)
+
+    def _case(self, pk) -> ExceptionCase:
+        try:
+            return selectors.case_for(self.request.user, int(pk))
+        except ExceptionCase.DoesNotExist:
+            raise Http404("No such exception case.") from None
+
+    def _detail(self, pk) -> Response:
+        case = self.get_queryset().get(pk=self._case(pk).pk)
+        return Response(ExceptionCaseDetailSerializer(case).data)
+
+    @extend_schema(
+        summary="List exception cases",
+        description="Every case at your sites, open or closed, newest first; see `queue/` for "
+        "the open ones in priority order.",
+        responses={200: ExceptionCaseSerializer(many=True)},
+    )
+    def list(self, request):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(ExceptionCaseSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="One exception case",
+        description="With its evidence, how often it was seen, its Odoo record, the approval "
+        "its resolution may wait for, and the resolution codes its kind allows.",
+        responses={200: ExceptionCaseDetailSerializer},
+        examples=[OpenApiExample("Assigned", response_only=True, value=CASE_EXAMPLE)],
+    )
+    def retrieve(self, request, pk=None):
+        return self._detail(pk)
+
+    @extend_schema(
+        summary="Assign a case",
+        description="Give the case to someone who works its queue at its site; without "
+        "`owner_id`, to yourself. Only workers of the queue may assign.",
+        request=AssignSerializer,
+        responses={200: ExceptionCaseDetailSerializer},
+        examples=[
+            OpenApiExample("Assign to me", request_only=True, value={}),
+            OpenApiExample("Assign to a colleague", request_only=True, value={"owner_id": 7}),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None):
+        case = self._case(pk)
+        data = _valid(AssignSerializer, request.data)
+        owner = request.user
+        if data.get("owner_id") is not None:
+            owner = get_user_model().objects.filter(pk=data["owner_id"], is_active=True).first()
+            if owner is None:
+                raise ValidationError({"owner_id": ["No such person works this queue."]})
+        services.case_assign(actor=request.user, case_id=case.pk, owner=owner)
+        return self._detail(case.pk)
+
+    @extend_schema(
+        summary="Start work on a case",
+        description="The case's owner starts work on an assigned case.",
+        request=None,
+        responses={200: ExceptionCaseDetailSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        case = self._case(pk)
+        services.case_start(actor=request.user, case_id=case.pk)
+        return self._detail(case.pk)
+
+    @extend_schema(
+        summary="Resolve a case",
+        description="Close the case with a resolution code of its kind and a note. A "
+        "resolution that moves enough money (e.g. writing off an invoice difference) raises "
+        "an approval request instead, and the case follows its outcome "
+        "(`pending_resolution` and `linked_request` show it).",
+        request=ResolveSerializer,
+        responses={200: ExceptionCaseDetailSerializer},
+        examples=[
+            OpenApiExample(
+                "Resolve",
+                request_only=True,
+                value={"code": "credit_note_requested", "note": "Supplier credits 120.00"},
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request, pk=None):
+        case = self._case(pk)
+        data = _valid(ResolveSerializer, request.data)
+        services.case_resolve(actor=request.user, case_id=case.pk, **data)
+        return self._detail(case.pk)
+
+    @extend_schema(
+        summary="Dismiss a case",
+        description="Close the case as needing no action; the reason is recorded.",
+        request=ReasonSerializer,
+        responses={200: ExceptionCaseDetailSerializer},
+        examples=[OpenApiExample("Dismiss", request_only=True, value={"reason": "Duplicate."})],
+    )
+    @action(detail=True, methods=["post"])
+    def dismiss(self, request, pk=None):
+        case = self._case(pk)
+        data = _valid(ReasonSerializer, request.data)
+        services.case_dismiss(actor=request.user, case_id=case.pk, **data)
+        return self._detail(case.pk)
+
+    @extend_schema(
+        summary="Reopen a case",
+        description="Open a resolved or dismissed case again, within the reopening window.",
+        request=ReasonSerializer,
+        responses={200: ExceptionCaseDetailSerializer},
+        examples=[
+            OpenApiExample("Reopen", request_only=True, value={"reason": "Credit never came."})
+        ],
+    )
+    @action(detail=True, methods=["post"])
+    def reopen(self, request, pk=None):
+        case = self._case(pk)
+        data = _valid(ReasonSerializer, request.data)
+        services.case_reopen(actor=request.user, case_id=case.pk, **data)
+        return self._detail(case.pk)
+
+    @extend_schema(
+        summary="Open cases in priority order",
+        description="The open cases at your sites, highest priority first (severity × money "
+        "at stake × age), each with the reason it ranks there; at most `limit`.",
+        parameters=[QueueQuerySerializer],
+        responses={200: QueueItemSerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def queue(self, request):
+        query = _valid(QueueQuerySerializer, request.query_params)
+        limit = query.pop("limit")
+        filters = selectors.QueueFilters(
+            queue=query["queue"],
+            site_id=query.get("site"),
+            kind=query["kind"],
+            severity=query["severity"],
+            owner_id=query.get("owner"),
+            overdue=query["overdue"],
+        )
+        items = selectors.prioritised(request.user, filters)[:limit]
+        return Response(QueueItemSerializer(items, many=True).data)
+
+    @extend_schema(
+        summary="Queue summary",
+        description="Per queue: open cases at your sites, how many are overdue, and how long "
+        "they have waited.",
+        responses={200: QueueSummarySerializer(many=True)},
+    )
+    @action(detail=False, methods=["get"], filter_backends=[], pagination_class=None)
+    def summary(self, request):
+        summary = selectors.queue_summary(request.user)
+        rows = [
+            {"queue": queue, "open": e["open"], "overdue": e["overdue"], "aging": dict(e["aging"])}
+            for queue, e in sorted(summary.items())
+        ]
+        return Response(QueueSummarySerializer(rows, many=True).data)

@@ -1,0 +1,127 @@
+"""What the exceptions API reads and writes: cases, their queues, and the steps of working them.
+
+Money is a decimal string next to its currency; times are ISO 8601 in UTC. Whether a person
+may work a case is answered by exceptions.policies and the services, never here.
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from approvals.serializers import QuerySerializer
+from exceptions.models import CaseKind, CaseState, Queue, Severity
+from exceptions.rules import RESOLUTION_CODES
+
+MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
+# An id given as input: a whole number that fits the database's 64-bit keys.
+ID = {"min_value": 1, "max_value": 2**63 - 1}
+
+
+class LinkedRequestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    reference = serializers.CharField()
+    state = serializers.CharField()
+
+
+class ExceptionCaseSerializer(serializers.Serializer):
+    """One case as lists show it."""
+
+    id = serializers.IntegerField()
+    reference = serializers.CharField(help_text="Human reference, e.g. EX-000042.")
+    kind = serializers.ChoiceField(choices=CaseKind.choices)
+    state = serializers.ChoiceField(choices=CaseState.choices)
+    severity = serializers.ChoiceField(choices=Severity.choices)
+    queue = serializers.ChoiceField(choices=Queue.choices)
+    site = serializers.CharField(source="site.code", help_text="Site code, e.g. AMS.")
+    site_id = serializers.IntegerField()
+    owner = serializers.CharField(
+        source="owner.username", allow_null=True, help_text="Username; null while unassigned."
+    )
+    owner_id = serializers.IntegerField(allow_null=True)
+    title = serializers.CharField()
+    source = serializers.CharField(help_text="odoo, webhook or manual.")
+    amount_at_stake = serializers.DecimalField(**MONEY, allow_null=True)
+    currency = serializers.CharField(help_text="ISO 4217 code of `amount_at_stake`; may be empty.")
+    occurrences = serializers.IntegerField(help_text="How often the event has been seen.")
+    detected_at = serializers.DateTimeField()
+    last_seen_at = serializers.DateTimeField()
+    due_at = serializers.DateTimeField(allow_null=True)
+    overdue = serializers.SerializerMethodField()
+    closed_at = serializers.DateTimeField(allow_null=True)
+    resolution_code = serializers.CharField(help_text="Set once resolved.")
+
+    def get_overdue(self, case) -> bool:
+        open_case = case.state in ("new", "assigned", "in_progress")
+        return bool(open_case and case.due_at and case.due_at < timezone.now())
+
+
+class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
+    """One case with its evidence, the Odoo record and the approval it may wait for."""
+
+    evidence = serializers.DictField(help_text="What raised the case, as detected.")
+    payload = serializers.DictField(help_text="The last sighting as received.")
+    odoo_model = serializers.CharField()
+    odoo_id = serializers.IntegerField(allow_null=True)
+    linked_request = LinkedRequestSerializer(
+        allow_null=True, help_text="The approval a resolution waits for, if any."
+    )
+    pending_resolution = serializers.CharField(help_text="The code waiting for that approval.")
+    resolution_note = serializers.CharField()
+    resolution_codes = serializers.SerializerMethodField(
+        help_text="The codes this kind of case may be resolved with, and what each means."
+    )
+
+    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
+    def get_resolution_codes(self, case):
+        return dict(RESOLUTION_CODES.get(case.kind, {}))
+
+
+class AssignSerializer(serializers.Serializer):
+    owner_id = serializers.IntegerField(
+        **ID,
+        required=False,
+        allow_null=True,
+        help_text="Who works the case; they must work its queue at its site. Omit to take "
+        "the case yourself.",
+    )
+
+
+class ResolveSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="A resolution code of the case's kind.")
+    note = serializers.CharField(help_text="What was done.")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(help_text="Why (required).")
+
+
+class QueueItemSerializer(serializers.Serializer):
+    case = ExceptionCaseSerializer()
+    score = serializers.FloatField(help_text="Severity weight × money at stake × age.")
+    reason = serializers.CharField(help_text="Why the case ranks where it does, in words.")
+
+
+class QueueQuerySerializer(QuerySerializer):
+    # An empty value means "any", as for every filter.
+    queue = serializers.ChoiceField(
+        choices=Queue.choices, required=False, allow_blank=True, default=""
+    )
+    site = serializers.IntegerField(**ID, required=False, allow_null=True, help_text="Site id.")
+    kind = serializers.ChoiceField(
+        choices=CaseKind.choices, required=False, allow_blank=True, default=""
+    )
+    severity = serializers.ChoiceField(
+        choices=Severity.choices, required=False, allow_blank=True, default=""
+    )
+    owner = serializers.IntegerField(**ID, required=False, allow_null=True, help_text="Owner's id.")
+    overdue = serializers.BooleanField(required=False, default=False)
+    limit = serializers.IntegerField(required=False, default=50, min_value=1, max_value=200)
+
+
+class QueueSummarySerializer(serializers.Serializer):
+    queue = serializers.ChoiceField(choices=Queue.choices)
+    open = serializers.IntegerField(help_text="Open cases in your scope.")
+    overdue = serializers.IntegerField(help_text="Open cases past their deadline.")
+    aging = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Open cases by time since detection."
+    )

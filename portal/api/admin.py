@@ -1,0 +1,39 @@
+"""Administrators see API tokens (never a secret, which is not stored) and can revoke them."""
+
+from django.contrib import admin, messages
+
+from portal.api import services
+from portal.api.models import ApiToken
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "expires_at", "last_used_at"]
+    list_filter = ["read_only", "revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    readonly_fields = [
+        "user",
+        "name",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "read_only",
+        "actions",
+    ]
+    exclude = ["digest"]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request) -> bool:
+        # A token is created by its owner (API or create_api_token), who sees its secret once.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset:
+            services.token_revoke(actor=request.user, token_id=token.pk)
+        messages.success(request, f"{queryset.count()} token(s) revoked.")

@@ -1,0 +1,118 @@
+"""How the OpenAPI schema describes what every endpoint shares: problems, Idempotency-Key.
+
+Every operation documents the problem responses it can give (one reusable `Problem` schema,
+served as application/problem+json), and every mutation its optional Idempotency-Key header,
+so that no resource view has to repeat them. A view opts out with `problem_responses = False`
+(the inbound webhooks, which answer in their own format).
+"""
+
+from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+from portal.api import problems
+from portal.api.idempotency import HEADER, KEY_PATTERN, applies_to
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+_ALWAYS = (401, 403, 406, 422, 429, 500)
+_WITH_PATH_PARAMETER = (404,)
+_WITH_BODY = (400, 409, 413, 415)
+
+_DESCRIPTIONS = {
+    400: "The body is not valid JSON, or the Idempotency-Key header is malformed.",
+    401: "No credentials, or a token that is unknown, expired or revoked.",
+    403: "The user may not do this, or the token's narrowing does not allow it.",
+    404: "No such object, or it is outside the caller's scope.",
+    406: "The Accept header asks for something other than JSON.",
+    409: "The object changed state meanwhile, or a request with this Idempotency-Key is running.",
+    413: "The body is too large.",
+    415: "The body is not application/json.",
+    422: "The input (body or query) is not valid, or the Idempotency-Key was used differently.",
+    429: "The token's rate limit is used up; retry after Retry-After seconds.",
+    500: "An unexpected error; it has been logged.",
+}
+
+
+class AutoSchema(BaseAutoSchema):
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        if not getattr(self.view, "problem_responses", True):
+            return responses
+        for code in self._problem_codes():
+            responses.setdefault(str(code), _problem_response(code))
+        return responses
+
+    def _problem_codes(self) -> list[int]:
+        codes = list(_ALWAYS)
+        if "{" in self.path:
+            codes += _WITH_PATH_PARAMETER
+        if self.method in UNSAFE:
+            codes += _WITH_BODY
+        return sorted(codes)
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if self.method in UNSAFE and applies_to(self.path):
+            parameters.append(
+                OpenApiParameter(
+                    HEADER,
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    required=False,
+                    pattern=f"^(?:{KEY_PATTERN.pattern})$",
+                    description=(
+                        "A unique key (e.g. a UUID, optionally in double quotes) per intended "
+                        "change. Retrying with the same key and body replays the first response "
+                        "(marked Idempotent-Replayed: true); the same key with another body "
+                        "answers 422; while the first is still running, 409. Keys are kept for "
+                        "at least 24 hours."
+                    ),
+                )
+            )
+        return parameters
+
+
+def _problem_response(code: int) -> dict:
+    response = {
+        "description": _DESCRIPTIONS[code],
+        "content": {problems.MEDIA_TYPE: {"schema": PROBLEM_REF}},
+    }
+    if code == 429:
+        response["headers"] = {
+            "Retry-After": {
+                "schema": {"type": "integer"},
+                "description": "Seconds until the rate limit allows another request.",
+            }
+        }
+    return response
+
+
+def add_problem_component(result, generator, request, public):
+    """Postprocessing hook: the `Problem` schema every problem response refers to."""
+    codes = sorted(problems.CATALOGUE)
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+        "type": "object",
+        "description": "An RFC 9457 problem document; `code` is stable, branch on it.",
+        "required": ["type", "title", "status", "detail", "code"],
+        "properties": {
+            "type": {"type": "string", "example": problems.TYPE_PREFIX + "validation_failed"},
+            "title": {"type": "string", "example": "The input is not valid."},
+            "status": {"type": "integer", "example": 422},
+            "detail": {"type": "string", "example": "amount: A positive amount is required."},
+            "code": {"type": "string", "enum": codes, "example": "validation_failed"},
+            "errors": {
+                "type": "object",
+                "description": "Messages per field (422 only); `non_field_errors` for the rest.",
+                "additionalProperties": {},
+                "example": {"amount": ["A positive amount is required."]},
+            },
+            "current_state": {
+                "type": "string",
+                "description": "The object's state now (409 only, when known).",
+                "example": "approved",
+            },
+        },
+    }
+    return result
