@@ -99,6 +99,7 @@ def request_link(request) -> str:
 def send_step_mail(step_ids: list[int], reason: str) -> int:
     """Send one e-mail per person and tier; returns how many were sent."""
     from approvals.models import ApprovalStep, StepState
+    from approvals.preferences import muted
     from approvals.selectors import step_audience
 
     messages = []
@@ -106,8 +107,11 @@ def send_step_mail(step_ids: list[int], reason: str) -> int:
         "request__site", "request__requester"
     )
     for step in steps:
-        for person in step_audience(step):
-            if person.email:
+        audience = step_audience(step)
+        # People who chose a digest, or no e-mail, for this reason are left out.
+        silenced = muted([person.pk for person in audience], reason)
+        for person in audience:
+            if person.email and person.pk not in silenced:
                 messages.append(_step_message(step, person, reason))
     sent = send_mass_mail(messages, fail_silently=False) if messages else 0
     logger.info("approval notifications sent", extra={"count": sent, "reason": reason})
@@ -123,6 +127,7 @@ def _step_message(step, person, reason: str):
         "reason": reason,
         "due": step.due_at,
         "link": request_link(request),
+        "decide_link": _decide_link(step, person),
     }
     prefix = {"activated": "Decision needed", "reminder": "Reminder", "escalated": "Escalated"}
     subject = f"[Tollgate] {prefix[reason]}: {request.reference} {request.title}"[:200]
@@ -132,16 +137,27 @@ def _step_message(step, person, reason: str):
     return subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]
 
 
+def _decide_link(step, person) -> str:
+    """A single-use, signed link for `person` to decide `step` (see approvals.email_links)."""
+    from approvals.email_links import link_url
+
+    try:
+        return link_url(step, person)
+    except NoReverseMatch:
+        return ""
+
+
 def send_requester_mail(request_ids: list[int]) -> int:
     """Tell each requester how their request ended; returns how many e-mails were sent."""
     from approvals.models import ApprovalRequest
+    from approvals.preferences import muted
 
     messages = []
     requests = ApprovalRequest.objects.filter(pk__in=request_ids).select_related(
         "requester", "site"
     )
     for request in requests:
-        if not request.requester.email:
+        if not request.requester.email or muted([request.requester_id], "decided"):
             continue
         with timezone.override(ZoneInfo(request.site.time_zone)):
             body = render_to_string(

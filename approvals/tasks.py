@@ -33,3 +33,11 @@ def notify_steps(step_ids: list[int], reason: str) -> int:
 def notify_requesters(request_ids: list[int]) -> int:
     """E-mail requesters how their requests ended."""
     return notifications.send_requester_mail(request_ids)
+
+
+@shared_task(name="approvals.daily_digest")
+def daily_digest() -> int:
+    """E-mail the daily digest to the people who chose it over one mail per tier."""
+    from approvals.preferences import send_daily_digests
+
+    return send_daily_digests()

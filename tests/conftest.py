@@ -28,6 +28,14 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate limits and run locks live in the cache; one test's must not leak into the next.
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _tasks_run_in_process(request):
     # Tasks enqueued by services run in the test's own process; tests about the broker and a
     # real worker are marked slow and keep the real transport.

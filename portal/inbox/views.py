@@ -1,19 +1,127 @@
+"""The one governed inbox: what the signed-in person can act on now.
+
+Approval tiers come from approvals.selectors.inbox_for (their own and those they stand in for,
+soonest due first, keyset pages); exception cases from exceptions.selectors, narrowed to the
+queues the person works. The page also keeps the person's sites and roles.
+"""
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
+from django.utils import timezone
 
+from approvals import context
+from approvals.selectors import InboxFilters, inbox_for
+from exceptions.models import OPEN_CASE_STATES
+from exceptions.rules import QUEUE_ROLES
+from exceptions.selectors import QueueFilters, open_cases_for
+from portal.inbox.forms import InboxFilterForm, cursor_text
 from sites.roles import MEANINGS
 from sites.selectors import memberships_in_force, site_list_for_user
+
+PAGE_SIZE = 25
+CASE_LIMIT = 50
 
 
 @login_required
 def home(request):
-    """The signed-in person's starting page: the sites in their reach and the roles behind it."""
+    """The inbox, its filters and counts, and the sites and roles behind them."""
+    now = timezone.now()
+    sites = list(site_list_for_user(request.user))
     memberships = list(memberships_in_force(request.user))
-    return render(
-        request,
-        "inbox/home.html",
-        {
-            "sites": site_list_for_user(request.user),
-            "memberships": [(m, MEANINGS[m.role]) for m in memberships],
-        },
+    form = InboxFilterForm(request.GET, sites=sites)
+    errors = []
+    if not form.is_valid():
+        # Show what was wrong, and the inbox under the filters that were right.
+        errors = [_error_text(form, name, found) for name, found in form.errors.items()]
+        kept = {k: v for k, v in request.GET.items() if k not in form.errors}
+        form = InboxFilterForm(kept, sites=sites)
+        form.is_valid()
+    data = form.cleaned_data
+    context_data = {
+        "form": form,
+        "filter_errors": errors,
+        "now": now,
+        "sites": sites,
+        "memberships": [(m, MEANINGS[m.role]) for m in memberships],
+        **_approvals(request.user, form, now),
+        **_cases(request.user, form, memberships, now),
+        "filtered": any(data.get(k) for k in ("site", "kind", "queue", "overdue", "q"))
+        or data.get("min_amount") is not None
+        or data.get("max_amount") is not None,
+    }
+    template = (
+        "inbox/_list.html" if request.htmx and not request.htmx.boosted else "inbox/home.html"
     )
+    return render(request, template, context_data)
+
+
+def _error_text(form: InboxFilterForm, name: str, found) -> str:
+    label = form.fields[name].label if name in form.fields and name != "after" else ""
+    return f"{label}: {' '.join(found)}" if label else " ".join(found)
+
+
+def _approvals(user, form: InboxFilterForm, now) -> dict:
+    if not form.shows_requests:
+        return {"entries": [], "next_cursor": "", "request_counts": {"total": 0, "overdue": 0}}
+    data = form.cleaned_data
+    kind = data.get("kind") or ""
+    filters = InboxFilters(
+        site_id=data.get("site"),
+        kind=kind,
+        min_amount=data.get("min_amount"),
+        max_amount=data.get("max_amount"),
+        overdue=bool(data.get("overdue")),
+        text=data.get("q") or "",
+    )
+    page = inbox_for(user, filters=filters, after=data.get("after"), limit=PAGE_SIZE, at=now)
+    return {
+        "entries": context.inbox_entries(user, page.requests, at=now),
+        "next_cursor": cursor_text(page.next_cursor),
+        "request_counts": context.inbox_count(user, filters, at=now),
+        "paged": data.get("after") is not None,
+    }
+
+
+def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
+    """Open cases in the queues `user` works, soonest due first (one query)."""
+    if not form.shows_cases:
+        return {"cases": [], "case_counts": {"total": 0, "overdue": 0}}
+    data = form.cleaned_data
+    filters = QueueFilters(
+        queue=data.get("queue") or "",
+        site_id=data.get("site"),
+        kind=data.get("kind") or "",
+        overdue=bool(data.get("overdue")),
+    )
+    worked = [case for case in open_cases_for(user, filters, at=now) if _works(case, memberships)]
+    worked = [case for case in worked if _in_amount_range(case, data)]
+    text = (data.get("q") or "").strip().lower()
+    if text:
+        worked = [case for case in worked if text in case.title.lower()]
+    worked.sort(key=lambda case: (case.due_at is None, case.due_at or now, case.pk))
+    overdue = sum(1 for case in worked if case.due_at and case.due_at < now)
+    return {
+        "cases": worked[:CASE_LIMIT],
+        "case_counts": {"total": len(worked), "overdue": overdue},
+    }
+
+
+def _works(case, memberships) -> bool:
+    """Whether one of `memberships` (already in force) works the case's queue at its site."""
+    if case.state not in OPEN_CASE_STATES or not case.site.active:
+        return False
+    roles = QUEUE_ROLES[case.queue]
+    return any(
+        m.role in roles and (m.site_id == case.site_id or m.region_id == case.site.region_id)
+        for m in memberships
+    )
+
+
+def _in_amount_range(case, data) -> bool:
+    low, high = data.get("min_amount"), data.get("max_amount")
+    if low is None and high is None:
+        return True
+    amount = case.amount_at_stake
+    if amount is None:
+        return False
+    return (low is None or amount >= low) and (high is None or amount <= high)

@@ -1,0 +1,248 @@
+"""Reads that give an approver context: what came before, how the site trends, who is next.
+
+They serve the request page and the inbox. Every function takes a request the caller has
+already obtained through approvals.selectors (so it is in scope) or a user whose scope the
+query applies itself; none of them widens what a person can see.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.utils import timezone
+
+from approvals import policies
+from approvals.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    Decision,
+    Outcome,
+    RequestState,
+    RiskFlag,
+)
+from approvals.selectors import InboxFilters, _filtered
+from portal.audit.models import AuditEvent
+from portal.audit.selectors import REQUEST_TYPE, trail_for
+
+HISTORY_LIMIT = 10
+TREND_DAYS = 90
+DECIDED = (
+    RequestState.APPROVED,
+    RequestState.REJECTED,
+    RequestState.APPLIED,
+    RequestState.APPLY_FAILED,
+    RequestState.EXPIRED,
+)
+
+
+def earlier_decisions(request: ApprovalRequest, *, limit: int = HISTORY_LIMIT) -> list:
+    """Decided requests at the same site for the same counterparty or product, newest first."""
+    same = Q()
+    if request.counterparty_ref:
+        same |= Q(counterparty_ref=request.counterparty_ref)
+    elif request.counterparty:
+        same |= Q(counterparty=request.counterparty)
+    product = (request.details or {}).get("product")
+    if product:
+        same |= Q(details__product=product)
+    if not same:
+        return []
+    query = (
+        ApprovalRequest.objects.filter(same, site=request.site_id, state__in=DECIDED)
+        .exclude(pk=request.pk)
+        .order_by("-decided_at", "-pk")
+    )
+    return list(query[:limit])
+
+
+@dataclass(frozen=True)
+class Trend:
+    days: int
+    decided: int
+    approved: int
+    rejected: int
+    total_approved: Decimal
+    median_hours: float | None
+
+    @property
+    def approval_rate(self) -> int | None:
+        return round(100 * self.approved / self.decided) if self.decided else None
+
+
+def site_trend(request: ApprovalRequest, *, days: int = TREND_DAYS, at=None) -> Trend:
+    """How requests of this kind at this site were decided over the last `days` days."""
+    since = (at or timezone.now()) - timedelta(days=days)
+    recent = ApprovalRequest.objects.filter(
+        site=request.site_id, kind=request.kind, decided_at__gte=since, state__in=DECIDED
+    ).exclude(pk=request.pk)
+    approved = Q(state__in=(RequestState.APPROVED, RequestState.APPLIED, RequestState.APPLY_FAILED))
+    totals = recent.aggregate(
+        decided=Count("pk"),
+        approved=Count("pk", filter=approved),
+        rejected=Count("pk", filter=Q(state=RequestState.REJECTED)),
+        total=Sum("amount", filter=approved),
+    )
+    spans = sorted(
+        (decided - submitted).total_seconds() / 3600
+        for submitted, decided in recent.filter(submitted_at__isnull=False).values_list(
+            "submitted_at", "decided_at"
+        )[:1000]
+    )
+    median = spans[len(spans) // 2] if spans else None
+    return Trend(
+        days,
+        totals["decided"],
+        totals["approved"],
+        totals["rejected"],
+        totals["total"] or Decimal(0),
+        round(median, 1) if median is not None else None,
+    )
+
+
+@dataclass
+class PathTier:
+    step: ApprovalStep
+    decisions: list = field(default_factory=list)
+
+
+def policy_path(request: ApprovalRequest) -> list[PathTier]:
+    """The tiers of the current round in order, each with its votes (two queries)."""
+    steps = list(request.steps.filter(round=max(request.round, 1)).order_by("position"))
+    by_step = {step.pk: PathTier(step) for step in steps}
+    votes = Decision.objects.filter(step__in=list(by_step)).select_related("actor", "on_behalf_of")
+    for vote in votes:
+        by_step[vote.step_id].decisions.append(vote)
+    return list(by_step.values())
+
+
+def pending_people(step: ApprovalStep) -> list:
+    """Who may decide an active tier now (people holding its role, and their delegates)."""
+    from approvals.selectors import step_audience
+
+    return step_audience(step)
+
+
+def timeline(user, request: ApprovalRequest) -> list[AuditEvent]:
+    """The ledger's events about `request`, oldest first.
+
+    An auditor gets the full trail (with the delegations used); anyone else who may open the
+    request sees the events recorded about the request itself.
+    """
+    try:
+        return trail_for(user, REQUEST_TYPE, str(request.pk))
+    except AuditEvent.DoesNotExist:
+        pass
+    return list(
+        AuditEvent.objects.filter(object_type=REQUEST_TYPE, object_id=str(request.pk))
+        .select_related("actor", "on_behalf_of")
+        .order_by("sequence")
+    )
+
+
+def odoo_link(request: ApprovalRequest) -> str:
+    """The record in Odoo's web client, or "" when the request did not come from Odoo."""
+    if not (request.odoo_model and request.odoo_id):
+        return ""
+    base = settings.ODOO_URL.rstrip("/")
+    return f"{base}/odoo/{request.odoo_model}/{request.odoo_id}"
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One request in the inbox, and whom the viewer would decide it for."""
+
+    request: ApprovalRequest
+    on_behalf_of: object | None
+    comment_required: bool
+    bulk_blocker: str | None
+
+
+def inbox_entries(user, requests: list[ApprovalRequest], *, at=None) -> list[InboxEntry]:
+    """Annotate a page of the inbox with "on behalf of" and bulk eligibility (two queries)."""
+    from django.contrib.auth import get_user_model
+
+    at = at or timezone.now()
+    if not requests:
+        return []
+    covering = policies._delegations_covering_step(user, at).order_by("starts_at", "pk")
+    steps = (
+        ApprovalStep.objects.filter(
+            policies.decidable_steps(user, at=at), request__in=[r.pk for r in requests]
+        )
+        .annotate(
+            as_self=policies._holds_step_role(user.pk, 1, at),
+            delegator_id=Subquery(covering.values("delegator")[:1]),
+        )
+        .select_related("request__rule")
+        .order_by("position")
+    )
+    first: dict[int, ApprovalStep] = {}
+    for step in steps:
+        first.setdefault(step.request_id, step)
+    delegators = {
+        person.pk: person
+        for person in get_user_model().objects.filter(
+            pk__in=[s.delegator_id for s in first.values() if not s.as_self and s.delegator_id]
+        )
+    }
+    entries = []
+    for request in requests:
+        step = first.get(request.pk)
+        on_behalf = None
+        if step is not None and not step.as_self:
+            on_behalf = delegators.get(step.delegator_id)
+        rule = step.request.rule if step is not None else None
+        entries.append(
+            InboxEntry(
+                request,
+                on_behalf,
+                bool(step and step.comment_required),
+                bulk_blocker(request, rule),
+            )
+        )
+    return entries
+
+
+def bulk_blocker(request: ApprovalRequest, rule) -> str | None:
+    """Why `request` must be decided on its own page, or None when it may be bulk-approved.
+
+    Bulk approval is for routine work only: unflagged requests whose rule has a fast path.
+    """
+    if request.risk_flags:
+        names = ", ".join(flag_label(flag["code"]) for flag in request.risk_flags)
+        return f"Risk flags ({names}) — decide it on its own page."
+    if rule is None or rule.auto_approve_below is None:
+        return "Its rule has no fast path, so it is not routine — decide it on its own page."
+    return None
+
+
+def flag_label(code: str) -> str:
+    """The risk flag's name as people read it."""
+    try:
+        return RiskFlag(code).label
+    except ValueError:
+        return code.replace("_", " ")
+
+
+def inbox_count(user, filters: InboxFilters | None = None, *, at=None) -> dict[str, int]:
+    """How many requests `user` can decide now under `filters`, and how many are overdue."""
+    at = at or timezone.now()
+    steps = ApprovalStep.objects.filter(
+        policies.decidable_steps(user, at=at), request=OuterRef("pk")
+    )
+    query = ApprovalRequest.objects.filter(Exists(steps), state=RequestState.IN_REVIEW)
+    query = _filtered(query, filters or InboxFilters(), at)
+    return query.aggregate(total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=at)))
+
+
+def approved_outcome(decision: Decision) -> bool:
+    return decision.outcome in (Outcome.APPROVE, Outcome.AUTO_APPROVE)
+
+
+def as_local(moment: datetime | None, site) -> datetime | None:
+    """A moment in the site's own time zone, for display."""
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(site.time_zone)) if moment else None

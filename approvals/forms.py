@@ -1,0 +1,141 @@
+"""The portal's forms for deciding requests; the services validate again and have the last word."""
+
+from django import forms
+
+
+class ApproveForm(forms.Form):
+    step = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    comment = forms.CharField(
+        required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args, comment_required: bool = False, **kwargs):
+        kwargs.setdefault("auto_id", "approve_%s")
+        super().__init__(*args, **kwargs)
+        self.comment_required = comment_required
+        self.fields["comment"].label = (
+            "Comment (required for this tier)" if comment_required else ("Comment (optional)")
+        )
+
+    def clean_comment(self):
+        comment = self.cleaned_data["comment"].strip()
+        if self.comment_required and not comment:
+            raise forms.ValidationError("This tier needs a comment with the approval.")
+        return comment
+
+
+class RejectForm(forms.Form):
+    step = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label="Reason (required)", max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "reject_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].error_messages["required"] = "Say why the request is rejected."
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("Say why the request is rejected.")
+        return reason
+
+
+class WithdrawForm(forms.Form):
+    reason = forms.CharField(
+        label="Why withdraw? (optional)",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "withdraw_%s")
+        super().__init__(*args, **kwargs)
+
+
+class BulkApproveForm(forms.Form):
+    requests = forms.TypedMultipleChoiceField(coerce=int, label="Requests to approve")
+    comment = forms.CharField(
+        label="Comment for every approval",
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def __init__(self, *args, choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["requests"].choices = choices
+        self.fields["requests"].error_messages.update(
+            {
+                "required": "Select at least one request.",
+                "invalid_choice": "One of the selected requests can no longer be bulk-approved; "
+                "the list below is up to date.",
+            }
+        )
+        self.fields["comment"].error_messages["required"] = "Write the comment for the approvals."
+
+
+class LinkDecisionForm(forms.Form):
+    outcome = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject")], widget=forms.RadioSelect
+    )
+    comment = forms.CharField(
+        label="Comment (a reason is required to reject)",
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    password = forms.CharField(
+        label="Your password", required=False, widget=forms.PasswordInput(render_value=False)
+    )
+
+    def __init__(self, *args, needs_password: bool = False, comment_required=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.needs_password = needs_password
+        self.comment_required = comment_required
+        if not needs_password:
+            del self.fields["password"]
+
+    def clean(self):
+        data = super().clean()
+        comment = (data.get("comment") or "").strip()
+        if data.get("outcome") == "reject" and not comment:
+            self.add_error("comment", "Say why the request is rejected.")
+        if data.get("outcome") == "approve" and self.comment_required and not comment:
+            self.add_error("comment", "This tier needs a comment with the approval.")
+        if self.needs_password and not data.get("password"):
+            self.add_error("password", "Enter your password to decide this amount.")
+        data["comment"] = comment
+        return data
+
+
+class DelegateForm(forms.Form):
+    """Hand one's own decisions of this kind at this site, up to this amount, to a colleague."""
+
+    delegate = forms.TypedChoiceField(coerce=int, label="Colleague")
+    until = forms.DateField(
+        label="Until the end of", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    note = forms.CharField(label="Note (optional)", required=False, max_length=200)
+
+    def __init__(self, *args, colleagues=(), today=None, **kwargs):
+        kwargs.setdefault("auto_id", "delegate_%s")
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.fields["delegate"].choices = [("", "Choose a colleague")] + [
+            (person.pk, person.get_full_name() or person.get_username()) for person in colleagues
+        ]
+        self.fields["delegate"].error_messages.update(
+            {
+                "required": "Choose the colleague who decides in your place.",
+                "invalid_choice": "That person holds no role at this site.",
+            }
+        )
+        self.fields["until"].error_messages["required"] = "Say until when."
+
+    def clean_until(self):
+        until = self.cleaned_data["until"]
+        if self.today is not None and until < self.today:
+            raise forms.ValidationError("Choose today or a later day.")
+        return until

@@ -1,0 +1,497 @@
+"""The request page, its decisions, bulk approval and the e-mail approval links.
+
+Every POST goes to one service. A request outside the viewer's scope answers 404 (through
+approvals.selectors.request_for); which buttons show is asked of approvals.policies, so the page
+and the services cannot disagree. Someone else deciding first (Conflict, or django-fsm refusing
+the transition) answers the 409 page with the request's current state; bad input shows the form
+again with the message and changes nothing.
+"""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from approvals import context, email_links, policies, selectors, services
+from approvals.errors import Conflict
+from approvals.forms import (
+    ApproveForm,
+    BulkApproveForm,
+    DelegateForm,
+    LinkDecisionForm,
+    RejectForm,
+    WithdrawForm,
+)
+from approvals.models import ApprovalRequest, HeldAt, RequestState
+from sites.roles import Role
+
+STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
+BULK_LIMIT = 200
+
+
+def _request_or_404(user, request_id: int) -> ApprovalRequest:
+    try:
+        return selectors.request_for(user, request_id)
+    except ApprovalRequest.DoesNotExist:
+        raise Http404("No such approval request.") from None
+
+
+def _flags(approval: ApprovalRequest) -> list[dict]:
+    return [
+        {"label": context.flag_label(flag["code"]), **flag} for flag in approval.risk_flags or []
+    ]
+
+
+def _page_context(user, approval: ApprovalRequest, **forms) -> dict:
+    """Everything the request page shows; the decision forms may be passed in with errors."""
+    actions = policies.available_actions(user, approval)
+    options = policies.decision_options(user, approval)
+    option = options[0] if options else None
+    comment_required = bool(option and option.step.comment_required)
+    path = context.policy_path(approval)
+    pending = {
+        tier.step.pk: context.pending_people(tier.step)
+        for tier in path
+        if tier.step.state == "active"
+    }
+    retry = policies.may_retry_apply(user, approval)
+    own = _own_option(options)
+    return {
+        "now": timezone.now(),
+        "approval": approval,
+        "actions": actions,
+        "option": option,
+        "on_behalf_of": _person(option.on_behalf_of_id) if option else None,
+        "retry_allowed": retry,
+        "retry_reason": None
+        if retry
+        else "Only an administrator of the site may retry, and only after a failed Odoo update.",
+        "approve_form": forms.get("approve_form")
+        or ApproveForm(comment_required=comment_required, initial=_step(option)),
+        "reject_form": forms.get("reject_form") or RejectForm(initial=_step(option)),
+        "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
+        "delegate_reason": None
+        if own
+        else "Only someone who may decide an open tier themselves can hand it to a colleague.",
+        "delegate_form": forms.get("delegate_form") or _delegate_form(approval, user)
+        if own
+        else None,
+        "flags": _flags(approval),
+        "path": path,
+        "pending": pending,
+        "earlier": context.earlier_decisions(approval),
+        "trend": context.site_trend(approval),
+        "timeline": context.timeline(user, approval),
+        "odoo_link": context.odoo_link(approval),
+        "snapshot_lines": _snapshot_lines(approval.odoo_snapshot),
+        "snapshot_facts": _snapshot_facts(approval.odoo_snapshot),
+        "detail_facts": _facts(approval.details),
+    }
+
+
+def _own_option(options):
+    """The first tier the viewer may decide as themselves (not standing in for someone)."""
+    return next((option for option in options if not option.on_behalf_of_id), None)
+
+
+def _colleagues(approval: ApprovalRequest, user):
+    """People with a role at the request's site, other than the viewer and the requester."""
+    people = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
+    return list(people.exclude(pk__in=[user.pk, approval.requester_id]))
+
+
+def _delegate_form(approval: ApprovalRequest, user, data=None) -> DelegateForm:
+    today = timezone.now().astimezone(ZoneInfo(approval.site.time_zone)).date()
+    return DelegateForm(
+        data,
+        colleagues=_colleagues(approval, user),
+        today=today,
+        initial={"until": today + timedelta(days=3)},
+    )
+
+
+def _person(user_id):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+
+
+def _step(option) -> dict:
+    return {"step": option.step.pk} if option else {}
+
+
+def _snapshot_lines(snapshot: dict) -> list:
+    lines = (snapshot or {}).get("lines") or []
+    return [line for line in lines if isinstance(line, dict)] or []
+
+
+def _snapshot_facts(snapshot: dict) -> list[tuple[str, object]]:
+    lines = (snapshot or {}).get("lines") or []
+    structured = bool(lines) and all(isinstance(line, dict) for line in lines)
+    return _facts({k: v for k, v in (snapshot or {}).items() if not (k == "lines" and structured)})
+
+
+def _facts(values: dict) -> list[tuple[str, object]]:
+    """Key-value pairs from Odoo or a request's details, labelled for people."""
+    facts = []
+    for key, value in (values or {}).items():
+        if isinstance(value, list):
+            value = ", ".join(str(item) for item in value) or "—"
+        facts.append((str(key).replace("_", " ").capitalize(), value))
+    return facts
+
+
+def _render_page(request, approval, *, status=200, **forms):
+    return render(
+        request,
+        "approvals/detail.html",
+        _page_context(request.user, approval, **forms),
+        status=status,
+    )
+
+
+def _stale(request, request_id: int, error: Exception):
+    """The 409 page: someone else decided first; show what the request looks like now."""
+    approval = _request_or_404(request.user, request_id)
+    message = (
+        str(error)
+        if isinstance(error, Conflict)
+        else (f"{approval.reference} changed while you were deciding; nothing was changed.")
+    )
+    return render(
+        request,
+        "409.html",
+        {"approval": approval, "message": message, "path": context.policy_path(approval)},
+        status=409,
+    )
+
+
+def _refused(request, error: PermissionDenied):
+    return render(request, "403.html", {"message": str(error)}, status=403)
+
+
+@login_required
+def detail(request, request_id: int):
+    """What is asked and why, the Odoo record, risk, context, policy path and timeline."""
+    approval = _request_or_404(request.user, request_id)
+    return _render_page(request, approval)
+
+
+@login_required
+@require_POST
+def approve(request, request_id: int):
+    approval = _request_or_404(request.user, request_id)
+    option = next(iter(policies.decision_options(request.user, approval)), None)
+    form = ApproveForm(request.POST, comment_required=bool(option and option.step.comment_required))
+    if not form.is_valid():
+        return _render_page(request, approval, status=400, approve_form=form)
+    try:
+        services.request_approve(
+            actor=request.user,
+            request_id=approval.pk,
+            step_id=form.cleaned_data["step"],
+            comment=form.cleaned_data["comment"],
+        )
+    except STALE as error:
+        return _stale(request, approval.pk, error)
+    except PermissionDenied as error:
+        return _refused(request, error)
+    except ValidationError as error:
+        _add_errors(form, error, "comment")
+        return _render_page(request, approval, status=400, approve_form=form)
+    messages.success(request, f"You approved {approval.reference}.")
+    return redirect("approvals:detail", approval.pk)
+
+
+@login_required
+@require_POST
+def reject(request, request_id: int):
+    approval = _request_or_404(request.user, request_id)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        return _render_page(request, approval, status=400, reject_form=form)
+    try:
+        services.request_reject(
+            actor=request.user,
+            request_id=approval.pk,
+            step_id=form.cleaned_data["step"],
+            reason=form.cleaned_data["reason"],
+        )
+    except STALE as error:
+        return _stale(request, approval.pk, error)
+    except PermissionDenied as error:
+        return _refused(request, error)
+    except ValidationError as error:
+        _add_errors(form, error, "reason")
+        return _render_page(request, approval, status=400, reject_form=form)
+    messages.success(request, f"You rejected {approval.reference}.")
+    return redirect("approvals:detail", approval.pk)
+
+
+@login_required
+@require_POST
+def withdraw(request, request_id: int):
+    approval = _request_or_404(request.user, request_id)
+    form = WithdrawForm(request.POST)
+    if not form.is_valid():
+        return _render_page(request, approval, status=400, withdraw_form=form)
+    try:
+        services.request_withdraw(
+            actor=request.user, request_id=approval.pk, reason=form.cleaned_data["reason"]
+        )
+    except STALE as error:
+        return _stale(request, approval.pk, error)
+    except PermissionDenied as error:
+        return _refused(request, error)
+    messages.success(request, f"You withdrew {approval.reference}.")
+    return redirect("approvals:detail", approval.pk)
+
+
+@login_required
+@require_POST
+def retry_apply(request, request_id: int):
+    approval = _request_or_404(request.user, request_id)
+    try:
+        services.request_retry_apply(actor=request.user, request_id=approval.pk)
+    except STALE as error:
+        return _stale(request, approval.pk, error)
+    except PermissionDenied as error:
+        return _refused(request, error)
+    messages.success(request, f"The Odoo update of {approval.reference} was sent again.")
+    return redirect("approvals:detail", approval.pk)
+
+
+@login_required
+@require_POST
+def delegate(request, request_id: int):
+    """Hand one's own decisions on requests like this one to a colleague until a given day."""
+    approval = _request_or_404(request.user, request_id)
+    if approval.state != RequestState.IN_REVIEW:
+        return _stale(
+            request,
+            approval.pk,
+            Conflict(
+                f"{approval.reference} is {approval.get_state_display().lower()}; "
+                "there is nothing to hand on."
+            ),
+        )
+    refusal = policies.why_not_delegate(request.user, approval)
+    if refusal:
+        return _refused(request, PermissionDenied(refusal))
+    form = _delegate_form(approval, request.user, request.POST)
+    if not form.is_valid():
+        return _render_page(request, approval, status=400, delegate_form=form)
+    zone = ZoneInfo(approval.site.time_zone)
+    ends_at = datetime.combine(form.cleaned_data["until"] + timedelta(days=1), time.min, zone)
+    colleague = next(
+        person
+        for person in _colleagues(approval, request.user)
+        if person.pk == form.cleaned_data["delegate"]
+    )
+    try:
+        services.delegation_create(
+            actor=request.user,
+            delegator=request.user,
+            delegate=colleague,
+            starts_at=timezone.now(),
+            ends_at=ends_at,
+            site=approval.site,
+            kind=approval.kind,
+            max_amount=approval.amount_base,
+            note=form.cleaned_data["note"] or f"For {approval.reference}",
+        )
+    except PermissionDenied as error:
+        return _refused(request, error)
+    except ValidationError as error:
+        _add_errors(form, error, "delegate")
+        return _render_page(request, approval, status=400, delegate_form=form)
+    name = colleague.get_full_name() or colleague.get_username()
+    messages.success(
+        request,
+        f"{name} may now decide {approval.get_kind_display().lower()} requests at "
+        f"{approval.site.code} up to this amount in your place, until the end of "
+        f"{form.cleaned_data['until']:%d %b %Y}.",
+    )
+    return redirect("approvals:detail", approval.pk)
+
+
+def _add_errors(form, error: ValidationError, default_field: str) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(default_field, error.messages)
+
+
+# --- bulk approval ----------------------------------------------------------------------------
+
+
+def _bulk_candidates(user):
+    """The inbox's requests split into routine groups (same kind and rule) and the others."""
+    page = selectors.inbox_for(user, limit=BULK_LIMIT)
+    entries = context.inbox_entries(user, page.requests)
+    groups: dict[str, dict] = {}
+    one_by_one = []
+    for entry in entries:
+        if entry.bulk_blocker:
+            one_by_one.append(entry)
+            continue
+        approval = entry.request
+        key = f"{approval.kind}:{approval.rule_id}"
+        group = groups.setdefault(
+            key,
+            {
+                "key": key,
+                "kind": approval.get_kind_display(),
+                "rule": approval.rule,
+                "entries": [],
+                "totals": {},
+            },
+        )
+        group["entries"].append(entry)
+        totals = group["totals"]
+        totals[approval.currency] = totals.get(approval.currency, 0) + approval.amount
+    return list(groups.values()), one_by_one
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def bulk(request):
+    """Approve routine requests of one kind and rule together, with one comment."""
+    groups, one_by_one = _bulk_candidates(request.user)
+    chosen_key = request.POST.get("group") or request.GET.get("group") or ""
+    group = next((g for g in groups if g["key"] == chosen_key), groups[0] if groups else None)
+    choices = [(e.request.pk, e.request.reference) for e in group["entries"]] if group else []
+    if request.method == "GET":
+        return _bulk_page(request, groups, one_by_one, group, BulkApproveForm(choices=choices))
+    form = BulkApproveForm(request.POST, choices=choices)
+    if not form.is_valid():
+        return _bulk_page(request, groups, one_by_one, group, form, status=400)
+    outcomes = []
+    for request_id in form.cleaned_data["requests"]:
+        outcomes.append(_bulk_approve_one(request.user, request_id, form.cleaned_data["comment"]))
+    return render(
+        request,
+        "approvals/bulk_result.html",
+        {
+            "outcomes": outcomes,
+            "approved": sum(1 for o in outcomes if o["ok"]),
+            "failed": sum(1 for o in outcomes if not o["ok"]),
+        },
+    )
+
+
+def _bulk_page(request, groups, one_by_one, group, form, *, status=200):
+    return render(
+        request,
+        "approvals/bulk.html",
+        {"groups": groups, "group": group, "one_by_one": one_by_one, "form": form},
+        status=status,
+    )
+
+
+def _bulk_approve_one(user, request_id: int, comment: str) -> dict:
+    """Approve one request through the service; report what happened to it."""
+    approval = ApprovalRequest.objects.filter(pk=request_id).only("pk", "title").first()
+    label = approval.reference if approval else f"#{request_id}"
+    title = approval.title if approval else ""
+    try:
+        services.request_approve(actor=user, request_id=request_id, comment=comment)
+    except STALE as error:
+        return {
+            "id": request_id,
+            "reference": label,
+            "title": title,
+            "ok": False,
+            "message": str(error) or "Someone else decided it first.",
+        }
+    except (PermissionDenied, ValidationError, Http404) as error:
+        text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+        return {
+            "id": request_id,
+            "reference": label,
+            "title": title,
+            "ok": False,
+            "message": text or "It is no longer yours to decide.",
+        }
+    return {
+        "id": request_id,
+        "reference": label,
+        "title": title,
+        "ok": True,
+        "message": "Approved.",
+    }
+
+
+# --- e-mail approval links --------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_link(request, token: str):
+    """A link from a step e-mail: a GET only shows the confirmation; the POST decides."""
+    try:
+        link = email_links.read(token)
+        email_links.check(link, request.user)
+    except email_links.LinkInvalid as error:
+        return render(request, "approvals/link_invalid.html", {"message": str(error)}, status=400)
+    step = (
+        selectors.requests_visible_to(request.user)
+        .filter(steps__pk=link.step_id)
+        .select_related("site", "requester")
+        .first()
+    )
+    if step is None:
+        raise Http404("No such approval request.")
+    approval = step
+    tier = approval.steps.get(pk=link.step_id)
+    needs_password = email_links.needs_password(approval)
+    form_args = {"needs_password": needs_password, "comment_required": tier.comment_required}
+    if request.method == "GET":
+        form = LinkDecisionForm(**form_args)
+        return _link_page(request, approval, tier, form)
+    form = LinkDecisionForm(request.POST, **form_args)
+    if not form.is_valid():
+        return _link_page(request, approval, tier, form, status=400)
+    try:
+        email_links.link_decide(
+            actor=request.user,
+            link=link,
+            outcome=form.cleaned_data["outcome"],
+            comment=form.cleaned_data["comment"],
+            password=form.cleaned_data.get("password", ""),
+        )
+    except email_links.LinkInvalid as error:
+        return render(request, "approvals/link_invalid.html", {"message": str(error)}, status=400)
+    except STALE as error:
+        return _stale(request, approval.pk, error)
+    except PermissionDenied as error:
+        return _refused(request, error)
+    except ValidationError as error:
+        _add_errors(form, error, "comment")
+        return _link_page(request, approval, tier, form, status=400)
+    verb = "approved" if form.cleaned_data["outcome"] == "approve" else "rejected"
+    messages.success(request, f"You {verb} {approval.reference}.")
+    return redirect("approvals:detail", approval.pk)
+
+
+def _link_page(request, approval, tier, form, *, status=200):
+    return render(
+        request,
+        "approvals/link_confirm.html",
+        {
+            "approval": approval,
+            "tier": tier,
+            "form": form,
+            "flags": _flags(approval),
+            "open": approval.state == RequestState.IN_REVIEW,
+        },
+        status=status,
+    )

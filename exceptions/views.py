@@ -1,0 +1,280 @@
+"""The exception queues and the case page.
+
+Every POST goes to one exceptions.services call. A case outside the viewer's scope answers 404
+(through exceptions.selectors.case_for); the buttons shown are those exceptions.policies allows,
+each hidden one with the reason. A case someone else closed or moved first answers the 409
+page with its current state; bad input shows the form again and changes nothing.
+"""
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from approvals.errors import Conflict
+from approvals.models import HeldAt
+from approvals.selectors import role_holders
+from exceptions import policies, selectors, services
+from exceptions.forms import AssignForm, QueueFilterForm, ReasonForm, ResolveForm
+from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue
+from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES
+from portal.audit.models import AuditEvent
+from portal.audit.selectors import CASE_TYPE, trail_for
+from sites.selectors import site_list_for_user
+
+STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
+QUEUE_PAGE = 100
+
+
+def _case_or_404(user, case_id: int) -> ExceptionCase:
+    try:
+        return selectors.case_for(user, case_id)
+    except ExceptionCase.DoesNotExist:
+        raise Http404("No such exception case.") from None
+
+
+@login_required
+def queues(request):
+    """Per queue counts and aging, then the open cases in priority order with the reason."""
+    sites = list(site_list_for_user(request.user))
+    form = QueueFilterForm(request.GET or None, sites=sites)
+    filters = selectors.QueueFilters()
+    if form.is_bound and form.is_valid():
+        data = form.cleaned_data
+        filters = selectors.QueueFilters(
+            queue=data["queue"],
+            site_id=data["site"],
+            kind=data["kind"],
+            severity=data["severity"],
+            owner_id=request.user.pk if data["mine"] else None,
+            overdue=data["overdue"],
+        )
+    items = selectors.prioritised(request.user, filters)
+    summary = selectors.queue_summary(request.user)
+    labels = dict(Queue.choices)
+    buckets = [label for label, _ in selectors.AGING_BUCKETS]
+    template = "exceptions/_queue_list.html" if request.htmx else "exceptions/queues.html"
+    return render(
+        request,
+        template,
+        {
+            "now": timezone.now(),
+            "form": form,
+            "summary": [
+                (labels.get(q, q), q, entry, [entry["aging"][b] for b in buckets])
+                for q, entry in sorted(summary.items())
+            ],
+            "buckets": buckets,
+            "items": items[:QUEUE_PAGE],
+            "total": len(items),
+            "shown": min(len(items), QUEUE_PAGE),
+        },
+    )
+
+
+def _workers(case: ExceptionCase) -> list:
+    """The people who work the case's queue at its site (one query)."""
+    return list(role_holders(sorted(QUEUE_ROLES[case.queue]), HeldAt.SITE, case.site))
+
+
+def _timeline(user, case: ExceptionCase) -> list[AuditEvent]:
+    try:
+        return trail_for(user, CASE_TYPE, str(case.pk))
+    except AuditEvent.DoesNotExist:
+        return list(
+            AuditEvent.objects.filter(object_type=CASE_TYPE, object_id=str(case.pk))
+            .select_related("actor")
+            .order_by("sequence")
+        )
+
+
+def _actions(user, case: ExceptionCase) -> dict[str, str | None]:
+    """Each action on the case page, mapped to None when offered or to why it is not."""
+    works = policies.may_work(user, case)
+    not_worker = f"Only people who work the {case.get_queue_display()} queue at {case.site.code}."
+    is_open = case.state in OPEN_CASE_STATES
+    closed = f"The case is {case.get_state_display().lower()}."
+    waiting = (
+        f"It waits for the decision on {case.linked_request.reference}."
+        if case.linked_request_id and case.linked_request.state in ("submitted", "in_review")
+        else None
+    )
+    window = settings.CASE_REOPEN_WINDOW_DAYS
+
+    def open_work(extra: str | None = None):
+        if not is_open:
+            return closed
+        if not works:
+            return not_worker
+        return extra
+
+    start_reason = None
+    if case.state != CaseState.ASSIGNED:
+        start_reason = "Work starts once the case is assigned."
+    elif case.owner_id != user.pk:
+        start_reason = "Only the case's owner starts work on it."
+    return {
+        "assign": open_work(),
+        "start": open_work(start_reason),
+        "resolve": open_work(waiting),
+        "dismiss": open_work(),
+        "reopen": None
+        if policies.may_reopen(user, case, window_days=window)
+        else (
+            "Only a closed case can be reopened, by the people who work its queue, "
+            f"within {window} days."
+        ),
+    }
+
+
+def _page(request, case: ExceptionCase, *, status=200, **forms):
+    people = _workers(case)
+    return render(
+        request,
+        "exceptions/detail.html",
+        {
+            "case": case,
+            "actions": _actions(request.user, case),
+            "is_open": case.state in OPEN_CASE_STATES,
+            "assign_form": forms.get("assign_form") or AssignForm(people=people),
+            "resolve_form": forms.get("resolve_form") or ResolveForm(kind=case.kind),
+            "dismiss_form": forms.get("dismiss_form") or ReasonForm(auto_id="dismiss_%s"),
+            "reopen_form": forms.get("reopen_form") or ReasonForm(auto_id="reopen_%s"),
+            "timeline": _timeline(request.user, case),
+            "resolution_label": RESOLUTION_CODES[case.kind].get(case.resolution_code, ""),
+        },
+        status=status,
+    )
+
+
+def _stale(request, case_id: int, error: Exception):
+    case = _case_or_404(request.user, case_id)
+    message = (
+        str(error)
+        if isinstance(error, Conflict)
+        else (f"{case.reference} changed while you were working on it; nothing was changed.")
+    )
+    return render(request, "409.html", {"case": case, "message": message}, status=409)
+
+
+def _run(request, case, service, success: str, form=None, form_name: str = "", **kwargs):
+    """Call one service; turn its refusals into the right page."""
+    try:
+        changed = service(actor=request.user, case_id=case.pk, **kwargs)
+    except STALE as error:
+        return _stale(request, case.pk, error)
+    except PermissionDenied as error:
+        return render(request, "403.html", {"message": str(error)}, status=403)
+    except ValidationError as error:
+        if form is None:
+            messages.error(request, " ".join(error.messages))
+            return _page(request, case, status=400)
+        for field, errors in getattr(error, "message_dict", {"__all__": error.messages}).items():
+            form.add_error(field if field in form.fields else None, errors)
+        return _page(request, case, status=400, **{form_name: form})
+    text = success(changed) if callable(success) else success
+    messages.success(request, text.format(ref=case.reference))
+    return redirect("exceptions:detail", case.pk)
+
+
+@login_required
+def detail(request, case_id: int):
+    """Evidence, occurrences, payload, the approval it waits for, actions and timeline."""
+    return _page(request, _case_or_404(request.user, case_id))
+
+
+@login_required
+@require_POST
+def assign(request, case_id: int):
+    case = _case_or_404(request.user, case_id)
+    if request.POST.get("to") == "me":
+        owner = request.user
+        form = None
+    else:
+        form = AssignForm(request.POST, people=_workers(case))
+        if not form.is_valid():
+            return _page(request, case, status=400, assign_form=form)
+        owner = get_user_model().objects.get(pk=form.cleaned_data["owner"])
+    success = (
+        "{ref} is now yours."
+        if owner == request.user
+        else (f"{{ref}} is assigned to {owner.get_full_name() or owner.get_username()}.")
+    )
+    return _run(request, case, services.case_assign, success, form, "assign_form", owner=owner)
+
+
+@login_required
+@require_POST
+def start(request, case_id: int):
+    case = _case_or_404(request.user, case_id)
+    return _run(request, case, services.case_start, "Work on {ref} has started.")
+
+
+@login_required
+@require_POST
+def resolve(request, case_id: int):
+    case = _case_or_404(request.user, case_id)
+    form = ResolveForm(request.POST, kind=case.kind)
+    if not form.is_valid():
+        return _page(request, case, status=400, resolve_form=form)
+    return _run(
+        request,
+        case,
+        services.case_resolve,
+        _resolved_message,
+        form,
+        "resolve_form",
+        code=form.cleaned_data["code"],
+        note=form.cleaned_data["note"],
+    )
+
+
+def _resolved_message(case: ExceptionCase) -> str:
+    if case.state == CaseState.RESOLVED:
+        return "{ref} is resolved."
+    waiting = case.linked_request.reference if case.linked_request_id else "an approval"
+    return f"{{ref}} waits for {waiting}: this resolution needs an approval first."
+
+
+@login_required
+@require_POST
+def dismiss(request, case_id: int):
+    case = _case_or_404(request.user, case_id)
+    form = ReasonForm(
+        request.POST, message="Say why the case needs no action.", auto_id="dismiss_%s"
+    )
+    if not form.is_valid():
+        return _page(request, case, status=400, dismiss_form=form)
+    return _run(
+        request,
+        case,
+        services.case_dismiss,
+        "{ref} is dismissed.",
+        form,
+        "dismiss_form",
+        reason=form.cleaned_data["reason"],
+    )
+
+
+@login_required
+@require_POST
+def reopen(request, case_id: int):
+    case = _case_or_404(request.user, case_id)
+    form = ReasonForm(request.POST, message="Say why the case is reopened.", auto_id="reopen_%s")
+    if not form.is_valid():
+        return _page(request, case, status=400, reopen_form=form)
+    return _run(
+        request,
+        case,
+        services.case_reopen,
+        "{ref} is open again.",
+        form,
+        "reopen_form",
+        reason=form.cleaned_data["reason"],
+    )

@@ -1,0 +1,124 @@
+"""Charts drawn on the server as SVG: no script, nothing for the content security policy to allow.
+
+Each chart is an `<svg role="img">` named by its `<title>` and described by its `<desc>`, and
+the page puts a table of the same numbers next to it, so the numbers never depend on seeing
+the drawing. Colours and fonts come from classes styled in static/css/insight.css (a strict
+CSP forbids style attributes).
+"""
+
+from dataclasses import dataclass
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+WIDTH = 640
+BAR_HEIGHT = 26
+BAR_GAP = 10
+LABEL_WIDTH = 250
+VALUE_WIDTH = 80
+# Labels longer than this are shortened on the drawing; the table beside it has them whole.
+LABEL_CHARS = 30
+LINE_HEIGHT = 220
+MARGIN = 44
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    value: float
+    # A second value drawn over the bar, e.g. the overdue part of an open count.
+    part: float | None = None
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list[float]
+    css_class: str
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"
+
+
+def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: list[str]):
+    head = (
+        f'<svg class="chart" id="{escape(chart_id)}" role="img" viewBox="0 0 {width} {height}" '
+        f'aria-labelledby="{escape(chart_id)}-title" aria-describedby="{escape(chart_id)}-desc" '
+        f'xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="{escape(chart_id)}-title">{escape(title)}</title>'
+        f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>'
+    )
+    return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 - every value escaped above
+
+
+def bar_chart(
+    chart_id: str, title: str, desc: str, bars: list[Bar], *, unit: str = ""
+) -> SafeString:
+    """Horizontal bars, one per row, longest value full width; an empty chart says so."""
+    if not bars:
+        body = [f'<text class="chart-empty" x="{WIDTH / 2}" y="30">No data in this period</text>']
+        return _frame(chart_id, title, desc, WIDTH, 48, body)
+    top = max(max(bar.value for bar in bars), 1e-9)
+    span = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    body = []
+    for index, bar in enumerate(bars):
+        y = index * (BAR_HEIGHT + BAR_GAP) + 4
+        length = span * bar.value / top
+        middle = y + BAR_HEIGHT * 0.7
+        body.append(
+            f'<text class="chart-label" x="{LABEL_WIDTH - 8}" y="{middle:.1f}">'
+            f"{escape(_short(bar.label))}</text>"
+            f'<rect class="chart-bar" x="{LABEL_WIDTH}" y="{y}" width="{length:.1f}" '
+            f'height="{BAR_HEIGHT}"/>'
+        )
+        if bar.part:
+            body.append(
+                f'<rect class="chart-bar-part" x="{LABEL_WIDTH}" y="{y}" '
+                f'width="{span * bar.part / top:.1f}" height="{BAR_HEIGHT}"/>'
+            )
+        body.append(
+            f'<text class="chart-value" x="{LABEL_WIDTH + length + 6:.1f}" y="{middle:.1f}">'
+            f"{_number(bar.value)}{escape(unit)}</text>"
+        )
+    height = len(bars) * (BAR_HEIGHT + BAR_GAP) + 8
+    return _frame(chart_id, title, desc, WIDTH, height, body)
+
+
+def line_chart(
+    chart_id: str, title: str, desc: str, labels: list[str], series: list[Series]
+) -> SafeString:
+    """One line per series over the same x labels (days), with the first and last labelled."""
+    points = max((len(s.values) for s in series), default=0)
+    if points == 0:
+        body = [f'<text class="chart-empty" x="{WIDTH / 2}" y="30">No data in this period</text>']
+        return _frame(chart_id, title, desc, WIDTH, 48, body)
+    top = max(max((max(s.values, default=0) for s in series), default=0), 1)
+    plot_w, plot_h = WIDTH - 2 * MARGIN, LINE_HEIGHT - 2 * MARGIN
+    step = plot_w / max(points - 1, 1)
+
+    def xy(index: int, value: float) -> str:
+        return f"{MARGIN + index * step:.1f},{MARGIN + plot_h - plot_h * value / top:.1f}"
+
+    body = [
+        f'<line class="chart-axis" x1="{MARGIN}" y1="{MARGIN + plot_h}" '
+        f'x2="{MARGIN + plot_w}" y2="{MARGIN + plot_h}"/>',
+        f'<text class="chart-tick" x="{MARGIN - 4}" y="{MARGIN + 4}">{_number(top)}</text>',
+        f'<text class="chart-tick" x="{MARGIN - 4}" y="{MARGIN + plot_h}">0</text>',
+        f'<text class="chart-day chart-day-first" x="{MARGIN}" y="{LINE_HEIGHT - 8}">'
+        f"{escape(labels[0])}</text>",
+        f'<text class="chart-day chart-day-last" x="{MARGIN + plot_w}" y="{LINE_HEIGHT - 8}">'
+        f"{escape(labels[-1])}</text>",
+    ]
+    for position, line in enumerate(series):
+        coords = " ".join(xy(index, value) for index, value in enumerate(line.values))
+        body.append(f'<polyline class="chart-line {escape(line.css_class)}" points="{coords}"/>')
+        body.append(
+            f'<text class="chart-legend {escape(line.css_class)}" '
+            f'x="{MARGIN + 140 * position}" y="16">{escape(line.name)}</text>'
+        )
+    return _frame(chart_id, title, desc, WIDTH, LINE_HEIGHT, body)

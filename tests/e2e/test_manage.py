@@ -1,0 +1,84 @@
+"""A site manager hands their approvals to a colleague and takes them back; an administrator
+asks who would approve a request."""
+
+import json
+
+from approvals.models import ApprovalPolicy, Delegation, NotificationPreference
+
+
+def test_site_manager_delegates_and_revokes(demo, page_for, screenshot):
+    users = demo.users
+    manager = users["site.manager"]
+    page = page_for(manager)
+    page.get_by_role("link", name="Delegations").click()
+    page.wait_for_url("**/manage/delegations/")
+
+    form = page.locator("#new-delegation")
+    form.get_by_label("Delegate (username)").fill("sm.rotterdam")
+    form.get_by_label("From (UTC)").fill("2026-01-01T08:00")
+    form.get_by_label("Until (UTC)").fill("2099-12-31T18:00")
+    form.get_by_label("Note").fill("Holiday cover")
+    form.get_by_role("button", name="Delegate").click()
+    page.wait_for_load_state()
+    assert "Your approvals go to sm.rotterdam" in page.locator("main").inner_text()
+    given = page.locator("#given")
+    assert "sm.rotterdam" in given.inner_text() and "in force" in given.inner_text()
+    screenshot(page, "delegations")
+    delegation = Delegation.objects.get(delegator=manager)
+    assert delegation.revoked_at is None
+
+    given.get_by_role("button", name="Revoke delegation to sm.rotterdam").click()
+    page.wait_for_load_state()
+    assert "revoked" in page.locator("#given").inner_text()
+    delegation.refresh_from_db()
+    assert delegation.revoked_at is not None
+
+
+def test_administrator_previews_who_would_approve(demo, page_for, screenshot):
+    page = page_for(demo.users["admin"])
+    page.get_by_role("link", name="Policies").click()
+    page.wait_for_url("**/manage/policies/")
+    page.get_by_role("link", name="Who would approve this?").click()
+    page.get_by_label("Kind").select_option("purchase")
+    page.get_by_label("Site").select_option(label="AMS Amsterdam Distribution Centre")
+    page.get_by_label("Amount", exact=True).fill("12000")
+    page.get_by_label("Currency").fill("EUR")
+    page.get_by_role("button", name="Show the route").click()
+    route = page.locator("#preview")
+    assert "Stage 1" in route.inner_text() and "site.manager" in route.inner_text()
+    screenshot(page, "policy-preview")
+
+
+def test_site_manager_chooses_a_daily_digest(demo, page_for, screenshot):
+    manager = demo.users["site.manager"]
+    page = page_for(manager)
+    page.get_by_role("link", name="Preferences").click()
+    page.wait_for_url("**/manage/preferences/")
+    page.get_by_label("One daily digest of what waits for me").check()
+    page.get_by_label("Remind me when a decision nears its due time").uncheck()
+    page.get_by_role("button", name="Save").click()
+    page.wait_for_load_state()
+    assert "preferences are saved" in page.locator("main").inner_text()
+    assert page.get_by_label("One daily digest of what waits for me").is_checked()
+    screenshot(page, "preferences")
+    preference = NotificationPreference.objects.get(user=manager)
+    assert (preference.new_steps, preference.reminders) == ("digest", False)
+
+
+def test_administrator_sees_lint_errors_and_nothing_is_published(demo, page_for, screenshot):
+    policy = ApprovalPolicy.objects.get(region__isnull=True, site__isnull=True)
+    versions = policy.versions.count()
+    page = page_for(demo.users["admin"])
+    page.goto(f"/manage/policies/{policy.pk}/")
+    page.get_by_role("link", name="Publish a new version").click()
+    editor = page.get_by_label("Rules and tiers (JSON)")
+    spec = json.loads(editor.input_value())
+    spec["rules"][0]["tiers"][0]["quorum"] = 9  # no site has nine site managers
+    editor.fill(json.dumps(spec, indent=2))
+    page.get_by_role("button", name="Publish").click()
+    errors = page.locator("#lint-errors")
+    assert "nothing was changed" in errors.inner_text()
+    assert "Rule 'Routine purchases', tier 1" in errors.inner_text()
+    assert "it needs 9" in errors.inner_text()
+    screenshot(page, "policy-publish-lint", full_page=False)
+    assert policy.versions.count() == versions

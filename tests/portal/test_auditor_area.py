@@ -1,0 +1,203 @@
+"""The auditor area: ledger search in scope, exports as downloads, verification status."""
+
+import hashlib
+import io
+import json
+import zipfile
+
+import pytest
+from django.urls import reverse
+
+from portal.audit.checkpoints import checkpoint_take
+from portal.audit.models import AuditEvent
+from tests import ledger
+from tests.audit.activity import _working_morning, activity, company_auditor, matrix, staffed
+from tests.audit.test_export import verifier
+
+__all__ = ["_working_morning", "activity", "company_auditor", "matrix", "staffed"]
+
+pytestmark = pytest.mark.django_db
+
+
+def search(client, **params):
+    response = client.get(reverse("audit:home"), params)
+    assert response.status_code == 200
+    return response.context["events"]
+
+
+def test_search_finds_only_events_in_scope(client, activity, auditor):
+    client.force_login(auditor)
+    events = search(client)
+    assert events
+    assert {event.site.code for event in events if event.site} <= {"A1", "A2"}
+    assert not search(client, q=activity["in_b1"].reference)
+    page = client.get(reverse("audit:home")).content.decode()
+    assert activity["in_b1"].reference not in page
+
+
+def test_search_filters_by_object_actor_action_and_site(client, activity, auditor, site_manager):
+    client.force_login(auditor)
+    rejected = activity["rejected"]
+    by_object = search(client, q=rejected.reference)
+    assert by_object and {e.object_id for e in by_object if e.object_type.endswith("request")} == {
+        str(rejected.pk)
+    }
+    by_actor = search(client, actor=site_manager.username)
+    assert by_actor and {e.actor_label for e in by_actor} == {site_manager.username}
+    by_action = search(client, action="request.rejected")
+    assert [e.object_id for e in by_action] == [str(rejected.pk)]
+    by_family = search(client, action="request.")
+    assert by_family and all(e.action.startswith("request.") for e in by_family)
+    by_site = search(client, site="A2")
+    assert by_site and {e.site.code for e in by_site} == {"A2"}
+
+
+def test_search_links_to_the_decision_trail(client, activity, auditor):
+    client.force_login(auditor)
+    page = client.get(reverse("audit:home"), {"q": activity["approved"].reference}).content
+    assert reverse("audit:trail", args=["request", activity["approved"].pk]).encode() in page
+
+
+def test_search_pages_by_sequence(client, activity, auditor, monkeypatch):
+    monkeypatch.setattr("portal.audit.views.PAGE_SIZE", 3)
+    client.force_login(auditor)
+    first = client.get(reverse("audit:home"), {"action": "request."})
+    page_one = first.context["events"]
+    assert len(page_one) == 3 and first.context["next_before"] == page_one[-1].sequence
+    second = search(client, action="request.", before=first.context["next_before"])
+    assert second and max(e.sequence for e in second) < min(e.sequence for e in page_one)
+
+
+def test_bad_search_dates_are_explained(client, activity, auditor):
+    client.force_login(auditor)
+    response = client.get(
+        reverse("audit:home"), {"date_from": "2026-03-10", "date_to": "2026-03-01"}
+    )
+    assert response.status_code == 200
+    assert "must not come before" in response.content.decode()
+    assert response.context["events"] == []
+
+
+def test_people_who_audit_nothing_find_no_auditor_area(client, activity, site_manager):
+    client.force_login(site_manager)
+    assert client.get(reverse("audit:home")).status_code == 404
+    assert client.post(reverse("audit:export"), {"fmt": "csv"}).status_code == 404
+    assert client.post(reverse("audit:verify")).status_code == 404
+
+
+def _download(response) -> tuple[bytes, dict, str]:
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    assert "attachment" in response["Content-Disposition"]
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    names = archive.namelist()
+    (data_name,) = [n for n in names if not n.endswith(".manifest.json")]
+    manifest = json.loads(archive.read(f"{data_name}.manifest.json"))
+    return archive.read(data_name), manifest, data_name
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_downloads_data_and_manifest_and_is_audited(
+    client, activity, auditor, fmt, tmp_path
+):
+    client.force_login(auditor)
+    response = client.post(reverse("audit:export"), {"fmt": fmt, "sites": ["A1"]})
+    data, manifest, data_name = _download(response)
+    assert data_name.endswith(f".{fmt}") and manifest["data_file"] == data_name
+    assert manifest["format"] == fmt and manifest["filters"]["sites"] == ["A1"]
+    assert manifest["data_sha256"] == hashlib.sha256(data).hexdigest()
+    expected = AuditEvent.objects.filter(site__code="A1").count()
+    assert manifest["row_count"] == expected > 0
+    recorded = AuditEvent.objects.get(sequence=manifest["recorded_as_sequence"])
+    assert recorded.action == "audit.exported" and recorded.actor == auditor
+    # The two files check out with the standalone verifier, as an auditor would run it.
+    (tmp_path / data_name).write_bytes(data)
+    (tmp_path / f"{data_name}.manifest.json").write_text(json.dumps(manifest))
+    checked = verifier(tmp_path / data_name, tmp_path / f"{data_name}.manifest.json", tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    page = client.get(reverse("audit:home")).content.decode()
+    assert "Your recent exports" in page and manifest["data_sha256"][:17] in page
+
+
+def test_export_outside_scope_is_refused_and_recorded(client, activity, auditor):
+    client.force_login(auditor)
+    response = client.post(reverse("audit:export"), {"fmt": "csv", "region": "RB"})
+    # RB is not offered to a region-A auditor: the form refuses it before any export runs.
+    assert response.status_code == 400
+    assert not AuditEvent.objects.filter(action="audit.exported").exists()
+
+
+def test_export_with_unknown_format_changes_nothing(client, activity, auditor):
+    client.force_login(auditor)
+    before = AuditEvent.objects.count()
+    response = client.post(reverse("audit:export"), {"fmt": "xlsx"})
+    assert response.status_code == 400
+    assert "Select a valid choice" in response.content.decode()
+    assert AuditEvent.objects.count() == before
+
+
+def test_verify_now_records_the_result_and_is_rate_limited(client, activity, auditor):
+    client.force_login(auditor)
+    checkpoint_take()
+    response = client.post(reverse("audit:verify"), follow=True)
+    # The task runs in the worker (in process here); the page shows its recorded verdict.
+    assert "Verification started" in response.content.decode()
+    verified = AuditEvent.objects.filter(action="audit.verified")
+    assert verified.count() == 1 and verified.get().after["intact"] is True
+    page = client.get(reverse("audit:home")).content.decode()
+    assert "Intact" in page and "Last checkpoint" in page and "kept in the database only" in page
+    again = client.post(reverse("audit:verify"), follow=True)
+    assert "can be verified again in" in again.content.decode()
+    assert verified.count() == 1
+    assert client.get(reverse("audit:verify")).status_code == 405
+
+
+def test_verify_reports_a_tampered_ledger(client, activity, auditor, settings):
+    from django.db import connection
+
+    settings.AUDIT_VERIFY_INTERVAL_SECONDS = 0
+    client.force_login(auditor)
+    victim = AuditEvent.objects.filter(action="request.rejected").get()
+    ledger.set_aside(connection)
+    try:
+        AuditEvent.objects.filter(pk=victim.pk).update(comment="Approved after all")
+    finally:
+        ledger.enforce(connection)
+    response = client.post(reverse("audit:verify"), follow=True)
+    page = response.content.decode()
+    assert "Broken" in page and f"at event #{victim.sequence}" in page
+    result = AuditEvent.objects.filter(action="audit.verified").get()
+    assert result.after["intact"] is False and result.after["broken_at"] == victim.sequence
+
+
+def test_area_costs_the_same_queries_whatever_the_ledger(
+    client, activity, auditor, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(auditor)
+    with CaptureQueriesContext(connection) as first:
+        client.get(reverse("audit:home"))
+    from approvals import services
+    from tests.approvals.conftest import raise_request
+
+    for amount in ("610", "620", "630"):
+        request = raise_request(activity["delegate"], activity["approved"].site, amount=amount)
+        services.request_withdraw(actor=activity["delegate"], request_id=request.pk)
+    with django_assert_max_num_queries(len(first.captured_queries)):
+        client.get(reverse("audit:home"))
+
+
+def test_a_second_press_while_a_verification_runs_starts_none(client, activity, auditor):
+    from django.core.cache import cache
+
+    from portal.audit.views import VERIFY_LOCK
+
+    client.force_login(auditor)
+    cache.set(VERIFY_LOCK, "running", 60)  # as another web process leaves it while one runs
+
+    response = client.post(reverse("audit:verify"), follow=True)
+
+    assert "A verification is already running" in response.content.decode()
+    assert not AuditEvent.objects.filter(action="audit.verified").exists()
