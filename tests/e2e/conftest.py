@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 README_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM refuses to run in a
-# thread with an event loop unless told that the test knows what it does.
+# Playwright's sync API runs an event loop in this thread, from the first browser test to the
+# end of the session; Django's ORM refuses to run in a thread with an event loop unless told
+# that the test knows what it does. (Subprocesses that check the deployment leave it out.)
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 

@@ -20,11 +20,16 @@ PRODUCTION = {
 }
 
 
+# Set by the test run itself (pyproject's pytest env, the browser tests' event loop), never by a
+# deployment: the checked process must not inherit them.
+TEST_RUNNER_ONLY = {"SECURE_SSL_REDIRECT", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+
+
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in PRODUCTION and key != "SECURE_SSL_REDIRECT"
+        if key not in PRODUCTION and key not in TEST_RUNNER_ONLY
     }
     environment.update(env)
     return subprocess.run(
