@@ -381,6 +381,8 @@ def request_withdraw(*, actor, request_id: int, reason: str = "") -> ApprovalReq
         request.withdraw()
         request.save()
         _audit_transition(request, actor, "request.withdrawn", previous, comment=reason)
+        # A case waiting for this write-off is handed back to its queue, not left waiting.
+        _tell_waiting_case(request)
     return request
 
 

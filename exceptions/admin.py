@@ -1,6 +1,7 @@
-"""Administration of exception cases: queue rules and deadlines are edited here, cases only read.
+"""Administration of exception cases: queue rules, deadlines and resolution codes are edited
+here, cases only read.
 
-Rules and deadlines are saved and deleted through exceptions.services, so every change is
+Rules, deadlines and codes are saved and deleted through exceptions.services, so every change is
 checked and audited like any other; cases move only through the services' transitions.
 """
 
@@ -8,7 +9,7 @@ from django.contrib import admin
 from django.db.models import Q
 
 from exceptions import policies, services
-from exceptions.models import CaseDeadline, ExceptionCase, QueueRule
+from exceptions.models import CaseDeadline, ExceptionCase, QueueRule, ResolutionCode
 from sites.policies import sites_administered_by
 
 
@@ -78,6 +79,23 @@ class CaseDeadlineAdmin(ConfigurationAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for deadline_id in queryset.values_list("pk", flat=True):
             services.case_deadline_delete(actor=request.user, deadline_id=deadline_id)
+
+
+@admin.register(ResolutionCode)
+class ResolutionCodeAdmin(ConfigurationAdmin):
+    list_display = ["__str__", "kind", "code", "label", "active"]
+    list_filter = ["kind", "active"]
+    fields = ["kind", "code", "label", "active"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        services.resolution_code_save(actor=request.user, code=obj)
+
+    def delete_model(self, request, obj) -> None:
+        services.resolution_code_delete(actor=request.user, code_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for code_id in queryset.values_list("pk", flat=True):
+            services.resolution_code_delete(actor=request.user, code_id=code_id)
 
 
 @admin.register(ExceptionCase)

@@ -245,3 +245,29 @@ class CaseDeadline(models.Model):
     def __str__(self) -> str:
         queue = self.get_queue_display() if self.queue else "every queue"
         return f"{self.get_severity_display()} in {queue}: {self.hours} h"
+
+
+class ResolutionCode(models.Model):
+    """A change to the resolution codes a kind of case may be closed with.
+
+    The built-in codes of each kind (exceptions/rules.py) apply unless a row says otherwise: an
+    active row adds a code to its kind (or relabels a built-in one), an inactive row withdraws
+    one. Cases already closed keep the code they were closed with.
+    """
+
+    kind = models.CharField(max_length=32, choices=CaseKind.choices)
+    code = models.SlugField(max_length=64, help_text="Stored on the case; lower case, no spaces.")
+    label = models.CharField(max_length=200, help_text="What people choose from.")
+    active = models.BooleanField(
+        default=True, help_text="Untick to withdraw the code (a built-in one too)."
+    )
+
+    class Meta:
+        ordering = ["kind", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "code"], name="one_row_per_resolution_code"),
+        ]
+
+    def __str__(self) -> str:
+        state = "" if self.active else " (withdrawn)"
+        return f"{self.get_kind_display()}: {self.code}{state}"

@@ -1,11 +1,12 @@
 """What each kind of case may be closed with, and who works each queue.
 
 Resolution codes are per kind, so that a report can say how invoice mismatches end; a code a
-kind does not list is refused. Queues are worked by roles held at the case's site (or its
+kind does not list is refused. Administrators add and withdraw codes (ResolutionCode rows) on
+top of the built-in lists below. Queues are worked by roles held at the case's site (or its
 region): finance works the finance queue, site and regional managers the operational ones.
 """
 
-from exceptions.models import CaseKind, Queue, Severity
+from exceptions.models import CaseKind, Queue, ResolutionCode, Severity
 from sites.roles import Role
 
 K = CaseKind
@@ -49,6 +50,20 @@ RESOLUTION_CODES: dict[str, dict[str, str]] = {
         "written_off": "Damaged goods written off",
     },
 }
+
+
+def resolution_codes(kind: str) -> dict[str, str]:
+    """The codes a case of `kind` may be closed with now: the built-in ones as administered."""
+    codes = dict(RESOLUTION_CODES.get(kind, {}))
+    for code, label, active in ResolutionCode.objects.filter(kind=kind).values_list(
+        "code", "label", "active"
+    ):
+        if active:
+            codes[code] = label
+        else:
+            codes.pop(code, None)
+    return codes
+
 
 QUEUE_ROLES: dict[str, frozenset[str]] = {
     Queue.FINANCE: frozenset({Role.FINANCE}),

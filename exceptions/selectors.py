@@ -2,9 +2,10 @@
 
 Priority = severity weight × (1 + log10(1 + amount at stake)) × (1 + days open): a critical
 case outranks a low one, money at stake counts but does not swamp everything, and a case left
-waiting climbs. Each item carries the numbers and a one-line reason so people can see why a
-case is where it is. Scoring runs over the open cases in scope; the database does the scoping
-and filtering in one query.
+waiting climbs. Amounts are compared in the base currency (at the rate in force), since one
+queue spans sites that keep their books in different currencies. Each item carries the numbers
+and a one-line reason so people can see why a case is where it is. Scoring runs over the open
+cases in scope; the database does the scoping and filtering in one query.
 """
 
 import math
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -67,20 +69,39 @@ def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> Que
 def prioritised(user, filters: QueueFilters | None = None, *, at=None) -> list[QueueItem]:
     """The open cases in scope, highest priority first, each with why it ranks there."""
     at = at or timezone.now()
-    items = [_scored(case, at) for case in open_cases_for(user, filters, at=at)]
+    rates = _rates(at)
+    items = [_scored(case, at, rates) for case in open_cases_for(user, filters, at=at)]
     return sorted(items, key=lambda item: (-item.score, item.case.detected_at, item.case.pk))
 
 
-def _scored(case: ExceptionCase, at: datetime) -> QueueItem:
+def _rates(at: datetime) -> dict[str, Decimal]:
+    """Units of each currency per unit of the base currency, at the rate in force (one query)."""
+    from approvals.models import CurrencyRate
+
+    rates = {settings.TOLLGATE_BASE_CURRENCY: Decimal(1)}
+    newest_first = CurrencyRate.objects.filter(valid_from__lte=at).order_by(
+        "currency", "-valid_from"
+    )
+    for currency, rate in newest_first.values_list("currency", "units_per_base"):
+        rates.setdefault(currency, rate)
+    return rates
+
+
+def _scored(case: ExceptionCase, at: datetime, rates: dict[str, Decimal]) -> QueueItem:
     weight = SEVERITY_WEIGHT[case.severity]
-    stake = float(case.amount_at_stake or Decimal(0))
+    currency = case.currency or case.site.currency
+    amount = case.amount_at_stake or Decimal(0)
+    # Without a rate the amount counts as it is; the reason says so.
+    rate = rates.get(currency)
+    stake = float(amount / rate) if rate else float(amount)
     days = max((at - case.detected_at).total_seconds() / 86400, 0)
     score = weight * (1 + math.log10(1 + stake)) * (1 + days)
-    money = (
-        f"{case.amount_at_stake} {case.currency} at stake"
-        if case.amount_at_stake
-        else ("no amount at stake")
-    )
+    money = "no amount at stake"
+    if case.amount_at_stake:
+        money = f"{case.amount_at_stake} {currency} at stake"
+        base = settings.TOLLGATE_BASE_CURRENCY
+        if currency != base:
+            money += f" (≈ {stake:.2f} {base})" if rate else f" (no {currency} rate)"
     overdue = " and overdue" if case.due_at and case.due_at < at else ""
     reason = f"{case.get_severity_display()}, {money}, open {days:.1f} days{overdue}"
     return QueueItem(case, round(score, 2), reason)
@@ -110,18 +131,20 @@ def _bucket(age: timedelta) -> str:
 
 def case_audience(case: ExceptionCase, reason: str) -> list:
     """Who hears that a case falls due soon ("reminder") or is overdue ("escalated")."""
-    # A reminder goes to the owner, or to the queue's people while nobody owns the case; an
-    # escalation to the escalation role at the case's site or region, and to the owner.
+    # A reminder goes to the owner, or to the queue's people while nobody (still active) owns
+    # the case; an escalation to the escalation role at the case's site or region, and to the
+    # owner. Nobody holding the escalation role there must not make a late case go unheard:
+    # the queue's people hear of it instead.
     from approvals.models import HeldAt
     from approvals.selectors import role_holders
 
-    if reason == "reminder" and case.owner_id:
-        people = [case.owner] if case.owner.is_active else []
-    elif reason == "reminder":
-        people = list(role_holders(sorted(QUEUE_ROLES[case.queue]), HeldAt.SITE, case.site))
+    owner = [case.owner] if case.owner_id and case.owner.is_active else []
+    queue = role_holders(sorted(QUEUE_ROLES[case.queue]), HeldAt.SITE, case.site)
+    if reason == "reminder":
+        people = owner or list(queue)
     else:
-        people = list(role_holders([case.escalation_role], HeldAt.SITE, case.site))
-        people += [case.owner] if case.owner_id and case.owner.is_active else []
+        escalation = list(role_holders([case.escalation_role], HeldAt.SITE, case.site))
+        people = (escalation or list(queue)) + owner
     return sorted({person.pk: person for person in people}.values(), key=lambda p: p.username)
 
 

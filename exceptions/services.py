@@ -29,8 +29,9 @@ from exceptions.models import (
     CaseState,
     ExceptionCase,
     QueueRule,
+    ResolutionCode,
 )
-from exceptions.rules import NEEDS_APPROVAL, RESOLUTION_CODES
+from exceptions.rules import NEEDS_APPROVAL, resolution_codes
 from portal.audit.services import audit_record
 from portal.webhooks import outbound
 
@@ -113,8 +114,9 @@ def _seen_again(case: ExceptionCase, values: dict, at: datetime) -> ExceptionCas
     before = _stakes(case) | {"occurrences": case.occurrences, "evidence": case.evidence}
     case.occurrences += 1
     case.last_seen_at = at
-    case.evidence = values["evidence"]
-    case.payload = values["payload"]
+    # The payload stays the one that opened the case, verbatim; the evidence takes what the
+    # new sighting knows on top of what earlier ones (perhaps another source) established.
+    case.evidence = {**case.evidence, **values["evidence"]}
     # The Odoo record may be learnt from the second source (a carrier report came first).
     if not case.odoo_model and values["odoo_model"]:
         case.odoo_model, case.odoo_id = values["odoo_model"], values["odoo_id"]
@@ -199,7 +201,7 @@ def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
     """Close the case with a resolution code its kind allows and a note; locks the case."""
     with transaction.atomic():
         case = _workable(actor, case_id)
-        codes = RESOLUTION_CODES[case.kind]
+        codes = resolution_codes(case.kind)
         errors = {}
         if code not in codes:
             errors["code"] = f"Use one of {', '.join(codes)} for a {case.get_kind_display()}."
@@ -207,12 +209,10 @@ def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
             errors["note"] = "Say what was done."
         if errors:
             raise ValidationError(errors)
-        if case.linked_request_id and case.linked_request.state in ("submitted", "in_review"):
-            raise Conflict(f"{case.reference} waits for {case.linked_request.reference}.")
+        _refuse_while_waiting(case)
         before = _state(case)
         if _needs_approval(case, code):
-            _ask_for_approval(case, actor, code, note)
-            _audit(case, actor, "case.resolution_awaits_approval", before, comment=note)
+            _ask_for_approval(case, actor, code, note, before)
             case.refresh_from_db()
             return case
         _transition(case, case.resolve)
@@ -232,7 +232,14 @@ def _needs_approval(case: ExceptionCase, code: str) -> bool:
     return amount >= settings.CASE_RESOLUTION_APPROVAL_THRESHOLD
 
 
-def _ask_for_approval(case: ExceptionCase, actor, code: str, note: str) -> None:
+def _refuse_while_waiting(case: ExceptionCase) -> None:
+    # Closing a case whose resolution is still being decided would leave the request deciding
+    # nothing; the case waits for the outcome (an approver rejects, the requester withdraws).
+    if case.linked_request_id and case.linked_request.state in ("submitted", "in_review"):
+        raise Conflict(f"{case.reference} waits for {case.linked_request.reference}.")
+
+
+def _ask_for_approval(case: ExceptionCase, actor, code: str, note: str, before: dict) -> None:
     from approvals import services as approvals
 
     kind, category = NEEDS_APPROVAL[(case.kind, code)]
@@ -240,7 +247,7 @@ def _ask_for_approval(case: ExceptionCase, actor, code: str, note: str) -> None:
         requester=actor,
         kind=kind,
         site=case.site,
-        title=f"{case.reference}: {RESOLUTION_CODES[case.kind][code]}",
+        title=f"{case.reference}: {resolution_codes(case.kind)[code]}"[:200],
         reason=note,
         amount=case.amount_at_stake,
         currency=case.currency or case.site.currency,
@@ -250,6 +257,9 @@ def _ask_for_approval(case: ExceptionCase, actor, code: str, note: str) -> None:
     )
     case.linked_request, case.pending_resolution, case.resolution_note = request, code, note
     case.save(update_fields=["linked_request", "pending_resolution", "resolution_note"])
+    # Audited before submitting: a fast-path approval resolves the case within the submit, and
+    # the trail must read "awaits approval" then "resolved", not the other way round.
+    _audit(case, actor, "case.resolution_awaits_approval", before, comment=note)
     approvals.request_submit(actor=None, request_id=request.pk)
 
 
@@ -283,6 +293,7 @@ def case_dismiss(*, actor, case_id: int, reason: str) -> ExceptionCase:
         raise ValidationError({"reason": "Say why the case needs no action."})
     with transaction.atomic():
         case = _workable(actor, case_id)
+        _refuse_while_waiting(case)
         before = _state(case)
         _transition(case, case.dismiss)
         case.resolution_note = reason
@@ -305,14 +316,33 @@ def case_reopen(*, actor, case_id: int, reason: str) -> ExceptionCase:
             raise PermissionDenied(
                 f"Only workers of its queue may reopen a case, within {window} days of closing."
             )
+        _refuse_if_reraised(case)
         before = _state(case)
         case.reopen()
         case.owner = case.owner or actor
         case.resolution_code = ""
         _fresh_deadline(case, timezone.now())
-        case.save()
+        try:
+            with transaction.atomic():
+                case.save()
+        except IntegrityError:
+            # A sighting opened a new case for the event between the check and the save.
+            _refuse_if_reraised(case)
+            raise
         _audit(case, actor, "case.reopened", before, comment=reason)
     return case
+
+
+def _refuse_if_reraised(case: ExceptionCase) -> None:
+    # The same event seen after the case closed opened a new case; only one may be open.
+    newer = ExceptionCase.objects.filter(
+        dedupe_key=case.dedupe_key, state__in=OPEN_CASE_STATES
+    ).first()
+    if newer is not None:
+        raise Conflict(
+            f"{newer.reference} is open for the same event; work that case instead of "
+            f"reopening {case.reference}."
+        )
 
 
 def _fresh_deadline(case: ExceptionCase, since: datetime) -> None:
@@ -504,6 +534,16 @@ def case_deadline_save(*, actor, deadline: CaseDeadline) -> CaseDeadline:
 def case_deadline_delete(*, actor, deadline_id: int) -> None:
     """Remove a deadline row (the fixed default applies again); locks it."""
     _config_delete(actor, CaseDeadline, deadline_id, "case_deadline")
+
+
+def resolution_code_save(*, actor, code: ResolutionCode) -> ResolutionCode:
+    """Add, relabel or withdraw a resolution code of a kind; closed cases keep their code."""
+    return _config_save(actor, code, "resolution_code")
+
+
+def resolution_code_delete(*, actor, code_id: int) -> None:
+    """Remove a resolution code row (a built-in code it changed applies again); locks it."""
+    _config_delete(actor, ResolutionCode, code_id, "resolution_code")
 
 
 def _config_save(actor, row, name: str):

@@ -313,6 +313,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30,
         "options": {"expires": 30},
     },
+    # Inbound deliveries whose processing task was lost (broker down, worker killed).
+    "webhooks-process-stranded": {
+        "task": "webhooks.process_stranded",
+        "schedule": 300,
+        "options": {"expires": 300},
+    },
 }
 
 # --- Approvals ------------------------------------------------------------------------------

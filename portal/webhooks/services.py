@@ -8,13 +8,14 @@ race between two copies, so the loser answers "duplicate" instead of storing twi
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from exceptions.models import CaseKind, ExceptionCase
+from exceptions.models import CaseKind, CaseState, ExceptionCase
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import audit_record
@@ -25,6 +26,12 @@ from sites.models import Site
 logger = logging.getLogger(__name__)
 
 REQUIRED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+# An accepted delivery still unprocessed this long after it arrived lost its task (broker down
+# when it was enqueued, or a worker killed mid-task): the sweep enqueues it again.
+STRANDED_AFTER = timedelta(minutes=5)
+# A backlogged worker also leaves deliveries waiting; re-enqueueing a bounded batch per run keeps
+# the sweep from flooding the broker with copies (a copy of a processed delivery does nothing).
+STRANDED_BATCH = 500
 # As long as InboundDelivery.webhook_id may be.
 MAX_WEBHOOK_ID = 200
 
@@ -199,7 +206,9 @@ def _store(source, webhook_id, text, payload, status, errors, site=None) -> Rece
                 context={"source": source.name, "webhook_id": webhook_id},
             )
             if not errors:
-                transaction.on_commit(lambda: _enqueue(delivery.pk))
+                # robust: the delivery is stored, so a broker that is down must not turn the
+                # answer into a 500; the stranded-delivery sweep enqueues it later.
+                transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
     except IntegrityError:
         # The same webhook-id was stored by a concurrent request a moment ago.
         return Received(200, {"status": "duplicate"})
@@ -212,6 +221,24 @@ def _enqueue(delivery_id: int) -> None:
     from portal.webhooks.tasks import process_delivery
 
     process_delivery.delay(delivery_id)
+
+
+def deliveries_stranded_sweep(*, now: datetime | None = None) -> int:
+    """Enqueue again every accepted delivery whose processing never happened; returns how many.
+
+    Processing locks the delivery and skips anything no longer accepted, so a delivery enqueued
+    twice (its first task was only slow) is still processed once.
+    """
+    cutoff = (now or timezone.now()) - STRANDED_AFTER
+    stranded = InboundDelivery.objects.filter(
+        status=DeliveryStatus.ACCEPTED, received_at__lte=cutoff
+    ).order_by("received_at")
+    ids = list(stranded.values_list("pk", flat=True)[:STRANDED_BATCH])
+    for delivery_id in ids:
+        _enqueue(delivery_id)
+    if ids:
+        logger.warning("Re-enqueued %d stranded webhook deliveries", len(ids))
+    return len(ids)
 
 
 # --- processing -------------------------------------------------------------------------------
@@ -273,6 +300,10 @@ def _handle(delivery: InboundDelivery, payload: dict) -> ExceptionCase | None:
 def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
     # How late is unknown without the planned date, which only Odoo holds: the sync's own case
     # for the picking grades that.
+    key = picking_delay_key(payload["picking_ref"])
+    closed = _closed_case_of_same_event(delivery, payload, key)
+    if closed is not None:
+        return closed
     case, _ = case_raise(
         kind=CaseKind.SHIPMENT_DELAY,
         site=delivery.site,
@@ -280,7 +311,7 @@ def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
         title=f"{payload['picking_ref']} delayed: {payload['status']}"[:200],
         source="webhook",
         # The picking's name, as the Odoo sync keys its late pickings: either joins the other.
-        dedupe_key=picking_delay_key(payload["picking_ref"]),
+        dedupe_key=key,
         payload=payload,
         evidence=_carrier_evidence(delivery, payload) | {"new_eta": payload.get("new_eta")},
     )
@@ -288,13 +319,17 @@ def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
 
 
 def _delivery_failed(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
+    key = f"carrier:stock.picking:{payload['picking_ref']}:delivery_failed"
+    closed = _closed_case_of_same_event(delivery, payload, key)
+    if closed is not None:
+        return closed
     case, _ = case_raise(
         kind=CaseKind.DELIVERY_FAILED,
         site=delivery.site,
         severity="high",
         title=f"{payload['picking_ref']} delivery failed: {payload['status']}"[:200],
         source="webhook",
-        dedupe_key=f"carrier:stock.picking:{payload['picking_ref']}:delivery_failed",
+        dedupe_key=key,
         payload=payload,
         evidence=_carrier_evidence(delivery, payload),
     )
@@ -324,6 +359,40 @@ def _asn_conflict(delivery: InboundDelivery, payload: dict) -> ExceptionCase | N
         evidence={"order_ref": payload["order_ref"], "lines": differing, **_origin(delivery)},
     )
     return case
+
+
+def _closed_case_of_same_event(
+    delivery: InboundDelivery, payload: dict, dedupe_key: str
+) -> ExceptionCase | None:
+    """The closed case this very carrier event already reached, if any.
+
+    A carrier event is one real-world event by its tracking number, status and event time. Sent
+    again under a new webhook-id after its case was closed, it belongs to that case: opening a
+    second case would make people work the same event twice.
+    """
+    event = _carrier_event_identity(payload)
+    earlier = (
+        InboundDelivery.objects.filter(
+            source=delivery.source,
+            case__dedupe_key=dedupe_key,
+            case__state__in=[CaseState.RESOLVED, CaseState.DISMISSED],
+        )
+        .exclude(pk=delivery.pk)
+        .select_related("case")
+        .order_by("-case_id")
+    )
+    for row in earlier:
+        if _carrier_event_identity(json.loads(row.body)) == event:
+            return row.case
+    return None
+
+
+def _carrier_event_identity(payload: dict) -> tuple:
+    try:
+        at = schemas.parse_time(payload["event_time"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        at = None
+    return payload.get("tracking_number"), payload.get("status"), at
 
 
 def _carrier_evidence(delivery: InboundDelivery, payload: dict) -> dict:

@@ -11,6 +11,12 @@ def process_delivery(delivery_id: int) -> None:
     services.delivery_process(delivery_id=delivery_id)
 
 
+@shared_task(name="webhooks.process_stranded")
+def process_stranded() -> int:
+    """Enqueue again the accepted deliveries whose task was lost; returns how many."""
+    return services.deliveries_stranded_sweep()
+
+
 @shared_task(name="webhooks.deliver_outbound")
 def deliver_outbound(delivery_id: int) -> None:
     """Attempt one outbound delivery if it is due; a second run of the same attempt does nothing.

@@ -29,7 +29,9 @@ def receive(request, source: str) -> JsonResponse:
         return _error(400, "The Content-Length header is not a number.")
     if declared > limit:
         return too_big
-    body = request.read(limit + 1)
+    body = _read(request, limit + 1)
+    if body is None:
+        return _error(411, "Send a Content-Length header, or a chunked body this server ends.")
     if len(body) > limit:
         return too_big
     try:
@@ -42,6 +44,22 @@ def receive(request, source: str) -> JsonResponse:
         return _error(401, str(error))
     received = services.webhook_receive(source=row, webhook_id=webhook_id, body=body)
     return JsonResponse(received.body, status=received.status)
+
+
+def _read(request, size: int) -> bytes | None:
+    """At most `size` bytes of the body; None for a chunked body that cannot be read safely.
+
+    Without a Content-Length Django reads a WSGI body as empty, so a chunked body is read from
+    the server's de-chunked input, still never more than `size` bytes, when the server promises
+    that input ends (`wsgi.input_terminated`, as gunicorn does); otherwise reading could block.
+    ASGI servers hand Django the whole body, which `request.read` already bounds.
+    """
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if "wsgi.input" not in request.META or request.META.get("CONTENT_LENGTH") or not chunked:
+        return request.read(size)
+    if not request.META.get("wsgi.input_terminated"):
+        return None
+    return request.META["wsgi.input"].read(size)
 
 
 def _error(status: int, message: str) -> JsonResponse:

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from exceptions.models import ExceptionCase, QueueRule
-from exceptions.services import case_raise
+from exceptions.services import case_raise, case_resolve
 from portal.audit.models import AuditEvent
 
 
@@ -19,7 +19,7 @@ def superuser_client(client, root):
     return client
 
 
-@pytest.mark.parametrize("name", ["queuerule", "casedeadline", "exceptioncase"])
+@pytest.mark.parametrize("name", ["queuerule", "casedeadline", "resolutioncode", "exceptioncase"])
 def test_every_exceptions_admin_list_opens(superuser_client, site_a1, name):
     case_raise(
         kind="asn_conflict",
@@ -92,3 +92,35 @@ def test_cases_cannot_be_changed_or_deleted_in_the_admin(superuser_client, site_
     assert b'name="_save"' not in page.content
     assert delete.status_code == 403
     assert ExceptionCase.objects.filter(pk=case.pk).exists()
+
+
+def test_a_resolution_code_added_in_the_admin_can_close_a_case_and_is_audited(
+    superuser_client, root, site_a1, finance
+):
+    case, _ = case_raise(
+        kind="invoice_mismatch",
+        site=site_a1,
+        severity="medium",
+        title="Bill differs",
+        source="odoo",
+        dedupe_key="bill-7",
+        payload={},
+        evidence={},
+    )
+
+    response = superuser_client.post(
+        reverse("admin:exceptions_resolutioncode_add"),
+        {
+            "kind": "invoice_mismatch",
+            "code": "disputed_on_portal",
+            "label": "Disputed on the supplier portal",
+            "active": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="resolution_code.created").actor == root
+    closed = case_resolve(
+        actor=finance, case_id=case.pk, code="disputed_on_portal", note="Supplier agreed"
+    )
+    assert (closed.state, closed.resolution_code) == ("resolved", "disputed_on_portal")

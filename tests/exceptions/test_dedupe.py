@@ -76,6 +76,10 @@ def test_a_carrier_report_joins_the_case_the_sync_opened(sync, carrier_report):
     assert case.occurrences == 2
     assert case.severity == "high"  # the sync's grading; the carrier's "medium" never lowers it
     assert (case.odoo_model, case.odoo_id) == ("stock.picking", 42)
+    # The Odoo record that opened the case stays its payload; the evidence holds both reports.
+    assert (case.source, case.payload["name"]) == ("odoo", "A1/OUT/00042")
+    assert case.evidence["days_late"] == 8.0
+    assert case.evidence["tracking_number"] == "1Z999AA10123456784"
 
 
 def test_the_sync_joins_the_case_a_carrier_report_opened(sync, carrier_report):

@@ -6,11 +6,15 @@ from decimal import Decimal
 import time_machine
 from django.utils import timezone
 
+from approvals.services import currency_rate_add
 from exceptions.selectors import QueueFilters, open_cases_for, prioritised, queue_summary
 from exceptions.services import case_raise
+from tests.factories import SiteFactory
 
 
-def _case(site, key, *, kind="invoice_mismatch", severity="medium", amount=None, at=None):
+def _case(
+    site, key, *, kind="invoice_mismatch", severity="medium", amount=None, at=None, currency="EUR"
+):
     case, _ = case_raise(
         kind=kind,
         site=site,
@@ -21,7 +25,7 @@ def _case(site, key, *, kind="invoice_mismatch", severity="medium", amount=None,
         payload={},
         evidence={},
         amount_at_stake=Decimal(amount) if amount else None,
-        currency="EUR" if amount else "",
+        currency=currency if amount else "",
         at=at,
     )
     return case
@@ -92,3 +96,42 @@ def test_a_case_climbs_the_queue_as_it_waits(site_a1, finance):
         # Ten days on, the low case left waiting outranks a high one raised just now.
         ranked = [i.case for i in prioritised(finance, at=later)]
         assert ranked == [urgent, waiting, urgent_again]
+
+
+def test_money_at_stake_is_compared_in_the_base_currency(region_a, site_a1, finance):
+    now = timezone.now()
+    currency_rate_add(
+        actor=None, currency="SEK", units_per_base=Decimal("11.5"), valid_from=now - timedelta(1)
+    )
+    stockholm = SiteFactory(code="A3", region=region_a, currency="SEK")
+    kronor = _case(stockholm, "sek", severity="high", amount="5000", at=now, currency="SEK")
+    euros = _case(site_a1, "eur", severity="high", amount="1000", at=now)
+
+    ranked = prioritised(finance, at=now)
+
+    # 5,000 kronor is about 435 euros: the 1,000 euro case ranks first.
+    assert [item.case for item in ranked] == [euros, kronor]
+    assert ranked[1].reason.startswith("High, 5000.00 SEK at stake (≈ 434.78 EUR), open 0.0 days")
+
+
+def test_an_amount_without_a_rate_still_ranks_and_says_so(region_a, finance):
+    now = timezone.now()
+    oslo = SiteFactory(code="A4", region=region_a, currency="NOK")
+    case, _ = case_raise(
+        kind="invoice_mismatch",
+        site=oslo,
+        severity="medium",
+        title="case nok",
+        source="odoo",
+        dedupe_key="test:nok",
+        payload={},
+        evidence={},
+        amount_at_stake=Decimal("300"),
+        currency="NOK",
+        at=now,
+    )
+
+    [item] = prioritised(finance, at=now)
+
+    assert item.case == case
+    assert item.reason.startswith("Medium, 300.00 NOK at stake (no NOK rate), open 0.0 days")

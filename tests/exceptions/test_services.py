@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from approvals.errors import Conflict
 from exceptions import services
-from exceptions.models import CaseState, ExceptionCase, Queue
+from exceptions.models import CaseState, ExceptionCase, Queue, ResolutionCode
 from exceptions.services import case_raise
 from portal.audit.models import AuditEvent
 from portal.webhooks.models import OutboundEvent
@@ -51,14 +51,18 @@ def test_invoice_mismatch_lands_in_the_finance_queue_with_a_deadline(site_a1):
 
 def test_the_same_event_seen_again_joins_the_open_case(site_a1):
     first, _ = _raise(site_a1)
-    again, created = _raise(site_a1, evidence={"difference": "150.00"}, amount_at_stake=150)
+    again, created = _raise(
+        site_a1, evidence={"difference": "150.00"}, amount_at_stake=150, payload={"id": 43}
+    )
 
     assert not created
     assert again.pk == first.pk
     assert ExceptionCase.objects.count() == 1
     again.refresh_from_db()
     assert again.occurrences == 2
-    assert again.evidence == {"difference": "150.00"}
+    # The newer figure wins, what it does not mention is kept, and the payload stays the first.
+    assert again.evidence == {"difference": "150.00", "tolerance_pct": "2"}
+    assert again.payload == {"id": 42}
 
 
 # --- working a case -------------------------------------------------------------------------
@@ -272,3 +276,102 @@ def test_a_sighting_gives_an_amount_to_a_case_that_had_none(site_a1):
 
     case = ExceptionCase.objects.get(pk=first.pk)
     assert (case.amount_at_stake, case.currency) == (Decimal("40.00"), "EUR")
+
+
+def test_a_case_waiting_for_its_write_off_cannot_be_dismissed(costly_case, finance):
+    waiting = services.case_resolve(
+        actor=finance, case_id=costly_case.pk, code="difference_written_off", note="Not worth it"
+    )
+
+    with pytest.raises(Conflict, match=f"waits for {waiting.linked_request.reference}"):
+        services.case_dismiss(actor=finance, case_id=costly_case.pk, reason="Never mind")
+
+    costly_case.refresh_from_db()
+    assert costly_case.state == CaseState.NEW
+    assert costly_case.linked_request.state == "in_review"
+
+
+def test_a_fast_path_write_off_reads_awaits_approval_then_resolved(
+    site_a1, matrix, finance, settings
+):
+    settings.CASE_RESOLUTION_APPROVAL_THRESHOLD = 50
+    case, _ = _raise(site_a1, amount_at_stake=Decimal("80"), dedupe_key="odoo:account.move:8")
+
+    resolved = services.case_resolve(
+        actor=finance, case_id=case.pk, code="difference_written_off", note="Small"
+    )
+
+    assert (resolved.state, resolved.linked_request.state) == (CaseState.RESOLVED, "approved")
+    trail = AuditEvent.objects.filter(object_id=str(case.pk), action__startswith="case.")
+    assert list(trail.order_by("pk").values_list("action", flat=True)) == [
+        "case.opened",
+        "case.resolution_awaits_approval",
+        "case.resolved",
+    ]
+
+
+def test_a_case_is_not_reopened_while_the_same_event_has_a_newer_open_case(invoice_case, finance):
+    services.case_resolve(
+        actor=finance, case_id=invoice_case.pk, code="bill_corrected", note="Corrected"
+    )
+    newer, created = _raise(invoice_case.site)
+    assert created
+
+    with pytest.raises(Conflict, match=f"{newer.reference} is open for the same event"):
+        services.case_reopen(actor=finance, case_id=invoice_case.pk, reason="Not fixed after all")
+
+    invoice_case.refresh_from_db()
+    assert invoice_case.state == CaseState.RESOLVED
+    assert ExceptionCase.objects.filter(state__in=["new", "assigned", "in_progress"]).count() == 1
+
+
+def test_a_withdrawn_write_off_hands_the_case_back(costly_case, finance):
+    from approvals import services as approvals
+
+    waiting = services.case_resolve(
+        actor=finance, case_id=costly_case.pk, code="difference_written_off", note="Not worth it"
+    )
+    approvals.request_withdraw(actor=finance, request_id=waiting.linked_request.pk)
+
+    costly_case.refresh_from_db()
+    assert (costly_case.state, costly_case.pending_resolution) == (CaseState.NEW, "")
+    assert AuditEvent.objects.filter(
+        action="case.resolution_refused", object_id=str(costly_case.pk)
+    ).exists()
+
+
+# --- resolution codes as administered -----------------------------------------------------------
+
+
+def test_a_withdrawn_built_in_code_is_refused_and_an_added_one_accepted(invoice_case, finance):
+    services.resolution_code_save(
+        actor=None,
+        code=ResolutionCode(
+            kind="invoice_mismatch", code="bill_corrected", label="-", active=False
+        ),
+    )
+    services.resolution_code_save(
+        actor=None,
+        code=ResolutionCode(kind="invoice_mismatch", code="netted_on_next_bill", label="Netted"),
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        services.case_resolve(
+            actor=finance, case_id=invoice_case.pk, code="bill_corrected", note="x"
+        )
+    assert "netted_on_next_bill" in refused.value.message_dict["code"][0]
+    assert "bill_corrected" not in refused.value.message_dict["code"][0]
+
+    closed = services.case_resolve(
+        actor=finance, case_id=invoice_case.pk, code="netted_on_next_bill", note="Next bill"
+    )
+    assert closed.resolution_code == "netted_on_next_bill"
+
+
+def test_only_a_superuser_changes_resolution_codes(finance):
+    with pytest.raises(PermissionDenied):
+        services.resolution_code_save(
+            actor=finance,
+            code=ResolutionCode(kind="invoice_mismatch", code="waived", label="Waived"),
+        )
+    assert not ResolutionCode.objects.exists()

@@ -18,6 +18,8 @@ from portal.audit.models import AuditEvent
 from portal.celery import app
 from portal.webhooks import openapi
 from portal.webhooks.models import OutboundEvent
+from sites.roles import Role
+from tests.conftest import persona
 
 DETECTED = datetime(2026, 5, 4, 8, 0, tzinfo=UTC)
 BEFORE_REMINDER = DETECTED + timedelta(hours=17, minutes=59)
@@ -173,3 +175,26 @@ def test_the_sweep_is_a_celery_task_on_the_beat_schedule(site_a1):
     assert entry["task"] == "exceptions.sla_sweep" == tasks.sla_sweep.name
     assert "exceptions.sla_sweep" in app.tasks
     assert tasks.sla_sweep.delay().get() == {"reminded": 0, "escalated": 1}
+
+
+def test_an_escalation_nobody_holds_goes_to_the_queue_instead(site_a1, finance, sweep, mailoutbox):
+    # No regional manager in region A: the late case must still reach someone.
+    raised(site_a1)
+
+    sweep(OVERDUE)
+
+    assert mail_to(mailoutbox) == [("[Tollgate] Case overdue", finance.email)]
+
+
+def test_a_reminder_for_a_departed_owner_goes_to_the_queue(
+    site_a1, finance, region_a, sweep, mailoutbox
+):
+    colleague = persona("finance.two", Role.FINANCE, region=region_a)
+    case = raised(site_a1)
+    services.case_assign(actor=finance, case_id=case.pk, owner=colleague)
+    colleague.is_active = False
+    colleague.save(update_fields=["is_active"])
+
+    sweep(REMINDER)
+
+    assert mail_to(mailoutbox) == [("[Tollgate] Case due soon", finance.email)]

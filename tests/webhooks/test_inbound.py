@@ -1,11 +1,15 @@
 """The inbound endpoint: only signed, fresh, well-formed events are stored, each exactly once."""
 
+import io
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.test.client import ClientHandler, RequestFactory
 
 from exceptions.models import ExceptionCase
+from exceptions.services import case_resolve
 from portal.audit.models import AuditEvent
 from portal.webhooks import demo
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSource
@@ -269,3 +273,93 @@ def test_the_secret_never_appears_in_responses_or_logs(deliver, caplog):
         assert raw not in response.content.decode()
     assert raw not in caplog.text
     assert all(raw not in str(s) for s in WebhookSource.objects.get(name="carrier").secrets.all())
+
+
+# --- chunked bodies, as gunicorn hands them over: no Content-Length, input that ends ----------
+
+
+def post_chunked(body: bytes, headers: dict, *, terminated=True):
+    """POST through the whole WSGI stack the way gunicorn passes a chunked request on."""
+    stream = io.BytesIO(body)
+    meta = {f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()}
+    environ = RequestFactory()._base_environ(
+        PATH_INFO="/api/v1/webhooks/carrier/",
+        REQUEST_METHOD="POST",
+        CONTENT_TYPE="application/json",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **meta,
+        **{"wsgi.input": stream, "wsgi.input_terminated": terminated},
+    )
+    assert "CONTENT_LENGTH" not in environ
+    return ClientHandler(enforce_csrf_checks=False)(environ), stream
+
+
+def test_a_chunked_body_is_read_verified_and_accepted(site_a1, django_capture_on_commit_callbacks):
+    body = carrier_event()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response, _ = post_chunked(body, signed_headers(body))
+
+    assert response.status_code == 202
+    assert InboundDelivery.objects.get().body == body.decode()
+    assert ExceptionCase.objects.get().kind == "shipment_delay"
+
+
+def test_a_chunked_body_over_the_limit_is_413_without_reading_it_all(site_a1, settings):
+    settings.WEBHOOK_MAX_BYTES = 256 * 1024
+    body = carrier_event(padding="x" * 2_000_000)
+
+    response, stream = post_chunked(body, signed_headers(body))
+
+    assert response.status_code == 413
+    assert "larger than 262144 bytes" in json.loads(response.content)["error"]
+    assert stream.tell() == 256 * 1024 + 1
+    assert not InboundDelivery.objects.exists()
+
+
+def test_a_chunked_body_the_server_does_not_end_is_refused_with_411(site_a1):
+    body = carrier_event()
+
+    response, stream = post_chunked(body, signed_headers(body), terminated=False)
+
+    assert response.status_code == 411
+    assert "Content-Length" in json.loads(response.content)["error"]
+    assert stream.tell() == 0
+    assert not InboundDelivery.objects.exists()
+
+
+def test_a_broker_that_is_down_still_answers_202_and_keeps_the_delivery(
+    client, site_a1, django_capture_on_commit_callbacks, monkeypatch
+):
+    from portal.webhooks import tasks
+
+    def broker_down(*args, **kwargs):
+        raise OSError("Connection refused")
+
+    monkeypatch.setattr(tasks.process_delivery, "delay", broker_down)
+    body = carrier_event()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, "carrier", body, signed_headers(body))
+
+    assert response.status_code == 202
+    assert InboundDelivery.objects.get().status == DeliveryStatus.ACCEPTED
+
+
+def test_the_same_carrier_event_sent_again_after_its_case_closed_opens_no_second_case(
+    deliver, site_manager
+):
+    deliver("carrier", carrier_event())
+    first = ExceptionCase.objects.get()
+    case_resolve(actor=site_manager, case_id=first.pk, code="rescheduled", note="New date agreed")
+
+    # The carrier's system emits the very same event again, under a new webhook-id.
+    again = deliver("carrier", carrier_event(event_time="2026-05-04T09:30:00+00:00"))
+    assert again.status_code == 202
+    assert ExceptionCase.objects.get() == first
+    assert InboundDelivery.objects.get(pk=again.json()["id"]).case == first
+
+    # A new event for the picking (another status) is a new delay: a new case.
+    deliver("carrier", carrier_event(status="missed_connection"))
+    newer = ExceptionCase.objects.exclude(pk=first.pk).get()
+    assert (newer.state, newer.dedupe_key) == ("new", first.dedupe_key)

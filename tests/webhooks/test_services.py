@@ -1,6 +1,7 @@
 """Processing and secrets: failures stay visible, secrets are checked and audited."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -87,3 +88,31 @@ def test_adding_a_secret_is_audited_without_the_secret():
 
     event = AuditEvent.objects.filter(action="webhook.secret_added").last()
     assert "c2Vjb25k" not in json.dumps([event.before, event.after, event.context, event.comment])
+
+
+def test_a_delivery_whose_task_was_lost_is_processed_by_the_sweep(site_a1):
+    stranded = accepted(site_a1, carrier_event())
+    just_in = InboundDelivery.objects.create(
+        source=stranded.source,
+        webhook_id="msg_2",
+        body=carrier_event(picking_ref="A1/OUT/00043").decode(),
+        event_type="shipment.delayed",
+        status=DeliveryStatus.ACCEPTED,
+        site=site_a1,
+    )
+    later = stranded.received_at + services.STRANDED_AFTER + timedelta(seconds=1)
+    InboundDelivery.objects.filter(pk=just_in.pk).update(received_at=later)
+
+    assert services.deliveries_stranded_sweep(now=later) == 1
+
+    stranded.refresh_from_db()
+    just_in.refresh_from_db()
+    assert stranded.status == DeliveryStatus.PROCESSED
+    assert stranded.case.dedupe_key == "stock.picking:A1/OUT/00042:shipment_delay"
+    assert just_in.status == DeliveryStatus.ACCEPTED
+    assert services.deliveries_stranded_sweep(now=later) == 0
+
+
+def test_the_stranded_sweep_runs_on_beat(settings):
+    tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "webhooks.process_stranded" in tasks

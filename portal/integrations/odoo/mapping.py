@@ -680,7 +680,11 @@ class VendorBills:
             return "not_from_an_order"
         expected, billed, lines, order = comparison
         tolerance = Decimal(settings.ODOO_MATCH_TOLERANCE_PCT)
-        if expected and abs(billed - expected) * 100 / expected <= tolerance:
+        # Equal counts as matched even at zero: a bill drafted from an order before anything
+        # arrived bills nothing for nothing received, which is no difference at all.
+        if billed == expected or (
+            expected and abs(billed - expected) * 100 / expected <= tolerance
+        ):
             return "matched"
         site = ctx.site_of_picking_type(_id(order["picking_type_id"]))
         at_stake = abs(billed - expected)
@@ -729,7 +733,7 @@ def _three_way(bill_lines: list[dict], ctx: Context):
                 "order_price": _d(po_line["price_unit"]),
                 "billed_quantity": _d(line["quantity"]),
                 "billed_price": _d(line["price_unit"]),
-                "difference": asked - owed,
+                "difference": (asked - owed).quantize(CENT),
             }
         )
     if order is None:
