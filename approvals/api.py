@@ -126,6 +126,37 @@ DETAIL_EXAMPLE = REQUEST_EXAMPLE | {
 }
 
 
+def _final_example(state: str, *, step_state: str, outcome: str | None, comment: str) -> dict:
+    """DETAIL_EXAMPLE once decided (or withdrawn): the tier closed, nothing left to do."""
+    at = "2026-03-10T11:00:00Z"
+    step = DETAIL_EXAMPLE["steps"][0] | {"state": step_state, "completed_at": at}
+    decisions = []
+    if outcome:
+        decisions = [
+            {
+                "id": 9,
+                "step_id": step["id"],
+                "outcome": outcome,
+                "actor": "site.manager",
+                "on_behalf_of": None,
+                "round": 1,
+                "policy_version": DETAIL_EXAMPLE["policy_version"],
+                "comment": comment,
+                "at": at,
+            }
+        ]
+    final = {"allowed": False, "reason": "The request is final."}
+    return DETAIL_EXAMPLE | {
+        "state": state,
+        "decided_at": at,
+        "due_at": None,
+        "steps": [step],
+        "decisions": decisions,
+        "available_actions": {name: final for name in DETAIL_EXAMPLE["available_actions"]},
+        "decidable_step_ids": [],
+    }
+
+
 def _site_in_scope(user, site_id: int, *, field: str):
     site = site_list_for_user(user).filter(pk=site_id).first()
     if site is None:
@@ -166,6 +197,7 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         description="Every request you may see (your sites, your own requests, and those you "
         "may decide through a delegation), newest first, narrowed by the filters.",
         responses={200: ApprovalRequestSerializer(many=True)},
+        examples=[OpenApiExample("In review", response_only=True, value=REQUEST_EXAMPLE)],
     )
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
@@ -226,6 +258,13 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         responses={200: ApprovalRequestDetailSerializer},
         examples=[
             OpenApiExample("Approve", request_only=True, value={"comment": "Within budget."}),
+            OpenApiExample(
+                "Approved",
+                response_only=True,
+                value=_final_example(
+                    "approved", step_state="approved", outcome="approve", comment="Within budget."
+                ),
+            ),
         ],
     )
     @action(detail=True, methods=["post"])
@@ -243,6 +282,13 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         responses={200: ApprovalRequestDetailSerializer},
         examples=[
             OpenApiExample("Reject", request_only=True, value={"reason": "Over budget."}),
+            OpenApiExample(
+                "Rejected",
+                response_only=True,
+                value=_final_example(
+                    "rejected", step_state="rejected", outcome="reject", comment="Over budget."
+                ),
+            ),
         ],
     )
     @action(detail=True, methods=["post"])
@@ -259,6 +305,11 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         responses={200: ApprovalRequestDetailSerializer},
         examples=[
             OpenApiExample("Withdraw", request_only=True, value={"reason": "Ordered elsewhere."}),
+            OpenApiExample(
+                "Withdrawn",
+                response_only=True,
+                value=_final_example("withdrawn", step_state="closed", outcome=None, comment=""),
+            ),
         ],
     )
     @action(detail=True, methods=["post"])

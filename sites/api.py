@@ -6,7 +6,7 @@ Token actions are `sites.list` and `sites.retrieve`; a site out of scope answers
 import django_filters
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import viewsets
 from rest_framework.response import Response
 
@@ -17,6 +17,19 @@ from sites.serializers import SiteSerializer
 
 # An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
 ID_PATTERN = r"[0-9]{1,18}"
+SITE_EXAMPLE = {
+    "id": 1,
+    "code": "AMS",
+    "name": "Amsterdam DC",
+    "region": {"id": 1, "code": "BNL", "name": "Benelux"},
+    "time_zone": "Europe/Amsterdam",
+    "currency": "EUR",
+    "active": True,
+    "opens_at": "07:00:00",
+    "closes_at": "18:00:00",
+    "business_days": "12345",
+    "odoo_warehouse_id": 1,
+}
 
 
 class SiteFilter(StrictFilterSet):
@@ -41,12 +54,20 @@ class SiteViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         return site_list_for_user(self.request.user)
 
-    @extend_schema(summary="List your sites", responses={200: SiteSerializer(many=True)})
+    @extend_schema(
+        summary="List your sites",
+        responses={200: SiteSerializer(many=True)},
+        examples=[OpenApiExample("Amsterdam", response_only=True, value=SITE_EXAMPLE)],
+    )
     def list(self, request):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(SiteSerializer(page, many=True).data)
 
-    @extend_schema(summary="One site", responses={200: SiteSerializer})
+    @extend_schema(
+        summary="One site",
+        responses={200: SiteSerializer},
+        examples=[OpenApiExample("Amsterdam", response_only=True, value=SITE_EXAMPLE)],
+    )
     def retrieve(self, request, pk=None):
         site = self.get_queryset().filter(pk=int(pk)).first()
         if site is None:

@@ -21,6 +21,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         "revoked_at",
         "read_only",
         "actions",
+        "created_with",
     ]
     exclude = ["digest"]
     actions = ["revoke"]

@@ -9,7 +9,10 @@ Later requests by the same caller with the same key:
 - while the first is still running: 409 `idempotency_key_in_progress`.
 
 Responses that say the request did not run as such (401, 403, 429, 5xx) are not kept: the
-claim is released, so a retry after fixing the cause runs. Keys are kept at least 24 hours
+claim is released, so a retry after fixing the cause runs; a 5xx also rolls back whatever the
+view wrote (it runs in one transaction with the keeping of its response). A response that shows
+something once (a new token's secret) names, in its `idempotent_replay_content` attribute, the
+body a replay gives instead, so the secret is never stored. Keys are kept at least 24 hours
 (IDEMPOTENCY_KEY_HOURS), then purged by a beat task. The inbound webhooks are not covered:
 they deduplicate on their own `webhook-id`.
 
@@ -21,6 +24,7 @@ import hashlib
 import re
 
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.http import HttpResponse
 
 from portal.api import services
@@ -33,12 +37,16 @@ API_PREFIX = "/api/v1/"
 EXCLUDED_PREFIXES = ("/api/v1/webhooks/",)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 MAX_KEY_LENGTH = 255
-# A structured-field string ("...") or, leniently, the same characters bare: 1 to 255 visible
-# ASCII characters other than the quote and the backslash (a UUID is the usual choice).
+# A structured-field string (RFC 8941: "..." of printable ASCII and spaces, here without the
+# quote and the backslash) or, leniently, visible characters bare: 1 to 255 of them either
+# way. A UUID is the usual choice.
 KEY_CHARACTERS = rf"[!#-\[\]-~]{{1,{MAX_KEY_LENGTH}}}"
-KEY_PATTERN = re.compile(rf'"({KEY_CHARACTERS})"|({KEY_CHARACTERS})')
+QUOTED_KEY_CHARACTERS = rf"[ !#-\[\]-~]{{1,{MAX_KEY_LENGTH}}}"
+KEY_PATTERN = re.compile(rf'"({QUOTED_KEY_CHARACTERS})"|({KEY_CHARACTERS})')
 # Headers of a kept response that a replay repeats.
-KEPT_HEADERS = ("Location", "Content-Location")
+KEPT_HEADERS = ("Location", "Content-Location", "Cache-Control")
+# Set on a response to the body to keep for replays in place of the one sent (see above).
+REPLAY_CONTENT = "idempotent_replay_content"
 
 
 def applies_to(path: str) -> bool:
@@ -75,7 +83,8 @@ class IdempotencyMiddleware:
             return problem_response(
                 "idempotency_key_invalid",
                 f"{HEADER} must be 1 to {MAX_KEY_LENGTH} visible ASCII characters other than "
-                'the quote and the backslash, e.g. "8e03978e-40d5-43e8-bc93-6894a57f9324".',
+                "the quote and the backslash (spaces too between quotes), e.g. "
+                '"8e03978e-40d5-43e8-bc93-6894a57f9324".',
             )
         who = principal(request)
         if who is None:
@@ -91,20 +100,27 @@ class IdempotencyMiddleware:
         return self._run(request, claim.row)
 
     def _run(self, request, claim):
+        """Run the view and keep its response in one transaction: the change and the record
+        that it was made commit together. A view that fails (5xx) changes nothing, so a retry
+        with the key runs afresh; a process that dies mid-way leaves a claim without a change,
+        which a retry takes over safely."""
         try:
-            response = self.get_response(request)
+            with transaction.atomic():
+                response = self.get_response(request)
+                if _kept(response):
+                    services.idempotency_complete(
+                        claim=claim,
+                        status_code=response.status_code,
+                        content_type=response.get("Content-Type", ""),
+                        body=getattr(response, REPLAY_CONTENT, None) or response.content,
+                        headers={name: response[name] for name in KEPT_HEADERS if name in response},
+                    )
+                elif response.status_code >= 500:
+                    transaction.set_rollback(True)
         except BaseException:
             services.idempotency_release(claim=claim)
             raise
-        if _kept(response):
-            services.idempotency_complete(
-                claim=claim,
-                status_code=response.status_code,
-                content_type=response.get("Content-Type", ""),
-                body=response.content,
-                headers={name: response[name] for name in KEPT_HEADERS if name in response},
-            )
-        else:
+        if not _kept(response):
             services.idempotency_release(claim=claim)
         return response
 

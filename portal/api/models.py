@@ -31,6 +31,17 @@ class ApiToken(models.Model):
         blank=True,
         help_text='When not empty, the only API actions allowed, e.g. "approvals.approve".',
     )
+    # Revoking a token revokes every token created through it: a leaked token must not leave
+    # behind credentials it minted for whoever holds it.
+    created_with = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="created_tokens",
+        help_text="The token of the API call that created this one, if any.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -5,8 +5,13 @@ unique and unchanging, e.g. ("-created_at", "-id"): a cursor points between two 
 A cursor or page size that is not one this API gives or takes answers 422, never a guess.
 """
 
+from datetime import UTC, datetime
+
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import CursorPagination as BaseCursorPagination
+
+from portal.api.filters import MAX_ID
 
 
 class CursorPagination(BaseCursorPagination):
@@ -34,14 +39,38 @@ class CursorPagination(BaseCursorPagination):
             )
         return int(raw)
 
+    def paginate_queryset(self, queryset, request, view=None):
+        # The model tells decode_cursor what a position of the ordering's first field can be.
+        self.model = queryset.model
+        return super().paginate_queryset(queryset, request, view)
+
     def decode_cursor(self, request):
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except exceptions.NotFound:
             # A bad cursor is bad input, not a missing object.
-            raise exceptions.ValidationError(
-                {self.cursor_query_param: [self.invalid_cursor_message]}
-            ) from None
+            raise self._invalid_cursor() from None
+        if cursor is not None and cursor.position is not None:
+            self._check_position(cursor.position)
+        return cursor
+
+    def _check_position(self, position: str) -> None:
+        """A cursor is base64 anyone can write: its position must be a value the ordering's
+        first field can hold, or the query would fail in the database (a 500)."""
+        field = self.model._meta.get_field(self.ordering[0].lstrip("-"))
+        try:
+            if "\x00" in position:
+                raise ValueError(position)
+            value = field.to_python(position)
+            if isinstance(value, int) and not -MAX_ID - 1 <= value <= MAX_ID:
+                raise ValueError(position)
+            if isinstance(value, datetime):
+                value.astimezone(UTC)
+        except (DjangoValidationError, ValueError, OverflowError):
+            raise self._invalid_cursor() from None
+
+    def _invalid_cursor(self) -> exceptions.ValidationError:
+        return exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)

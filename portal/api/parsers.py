@@ -1,4 +1,8 @@
-"""The API reads JSON only, and no more of it than DATA_UPLOAD_MAX_MEMORY_SIZE (else 413)."""
+"""The API reads JSON only, and no more of it than DATA_UPLOAD_MAX_MEMORY_SIZE (else 413).
+
+JSON nested deeper than Python's recursion limit (a few kilobytes of brackets suffice) is a
+malformed body (400), not a crash.
+"""
 
 from django.conf import settings
 from rest_framework import exceptions, parsers, status
@@ -21,4 +25,7 @@ class JSONParser(parsers.JSONParser):
                 declared = 0
             if declared > limit:
                 raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise exceptions.ParseError("The JSON is nested too deeply.") from None

@@ -77,7 +77,9 @@ class AutoSchema(BaseAutoSchema):
 def _problem_response(code: int) -> dict:
     response = {
         "description": _DESCRIPTIONS[code],
-        "content": {problems.MEDIA_TYPE: {"schema": PROBLEM_REF}},
+        "content": {
+            problems.MEDIA_TYPE: {"schema": PROBLEM_REF, "examples": _problem_examples(code)}
+        },
     }
     if code == 429:
         response["headers"] = {
@@ -87,6 +89,35 @@ def _problem_response(code: int) -> dict:
             }
         }
     return response
+
+
+def _problem_examples(status_code: int) -> dict:
+    """One example per problem code this status carries, so a client sees every `code`."""
+    return {
+        code: {
+            "summary": title,
+            "value": problems.problem(
+                code, _EXAMPLE_DETAILS.get(code), **_EXAMPLE_EXTRAS.get(code, {})
+            ),
+        }
+        for code, (status, title) in problems.CATALOGUE.items()
+        if status == status_code
+    }
+
+
+_EXAMPLE_DETAILS = {
+    "validation_failed": "amount: A positive amount is required.",
+    "conflict": "AR-000042 was decided by someone else meanwhile.",
+    "transition_not_allowed": "AR-000042 is approved: it cannot be withdrawn.",
+    "permission_denied": "None of the open tiers of this request is yours to decide.",
+    "token_read_only": "This token is read-only: it cannot change anything.",
+    "rate_limited": "Request was throttled. Expected available in 12 seconds.",
+}
+
+_EXAMPLE_EXTRAS = {
+    "validation_failed": {"errors": {"amount": ["A positive amount is required."]}},
+    "transition_not_allowed": {"current_state": "approved"},
+}
 
 
 def add_problem_component(result, generator, request, public):

@@ -48,7 +48,12 @@ class TokenCreateSerializer(serializers.Serializer):
 class CreatedTokenSerializer(TokenSerializer):
     """The creation response: the only time the token itself is shown."""
 
-    token = serializers.CharField(read_only=True, help_text="Shown once; store it now.")
+    token = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="Shown once; store it now. Null in a replay of the call by its "
+        "Idempotency-Key: the secret is not kept (revoke the token and create another).",
+    )
 
     class Meta(TokenSerializer.Meta):
         fields = [*TokenSerializer.Meta.fields, "token"]

@@ -64,6 +64,7 @@ def token_create(
             expires_at=expires_at,
             read_only=read_only,
             actions=actions,
+            created_with=within,
         )
         audit_record(
             action="api_token.created",
@@ -76,23 +77,49 @@ def token_create(
 
 
 def token_revoke(*, actor, token_id: int) -> ApiToken:
-    """Revoke a token at once; locks the token. Revoking a revoked token changes nothing."""
+    """Revoke a token at once, and every token created through it; locks those tokens.
+
+    Revoking a revoked token changes nothing (its offspring are revoked all the same).
+    """
     with transaction.atomic():
         token = ApiToken.objects.select_for_update().select_related("user").get(pk=token_id)
         if not policies.can_revoke_token(actor, token):
             raise ApiToken.DoesNotExist("No such token.")
-        if token.revoked_at is None:
-            token.revoked_at = timezone.now()
-            token.save(update_fields=["revoked_at"])
-            audit_record(
-                action="api_token.revoked",
-                actor=actor,
-                obj=token,
-                before={"revoked_at": None},
-                after={"revoked_at": token.revoked_at, **_token_facts(token)},
-                reference=f"API token {token} of {token.user.get_username()}",
-            )
+        now = timezone.now()
+        for revoked in [token, *_offspring(token)]:
+            if revoked.revoked_at is None:
+                _revoke(revoked, actor=actor, at=now, cause=token)
     return token
+
+
+def _offspring(token: ApiToken) -> list[ApiToken]:
+    """Every token created through `token`, through those, and so on; locked."""
+    found: list[ApiToken] = []
+    parents = [token.pk]
+    while parents:
+        children = list(
+            ApiToken.objects.select_for_update(of=("self",))
+            .select_related("user")
+            .filter(created_with__in=parents)
+            .order_by("pk")
+        )
+        found.extend(children)
+        parents = [child.pk for child in children]
+    return found
+
+
+def _revoke(token: ApiToken, *, actor, at: datetime, cause: ApiToken) -> None:
+    token.revoked_at = at
+    token.save(update_fields=["revoked_at"])
+    audit_record(
+        action="api_token.revoked",
+        actor=actor,
+        obj=token,
+        before={"revoked_at": None},
+        after={"revoked_at": at, **_token_facts(token)},
+        comment="" if token.pk == cause.pk else f"Created through API token {cause}, revoked.",
+        reference=f"API token {token} of {token.user.get_username()}",
+    )
 
 
 def token_touch(*, token: ApiToken) -> None:

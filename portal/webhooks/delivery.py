@@ -90,8 +90,10 @@ def _resolve(host: str, port: int) -> list[str]:
 
 
 def _forbidden(address) -> str:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    # An IPv6 address that carries an IPv4 one (::ffff:10.0.0.1, or 6to4's 2002:0a00:0001::)
+    # reaches that IPv4 address, so that is the one to judge.
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or address.sixtofour or address
     for reason, flag in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),

@@ -19,6 +19,24 @@ def test_schema_is_valid_openapi_3_1(schema):
     validate_schema(schema)
 
 
+def test_every_problem_response_shows_an_example_of_each_code_it_can_carry(schema):
+    from portal.api.problems import CATALOGUE
+
+    for path, item in schema["paths"].items():
+        if path.startswith("/api/v1/webhooks/"):
+            continue
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    continue
+                examples = response["content"]["application/problem+json"]["examples"]
+                expected = {code for code, (of, _) in CATALOGUE.items() if str(of) == status}
+                assert set(examples) == expected, (method, path, status)
+                for code, example in examples.items():
+                    assert example["value"]["code"] == code
+                    assert str(example["value"]["status"]) == status
+
+
 def test_token_security_scheme_and_problem_schema_are_documented(schema):
     assert schema["components"]["securitySchemes"]["tokenAuth"]["scheme"] == "bearer"
     problem = schema["components"]["schemas"]["Problem"]

@@ -34,8 +34,23 @@ class SlowCreate(APIView):
         return Response({"id": token.pk}, status=201)
 
 
+class CrashesFirst(APIView):
+    """Fails unexpectedly on its first call, after writing; works from then on."""
+
+    api_action = "tokens.create"
+    calls: list[int] = []
+
+    def post(self, request):
+        self.calls.append(1)
+        token, _ = services.token_create(actor=request.user, user=request.user, name="crashy")
+        if len(self.calls) == 1:
+            raise RuntimeError("the database went away")
+        return Response({"id": token.pk}, status=201)
+
+
 urlpatterns = [
     path("api/v1/slow-create/", SlowCreate.as_view()),
+    path("api/v1/crashes-first/", CrashesFirst.as_view()),
     path("", include("portal.urls")),
 ]
 
@@ -49,10 +64,30 @@ def test_same_key_and_body_replays_the_first_response(api_client_for, requester)
     first = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY='"k-1"')
     again = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY='"k-1"')
     assert first.status_code == again.status_code == 201
-    assert again.content == first.content
+    # The same token, described the same way; only its secret is not repeated (next test).
+    assert again.json() == {**first.json(), "token": None}
+    assert again["Content-Type"] == first["Content-Type"]
     assert again["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first
     assert _tokens(requester) == 2  # the client's own token and exactly one new one
+
+
+def test_a_replay_never_shows_or_stores_a_new_tokens_secret(api_client_for, requester):
+    client = api_client_for(requester)
+    first = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY="k-s")
+    secret = first.json()["token"]
+    assert secret.startswith("tg_")
+    assert first["Cache-Control"] == "no-store"
+
+    again = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY="k-s")
+
+    assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["token"] is None
+    assert again.json()["id"] == first.json()["id"]
+    assert again["Cache-Control"] == "no-store"
+    kept = IdempotencyKey.objects.get(key="k-s")
+    assert secret.encode() not in bytes(kept.body)
+    assert secret not in json.dumps(kept.headers)
 
 
 def test_same_key_with_another_body_or_path_is_422(api_client_for, requester):
@@ -87,7 +122,20 @@ def test_without_a_key_every_request_runs(api_client_for, requester):
     assert not IdempotencyKey.objects.exists()
 
 
-@pytest.mark.parametrize("key", ["", '""', "x" * 256, "tab\there"])
+@pytest.mark.parametrize("key", ['"two words"', '"' + "x" * 255 + '"', "x" * 255])
+def test_structured_field_strings_with_spaces_are_keys(api_client_for, requester, key):
+    # RFC 8941 strings may hold spaces; the draft makes the key such a string.
+    client = api_client_for(requester)
+    first = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    again = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert first.status_code == again.status_code == 201
+    assert again["Idempotent-Replayed"] == "true"
+    assert _tokens(requester) == 2
+
+
+@pytest.mark.parametrize(
+    "key", ["", '""', "x" * 256, "tab\there", "two words", '"' + "x" * 256 + '"']
+)
 def test_a_malformed_key_is_400_and_changes_nothing(api_client_for, requester, key):
     client = api_client_for(requester)
     response = client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY=key)
@@ -124,6 +172,23 @@ def test_an_abandoned_claim_is_taken_over(api_client_for, requester, settings):
     assert first.status_code == again.status_code == 201
     assert "Idempotent-Replayed" not in again
     assert IdempotencyKey.objects.get(pk=row.pk).completed_at is not None
+
+
+@pytest.mark.urls(__name__)
+def test_a_view_that_fails_releases_its_key_and_changes_nothing(api_client_for, requester):
+    CrashesFirst.calls.clear()
+    client = api_client_for(requester)
+    crashed = client.post("/api/v1/crashes-first/", {}, format="json", HTTP_IDEMPOTENCY_KEY="k-x")
+    assert crashed.status_code == 500
+    assert crashed["Content-Type"] == "application/problem+json"
+    assert not IdempotencyKey.objects.filter(key="k-x").exists()
+    assert _tokens(requester) == 1  # the failed request's token was rolled back
+
+    retried = client.post("/api/v1/crashes-first/", {}, format="json", HTTP_IDEMPOTENCY_KEY="k-x")
+
+    assert retried.status_code == 201 and "Idempotent-Replayed" not in retried
+    assert _tokens(requester) == 2
+    assert IdempotencyKey.objects.get(key="k-x").status_code == 201
 
 
 def test_validation_errors_are_kept_and_replayed(api_client_for, requester):

@@ -1,8 +1,10 @@
 """Every API error is an RFC 9457 problem with a stable code, and never leaks internals."""
 
+import base64
 import json
 import logging
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -187,6 +189,51 @@ def test_bad_cursor_is_422_not_404(api_client_for, requester):
     response = api_client_for(requester).get("/api/v1/tokens/?cursor=bm9wZQ")
     body = _problem(response, 422, "validation_failed")
     assert "cursor" in body["errors"]
+
+
+LISTS = [
+    "/api/v1/approvals/",
+    "/api/v1/exceptions/",
+    "/api/v1/audit/events/",
+    "/api/v1/sites/",
+    "/api/v1/policies/",
+    "/api/v1/tokens/",
+]
+
+
+@pytest.mark.parametrize("url", LISTS)
+@pytest.mark.parametrize(
+    "position", ["abc", "1e5", "\x00", "9" * 30, "-" + "9" * 30, "2026-13-01", "10000-01-01"]
+)
+def test_a_crafted_cursor_is_422_on_every_list(api_client_for, auditor, url, position):
+    # A cursor is base64 anyone can write; its position used to reach the database as is.
+    cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
+    response = api_client_for(auditor).get(url, {"cursor": cursor})
+    body = _problem(response, 422, "validation_failed")
+    assert "cursor" in body["errors"]
+
+
+def test_a_cursor_this_api_gave_out_still_pages(api_client_for, requester):
+    from portal.api import services
+
+    for number in range(3):
+        services.token_create(actor=None, user=requester, name=f"t{number}")
+    client = api_client_for(requester)
+    first = client.get("/api/v1/tokens/?page_size=2").json()
+    second = client.get(first["next"]).json()
+    assert len(first["results"]) == 2 and len(second["results"]) == 2
+    assert {row["id"] for row in first["results"]}.isdisjoint(
+        row["id"] for row in second["results"]
+    )
+
+
+def test_json_nested_too_deeply_is_400_not_500(api_client_for, requester):
+    body = "[" * 50_000 + "]" * 50_000
+    response = api_client_for(requester).post(
+        "/api/v1/tokens/", data=body, content_type="application/json"
+    )
+    _problem(response, 400, "malformed_request")
+    assert ApiToken.objects.filter(user=requester).count() == 1
 
 
 @pytest.mark.parametrize("size", ["0", "201", "ten", "-1", "5.0", "٣"])

@@ -6,6 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from portal.api import selectors, services
 from portal.api.models import ApiToken
@@ -247,3 +248,57 @@ def test_a_superuser_revokes_a_leaked_token_in_the_admin(requester, client):
     assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
     event = AuditEvent.objects.get(action="api_token.revoked", object_id=str(token.pk))
     assert event.actor == admin
+
+
+def test_revoking_a_leaked_token_revokes_the_tokens_it_created(api_client_for, requester):
+    # Whoever holds a leaked token could mint more through it; revoking the leaked one must
+    # shut them out, not leave its offspring working.
+    leaked = api_client_for(requester)
+    child = leaked.post("/api/v1/tokens/", {"name": "child"}, format="json").json()
+    minted = APIClient()
+    minted.credentials(HTTP_AUTHORIZATION=f"Bearer {child['token']}")
+    grandchild = minted.post("/api/v1/tokens/", {"name": "grandchild"}, format="json").json()
+    _, unrelated_secret = services.token_create(actor=None, user=requester, name="own")
+
+    services.token_revoke(actor=requester, token_id=leaked.token.pk)
+
+    for secret in (leaked.secret, child["token"], grandchild["token"]):
+        shut_out = APIClient()
+        shut_out.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        assert shut_out.get("/api/v1/tokens/").status_code == 401
+    still = APIClient()
+    still.credentials(HTTP_AUTHORIZATION=f"Bearer {unrelated_secret}")
+    assert still.get("/api/v1/tokens/").status_code == 200
+    revoked = AuditEvent.objects.filter(action="api_token.revoked")
+    assert {event.object_id for event in revoked} == {
+        str(leaked.token.pk),
+        str(child["id"]),
+        str(grandchild["id"]),
+    }
+    assert revoked.get(object_id=str(child["id"])).comment.startswith("Created through")
+
+
+def test_revoking_through_the_api_also_revokes_the_offspring(api_client_for, requester):
+    client = api_client_for(requester)
+    other = api_client_for(requester)
+    child = other.post("/api/v1/tokens/", {"name": "child"}, format="json").json()
+
+    assert client.delete(f"/api/v1/tokens/{other.token.pk}/").status_code == 204
+
+    assert ApiToken.objects.get(pk=child["id"]).revoked_at is not None
+    assert ApiToken.objects.get(pk=client.token.pk).revoked_at is None
+
+
+def test_a_read_only_token_cannot_revoke_or_delete_any_token(api_client_for, requester):
+    # The scope matrix leaves the token routes to this file; a read-only token changes nothing
+    # here either, not even itself.
+    client = api_client_for(requester, read_only=True)
+    other, _ = services.token_create(actor=None, user=requester, name="other")
+    for target in (client.token.pk, other.pk):
+        for response in (
+            client.post(f"/api/v1/tokens/{target}/revoke/"),
+            client.delete(f"/api/v1/tokens/{target}/"),
+        ):
+            assert response.status_code == 403
+            assert response.json()["code"] == "token_read_only"
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
