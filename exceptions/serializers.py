@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from approvals.serializers import QuerySerializer
 from exceptions.models import CaseKind, CaseState, Queue, Severity
-from exceptions.rules import RESOLUTION_CODES
+from exceptions.rules import resolution_codes
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
 # An id given as input: a whole number that fits the database's 64-bit keys.
@@ -59,7 +59,7 @@ class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
     """One case with its evidence, the Odoo record and the approval it may wait for."""
 
     evidence = serializers.DictField(help_text="What raised the case, as detected.")
-    payload = serializers.DictField(help_text="The last sighting as received.")
+    payload = serializers.DictField(help_text="The event as first received, verbatim.")
     odoo_model = serializers.CharField()
     odoo_id = serializers.IntegerField(allow_null=True)
     linked_request = LinkedRequestSerializer(
@@ -73,7 +73,7 @@ class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
 
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
     def get_resolution_codes(self, case):
-        return dict(RESOLUTION_CODES.get(case.kind, {}))
+        return resolution_codes(case.kind)
 
 
 class AssignSerializer(serializers.Serializer):
