@@ -1,6 +1,12 @@
 """The portal's forms for deciding requests; the services validate again and have the last word."""
 
+from datetime import timedelta
+
 from django import forms
+
+# A hand-over from the request page covers an absence; a longer one is set up under "My
+# delegations". The bound also keeps the day after `until` (where the delegation ends) a date.
+DELEGATE_MAX_DAYS = 366
 
 
 class ApproveForm(forms.Form):
@@ -115,7 +121,9 @@ class DelegateForm(forms.Form):
 
     delegate = forms.TypedChoiceField(coerce=int, label="Colleague")
     until = forms.DateField(
-        label="Until the end of", widget=forms.DateInput(attrs={"type": "date"})
+        label="Until the end of",
+        # A date input shows only an ISO value; the locale's format would leave it empty.
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     note = forms.CharField(label="Note (optional)", required=False, max_length=200)
 
@@ -138,4 +146,8 @@ class DelegateForm(forms.Form):
         until = self.cleaned_data["until"]
         if self.today is not None and until < self.today:
             raise forms.ValidationError("Choose today or a later day.")
+        if self.today is not None and until > self.today + timedelta(days=DELEGATE_MAX_DAYS):
+            raise forms.ValidationError(
+                "Choose a day within a year; set up a longer hand-over under My delegations."
+            )
         return until

@@ -14,6 +14,8 @@ from django.core.exceptions import ValidationError
 
 from approvals.models import NotificationPreference, RequestKind, RiskFlag
 from approvals.specs import RULE_FIELDS, TIER_FIELDS, RuleSpec, TierSpec, VersionSpec
+from sites import policies as site_policies
+from sites.policies import Capability
 
 User = get_user_model()
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -55,8 +57,30 @@ class DelegationForm(forms.Form):
         username = self.cleaned_data["delegate"].strip()
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
-            raise ValidationError(f"No active user is called {username!r}.")
+            raise ValidationError(self._no_colleague(username))
         return user
+
+    @staticmethod
+    def _no_colleague(username: str) -> str:
+        # One answer for "no such person" and "works elsewhere": the form must not tell who
+        # exists in other regions.
+        return (
+            f"No colleague called {username!r} holds a role in the region of the sites this "
+            "delegation covers."
+        )
+
+    def _works_where_delegated(self, delegate, site) -> bool:
+        """Whether `delegate` holds a role in every region the delegation reaches (one query).
+
+        A delegate sees the requests they may decide; someone from another region would see
+        that region's requests through the delegation alone.
+        """
+        covered = [site] if site else list(self.sites.values())
+        regions = {covered_site.region_id for covered_site in covered}
+        theirs = set(
+            site_policies.sites_where(delegate, Capability.VIEW).values_list("region", flat=True)
+        )
+        return bool(regions) and regions <= theirs
 
     def clean_site(self):
         value = self.cleaned_data["site"]
@@ -66,6 +90,10 @@ class DelegationForm(forms.Form):
         data = super().clean()
         if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
             self.add_error("ends_at", "A delegation must end after it starts.")
+        delegate = data.get("delegate")
+        site_ok = "site" not in self.errors
+        if delegate and site_ok and not self._works_where_delegated(delegate, data.get("site")):
+            self.add_error("delegate", self._no_colleague(delegate.get_username()))
         return data
 
 

@@ -178,7 +178,7 @@ def policy_detail(request, policy_id: int):
     versions = list(policy.versions.all())
     chosen = versions[0] if versions else None
     wanted = request.GET.get("version", "")
-    if wanted.isdigit():
+    if wanted.isascii() and wanted.isdigit():
         chosen = next((v for v in versions if v.number == int(wanted)), None)
         if chosen is None:
             raise Http404("No such version.")

@@ -130,7 +130,9 @@ def _step_message(step, person, reason: str):
         "decide_link": _decide_link(step, person),
     }
     prefix = {"activated": "Decision needed", "reminder": "Reminder", "escalated": "Escalated"}
-    subject = f"[Tollgate] {prefix[reason]}: {request.reference} {request.title}"[:200]
+    # One line: a title typed with a line break would make the mail header invalid.
+    title = " ".join(request.title.split())
+    subject = f"[Tollgate] {prefix[reason]}: {request.reference} {title}"[:200]
     # Times on the page read in the site's own zone, whoever receives the e-mail.
     with timezone.override(ZoneInfo(request.site.time_zone)):
         body = render_to_string("approvals/email/step.txt", context)

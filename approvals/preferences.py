@@ -6,7 +6,6 @@ daily digest are told once a day what waits for them (`send_daily_digests`).
 """
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -112,14 +111,10 @@ def send_daily_digests(*, now: datetime | None = None) -> int:
 def _digest_message(person, waiting: list):
     from approvals.notifications import request_link
 
-    zone = ZoneInfo(waiting[0].site.time_zone)
-    with timezone.override(zone):
-        body = render_to_string(
-            "manage/email/digest.txt",
-            {
-                "person": person,
-                "items": [(request, request_link(request)) for request in waiting],
-            },
-        )
+    # The template shows each due time in its own site's zone: one digest may span several.
+    body = render_to_string(
+        "manage/email/digest.txt",
+        {"person": person, "items": [(request, request_link(request)) for request in waiting]},
+    )
     subject = f"[Tollgate] {len(waiting)} decision{'s' if len(waiting) != 1 else ''} waiting"
     return subject, body, settings.DEFAULT_FROM_EMAIL, [person.email]

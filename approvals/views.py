@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
+from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
@@ -30,6 +31,7 @@ from approvals.forms import (
     WithdrawForm,
 )
 from approvals.models import ApprovalRequest, HeldAt, RequestState
+from sites import policies as site_policies
 from sites.roles import Role
 
 STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
@@ -89,6 +91,8 @@ def _page_context(user, approval: ApprovalRequest, **forms) -> dict:
         "earlier": context.earlier_decisions(approval),
         "trend": context.site_trend(approval),
         "timeline": context.timeline(user, approval),
+        # The printable trail lives in the auditor area, which answers 404 to anyone else.
+        "may_audit": site_policies.may(user, site_policies.Capability.AUDIT, approval.site),
         "odoo_link": context.odoo_link(approval),
         "snapshot_lines": _snapshot_lines(approval.odoo_snapshot),
         "snapshot_facts": _snapshot_facts(approval.odoo_snapshot),
@@ -458,6 +462,8 @@ def email_link(request, token: str):
         form = LinkDecisionForm(**form_args)
         return _link_page(request, approval, tier, form)
     form = LinkDecisionForm(request.POST, **form_args)
+    if form.is_valid() and needs_password and not _password_confirmed(request, form):
+        form.add_error("password", "Enter your password to decide this amount.")
     if not form.is_valid():
         return _link_page(request, approval, tier, form, status=400)
     try:
@@ -480,6 +486,15 @@ def email_link(request, token: str):
     verb = "approved" if form.cleaned_data["outcome"] == "approve" else "rejected"
     messages.success(request, f"You {verb} {approval.reference}.")
     return redirect("approvals:detail", approval.pk)
+
+
+def _password_confirmed(request, form: LinkDecisionForm) -> bool:
+    """Check the typed password through the sign-in backends, so that failures count towards
+    the same lockout as the sign-in form (a stolen session cannot guess the password here)."""
+    person = authenticate(
+        request, username=request.user.get_username(), password=form.cleaned_data["password"]
+    )
+    return person is not None and person.pk == request.user.pk
 
 
 def _link_page(request, approval, tier, form, *, status=200):

@@ -3,7 +3,7 @@
 from django import forms
 
 from exceptions.models import CaseKind, Queue, Severity
-from exceptions.rules import RESOLUTION_CODES
+from exceptions.rules import resolution_codes
 
 
 class QueueFilterForm(forms.Form):
@@ -42,7 +42,7 @@ class ResolveForm(forms.Form):
 
     def __init__(self, *args, kind: str, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["code"].choices = [("", "Choose a resolution"), *RESOLUTION_CODES[kind].items()]
+        self.fields["code"].choices = [("", "Choose a resolution"), *resolution_codes(kind).items()]
         self.fields["code"].error_messages["required"] = "Choose a resolution."
         self.fields["note"].error_messages["required"] = "Say what was done."
 

@@ -53,7 +53,9 @@ def send_case_mail(case_id: int, reason: str) -> int:
 
 
 def _message(case, person, reason: str):
-    subject = f"[Tollgate] {SUBJECT_PREFIX[reason]}: {case.reference} {case.title}"[:200]
+    # One line: a title carried in from a webhook may hold line breaks, which a header may not.
+    title = " ".join(case.title.split())
+    subject = f"[Tollgate] {SUBJECT_PREFIX[reason]}: {case.reference} {title}"[:200]
     context = {"case": case, "person": person, "reason": reason, "link": _link(case)}
     # Times read in the site's own zone, whoever receives the e-mail.
     with timezone.override(ZoneInfo(case.site.time_zone)):

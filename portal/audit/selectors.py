@@ -129,7 +129,8 @@ def trail_for(user, object_type: str, object_id: str) -> list[AuditEvent]:
 def _delegations_used(request_id: str) -> list[str]:
     from approvals.models import Decision  # the ledger does not depend on approvals otherwise
 
-    if not str(request_id).isdigit():
+    text = str(request_id)
+    if not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
         return []
     used = Decision.objects.filter(request=int(request_id), delegation__isnull=False)
     return [str(pk) for pk in used.values_list("delegation", flat=True).distinct()]

@@ -41,12 +41,15 @@ SHORT_NAMES = {label: short for short, label in OBJECT_TYPES.items()}
 KIND_NAMES = {REQUEST_TYPE: "Approval request", CASE_TYPE: "Exception case"}
 PAGE_SIZE = 25
 VERIFY_LOCK = "tollgate:audit-verify-running"
+MAX_ROW_ID = 2**63 - 1
 
 
 @login_required
 def trail(request, object_type: str, object_id: str):
     """The timeline of one object; 404 when nothing about it is in the viewer's audit scope."""
     label = OBJECT_TYPES.get(object_type, object_type)
+    if "\x00" in label + object_id or (label in KIND_NAMES and not _is_row_id(object_id)):
+        raise Http404("No such trail.")
     try:
         events = trail_for(request.user, label, object_id)
     except AuditEvent.DoesNotExist:
@@ -65,17 +68,27 @@ def trail(request, object_type: str, object_id: str):
     )
 
 
+def _is_row_id(text: str) -> bool:
+    """Whether `text` can name a request or case row: ASCII digits within a 64-bit key.
+
+    Anything else (a huge number, "²", a NUL) names nothing, and must not reach the database.
+    """
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ROW_ID
+
+
 # --- forms ------------------------------------------------------------------------------------
 
 
 class _Dates(forms.Form):
     date_from = forms.DateField(
-        required=False, label="From (UTC day)", widget=forms.DateInput(attrs={"type": "date"})
+        required=False,
+        label="From (UTC day)",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
     date_to = forms.DateField(
         required=False,
         label="To (UTC day, included)",
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
     )
 
     def clean(self):

@@ -50,7 +50,7 @@ class InboxFilterForm(forms.Form):
         due, _, pk = raw.rpartition("~")
         try:
             moment = datetime.fromisoformat(due)
-            if moment.tzinfo is None or not pk.isdigit():
+            if moment.tzinfo is None or not (pk.isascii() and pk.isdigit()):
                 raise ValueError(raw)
         except ValueError:
             raise forms.ValidationError(

@@ -4,9 +4,10 @@ Every value is an aggregate query run when Prometheus scrapes, not a counter kep
 process, so any number of web processes and replicas answer the same numbers and a restart
 loses nothing.
 
-Access: a scraper sends `Authorization: Bearer <METRICS_TOKEN>`; a signed-in staff user may
-also open it in the browser. A wrong token answers 401; anyone else gets 404, so the endpoint
-does not advertise itself. With METRICS_TOKEN unset only staff users can read it.
+Access: a scraper sends `Authorization: Bearer <METRICS_TOKEN>`; a signed-in superuser may
+also open it in the browser. The numbers are company-wide, so a staff user who administers only
+some sites may not read them. A wrong token answers 401; anyone else gets 404, so the endpoint
+does not advertise itself. With METRICS_TOKEN unset only superusers can read it.
 """
 
 import hmac
@@ -144,7 +145,7 @@ def _bearer(request) -> str | None:
 
 
 def metrics_view(request):
-    """Prometheus scrape endpoint: the metrics token or a staff session, else 401/404."""
+    """Prometheus scrape endpoint: the metrics token or a superuser's session, else 401/404."""
     token = _bearer(request)
     expected = settings.METRICS_TOKEN
     if token is not None:
@@ -154,7 +155,7 @@ def metrics_view(request):
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    elif not (request.user.is_authenticated and request.user.is_active and request.user.is_staff):
+    elif not (request.user.is_active and request.user.is_superuser):
         raise Http404("No such page.")
     body, content_type = exposition(request.headers.get("Accept", ""))
     return HttpResponse(body, content_type=content_type)

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from approvals import context
-from approvals.selectors import InboxFilters, inbox_for
+from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
 from exceptions.models import OPEN_CASE_STATES
 from exceptions.rules import QUEUE_ROLES
 from exceptions.selectors import QueueFilters, open_cases_for
@@ -20,6 +20,7 @@ from sites.selectors import memberships_in_force, site_list_for_user
 
 PAGE_SIZE = 25
 CASE_LIMIT = 50
+OWN_LIMIT = 10
 
 
 @login_required
@@ -45,6 +46,8 @@ def home(request):
         "memberships": [(m, MEANINGS[m.role]) for m in memberships],
         **_approvals(request.user, form, now),
         **_cases(request.user, form, memberships, now),
+        "own_requests": _own_requests(request.user),
+        "own_limit": OWN_LIMIT,
         "filtered": any(data.get(k) for k in ("site", "kind", "queue", "overdue", "q"))
         or data.get("min_amount") is not None
         or data.get("max_amount") is not None,
@@ -53,6 +56,16 @@ def home(request):
         "inbox/_list.html" if request.htmx and not request.htmx.boosted else "inbox/home.html"
     )
     return render(request, template, context_data)
+
+
+def _own_requests(user) -> list:
+    """The requests `user` raised, newest first (one query): where a requester tracks them."""
+    return list(
+        requests_visible_to(user)
+        .filter(requester=user.pk)
+        .select_related("site")
+        .order_by("-created_at", "-pk")[:OWN_LIMIT]
+    )
 
 
 def _error_text(form: InboxFilterForm, name: str, found) -> str:

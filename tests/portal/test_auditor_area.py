@@ -201,3 +201,14 @@ def test_a_second_press_while_a_verification_runs_starts_none(client, activity, 
 
     assert "A verification is already running" in response.content.decode()
     assert not AuditEvent.objects.filter(action="audit.verified").exists()
+
+
+@pytest.mark.parametrize("object_id", [str(10**30), "\N{SUPERSCRIPT TWO}", "12\x00", "-1"])
+def test_a_trail_named_by_a_number_no_row_can_have_is_404(client, activity, auditor, object_id):
+    client.force_login(auditor)
+    for object_type in ("request", "case"):
+        url = f"/audit/trail/{object_type}/{object_id}/"
+        assert client.get(url).status_code == 404, url
+    assert client.get(f"/audit/trail/approvals.delegation/{object_id}/").status_code == 404
+    real = reverse("audit:trail", args=["request", activity["approved"].pk])
+    assert client.get(real).status_code == 200

@@ -203,3 +203,41 @@ def test_unknown_chart_is_404_and_anonymous_is_sent_to_login(client, site_manage
     assert client.get(reverse("dashboards:home")).status_code == 302
     login(client, site_manager)
     assert client.get("/dashboards/nonsense.csv").status_code == 404
+
+
+def test_page_costs_the_same_queries_whatever_the_number_of_rows(
+    client, matrix, requester, site_manager, staffed, site_a1, site_a2, regional_manager
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def look():
+        """The page two days on, counting only the queries of the page itself."""
+        with time_machine.travel(timezone.now() + timedelta(days=2), tick=False):
+            client.force_login(regional_manager)
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(reverse("dashboards:home"))
+        rows = sum(len(panel["table"]) for panel in response.context["panels"])
+        return rows, len(queries.captured_queries)
+
+    decided_after(requester, site_manager, site_a1, 1)
+    sparse_rows, few = look()
+    decided_after(staffed["site_manager_a2"], _a2_approver(site_a2), site_a2, 5)
+    raise_request(requester, site_a1, amount="100")  # fast path
+    for index, (site, kind) in enumerate(
+        [(site_a1, "invoice_mismatch"), (site_a2, "shipment_delay"), (site_a2, "invoice_mismatch")]
+    ):
+        case_raise(
+            kind=kind,
+            site=site,
+            severity=Severity.HIGH,
+            title=f"Row {index}",
+            source="manual",
+            dedupe_key=f"rows-{index}",
+            payload={},
+            evidence={},
+        )
+    dense_rows, many = look()
+
+    assert dense_rows >= sparse_rows + 4
+    assert many == few

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.core import signing
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -168,3 +169,41 @@ def test_the_step_email_carries_the_safe_link(routine, site_manager, mailoutbox)
     decide = next(line for line in mail.body.splitlines() if line.startswith("Decide: "))
     link = email_links.read(decide.rsplit("/link/", 1)[1].strip().strip("/"))
     assert (link.step_id, link.user_id) == (step.pk, site_manager.pk)
+
+
+def test_guessing_the_password_on_a_link_locks_out_like_the_sign_in_form(
+    client, routine, site_manager, settings
+):
+    settings.APPROVAL_LINK_REAUTH_AMOUNT = 500
+    client.force_login(site_manager)
+    link = _link(routine, site_manager)
+
+    guesses = [
+        client.post(link, {"outcome": "approve", "password": f"guess-{attempt}"}).status_code
+        for attempt in range(settings.AXES_FAILURE_LIMIT)
+    ]
+    right = client.post(link, {"outcome": "approve", "password": "correct-horse-battery"})
+
+    assert guesses == [400] * (settings.AXES_FAILURE_LIMIT - 1) + [429]
+    assert right.status_code == 429
+    assert not Decision.objects.filter(request=routine).exists()
+    signed_in = Client().post(
+        reverse("login"), {"username": site_manager.username, "password": "correct-horse-battery"}
+    )
+    assert signed_in.status_code == 429  # the sign-in form counts the same failures
+
+
+def test_a_title_typed_with_a_line_break_still_makes_a_step_email(
+    matrix, requester, site_a1, site_manager, mailoutbox
+):
+    from approvals import notifications
+
+    request = raise_request(requester, site_a1, amount="1000", title="PO 4711\nBcc: x@evil.test")
+    step = request.steps.get(state="active")
+    mailoutbox.clear()
+
+    assert notifications.send_step_mail([step.pk], "activated") >= 1
+
+    mail = next(m for m in mailoutbox if site_manager.email in m.to)
+    assert "\n" not in mail.subject and "PO 4711 Bcc: x@evil.test" in mail.subject
+    assert mail.bcc == []

@@ -4,6 +4,7 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -242,3 +243,37 @@ def test_the_500_page_is_friendly_and_needs_no_request(client):
     assert "Something went wrong" in page
     assert "nothing half-done was kept" in page
     assert "Sign out" not in page
+
+
+def test_requester_finds_the_requests_they_raised_and_only_those(
+    client, matrix, requester, site_a1, site_manager
+):
+    from sites.roles import Role
+    from tests.conftest import persona
+
+    colleague = persona("requester.two", Role.REQUESTER, site=site_a1)
+    mine = raise_request(requester, site_a1, amount="1000", title="Pallets I asked for")
+    services.request_withdraw(actor=requester, request_id=mine.pk)
+    theirs = raise_request(colleague, site_a1, amount="1100", title="Someone else's pallets")
+    client.force_login(requester)
+
+    page = client.get(HOME).text
+
+    assert 'id="own-requests"' in page
+    assert reverse("approvals:detail", args=[mine.pk]) in page and "Withdrawn" in page
+    assert theirs.title not in page
+    client.force_login(site_manager)
+    assert 'id="own-requests"' not in client.get(HOME).text
+
+
+@pytest.mark.parametrize("pk", ["\N{SUPERSCRIPT TWO}", "\N{ARABIC-INDIC DIGIT THREE}", str(10**30)])
+def test_a_page_link_with_a_number_no_row_has_shows_the_first_page(
+    client, matrix, requester, site_a1, site_manager, pk
+):
+    request = raise_request(requester, site_a1, amount="1000")
+    client.force_login(site_manager)
+
+    response = client.get(HOME, {"after": f"2026-01-01T00:00:00+00:00~{pk}"})
+
+    assert response.status_code == 200
+    assert request.reference in response.text

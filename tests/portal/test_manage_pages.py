@@ -55,7 +55,7 @@ def test_delegation_form_reports_bad_input_and_changes_nothing(client, site_mana
     client.force_login(site_manager)
     response = client.post(reverse("manage:delegations"), {"delegate": "nobody.here", **period()})
     assert response.status_code == 400
-    assert "No active user is called" in response.content.decode()
+    assert "No colleague called &#x27;nobody.here&#x27; holds a role" in response.content.decode()
     backwards = period()
     backwards["starts_at"], backwards["ends_at"] = backwards["ends_at"], backwards["starts_at"]
     response = client.post(
@@ -69,6 +69,33 @@ def test_delegation_form_reports_bad_input_and_changes_nothing(client, site_mana
     assert response.status_code == 400
     assert "someone else" in response.content.decode()
     assert not Delegation.objects.exists()
+
+
+@pytest.mark.parametrize("site_field", ["every site", "A1"])
+def test_approvals_cannot_be_handed_to_someone_from_another_region(
+    client, matrix, requester, site_manager, site_a1, outsider, stranger, site_field
+):
+    from approvals import selectors
+
+    client.force_login(site_manager)
+    chosen = {"site": site_a1.pk} if site_field == "A1" else {}
+    answers = {
+        person.username: client.post(
+            reverse("manage:delegations"), {"delegate": person.username, **chosen, **period()}
+        )
+        for person in (outsider, stranger)
+    }
+    unknown = client.post(
+        reverse("manage:delegations"), {"delegate": "nobody.here", **chosen, **period()}
+    )
+
+    for username, response in answers.items():
+        assert response.status_code == 400
+        assert f"No colleague called &#x27;{username}&#x27; holds a role" in response.text
+    assert unknown.status_code == 400  # and worded alike, so the form tells nobody who exists
+    assert not Delegation.objects.exists()
+    request = raise_request(requester, site_a1, amount="1000")
+    assert not selectors.requests_visible_to(outsider).filter(pk=request.pk).exists()
 
 
 def test_delegator_revokes_and_someone_else_gets_404(client, site_manager, requester, outsider):
@@ -375,3 +402,45 @@ def test_policy_pages_cost_the_same_queries_whatever_the_versions(
     for _ in range(3):
         services.policy_publish(actor=region_admin, policy=site_policy, spec=spec)
     assert [_queries(client, url) for url in urls] == few
+
+
+def test_digest_shows_each_due_time_in_its_own_sites_zone(matrix, requester, site_a1, site_b1):
+    from zoneinfo import ZoneInfo
+
+    from tests.factories import grant
+
+    manager = persona("two.sites", Role.SITE_MANAGER, site=site_a1)
+    grant(manager, Role.SITE_MANAGER, site=site_b1)
+    preferences.notification_preference_set(
+        actor=manager,
+        user=manager,
+        new_steps="digest",
+        reminders=True,
+        decisions_on_my_requests=True,
+    )
+    grant(requester, Role.REQUESTER, site=site_b1)
+    waiting = [raise_request(requester, site, amount="1000") for site in (site_a1, site_b1)]
+    mail.outbox.clear()
+
+    assert preferences.send_daily_digests() == 1
+
+    (digest,) = _mail_to(manager)
+    for request in waiting:
+        request.refresh_from_db()
+        assert request.due_at is not None
+        local = request.due_at.astimezone(ZoneInfo(request.site.time_zone))
+        assert f"due {local.day} {local:%b %Y %H:%M} {local.tzname()}" in digest.body
+
+
+@pytest.mark.parametrize(
+    ("version", "status"), [("\N{SUPERSCRIPT TWO}", 200), (str(10**30), 404), ("1", 200)]
+)
+def test_a_version_that_is_not_a_plain_number_never_errors(
+    client, matrix, region_admin, version, status
+):
+    client.force_login(region_admin)
+    framework = ApprovalPolicy.objects.get(name="Enterprise framework")
+    url = reverse("manage:policy", args=[framework.pk])
+
+    # Not a number: the newest version is shown; a number no version has: 404.
+    assert client.get(url, {"version": version}).status_code == status

@@ -1,4 +1,4 @@
-"""/metrics: Prometheus text read from the database, for a token or a staff user only."""
+"""/metrics: Prometheus text read from the database, for a token or a superuser only."""
 
 import pytest
 from django.urls import reverse
@@ -71,11 +71,20 @@ def test_metrics_count_open_cases_by_queue_and_severity(client, token, site_a1):
     )
 
 
-def test_staff_user_may_read_metrics_without_token(client, db):
-    staff = UserFactory(username="operator", is_staff=True)
-    client.force_login(staff)
+def test_superuser_may_read_metrics_without_token(client, db):
+    operator = UserFactory(username="operator", is_staff=True, is_superuser=True)
+    client.force_login(operator)
     samples = scrape(client)
     assert samples[("tollgate_audit_events_total", ())] >= 0
+
+
+def test_staff_administering_some_sites_get_404_for_the_company_wide_numbers(
+    client, token, administrator
+):
+    administrator.is_staff = True
+    administrator.save(update_fields=["is_staff"])
+    client.force_login(administrator)
+    assert client.get(reverse("metrics")).status_code == 404
 
 
 def test_wrong_token_is_401(client, token):

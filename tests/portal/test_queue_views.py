@@ -242,3 +242,30 @@ def test_a_write_off_resolution_waits_for_its_approval_and_links_it(
     assert 'id="linked-request"' in response.text
     assert f"It waits for the decision on {reference}." in response.text
     assert 'id="resolve-form"' not in response.text
+
+
+def test_the_resolve_form_offers_the_codes_as_administered(client, invoice, finance, admin_user):
+    from exceptions.models import ResolutionCode
+
+    services.resolution_code_save(
+        actor=admin_user,
+        code=ResolutionCode(kind="invoice_mismatch", code="vendor_rebate", label="Vendor rebate"),
+    )
+    services.resolution_code_save(
+        actor=admin_user,
+        code=ResolutionCode(
+            kind="invoice_mismatch", code="credit_note_requested", label="x", active=False
+        ),
+    )
+    client.force_login(finance)
+
+    page = client.get(_detail(invoice)).content.decode()
+
+    assert 'value="vendor_rebate"' in page and "Vendor rebate" in page
+    assert 'value="credit_note_requested"' not in page
+    client.post(reverse("exceptions:assign", args=[invoice.pk]), {"to": "me"})
+    client.post(
+        reverse("exceptions:resolve", args=[invoice.pk]),
+        {"code": "vendor_rebate", "note": "Rebate on the next invoice"},
+    )
+    assert "Vendor rebate" in client.get(_detail(invoice)).content.decode()

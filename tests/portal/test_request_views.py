@@ -470,3 +470,93 @@ def test_requester_is_told_why_they_cannot_delegate(client, purchase, requester)
     assert 'id="delegate-form"' not in page
     assert "Only someone who may decide an open tier themselves" in page
     assert refused.status_code == 403
+
+
+# --- links on the page lead somewhere ---------------------------------------------------------
+
+
+def test_printable_trail_is_linked_only_for_those_who_may_open_it(
+    client, purchase, site_manager, auditor
+):
+    trail = reverse("audit:trail", args=["request", purchase.pk])
+    client.force_login(site_manager)
+    assert trail not in _page(client, purchase.pk).text
+    assert client.get(trail).status_code == 404
+
+    client.force_login(auditor)
+    assert trail in _page(client, purchase.pk).text
+    assert client.get(trail).status_code == 200
+
+
+def test_delegate_form_offers_its_day_in_the_format_a_date_input_shows(
+    client, purchase, site_manager
+):
+    from zoneinfo import ZoneInfo
+
+    client.force_login(site_manager)
+    today = timezone.now().astimezone(ZoneInfo(purchase.site.time_zone)).date()
+    suggested = today + timezone.timedelta(days=3)
+
+    page = _page(client, purchase.pk).text
+
+    assert f'name="until" value="{suggested.isoformat()}"' in page
+
+
+@pytest.mark.parametrize("until", ["9999-12-31", "2999-01-01"])
+def test_delegating_until_a_far_day_is_refused_and_changes_nothing(
+    client, purchase, site_manager, stranger, until
+):
+    from approvals.models import Delegation
+    from sites.roles import Role
+    from tests.factories import grant
+
+    grant(stranger, Role.SITE_MANAGER, site=purchase.site)
+    client.force_login(site_manager)
+
+    response = client.post(
+        reverse("approvals:delegate", args=[purchase.pk]),
+        {"delegate": stranger.pk, "until": until},
+    )
+
+    assert response.status_code == 400
+    assert "Choose a day within a year" in response.text
+    assert not Delegation.objects.exists()
+
+
+def test_request_page_queries_do_not_grow_with_the_vendors_history(
+    client, matrix, requester, site_a1, site_manager, regional_manager
+):
+    client.force_login(regional_manager)
+    first = raise_request(requester, site_a1, amount="6000")
+    services.request_approve(actor=site_manager, request_id=first.pk, comment="Tier one")
+    few = _queries(client, reverse("approvals:detail", args=[first.pk]))
+    for i in range(5):
+        earlier = raise_request(requester, site_a1, amount=str(6100 + i))
+        services.request_approve(actor=site_manager, request_id=earlier.pk, comment="Fine")
+        services.request_reject(actor=regional_manager, request_id=earlier.pk, reason="No")
+    later = raise_request(requester, site_a1, amount="6000")
+    services.request_approve(actor=site_manager, request_id=later.pk, comment="Tier one")
+
+    page = client.get(reverse("approvals:detail", args=[later.pk]))
+    many = _queries(client, reverse("approvals:detail", args=[later.pk]))
+
+    # The regional manager decides the second tier of both, with the first tier's vote shown.
+    assert page.context["option"] is not None
+    assert len(page.context["path"][0].decisions) == 1
+    assert len(page.context["earlier"]) == 5
+    assert many == few
+
+
+def test_each_vote_shows_its_time_in_the_sites_zone(
+    client, purchase, site_manager, regional_manager
+):
+    from zoneinfo import ZoneInfo
+
+    services.request_approve(actor=site_manager, request_id=purchase.pk, comment="Tier one")
+    vote = Decision.objects.get(request=purchase, actor=site_manager)
+    local = vote.at.astimezone(ZoneInfo(purchase.site.time_zone))
+    client.force_login(regional_manager)
+
+    page = _page(client, purchase.pk).text
+
+    assert f"{local.day} {local:%b}, {local:%H:%M} {local.tzname()} — “Tier one”" in page
