@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tollgate_bench
 
 .PHONY: run test lint install install-dev bench clean
 
@@ -36,7 +37,7 @@ lint: $(STAMP_DEV)
 	$(BIN)/ruff format --check .
 
 bench: $(STAMP_DEV)
-	$(BIN)/python -m pytest tests/benchmarks -s
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m pytest tests/benchmarks -s -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
