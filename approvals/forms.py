@@ -9,6 +9,16 @@ from django import forms
 DELEGATE_MAX_DAYS = 366
 
 
+# The tier travels in a hidden field, so its own error would show nowhere on the page.
+STALE_STEP = "The tier on this page is not valid any more; reload the page and decide again."
+
+
+def _step_errors_shown(form: forms.Form) -> None:
+    """Move an error of the hidden `step` field to the form, where the page shows it."""
+    if form.errors.pop("step", None):
+        form.add_error(None, STALE_STEP)
+
+
 class ApproveForm(forms.Form):
     step = forms.IntegerField(required=False, widget=forms.HiddenInput)
     comment = forms.CharField(
@@ -29,6 +39,11 @@ class ApproveForm(forms.Form):
             raise forms.ValidationError("This tier needs a comment with the approval.")
         return comment
 
+    def clean(self):
+        data = super().clean()
+        _step_errors_shown(self)
+        return data
+
 
 class RejectForm(forms.Form):
     step = forms.IntegerField(required=False, widget=forms.HiddenInput)
@@ -46,6 +61,11 @@ class RejectForm(forms.Form):
         if not reason:
             raise forms.ValidationError("Say why the request is rejected.")
         return reason
+
+    def clean(self):
+        data = super().clean()
+        _step_errors_shown(self)
+        return data
 
 
 class WithdrawForm(forms.Form):

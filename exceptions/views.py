@@ -166,6 +166,16 @@ def _stale(request, case_id: int, error: Exception):
     return render(request, "409.html", {"case": case, "message": message}, status=409)
 
 
+def _wrong_state(request, case: ExceptionCase, *, open_wanted: bool):
+    """The 409 page for an action the case's state rules out, before its form is read: the
+    page shows no form for that action, so the form's own errors would be shown nowhere."""
+    if (case.state in OPEN_CASE_STATES) == open_wanted:
+        return None
+    state = case.get_state_display().lower()
+    needed = "an open case" if open_wanted else "a closed case"
+    return _stale(request, case.pk, Conflict(f"{case.reference} is {state}; this needs {needed}."))
+
+
 def _run(request, case, service, success: str, form=None, form_name: str = "", **kwargs):
     """Call one service; turn its refusals into the right page."""
     try:
@@ -223,6 +233,8 @@ def start(request, case_id: int):
 @require_POST
 def resolve(request, case_id: int):
     case = _case_or_404(request.user, case_id)
+    if refusal := _wrong_state(request, case, open_wanted=True):
+        return refusal
     form = ResolveForm(request.POST, kind=case.kind)
     if not form.is_valid():
         return _page(request, case, status=400, resolve_form=form)
@@ -249,6 +261,8 @@ def _resolved_message(case: ExceptionCase) -> str:
 @require_POST
 def dismiss(request, case_id: int):
     case = _case_or_404(request.user, case_id)
+    if refusal := _wrong_state(request, case, open_wanted=True):
+        return refusal
     form = ReasonForm(
         request.POST, message="Say why the case needs no action.", auto_id="dismiss_%s"
     )
@@ -269,6 +283,8 @@ def dismiss(request, case_id: int):
 @require_POST
 def reopen(request, case_id: int):
     case = _case_or_404(request.user, case_id)
+    if refusal := _wrong_state(request, case, open_wanted=False):
+        return refusal
     form = ReasonForm(request.POST, message="Say why the case is reopened.", auto_id="reopen_%s")
     if not form.is_valid():
         return _page(request, case, status=400, reopen_form=form)

@@ -187,6 +187,11 @@ AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
 AXES_VERBOSE = False
+# A password-reset link works once, for this long; reset requests are limited per address (and
+# four times that per client IP address) within a window, whether or not the address is known.
+PASSWORD_RESET_TIMEOUT = 60 * env_int("PASSWORD_RESET_TIMEOUT_MINUTES", 60, minimum=5)
+PASSWORD_RESET_RATE_LIMIT = env_int("PASSWORD_RESET_RATE_LIMIT", 3, minimum=1)
+PASSWORD_RESET_RATE_WINDOW_SECONDS = 3600
 
 # --- Internationalisation: UTC in the database, each site's own zone on screen --------------
 LANGUAGE_CODE = "en-gb"
