@@ -226,15 +226,35 @@ def flag_label(code: str) -> str:
         return code.replace("_", " ")
 
 
-def inbox_count(user, filters: InboxFilters | None = None, *, at=None) -> dict[str, int]:
-    """How many requests `user` can decide now under `filters`, and how many are overdue."""
+# Counts stop here (the page says "100+"): a count never reads a whole region's queue.
+COUNT_CAP = 100
+
+
+def inbox_count(user, filters: InboxFilters | None = None, *, at=None) -> dict[str, int | bool]:
+    """How many requests `user` can decide now under `filters`, and how many are overdue, each
+    counted up to COUNT_CAP; `more` says the total went past it."""
+    from approvals.selectors import _deciding_sites
+
     at = at or timezone.now()
+    filters = filters or InboxFilters()
+    sites = _deciding_sites(user, at, filters.site_id)
+    if not sites:
+        return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
     steps = ApprovalStep.objects.filter(
         policies.decidable_steps(user, at=at), request=OuterRef("pk")
     )
-    query = ApprovalRequest.objects.filter(Exists(steps), state=RequestState.IN_REVIEW)
-    query = _filtered(query, filters or InboxFilters(), at)
-    return query.aggregate(total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=at)))
+    query = ApprovalRequest.objects.filter(
+        Exists(steps), state=RequestState.IN_REVIEW, site__in=sites
+    )
+    query = _filtered(query, filters, at).order_by()
+    total = query[: COUNT_CAP + 1].count()
+    overdue = query.filter(due_at__lt=at)[: COUNT_CAP + 1].count() if total else 0
+    return {
+        "total": min(total, COUNT_CAP),
+        "overdue": min(overdue, COUNT_CAP),
+        "more": total > COUNT_CAP,
+        "more_overdue": overdue > COUNT_CAP,
+    }
 
 
 def approved_outcome(decision: Decision) -> bool:

@@ -326,6 +326,19 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["site", "state"], name="request_site_state"),
             models.Index(fields=["requester", "submitted_at"], name="request_requester"),
             models.Index(fields=["counterparty_ref", "submitted_at"], name="request_counterparty"),
+            # The inbox per site: each granted site's waiting requests, soonest due first.
+            models.Index(
+                fields=["site", "due_at", "id"],
+                condition=Q(state="in_review"),
+                name="request_site_inbox",
+            ),
+            # Dashboards: decisions and submissions per site and period, answered from the index
+            # alone (the trailing columns are what the aggregates read).
+            models.Index(
+                fields=["site", "decided_at", "state", "kind", "submitted_at", "fast_path"],
+                name="request_site_decided",
+            ),
+            models.Index(fields=["site", "submitted_at", "id"], name="request_site_submitted"),
         ]
 
     def __str__(self) -> str:
@@ -406,6 +419,11 @@ class ApprovalStep(models.Model):
     """One tier of one request, copied from its policy tier when the request was routed."""
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="steps")
+    # The request's site (a request never changes site), copied so that tiers are counted per
+    # site without reading a million requests to learn where each one is.
+    site = models.ForeignKey(
+        "sites.Site", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     tier = models.ForeignKey(PolicyTier, on_delete=models.PROTECT, related_name="+")
     round = models.PositiveSmallIntegerField(
         default=1, help_text="Each return to review (drift) starts a new round of steps."
@@ -441,6 +459,17 @@ class ApprovalStep(models.Model):
         indexes = [
             models.Index(fields=["request", "state"], name="step_request_state"),
             models.Index(fields=["due_at"], condition=Q(state="active"), name="step_sla"),
+            # Dashboards: tiers activated in a period per site, and the tiers waiting now, read
+            # from the index alone.
+            models.Index(
+                fields=["site", "activated_at", "state", "due_at", "completed_at", "escalated_at"],
+                name="step_activated",
+            ),
+            models.Index(
+                fields=["site", "request", "position", "activated_at", "due_at"],
+                condition=Q(state="active"),
+                name="step_active",
+            ),
         ]
 
     def __str__(self) -> str:

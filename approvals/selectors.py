@@ -6,7 +6,9 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db import connection
+from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from approvals import policies, routing
@@ -15,9 +17,10 @@ from approvals.models import (
     ApprovalStep,
     Delegation,
     HeldAt,
+    PolicyTier,
     RequestState,
 )
-from sites.models import Membership
+from sites.models import Membership, Site
 from sites.roles import Role
 
 User = get_user_model()
@@ -49,24 +52,133 @@ def inbox_for(
 ) -> InboxPage:
     """What `user` (or someone they stand in for) can decide now, soonest due first.
 
-    Keyset-paginated on (due_at, id): pass the page's `next_cursor` as `after`. One query
-    however many sites, roles and delegations the user has and however large the page.
+    Keyset-paginated on (due_at, id): pass the page's `next_cursor` as `after`. First the
+    sites where the user could decide anything (one query); then the soonest-due waiting
+    requests there, in batches, and the rows of those the user may decide (two queries a
+    batch, usually one batch). Three queries, at most eight, whatever the reach and however
+    long the queues: no query tests more than a bounded batch of requests, except the last
+    resort for someone who can decide almost nothing of what waits at their sites.
     """
     at = at or timezone.now()
+    filters = filters or InboxFilters()
+    sites = _deciding_sites(user, at, filters.site_id)
+    if not sites:
+        return InboxPage([], None)
+    waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
     steps = ApprovalStep.objects.filter(
         policies.decidable_steps(user, at=at), request=OuterRef("pk")
     )
-    query = ApprovalRequest.objects.filter(Exists(steps), state=RequestState.IN_REVIEW)
-    query = _filtered(query, filters or InboxFilters(), at)
-    if after is not None:
-        due, pk = after
-        # The first condition is implied by the second; it lets PostgreSQL start the index
-        # walk at the cursor instead of testing every later row.
-        query = query.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
-    rows = list(query.select_related("site", "requester").order_by("due_at", "pk")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
+    found, cursor = _from_batches(Exists(steps), waiting, sites, after, limit + 1)
+    if cursor is not _DONE:
+        # Someone who can decide few of the requests at their busy sites: finish the page
+        # with one query that tests every remaining request in order.
+        rest = _after(waiting.filter(Exists(steps), site__in=sites), cursor)
+        missing = limit + 1 - len(found)
+        found += rest.select_related("site", "requester").order_by("due_at", "pk")[:missing]
+    rows = found[:limit]
+    more = len(found) > limit
     return InboxPage(rows, (rows[-1].due_at, rows[-1].pk) if more else None)
+
+
+_DONE = object()
+
+
+def _from_batches(decidable: Exists, waiting: QuerySet, sites: list[int], cursor, need: int):
+    """The first `need` requests at `sites` that pass `decidable`, read in growing batches of
+    the soonest due; with the cursor to go on from, or _DONE when the answer is complete."""
+    # Twice the page at first: most people can decide about half of what waits at their sites.
+    found, size = [], 2 * need
+    for _ in range(INBOX_BATCHES):
+        batch = list(_candidates(waiting, sites, cursor, size))
+        if batch:
+            # The per-step test runs on this batch only, not on every waiting request.
+            theirs = ApprovalRequest.objects.filter(decidable, pk__in=[pk for pk, _due in batch])
+            found += theirs.select_related("site", "requester").order_by("due_at", "pk")
+        if len(found) >= need or len(batch) < size:
+            return found[:need], _DONE
+        cursor = (batch[-1][1], batch[-1][0])
+        size *= 4
+    return found, cursor
+
+
+# Batches of candidates read before the last resort; each is four times the one before.
+INBOX_BATCHES = 3
+# Up to this many sites, each site's queue is read on its own (an index range per site) and
+# the heads merged; beyond it, one walk over all waiting requests in due order is cheaper.
+INBOX_PER_SITE_MAX = 24
+
+
+def _deciding_sites(user, at: datetime, only: int | None) -> list[int]:
+    """The open sites where `user`, or someone they stand in for, holds a role that some
+    approval tier asks for (one query): only requests there can be in their inbox."""
+    if not (user and user.is_authenticated and user.is_active):
+        return []
+    delegations = (
+        Delegation.objects.filter(
+            delegate=user.pk,
+            delegator__is_active=True,
+            starts_at__lte=at,
+            ends_at__gt=at,
+            revoked_at__isnull=True,
+        )
+        .filter(Q(site__isnull=True) | Q(site=OuterRef("pk")))
+        .filter(Exists(_tier_roles_held(OuterRef("delegator"), at, depth=2)))
+    )
+    sites = Site.objects.filter(active=True).filter(
+        Exists(_tier_roles_held(user.pk, at, depth=1)) | Exists(delegations)
+    )
+    if only:
+        sites = sites.filter(pk=only)
+    return list(sites.order_by("pk").values_list("pk", flat=True))
+
+
+def _tier_roles_held(person, at: datetime, *, depth: int) -> QuerySet[Membership]:
+    """Memberships in force of `person` at the site `depth` levels up (or its region), in a
+    role that some approval tier names: a step's roles are always copied from a tier."""
+    tiers = PolicyTier.objects.order_by()
+    tier_roles = Q(role__in=tiers.values("role")) | Q(role__in=tiers.values("escalation_role"))
+    site, region = OuterRef("pk"), OuterRef("region")
+    for _ in range(depth - 1):
+        site, region = OuterRef(site), OuterRef(region)
+    return (
+        Membership.objects.filter(tier_roles, user=person, valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .filter(Q(site=site) | Q(region=region))
+    )
+
+
+def _candidates(waiting: QuerySet, sites: list[int], after, size: int) -> QuerySet:
+    """(id, due_at) of the first `size` of `waiting` at `sites` after the cursor, in due order."""
+    waiting = _after(waiting, after)
+    if connection.vendor != "postgresql" or len(sites) > INBOX_PER_SITE_MAX:
+        soonest = waiting.filter(site__in=sites)
+    else:
+        # The soonest `size` of each site (a range of the per-site inbox index), merged.
+        per_site = (
+            waiting.filter(site=RawSQL("granted.site_id", (), output_field=IntegerField()))
+            .order_by("due_at", "pk")
+            .values("pk", "due_at")[:size]
+        )
+        sql, params = per_site.query.sql_with_params()
+        # Only Django's own compiled query is spliced in; every value travels as a parameter.
+        heads = (
+            "SELECT head.id FROM unnest(%s::integer[]) AS granted(site_id) "  # noqa: S608
+            f"CROSS JOIN LATERAL ({sql}) AS head(id, due_at) "
+            "ORDER BY head.due_at, head.id LIMIT %s"
+        )
+        soonest = ApprovalRequest.objects.filter(
+            pk__in=RawSQL(heads, (sites, *params, size))  # noqa: S611
+        )
+    return soonest.order_by("due_at", "pk").values_list("pk", "due_at")[:size]
+
+
+def _after(query: QuerySet, after: tuple[datetime, int] | None) -> QuerySet:
+    if after is None:
+        return query
+    due, pk = after
+    # The first condition is implied by the second; it lets PostgreSQL start the index walk
+    # at the cursor instead of testing every later row.
+    return query.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
 
 
 def _filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:

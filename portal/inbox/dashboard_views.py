@@ -1,8 +1,8 @@
 """Dashboards: the viewer's sites in numbers, each chart with its table and a CSV download.
 
 Each chart is declared once in CHARTS (its selector, its columns and how it is drawn), so the
-page, the table under each chart and the CSV can never disagree. Every chart is one aggregate
-query, so the page costs the same number of queries whatever the volume.
+page, the table under each chart and the CSV can never disagree. Every chart is one or two
+aggregate queries, so the page costs the same number of queries whatever the volume.
 """
 
 import csv
@@ -140,12 +140,14 @@ CHARTS = (
     Chart(
         "failed-write-backs",
         "Failed Odoo write-backs",
-        "Decisions that could not be written back to Odoo and wait for an administrator now, "
-        "by site: failed outbox items and requests marked “Odoo update failed”.",
+        "Decisions that could not be written back to Odoo, by site: failed outbox items and "
+        "requests marked “Odoo update failed” wait for an administrator now; items being "
+        "retried show that Odoo refuses or does not answer at the moment.",
         (
             ("site", "Site"),
             ("outbox_failed", "Outbox items failed"),
             ("apply_failed", "Requests with Odoo update failed"),
+            ("outbox_retrying", "Outbox items retrying"),
         ),
         lambda user, period: dashboards.failed_write_backs(user),
         _bars(lambda row: row["site"], "outbox_failed"),

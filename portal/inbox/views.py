@@ -6,12 +6,13 @@ queues the person works. The page also keeps the person's sites and roles.
 """
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import F, Q
 from django.shortcuts import render
 from django.utils import timezone
 
 from approvals import context
+from approvals.context import COUNT_CAP
 from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
-from exceptions.models import OPEN_CASE_STATES
 from exceptions.rules import QUEUE_ROLES
 from exceptions.selectors import QueueFilters, open_cases_for
 from portal.inbox.forms import InboxFilterForm, cursor_text
@@ -75,7 +76,7 @@ def _error_text(form: InboxFilterForm, name: str, found) -> str:
 
 def _approvals(user, form: InboxFilterForm, now) -> dict:
     if not form.shows_requests:
-        return {"entries": [], "next_cursor": "", "request_counts": {"total": 0, "overdue": 0}}
+        return {"entries": [], "next_cursor": "", "request_counts": _no_counts()}
     data = form.cleaned_data
     kind = data.get("kind") or ""
     filters = InboxFilters(
@@ -96,9 +97,10 @@ def _approvals(user, form: InboxFilterForm, now) -> dict:
 
 
 def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
-    """Open cases in the queues `user` works, soonest due first (one query)."""
+    """Open cases in the queues `user` works, soonest due first: one page and two capped
+    counts, however many cases are open in scope."""
     if not form.shows_cases:
-        return {"cases": [], "case_counts": {"total": 0, "overdue": 0}}
+        return {"cases": [], "case_counts": _no_counts()}
     data = form.cleaned_data
     filters = QueueFilters(
         queue=data.get("queue") or "",
@@ -106,35 +108,46 @@ def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
         kind=data.get("kind") or "",
         overdue=bool(data.get("overdue")),
     )
-    worked = [case for case in open_cases_for(user, filters, at=now) if _works(case, memberships)]
-    worked = [case for case in worked if _in_amount_range(case, data)]
-    text = (data.get("q") or "").strip().lower()
+    worked = open_cases_for(user, filters, at=now).filter(_works(memberships), site__active=True)
+    low, high = data.get("min_amount"), data.get("max_amount")
+    if low is not None:
+        worked = worked.filter(amount_at_stake__gte=low)
+    if high is not None:
+        worked = worked.filter(amount_at_stake__lte=high)
+    text = (data.get("q") or "").strip()
     if text:
-        worked = [case for case in worked if text in case.title.lower()]
-    worked.sort(key=lambda case: (case.due_at is None, case.due_at or now, case.pk))
-    overdue = sum(1 for case in worked if case.due_at and case.due_at < now)
+        worked = worked.filter(title__icontains=text)
+    shown = worked.order_by(F("due_at").asc(nulls_last=True), "pk")[:CASE_LIMIT]
+    counted = worked.order_by()
+    total = counted[: COUNT_CAP + 1].count()
+    overdue = counted.filter(due_at__lt=now)[: COUNT_CAP + 1].count() if total else 0
     return {
-        "cases": worked[:CASE_LIMIT],
-        "case_counts": {"total": len(worked), "overdue": overdue},
+        "cases": list(shown),
+        "case_counts": {
+            "total": min(total, COUNT_CAP),
+            "overdue": min(overdue, COUNT_CAP),
+            "more": total > COUNT_CAP,
+            "more_overdue": overdue > COUNT_CAP,
+        },
     }
 
 
-def _works(case, memberships) -> bool:
-    """Whether one of `memberships` (already in force) works the case's queue at its site."""
-    if case.state not in OPEN_CASE_STATES or not case.site.active:
-        return False
-    roles = QUEUE_ROLES[case.queue]
-    return any(
-        m.role in roles and (m.site_id == case.site_id or m.region_id == case.site.region_id)
-        for m in memberships
-    )
+def _no_counts() -> dict:
+    return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
 
 
-def _in_amount_range(case, data) -> bool:
-    low, high = data.get("min_amount"), data.get("max_amount")
-    if low is None and high is None:
-        return True
-    amount = case.amount_at_stake
-    if amount is None:
-        return False
-    return (low is None or amount >= low) and (high is None or amount <= high)
+def _works(memberships) -> Q:
+    """The open cases one of `memberships` (already in force) works: the queues its role
+    serves, at its site or at any site of its region."""
+    worked = Q(pk__in=[])
+    for membership in memberships:
+        queues = [queue for queue, roles in QUEUE_ROLES.items() if membership.role in roles]
+        if not queues:
+            continue
+        where = (
+            Q(site=membership.site_id)
+            if membership.site_id
+            else Q(site__region=membership.region_id)
+        )
+        worked |= Q(queue__in=queues) & where
+    return worked

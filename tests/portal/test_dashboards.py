@@ -16,6 +16,7 @@ from exceptions.services import case_raise
 from sites.roles import Role
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
 from tests.conftest import persona
+from tests.factories import UserFactory
 
 __all__ = ["_working_morning", "matrix", "staffed"]
 
@@ -241,3 +242,14 @@ def test_page_costs_the_same_queries_whatever_the_number_of_rows(
 
     assert dense_rows >= sparse_rows + 4
     assert many == few
+
+
+def test_someone_without_any_role_sees_empty_dashboards(client, decided_at_both_sites):
+    login(client, UserFactory(username="newcomer"))
+    assert get(client, reverse("dashboards:home")).status_code == 200
+    for chart in ("cycle-time", "sla-breaches", "failed-write-backs"):
+        assert csv_rows(get(client, reverse("dashboards:csv", args=[chart]))) == [], chart
+    throughput = csv_rows(get(client, reverse("dashboards:csv", args=["throughput"])))
+    assert {row["Submitted"] for row in throughput} | {row["Decided"] for row in throughput} == {
+        "0"
+    }

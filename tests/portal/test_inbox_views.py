@@ -277,3 +277,29 @@ def test_a_page_link_with_a_number_no_row_has_shows_the_first_page(
 
     assert response.status_code == 200
     assert request.reference in response.text
+
+
+def test_counts_stop_at_the_cap_and_say_so(
+    client, matrix, requester, site_a1, site_manager, monkeypatch
+):
+    from approvals import context
+    from portal.inbox import views
+
+    monkeypatch.setattr(context, "COUNT_CAP", 2)
+    monkeypatch.setattr(views, "COUNT_CAP", 2)
+    client.force_login(site_manager)
+    raise_request(requester, site_a1, amount="1000")
+    _case(site_a1, "cap-0", kind="shipment_delay")
+    _case(site_a1, "cap-1", kind="shipment_delay")
+    exact = client.get(HOME).text
+    for i in range(2):
+        raise_request(requester, site_a1, amount=str(1100 + i))
+        _case(site_a1, f"cap-more-{i}", kind="shipment_delay")
+
+    capped = client.get(HOME).text
+
+    assert "<strong>1</strong> request to decide" in exact
+    assert "<strong>2</strong> cases in your queues" in exact
+    assert "<strong>2+</strong> requests to decide" in capped
+    assert "<strong>2+</strong> cases in your queues" in capped
+    assert all(f"Case cap-more-{i}" in capped for i in range(2))  # the list is not capped at 2
