@@ -35,7 +35,7 @@ from approvals.models import (
     StepState,
 )
 from approvals.specs import VersionSpec, rule_values, tier_values
-from portal.audit.services import audit_record
+from portal.audit.services import appended_at_end, audit_record
 from portal.integrations.odoo import services as odoo
 from portal.webhooks import events as webhook_events
 from portal.webhooks.outbound import publish
@@ -194,6 +194,7 @@ def _open_review(request: ApprovalRequest, chosen: routing.Route, at: datetime) 
     steps = [
         ApprovalStep(
             request=request,
+            site_id=request.site_id,
             tier=tier,
             round=request.round,
             position=position,
@@ -250,8 +251,9 @@ def _refresh_due(request: ApprovalRequest) -> None:
 def request_approve(
     *, actor, request_id: int, step_id: int | None = None, comment: str = ""
 ) -> Decision:
-    """`actor` approves one tier (for themselves or for whom they stand in); locks the request."""
-    with transaction.atomic():
+    """`actor` approves one tier (for themselves or for whom they stand in); locks the request,
+    and the audit ledger only for the appends at the end."""
+    with transaction.atomic(), appended_at_end():
         request, option = _decidable(actor, request_id, step_id)
         step = option.step
         if step.comment_required and not comment.strip():
@@ -265,10 +267,11 @@ def request_approve(
 
 
 def request_reject(*, actor, request_id: int, step_id: int | None = None, reason: str) -> Decision:
-    """`actor` rejects the request at one tier; a reason is required. Locks the request."""
+    """`actor` rejects the request at one tier; a reason is required. Locks the request, and
+    the audit ledger only for the appends at the end."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": "Say why the request is rejected."})
-    with transaction.atomic():
+    with transaction.atomic(), appended_at_end():
         request, option = _decidable(actor, request_id, step_id)
         decision = _record_vote(request, option, actor, Outcome.REJECT, reason)
         _audit_decision(request, actor, decision)
@@ -283,14 +286,18 @@ def request_reject(*, actor, request_id: int, step_id: int | None = None, reason
 
 def _decidable(actor, request_id: int, step_id: int | None):
     request = _locked(request_id)
-    if not ApprovalRequest.objects.filter(policies.visible_requests(actor), pk=request.pk).exists():
+    options = policies.decision_options(actor, request) if request.state == S.IN_REVIEW else []
+    # Whoever may decide a tier may see the request, so only a refusal needs the (costly)
+    # visibility query, to answer 404 rather than 403 to someone outside the request's scope.
+    if not options and not (
+        ApprovalRequest.objects.filter(policies.visible_requests(actor), pk=request.pk).exists()
+    ):
         raise Http404("No such approval request.")
     if request.state != S.IN_REVIEW:
         raise Conflict(
             f"{request.reference} is already {request.get_state_display().lower()}; "
             "nothing was changed."
         )
-    options = policies.decision_options(actor, request)
     if step_id is not None:
         step = request.steps.filter(pk=step_id).first()
         if step is None:
@@ -353,7 +360,12 @@ def _after_final_decision(request: ApprovalRequest) -> None:
         odoo.outbox_enqueue(request=request, action=_WRITE_BACK[request.state])
     _tell_waiting_case(request)
     notifications.request_decided(request.pk)
-    publish("approval.decided", data=webhook_events.approval_decided(request), site=request.site)
+    # Described only if someone subscribes: describing it reads every decision of the round.
+    publish(
+        "approval.decided",
+        data=lambda: webhook_events.approval_decided(request),
+        site=request.site,
+    )
 
 
 _WRITE_BACK = {S.APPROVED: "approve", S.REJECTED: "reject"}
@@ -951,7 +963,7 @@ def _locked(request_id: int, *, skip_locked: bool = False) -> ApprovalRequest | 
     # Only the request row is locked; the joined site and policy version are read as they are.
     query = ApprovalRequest.objects.select_for_update(
         skip_locked=skip_locked, of=("self",)
-    ).select_related("site", "policy_version")
+    ).select_related("site__region", "policy_version__policy")
     if skip_locked:
         return query.filter(pk=request_id).first()
     try:

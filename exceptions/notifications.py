@@ -14,6 +14,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +34,16 @@ def case_escalated(case_id: int) -> None:
 def _on_commit(case_id: int, reason: str) -> None:
     from exceptions.tasks import notify_case
 
-    transaction.on_commit(lambda: notify_case.delay(case_id, reason))
+    def send() -> None:
+        # After the commit: a broker that cannot be reached must not fail the change itself.
+        try:
+            notify_case.delay(case_id, reason)
+        except KombuOperationalError as error:
+            logger.warning(
+                "case %s %s mail not enqueued (broker unreachable): %s", case_id, reason, error
+            )
+
+    transaction.on_commit(send)
 
 
 def send_case_mail(case_id: int, reason: str) -> int:

@@ -4,8 +4,16 @@ Callers pass what happened in business terms; the ledger seals it into the chain
 inside the caller's transaction, so that an event exists exactly when its change does. Appends
 are serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite lets one writer in at a
 time anyway), so every event's `prev_hash` is the hash of the event numbered just before it.
+
+The lock is held until the transaction ends, so every statement a change runs after its first
+append keeps all other writers waiting. A service whose change takes many statements records
+inside `appended_at_end()`: its events are sealed and inserted together as that block ends, and
+the ledger is locked only for that insert and the commit.
 """
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connection
@@ -16,6 +24,8 @@ from portal.audit.models import AuditEvent
 
 # pg_advisory_xact_lock key: "TGAUDIT" as a number, so that nothing else picks it by chance.
 _LEDGER_LOCK = 0x5447415544495400
+# The events recorded inside `appended_at_end()` on this thread (and so this connection).
+_held_back = threading.local()
 
 
 def audit_record(
@@ -57,8 +67,37 @@ def audit_record(
             {**audit_context.current(), **_scope(site, region), **(context or {})}
         ),
     )
-    _append(event)
+    held_back = getattr(_held_back, "events", None)
+    if held_back is None:
+        _append([event])
+    else:
+        held_back.append(event)
     return event
+
+
+@contextmanager
+def appended_at_end() -> Iterator[None]:
+    """Hold back the events recorded inside, and append them, in order, as the block ends.
+
+    Enter it inside the transaction of the change, around code that does not swallow an error
+    of a savepoint it rolls back: an event recorded in such a savepoint would still be appended.
+    An error leaving the block drops the events with the transaction they belonged to. Events
+    recorded inside have no sequence, hash or id until the block ends. Nested blocks append
+    with the outermost one.
+    """
+    if getattr(_held_back, "events", None) is not None:
+        yield
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("appended_at_end must run inside the transaction of the change")
+    _held_back.events = []
+    try:
+        yield
+        events = _held_back.events
+    finally:
+        _held_back.events = None
+    if events:
+        _append(events)
 
 
 def _scope(site, region) -> dict:
@@ -71,14 +110,20 @@ def _reference(obj, site) -> str:
     return f"{obj}{where}"
 
 
-def _append(event: AuditEvent) -> None:
+def _append(events: list[AuditEvent]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEDGER_LOCK])
     head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    event.sequence, event.prev_hash = (head[0] + 1, head[1]) if head else (1, chain.GENESIS)
-    event.hash = chain.seal(chain.payload(event))
-    event.save(force_insert=True)
+    sequence, previous = head or (0, chain.GENESIS)
+    for event in events:
+        sequence += 1
+        event.sequence, event.prev_hash = sequence, previous
+        event.hash = previous = chain.seal(chain.payload(event))
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+    else:
+        AuditEvent.objects.bulk_create(events)
 
 
 VERIFIED = "audit.verified"

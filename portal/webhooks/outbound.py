@@ -24,6 +24,7 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -64,8 +65,12 @@ class UnknownEventType(ValueError):
 # --- publishing -------------------------------------------------------------------------------
 
 
-def publish(event_type: str, *, data: dict, site=None) -> None:
-    """Record an event and owe it to every interested subscription, in the caller's transaction."""
+def publish(event_type: str, *, data: dict | Callable[[], dict], site=None) -> None:
+    """Record an event and owe it to every interested subscription, in the caller's transaction.
+
+    `data` may be a function that builds the event's data: it is called only when someone
+    subscribes, so an event nobody wants costs no queries to describe.
+    """
     if event_type not in EVENT_TYPES:
         raise UnknownEventType(
             f"Unknown webhook event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}."
@@ -75,10 +80,10 @@ def publish(event_type: str, *, data: dict, site=None) -> None:
         for subscription in WebhookSubscription.objects.filter(active=True)
         if subscription.wants(event_type, site)
     ]
-    payload = _json_safe(data)
     if not receivers:
         # Nobody to tell: the audit ledger already records what happened.
         return
+    payload = _json_safe(data() if callable(data) else data)
     now = timezone.now()
     with transaction.atomic():
         event = OutboundEvent.objects.create(

@@ -173,7 +173,8 @@ def _site_of(payload) -> Site | None:
     code = payload.get("site") if isinstance(payload, dict) else None
     if not isinstance(code, str) or len(code) > 100 or not schemas.is_storable(code):
         return None
-    return Site.objects.filter(code=code).first()
+    # With its region: the audit event names the region of the site.
+    return Site.objects.select_related("region").filter(code=code).first()
 
 
 def _store(source, webhook_id, text, payload, status, errors, site=None) -> Received:

@@ -7,7 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals import services
@@ -460,3 +462,33 @@ def test_a_flagged_request_under_a_rule_without_tiers_is_refused_and_stays_a_dra
     with pytest.raises(ValidationError, match="names nobody to decide"):
         services.request_submit(actor=requester, request_id=draft.pk)
     assert _reload(draft).state == RequestState.DRAFT
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the ledger lock is a PostgreSQL advisory lock"
+)
+def test_a_final_approval_locks_the_ledger_only_for_its_own_appends(
+    matrix, requester, site_manager, site_a1
+):
+    # Every append waits for the lock until the appending transaction commits: work done
+    # after the lock is taken holds up every other decision.
+    request = raise_request(requester, site_a1, amount="1000")
+    with CaptureQueriesContext(connection) as queries:
+        services.request_approve(actor=site_manager, request_id=request.pk)
+
+    statements = [query["sql"] for query in queries.captured_queries]
+    locks = [n for n, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
+    assert len(locks) == 1
+    after_lock = [
+        sql
+        for sql in statements[locks[0] + 1 :]
+        if not sql.startswith(("RELEASE SAVEPOINT", "COMMIT"))
+    ]
+    assert len(after_lock) == 2, after_lock
+    assert all('"audit_auditevent"' in sql for sql in after_lock)
+    assert _reload(request).state == RequestState.APPROVED
+    assert list(
+        AuditEvent.objects.filter(object_id=str(request.pk))
+        .order_by("-sequence")
+        .values_list("action", flat=True)[:2]
+    ) == ["request.approved", "decision.approve"]

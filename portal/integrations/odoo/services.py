@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from portal.audit.services import audit_record
 from portal.integrations.odoo import push
@@ -274,6 +275,12 @@ def _default_client():
 
 
 def _schedule(item_id: int, *, countdown: float) -> None:
+    """Hand the row to a worker. The row is committed and keeps its due time, so a broker that
+    cannot be reached must not fail the decision (it would answer 500 for a decision taken):
+    beat's outbox drain enqueues the row once the broker is back."""
     from portal.integrations.odoo.tasks import apply_outbox_item
 
-    apply_outbox_item.apply_async(args=[item_id], countdown=countdown)
+    try:
+        apply_outbox_item.apply_async(args=[item_id], countdown=countdown)
+    except KombuOperationalError as error:
+        logger.warning("odoo write-back %s left for the outbox drain: %s", item_id, error)
