@@ -344,3 +344,55 @@ def test_the_command_refuses_bad_input_and_writes_nothing(
         call_command("export_audit", *arguments, "--format=jsonl", f"--output={output}")
 
     assert list(tmp_path.iterdir()) == []
+
+
+class _WriteRecorder(io.BytesIO):
+    """A file that remembers how big its largest single write was."""
+
+    largest = 0
+    writes = 0
+
+    def write(self, data) -> int:
+        self.largest = max(self.largest, len(data))
+        self.writes += 1
+        return super().write(data)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_long_export_is_written_in_bounded_blocks_not_held_in_memory(fmt, monkeypatch):
+    from datetime import UTC, datetime
+
+    from portal.audit import export as export_module
+
+    monkeypatch.setattr(export_module._HashingSink, "BLOCK_BYTES", 16_384)
+    at = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    values = (
+        (
+            n,
+            at,
+            "request.approved",
+            7,
+            "rm.benelux",
+            None,
+            "approvals.approvalrequest",
+            str(n),
+            f"AR-{n:06}",
+            3,
+            "Benelux v2",
+            {"state": "in_review"},
+            {"state": "approved"},
+            "Within budget.",
+            {"ip": "10.0.0.1"},
+            f"{n - 1:064x}",
+            f"{n:064x}",
+        )
+        for n in range(1, 5_001)
+    )
+    out = _WriteRecorder()
+
+    summary = export_module.WRITERS[fmt](values, out)
+
+    assert summary.row_count == 5_000
+    assert summary.digest.hexdigest() == hashlib.sha256(out.getvalue()).hexdigest()
+    assert out.writes >= 10
+    assert out.largest < 16_384 + 300_000  # a block, plus at most one CSV drain of 500 rows

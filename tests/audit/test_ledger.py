@@ -38,6 +38,20 @@ def test_events_form_a_chain_each_sealing_the_one_before(site_a1, requester):
         assert chain.seal(chain.payload(event)) == event.hash
 
 
+def test_an_event_read_as_plain_values_has_the_canonical_form_of_the_model(site_a1, requester):
+    event = _record(
+        requester,
+        site_a1,
+        before={"state": "draft"},
+        after={"amount": "12.50", "note": "Café ✓"},
+        comment="read back without a model instance",
+    )
+    values = AuditEvent.objects.values_list(*chain.COLUMNS).get(pk=event.pk)
+
+    assert chain.payload_of_values(values) == chain.payload(AuditEvent.objects.get(pk=event.pk))
+    assert chain.seal(chain.payload_of_values(values)) == event.hash
+
+
 def test_an_event_carries_the_request_it_came_from(client, requester, site_a1):
     client.force_login(requester)
 
@@ -276,3 +290,37 @@ def test_floats_in_an_event_read_back_exactly_and_the_chain_holds(site_a1, reque
     event = AuditEvent.objects.get(action="test.happened")
     assert event.after == {"measured": repr(number), "nested": [repr(number)]}
     assert _verify()[0] == 0
+
+
+@pytest.mark.skipif(
+    not ON_POSTGRES,
+    reason="the workers are separate processes that see only committed rows, which SQLite's "
+    "in-memory test database cannot share with them",
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("damage", ["none", "changed", "deleted"])
+def test_verifying_in_several_processes_finds_what_one_walk_finds(
+    site_a1, requester, monkeypatch, damage
+):
+    from portal.audit import verify
+
+    monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
+    for number in range(9):
+        _record(requester, site_a1, comment=f"approved batch {number}")
+    sequences = sorted(AuditEvent.objects.values_list("sequence", flat=True))
+    middle = sequences[len(sequences) // 2]
+    if damage == "changed":
+        _as_superuser_without_triggers(
+            "UPDATE audit_auditevent SET comment = 'rewritten' WHERE sequence = %s", [middle]
+        )
+    elif damage == "deleted":
+        _as_superuser_without_triggers("DELETE FROM audit_auditevent WHERE sequence = %s", [middle])
+
+    assert verify._may_fork()
+    several = verify.verify_chain(workers=3)
+    one = verify.verify_chain(workers=1)
+
+    assert several == one
+    assert one.intact is (damage == "none")
+    if damage != "none":
+        assert one.broken_at == (middle if damage == "changed" else middle + 1)

@@ -162,6 +162,11 @@ def _prepared(handler, rows: list[dict], context, result: SyncResult) -> list[di
 
 
 def _handle_row(handler, row: dict, context, result: SyncResult) -> None:
+    relevant = getattr(handler, "relevant", None)
+    if relevant is not None and not relevant(row, context):
+        result.handled += 1
+        result.outcomes["ignored"] += 1
+        return
     try:
         with transaction.atomic():
             outcome = handler.handle(row, context)
@@ -200,9 +205,12 @@ def _advance(cursor: SyncCursor, rows: list[dict]) -> None:
     if cursor.write_date is None or newest_at > cursor.write_date:
         cursor.write_date = newest_at
     horizon = cursor.write_date - timedelta(seconds=settings.ODOO_SYNC_OVERLAP_SECONDS)
+    # Odoo's stamps are fixed-width "YYYY-MM-DD HH:MM:SS": as text they sort as they are, so
+    # the rows in the window are kept without parsing every stamp of every batch again.
+    horizon_stamp = horizon.astimezone(UTC).strftime(ODOO_DATETIME)
     recent = dict(cursor.recent)
     recent.update({str(row["id"]): [row["write_date"], _digest(row)] for row in rows})
-    cursor.recent = {key: seen for key, seen in recent.items() if _parse(seen[0]) >= horizon}
+    cursor.recent = {key: seen for key, seen in recent.items() if seen[0] >= horizon_stamp}
     cursor.records_read += len(rows)
     cursor.save(update_fields=["write_date", "recent", "records_read"])
 

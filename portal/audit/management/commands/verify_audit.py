@@ -1,6 +1,8 @@
 """`manage.py verify_audit`: recompute the ledger's hash chain; exit 1 if anything changed."""
 
-from django.core.management.base import BaseCommand
+import os
+
+from django.core.management.base import BaseCommand, CommandError
 
 from portal.audit.verify import check_checkpoints, verify_chain
 
@@ -8,8 +10,18 @@ from portal.audit.verify import check_checkpoints, verify_chain
 class Command(BaseCommand):
     help = "Verify the audit ledger's hash chain (and its checkpoints). Exit 0 intact, 1 broken."
 
-    def handle(self, *args, **options):
-        verdict = verify_chain()
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=os.cpu_count() or 1,
+            help="processes that share a long ledger's hashing (default: one per CPU)",
+        )
+
+    def handle(self, *args, workers: int, **options):
+        if workers < 1:
+            raise CommandError("--workers must be at least 1.")
+        verdict = verify_chain(workers=workers)
         if not verdict.intact:
             self.stderr.write(
                 f"Audit ledger BROKEN at event #{verdict.broken_at}: {verdict.reason}. "
