@@ -305,4 +305,41 @@ def create_database_if_missing(name: str) -> bool:
         return True
 
 
+BENCH_BROKER_URL = os.environ.get("BENCH_CELERY_BROKER_URL", "redis://127.0.0.1:6379/13")
+
+
+@contextmanager
+def celery_broker(url: str = BENCH_BROKER_URL) -> Iterator[str]:
+    """Send this process's Celery tasks to the broker at `url` for the block; no worker reads it.
+
+    Services enqueue their side effects on commit, as in production, so a benchmark of them
+    pays for a real enqueue; the tasks are purged afterwards instead of run. Without this the
+    default filesystem broker of `make run` would collect them for a later worker.
+    """
+    from portal.celery import app
+
+    previous = app.conf.broker_url, app.conf.task_always_eager
+    reset_celery_producers(app)
+    # The suite's root conftest runs tasks in process; here they must go to the broker.
+    app.conf.broker_url, app.conf.task_always_eager = url, False
+    try:
+        with app.connection_for_write() as connection:
+            connection.ensure_connection(max_retries=1)
+            yield url
+            app.control.purge(connection=connection)
+    finally:
+        reset_celery_producers(app)
+        app.conf.broker_url, app.conf.task_always_eager = previous
+
+
+def reset_celery_producers(app) -> None:
+    # The connection and producer pools remember the broker they were made for. They are
+    # kombu's process-wide pools: reset forgets them (closing one in place would leave it
+    # registered, closed, for its URL).
+    from kombu import pools
+
+    pools.reset()
+    app._after_fork()
+
+
 RESULTS = Results()

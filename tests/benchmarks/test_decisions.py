@@ -1,0 +1,303 @@
+"""Decisions per second through the full approval service, with 1, 4 and 16 clients.
+
+Each client is its own process with its own database connection, as web workers are; it calls
+`approvals.services.request_approve`, the service the API's approve action calls: lock the
+request row, check the policy, transition, record the Decision, append to the audit ledger,
+write the Odoo outbox row and enqueue the side effects on commit (to a real Redis broker that
+no worker reads; the queue is purged afterwards). Every request has one site-manager tier, so
+each approval makes the request final: two ledger events (`decision.approve`,
+`request.approved`) and one outbox row per decision.
+
+Floor: the same number of plain INSERTs of a Decision-wide row, one per transaction, from the
+same number of client processes. Target: at least 200 decisions/s at 16 clients, with the
+ledger intact afterwards (checked from the event before the run to the head) and exactly one
+decision and one outbox row per approved request; those two checks assert.
+"""
+
+import contextlib
+import multiprocessing
+import statistics
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Max
+
+from approvals import services
+from approvals.models import (
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalStep,
+    Decision,
+    HeldAt,
+    Outcome,
+    RequestState,
+)
+from approvals.specs import RuleSpec, TierSpec, VersionSpec
+from portal.audit import chain
+from portal.audit.models import AuditEvent
+from portal.integrations.odoo.models import OutboxItem, OutboxState
+from sites.models import Region, Site
+from sites.roles import Role
+from sites.services import membership_grant, region_create, site_create
+from tests.benchmarks.harness import celery_broker, reset_celery_producers
+
+REGION, SITE = "ZBENCH", "ZB1"
+POLICY = "Decision benchmark"
+CLIENTS = (1, 4, 16)
+ROUNDS = 3
+# Decisions per client per round; enough that a round lasts well over a second at 16 clients.
+PER_CLIENT = {1: 120, 4: 60, 16: 40}
+TARGET_PER_SECOND = 200
+FLOOR_TABLE = "bench_decision_floor"
+FLOOR_INSERT = (
+    f"INSERT INTO {FLOOR_TABLE} (request_id, step_id, outcome, actor_id, round, "  # noqa: S608
+    "policy_version_id, comment, evidence, at) "
+    "VALUES (%s, %s, 'approve', %s, 1, %s, '', '{}', now())"
+)
+
+
+@dataclass(frozen=True)
+class Company:
+    site: Site
+    requester: object
+    deciders: list
+
+
+@pytest.fixture(scope="module")
+def company(bench_db) -> Company:
+    """A site of its own with a one-tier policy, a requester and 16 site managers."""
+    users = get_user_model().objects
+    region = Region.objects.filter(code=REGION).first() or region_create(
+        actor=None, code=REGION, name="Benchmark region"
+    )
+    site = Site.objects.filter(code=SITE).first() or site_create(
+        actor=None,
+        code=SITE,
+        name="Benchmark site",
+        region=region,
+        time_zone="Europe/Amsterdam",
+        currency="EUR",
+        odoo_company_id=1,
+    )
+
+    def person(username: str, role: str, **scope):
+        user, created = users.get_or_create(username=username)
+        if created:
+            membership_grant(actor=None, user=user, role=role, **scope)
+        return user
+
+    requester = person("bench.requester", Role.REQUESTER, site=site)
+    deciders = [
+        person(f"bench.approver.{n:02}", Role.SITE_MANAGER, site=site) for n in range(max(CLIENTS))
+    ]
+    person("bench.regional", Role.REGIONAL_MANAGER, region=region)
+    policy = ApprovalPolicy.objects.filter(site=site, name=POLICY).first()
+    policy = policy or services.policy_create(actor=None, name=POLICY, site=site)
+    if not policy.versions.exists():
+        tier = TierSpec(
+            role=Role.SITE_MANAGER,
+            sla_hours=Decimal(24),
+            held_at=HeldAt.SITE,
+            escalation_role=Role.REGIONAL_MANAGER,
+        )
+        rule = RuleSpec(name="Every purchase", kinds=("purchase",), tiers=(tier,))
+        services.policy_publish(actor=None, policy=policy, spec=VersionSpec(rules=(rule,)))
+
+    return Company(site, requester, deciders)
+
+
+def raise_pending(company: Company, count: int) -> list[int]:
+    """`count` purchases each waiting for its one tier: one raised and routed through the
+    services, the others copied from it in bulk (request and step rows) to save minutes."""
+    odoo_ids = ApprovalRequest.objects.filter(odoo_model="purchase.order")
+    first_odoo_id = (odoo_ids.aggregate(top=Max("odoo_id"))["top"] or 0) + 1
+    template = services.request_raise(
+        requester=company.requester,
+        kind="purchase",
+        site=company.site,
+        title="Benchmark purchase",
+        reason="Decision benchmark",
+        amount=Decimal("1250.00"),
+        currency="EUR",
+        category="Beverages",
+        counterparty="Benchmark Supplies",
+        details={"counterparty_since": "2019-01-01"},
+        odoo_id=first_odoo_id,
+    )
+    assert template.state == RequestState.IN_REVIEW, template.state
+    step = template.steps.get()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _copy(ApprovalRequest, "generate_series(1, %s) AS g(n)", "odoo_id", "t.odoo_id + g.n"),
+            [count - 1, template.pk],
+        )
+        copies = [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            _copy(ApprovalStep, "unnest(%s::bigint[]) AS g(n)", "request_id", "g.n"),
+            [copies, step.pk],
+        )
+    return [template.pk, *copies]
+
+
+def _copy(model, series: str, varied: str, expression: str) -> str:
+    """INSERT … SELECT of one row (`t`) once per row of `series`, `varied` set by `expression`."""
+    quote = connection.ops.quote_name
+    columns = [field.column for field in model._meta.concrete_fields if not field.primary_key]
+    values = [expression if column == varied else f"t.{quote(column)}" for column in columns]
+    table = quote(model._meta.db_table)
+    return (
+        f"INSERT INTO {table} ({', '.join(map(quote, columns))}) "  # noqa: S608 - model names
+        f"SELECT {', '.join(values)} FROM {table} t, {series} WHERE t.id = %s RETURNING id"
+    )
+
+
+def run_clients(work, shares: list[list]) -> float:
+    """Run `work(share)` in one process per share, started together; returns wall seconds."""
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(len(shares) + 1)
+    done = context.Queue()
+    connection.close()  # never share a connection with the children
+    processes = [
+        context.Process(target=_client, args=(work, share, start, done)) for share in shares
+    ]
+    for process in processes:
+        process.start()
+    with contextlib.suppress(threading.BrokenBarrierError):  # a client failed: its error follows
+        start.wait(timeout=120)
+    began = time.perf_counter()
+    failures = [done.get(timeout=600) for _ in processes]
+    elapsed = time.perf_counter() - began
+    for process in processes:
+        process.join(timeout=60)
+    failures = [failure for failure in failures if failure]
+    assert not failures, failures[0]
+    return elapsed
+
+
+def _client(work, share, start, done) -> None:
+    from portal.celery import app
+
+    reset_celery_producers(app)
+    try:
+        prepared = work(share, warm=True)
+        start.wait(timeout=120)
+        work(prepared, warm=False)
+        done.put("")
+    except Exception as error:  # reported to the parent, which fails the benchmark
+        start.abort()
+        done.put(f"{type(error).__name__}: {error}")
+    finally:
+        connection.close()
+
+
+def approve_share(share, *, warm: bool):
+    """Before the start: load the decider and approve the first request (warm-up)."""
+    if warm:
+        user_id, request_ids = share
+        user = get_user_model().objects.get(pk=user_id)
+        services.request_approve(actor=user, request_id=request_ids[0])
+        return user, request_ids[1:]
+    user, request_ids = share
+    for request_id in request_ids:
+        services.request_approve(actor=user, request_id=request_id)
+    return None
+
+
+def insert_share(share, *, warm: bool):
+    """The floor: one plain INSERT of a Decision-wide row per transaction."""
+    user_id, count, policy_version_id = share
+    rows = 1 if warm else count
+    with connection.cursor() as cursor:
+        for n in range(rows):
+            cursor.execute(FLOOR_INSERT, [n, n, user_id, policy_version_id])
+    return share
+
+
+@pytest.fixture(scope="module")
+def floor_table(bench_db):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {FLOOR_TABLE} (id bigserial PRIMARY KEY, "
+            "request_id bigint NOT NULL, step_id bigint, outcome varchar(16) NOT NULL, "
+            "actor_id integer, on_behalf_of_id integer, delegation_id bigint, "
+            "round smallint NOT NULL, policy_version_id bigint NOT NULL, comment text NOT NULL, "
+            "evidence jsonb NOT NULL, at timestamptz NOT NULL)"
+        )
+    yield FLOOR_TABLE
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE {FLOOR_TABLE}")
+
+
+def ledger_head() -> tuple[int, str]:
+    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    return head or (0, chain.GENESIS)
+
+
+def verify_since(sequence: int, previous_hash: str) -> int:
+    """Recompute every event after `sequence`; asserts the chain holds; returns how many."""
+    expected, checked = sequence + 1, 0
+    for event in AuditEvent.objects.filter(sequence__gt=sequence).iterator(chunk_size=2000):
+        assert event.sequence == expected, f"event #{expected} is missing"
+        assert event.prev_hash == previous_hash, (
+            f"#{event.sequence}: prev_hash is not #{expected - 1}'s hash"
+        )
+        assert chain.seal(chain.payload(event)) == event.hash, (
+            f"#{event.sequence} no longer matches its hash"
+        )
+        expected, previous_hash, checked = expected + 1, event.hash, checked + 1
+    return checked
+
+
+def test_decisions_per_second(company, floor_table, results):
+    version_id = ApprovalPolicy.objects.get(site=company.site, name=POLICY).versions.get().pk
+    before_sequence, before_hash = ledger_head()
+    decided: list[int] = []
+    rates: dict[int, dict[str, list[float]]] = {}
+    with celery_broker():
+        for clients in CLIENTS:
+            per_client = PER_CLIENT[clients]
+            rates[clients] = {"decisions": [], "inserts": []}
+            for _ in range(ROUNDS):
+                ids = raise_pending(company, clients * (per_client + 1))
+                shares = [(company.deciders[c].pk, ids[c::clients]) for c in range(clients)]
+                seconds = run_clients(approve_share, shares)
+                rates[clients]["decisions"].append(clients * per_client / seconds)
+                decided.extend(ids)
+                inserts = [(company.deciders[c].pk, per_client, version_id) for c in range(clients)]
+                seconds = run_clients(insert_share, inserts)
+                rates[clients]["inserts"].append(clients * per_client / seconds)
+
+    checked = verify_since(before_sequence, before_hash)
+    assert checked >= 2 * len(decided)
+    assert ApprovalRequest.objects.filter(
+        pk__in=decided, state=RequestState.APPROVED
+    ).count() == len(decided)
+    votes = Decision.objects.filter(request__in=decided, outcome=Outcome.APPROVE)
+    assert votes.count() == len(decided)
+    assert votes.values("request").distinct().count() == len(decided)
+    outbox = OutboxItem.objects.filter(request__in=decided, action="approve")
+    assert outbox.count() == len(decided)
+    # Their Odoo records do not exist: keep any later worker or sync off these write-backs.
+    outbox.update(state=OutboxState.SUPERSEDED)
+
+    for clients in CLIENTS:
+        decisions = statistics.median(rates[clients]["decisions"])
+        floor = statistics.median(rates[clients]["inserts"])
+        target = f"≥ {TARGET_PER_SECOND}/s, chain intact" if clients == 16 else ""
+        results.add(
+            "Decisions",
+            f"approvals/s, {clients} client{'s' if clients > 1 else ''}",
+            decisions,
+            "/s",
+            floor=floor,
+            floor_label="plain INSERTs/s, same clients",
+            target=target,
+            ok=decisions >= TARGET_PER_SECOND if clients == 16 else None,
+            note=f"median of {ROUNDS} rounds of {clients * PER_CLIENT[clients]}; "
+            f"{checked} ledger events verified",
+        )
