@@ -5,9 +5,12 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# The suite runs in parallel processes, one test database each; tests that start real
+# processes on the shared broker stay in one group so that only one of them runs at a time.
+TEST_WORKERS ?= 2
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tollgate_bench
 
-.PHONY: run test lint install install-dev bench clean
+.PHONY: run test lint install install-dev bench soak clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Tollgate needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -30,7 +33,7 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_DEV)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(STAMP_DEV)
 	$(BIN)/ruff check .
@@ -38,6 +41,10 @@ lint: $(STAMP_DEV)
 
 bench: $(STAMP_DEV)
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python -m pytest tests/benchmarks -s -p no:cacheprovider $(PYTEST_ARGS)
+
+# The concurrency and fault tests in their long form (under 20 minutes; needs PostgreSQL).
+soak: $(STAMP_DEV)
+	TOLLGATE_SOAK=1 $(BIN)/python -m pytest tests/hardening -m soak -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

@@ -13,6 +13,17 @@ from sites.roles import Role
 from tests.factories import RegionFactory, SiteFactory, UserFactory, grant
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    # Runs before xdist reads the groups. Under `make test` the suite runs in several
+    # processes (pytest-xdist, --dist loadgroup). Tests that start a real worker, web server or
+    # broker client share the machine's broker with each other, so they all run in one
+    # process, one after another.
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("real-processes"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _collected_static(tmp_path_factory):
     # With DEBUG off, pages name hashed static files from the manifest, as in production, so

@@ -1,0 +1,389 @@
+"""Faults while Tollgate runs: Odoo down, the broker restarted, a worker killed, the database
+connections dropped. After recovery every accepted decision and event is applied exactly once.
+
+The processes are real (gunicorn, a Celery worker on a Redis of the test's own, the Odoo
+sandbox). In the short form Odoo is down for seconds and the write-backs retry on a
+compressed schedule (a few seconds apart); `make soak` keeps Odoo down for four minutes with
+back-off of up to a minute, as an outage in production would be lived through. The beat's
+sweeps (outbox drain, stranded webhook deliveries) are run by hand where a test needs them, at
+the moment beat would run them.
+"""
+
+import os
+import signal
+import time
+from collections import Counter
+
+from celery.app.task import Task
+from django.core.management import call_command
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
+
+from approvals.models import ApprovalRequest, RequestState
+from portal.integrations.odoo import services as odoo_services
+from portal.integrations.odoo import tasks as odoo_tasks
+from portal.integrations.odoo.errors import ErrorKind, OdooError
+from portal.integrations.odoo.models import OutboxItem, OutboxState
+from portal.webhooks import demo as webhook_demo
+from portal.webhooks import services as webhook_services
+from portal.webhooks.models import DeliveryStatus, InboundDelivery
+from tests.hardening import load, stack
+from tests.hardening.fullstack import (
+    FULL_STACK,
+    _working_morning,
+    odoo_sandbox_factory,
+    odoo_sandbox_template,
+    running_stack,
+    soak,
+    token_for,
+)
+from tests.integrations.odoo.push_support import (
+    approve_fully,
+    connect_tollgate,
+    new_purchase_orders,
+    notes_by_record,
+    odoo_admin,
+    raise_linked,
+    user,
+)
+from tests.webhooks.conftest import carrier_event, signed_headers
+
+# Fixtures of the running stack, imported above.
+__all__ = ["_working_morning", "odoo_sandbox_factory", "odoo_sandbox_template"]
+__all__ += ["running_stack", "soak"]
+
+
+def full_stack(test):
+    """Marks a test that runs the processes of `running_stack`."""
+    for mark in FULL_STACK:
+        test = mark(test)
+    return test
+
+
+PO = "purchase.order"
+# Retries a few seconds apart, so that a short outage is retried through several times.
+SHORT_RETRIES = {
+    "ODOO_PUSH_BACKOFF_SECONDS": 1,
+    "ODOO_PUSH_BACKOFF_MAX_SECONDS": 3,
+    "ODOO_PUSH_SETTLE_SECONDS": 2,
+    "ODOO_PUSH_MAX_ATTEMPTS": 40,
+    "ODOO_TIMEOUT": 5,
+}
+# Production's base back-off, capped at a minute, enough attempts to outlive the outage.
+SOAK_RETRIES = SHORT_RETRIES | {
+    "ODOO_PUSH_BACKOFF_SECONDS": 5,
+    "ODOO_PUSH_BACKOFF_MAX_SECONDS": 60,
+    "ODOO_PUSH_MAX_ATTEMPTS": 40,
+}
+
+
+def linked_requests(sandbox, count: int, amount: str = "1200.00") -> tuple[list, list[int]]:
+    """`count` Odoo orders waiting for approval, each with its request in review."""
+    odoo = odoo_admin(sandbox)
+    orders = new_purchase_orders(odoo, count, unit_price=float(amount))
+    requests = [raise_linked(odoo_model=PO, odoo_id=order, amount=amount) for order in orders]
+    assert {r.state for r in requests} == {RequestState.IN_REVIEW}
+    return requests, orders
+
+
+def items_of(requests):
+    return OutboxItem.objects.filter(request__in=requests)
+
+
+def applied_exactly_once(tollgate, requests, orders) -> None:
+    """Tollgate says every approval was applied; Odoo shows each order approved by one call
+    and carrying one note."""
+    odoo = odoo_admin(tollgate.sandbox)
+    assert Counter(items_of(requests).values_list("state", flat=True)) == {
+        OutboxState.APPLIED: len(requests)
+    }
+    states = ApprovalRequest.objects.filter(pk__in=[r.pk for r in requests])
+    assert set(states.values_list("state", flat=True)) == {RequestState.APPLIED}
+    in_odoo = odoo.execute_kw(PO, "read", [orders, ["state"]])
+    assert {row["state"] for row in in_odoo} == {"purchase"}
+    assert notes_by_record(odoo, PO, orders) == dict.fromkeys(orders, 1)
+    assert tollgate.odoo.stats.count(PO, "button_approve") == len(orders)
+    assert tollgate.odoo.stats.count(PO, "message_post") == len(orders)
+    call_command("verify_audit")
+
+
+def drained() -> bool:
+    return not OutboxItem.objects.filter(state=OutboxState.PENDING).exists()
+
+
+def retrying_on_dashboard(client) -> dict[str, int]:
+    """The "Outbox items retrying" column of the write-back chart, by site, as a person sees it."""
+    response = client.get("/dashboards/failed-write-backs.csv")
+    assert response.status_code == 200
+    header, *rows = [line.split(",") for line in response.content.decode().splitlines()]
+    column = header.index("Outbox items retrying")
+    return {row[0]: int(row[column]) for row in rows if int(row[column])}
+
+
+def pending_in_metrics(tollgate) -> int:
+    for line in tollgate.metrics().splitlines():
+        if line.startswith('tollgate_odoo_outbox_items{state="pending"}'):
+            return int(float(line.split()[-1]))
+    return 0
+
+
+# --- the dashboard shows write-backs that are being retried ------------------------------------
+
+
+def test_a_write_back_odoo_did_not_answer_shows_as_retrying_until_it_is_applied(
+    db, settings, odoo_sandbox_factory, client, monkeypatch
+):
+    sandbox = odoo_sandbox_factory()
+    connect_tollgate(settings, sandbox)
+    # The write-back is run by hand below, not by the task its decision enqueues.
+    monkeypatch.setattr(odoo_services, "_schedule", lambda item_id, countdown: None)
+    (request,), _ = linked_requests(sandbox, 1)
+    approve_fully(request)
+    (item,) = items_of([request])
+    client.force_login(user("regional.manager"))
+    assert retrying_on_dashboard(client) == {}
+
+    def unreachable():
+        raise OdooError("Odoo did not answer.", permanent=False, kind=ErrorKind.CONNECTION)
+
+    assert odoo_services.outbox_apply(item_id=item.pk, client_factory=unreachable).status == (
+        "retry"
+    )
+    assert retrying_on_dashboard(client) == {"AMS": 1}
+    client.force_login(user("outsider"))
+    assert retrying_on_dashboard(client) == {}
+
+    client.force_login(user("regional.manager"))
+    item.refresh_from_db()
+    item.next_attempt_at = timezone.now()  # as if the retry's time had come
+    item.save(update_fields=["next_attempt_at"])
+    assert odoo_services.outbox_apply(item_id=item.pk).status == "applied"
+    assert retrying_on_dashboard(client) == {}
+
+
+def test_a_decision_taken_while_the_broker_is_unreachable_answers_200_and_waits_for_the_drain(
+    db, settings, odoo_sandbox_factory, client, monkeypatch, django_capture_on_commit_callbacks
+):
+    sandbox = odoo_sandbox_factory()
+    connect_tollgate(settings, sandbox)
+    (request,), _ = linked_requests(sandbox, 1)
+
+    def unreachable(*args, **kwargs):
+        raise KombuOperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(Task, "apply_async", unreachable)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/api/v1/approvals/{request.pk}/approve/",
+            {"comment": "Within budget."},
+            content_type="application/json",
+            headers={"Authorization": f"Bearer {token_for('site.manager')}"},
+        )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["state"] == RequestState.APPROVED
+    (item,) = items_of([request])
+    assert (item.state, item.attempts) == (OutboxState.PENDING, 0)
+    assert odoo_services.outbox_due() == [item.pk]  # what beat's drain enqueues next
+
+
+# --- (a) Odoo down ------------------------------------------------------------------------------
+
+
+@full_stack
+def test_odoo_down_while_decisions_are_made_is_shown_retried_and_applied_once(
+    running_stack, soak, client
+):
+    outage = 240 if soak else 20
+    count = 40 if soak else 4
+    tollgate = running_stack(**(SOAK_RETRIES if soak else SHORT_RETRIES))
+    requests, orders = linked_requests(tollgate.sandbox, count)
+    tollgate.odoo.stats.reset()
+    client.force_login(user("regional.manager"))
+
+    tollgate.odoo.restart(seconds=outage, wait=False)
+    went_down = time.monotonic()
+    stack.wait_for(lambda: not tollgate.ready()["odoo"], timeout=10, what="Odoo to be down")
+    for request in requests:
+        approve_fully(request)
+    stack.wait_for(
+        lambda: all(item.attempts >= 2 for item in items_of(requests)),
+        timeout=outage,
+        what="every write-back to be retried at least once",
+    )
+    # While Odoo is down: the probe, the metrics and the dashboard all say so.
+    assert tollgate.ready() == {"database": True, "broker": True, "odoo": False, "status": 503}
+    assert pending_in_metrics(tollgate) == count
+    assert retrying_on_dashboard(client) == {"AMS": count}
+    assert time.monotonic() - went_down < outage, "the outage ended before it was observed"
+
+    stack.wait_for(drained, timeout=outage + 120, what="the outbox to drain after the outage")
+    print(
+        f"\nOdoo down {outage} s: {count} write-backs applied after "
+        f"{time.monotonic() - went_down:.0f} s; attempts "
+        f"{dict(Counter(items_of(requests).values_list('attempts', flat=True)))}"
+    )
+    applied_exactly_once(tollgate, requests, orders)
+    assert retrying_on_dashboard(client) == {}
+    assert pending_in_metrics(tollgate) == 0
+    assert tollgate.ready()["status"] == 200
+
+
+# --- (b) the broker restarted -------------------------------------------------------------------
+
+
+def carrier_delay(number: int) -> dict:
+    body = carrier_event(
+        tracking_number=f"1ZBROKER{number:08d}", picking_ref=f"AMS/OUT/{number:05d}", site="AMS"
+    )
+    secret = webhook_demo.demo_secret("carrier")
+    return {
+        "method": "POST",
+        "path": "/api/v1/webhooks/carrier/",
+        "body": body.decode(),
+        "headers": signed_headers(body, secret=secret, webhook_id=f"msg_broker_{number}"),
+    }
+
+
+@full_stack
+def test_decisions_and_events_taken_while_the_broker_is_down_are_applied_after_the_sweeps(
+    running_stack, soak
+):
+    count = 30 if soak else 3
+    tollgate = running_stack(**SHORT_RETRIES)
+    requests, orders = linked_requests(tollgate.sandbox, count)
+    tollgate.odoo.stats.reset()
+    token = token_for("site.manager")
+
+    tollgate.redis.stop()  # it keeps nothing on disk: whatever was queued is gone
+    stack.wait_for(lambda: not tollgate.ready()["broker"], timeout=10, what="the broker down")
+    answers = [
+        load.perform(
+            tollgate.web.url,
+            {
+                "method": "POST",
+                "path": f"/api/v1/approvals/{request.pk}/approve/",
+                "token": token,
+                "json": {"comment": "Within budget."},
+            },
+        )
+        for request in requests
+    ]
+    answers += [load.perform(tollgate.web.url, carrier_delay(n)) for n in range(count)]
+    assert [a["status"] for a in answers] == [200] * count + [202] * count, [
+        a.get("detail", "")[:2000] for a in answers
+    ]
+    assert tollgate.ready() == {"database": True, "broker": False, "odoo": True, "status": 503}
+    tollgate.redis.start()
+    stack.wait_for(lambda: tollgate.ready()["broker"], timeout=30, what="the broker back")
+
+    # Nothing reached the broker; beat's sweeps find the work in the database.
+    assert odoo_tasks.drain_outbox() == count
+    later = timezone.now() + webhook_services.STRANDED_AFTER
+    assert webhook_services.deliveries_stranded_sweep(now=later) == count
+    stack.wait_for(drained, timeout=120, what="the write-backs after the broker came back")
+    deliveries = InboundDelivery.objects.filter(webhook_id__startswith="msg_broker_")
+    stack.wait_for(
+        lambda: set(deliveries.values_list("status", flat=True)) == {DeliveryStatus.PROCESSED},
+        timeout=120,
+        what="the stranded webhook deliveries to be processed",
+    )
+    assert deliveries.count() == count
+    applied_exactly_once(tollgate, requests, orders)
+
+
+# --- (c) a worker killed mid-task --------------------------------------------------------------
+
+
+@full_stack
+def test_a_task_whose_pool_process_is_killed_is_redelivered_and_applied_once(running_stack):
+    tollgate = running_stack(workers=1, concurrency=1, **SHORT_RETRIES)
+    requests, orders = linked_requests(tollgate.sandbox, 1)
+    tollgate.odoo.stats.reset()
+    tollgate.odoo.faults.update(latency_ms=700)  # each Odoo call now takes 0.7 s
+    (worker,) = tollgate.workers
+
+    approve_fully(requests[0])
+    stack.wait_for(
+        lambda: tollgate.odoo.stats.count(PO, "read"), timeout=60, what="the task to start"
+    )
+    (child,) = stack.worker_children(worker)
+    os.kill(child, signal.SIGKILL)  # the pool process running the task, mid-way through it
+    stack.wait_for(
+        lambda: stack.worker_children(worker) not in ([], [child]),
+        timeout=30,
+        what="the worker to fork a fresh pool process",
+    )
+    tollgate.odoo.faults.update(latency_ms=0)
+
+    # No sweep runs: the worker hands the unacknowledged task back and runs it again.
+    stack.wait_for(drained, timeout=90, what="the redelivered task to apply the write-back")
+    assert worker.poll() is None
+    applied_exactly_once(tollgate, requests, orders)
+    assert tollgate.odoo.stats.count(PO, "read") >= 2  # the second run read Odoo first
+
+
+# --- (d) database connections dropped ----------------------------------------------------------
+
+
+def unlocked(item_id: int) -> bool:
+    with transaction.atomic():
+        return OutboxItem.objects.select_for_update(skip_locked=True).filter(pk=item_id).exists()
+
+
+def terminate_other_connections() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+@full_stack
+def test_dropped_database_connections_fail_nothing_half_way_and_the_next_operations_succeed(
+    running_stack,
+):
+    tollgate = running_stack(web_workers=1, workers=1, concurrency=1, **SHORT_RETRIES)
+    requests, orders = linked_requests(tollgate.sandbox, 3)
+    tollgate.odoo.stats.reset()
+    token = token_for("site.manager")
+    listing = {"method": "GET", "path": "/api/v1/approvals/", "token": token}
+    assert load.perform(tollgate.web.url, listing)["status"] == 200  # the web now holds one
+
+    # The worker's connection is cut while it holds the request's lock and talks to Odoo.
+    tollgate.odoo.faults.update(latency_ms=700)
+    approve_fully(requests[0])
+    stack.wait_for(
+        lambda: tollgate.odoo.stats.count(PO, "read"), timeout=60, what="the write-back to start"
+    )
+    assert terminate_other_connections() >= 2  # the web's and the worker's
+    tollgate.odoo.faults.update(latency_ms=0)
+    (item,) = items_of(requests[:1])
+    stack.wait_for(lambda: unlocked(item.pk), timeout=30, what="the cut transaction's locks")
+    # Its transaction was rolled back whole: the row is as the decision left it.
+    item.refresh_from_db()
+    assert (item.state, item.attempts, item.applied_at) == (OutboxState.PENDING, 0, None)
+
+    # The web server's next requests succeed on fresh connections.
+    answers = [
+        load.perform(
+            tollgate.web.url,
+            {
+                "method": "POST",
+                "path": f"/api/v1/approvals/{request.pk}/approve/",
+                "token": token,
+                "json": {"comment": "Within budget."},
+            },
+        )
+        for request in requests[1:]
+    ]
+    assert [a["status"] for a in answers] == [200, 200], answers
+    assert load.perform(tollgate.web.url, listing)["status"] == 200
+    # Whatever the interrupted task left pending, beat's drain hands it to the worker again.
+    odoo_tasks.drain_outbox()
+    stack.wait_for(drained, timeout=90, what="every write-back after the drop")
+    applied_exactly_once(tollgate, requests, orders)
