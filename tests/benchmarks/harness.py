@@ -319,9 +319,12 @@ def celery_broker(url: str = BENCH_BROKER_URL) -> Iterator[str]:
     from portal.celery import app
 
     previous = app.conf.broker_url, app.conf.task_always_eager
+    previous_environment = os.environ.get("CELERY_BROKER_URL")
     reset_celery_producers(app)
     # The suite's root conftest runs tasks in process; here they must go to the broker.
     app.conf.broker_url, app.conf.task_always_eager = url, False
+    # Celery reads CELERY_BROKER_URL from the environment before its own configuration.
+    os.environ["CELERY_BROKER_URL"] = url
     try:
         with app.connection_for_write() as connection:
             connection.ensure_connection(max_retries=1)
@@ -330,6 +333,10 @@ def celery_broker(url: str = BENCH_BROKER_URL) -> Iterator[str]:
     finally:
         reset_celery_producers(app)
         app.conf.broker_url, app.conf.task_always_eager = previous
+        if previous_environment is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = previous_environment
 
 
 def reset_celery_producers(app) -> None:

@@ -254,6 +254,7 @@ def publishing_to(broker_url: str):
     """Tasks enqueued by this process (on a commit here) go to `broker_url` while inside."""
     conf = celery_app.conf
     saved = (conf.broker_url, conf.result_backend, conf.broker_transport_options)
+    saved_environment = os.environ.get("CELERY_BROKER_URL")
 
     def switch(broker, backend, options):
         conf.broker_url, conf.result_backend, conf.broker_transport_options = (
@@ -261,6 +262,9 @@ def publishing_to(broker_url: str):
             backend,
             options,
         )
+        # Celery reads CELERY_BROKER_URL from the environment before its own configuration,
+        # so where it is set (as CI sets it) the assignment above alone would change nothing.
+        os.environ["CELERY_BROKER_URL"] = broker
         # The app's pool is kombu's process-wide pool for the old URL: closing it in place
         # would leave a closed pool registered for that URL, and every later task sent there
         # would fail. kombu's reset closes and forgets them all; new ones follow the new URL.
@@ -273,3 +277,5 @@ def publishing_to(broker_url: str):
         yield
     finally:
         switch(*saved)
+        if saved_environment is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
