@@ -9,6 +9,7 @@ PYTEST_ARGS ?=
 # processes on the shared broker stay in one group so that only one of them runs at a time.
 TEST_WORKERS ?= 2
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tollgate_bench
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tollgate_soak
 
 .PHONY: run test lint install install-dev bench soak clean
 
@@ -44,7 +45,7 @@ bench: $(STAMP_DEV)
 
 # The concurrency and fault tests in their long form (under 20 minutes; needs PostgreSQL).
 soak: $(STAMP_DEV)
-	TOLLGATE_SOAK=1 $(BIN)/python -m pytest tests/hardening -m soak -s $(PYTEST_ARGS)
+	DATABASE_URL=$(SOAK_DATABASE_URL) TOLLGATE_SOAK=1 $(BIN)/python -m pytest tests/hardening -m soak -s -p no:cacheprovider $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
