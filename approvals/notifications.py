@@ -19,7 +19,6 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 logger = logging.getLogger(__name__)
 _local = threading.local()
@@ -34,17 +33,14 @@ class _Outgoing:
 
     def __call__(self) -> None:
         from approvals.tasks import notify_requesters, notify_steps
+        from portal.celery import broker_outage_logged
 
-        # Sent after the change committed: a broker that cannot be reached must not turn it into
-        # a 500 for something that was done. The mails are lost then, and the log says so.
-        try:
+        with broker_outage_logged("approval notifications"):
             for reason, step_ids in self.steps.items():
                 if step_ids:
                     notify_steps.delay(sorted(step_ids), reason)
             if self.requests:
                 notify_requesters.delay(sorted(self.requests))
-        except KombuOperationalError as error:
-            logger.warning("notifications not enqueued (broker unreachable): %s", error)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +32,11 @@ def case_escalated(case_id: int) -> None:
 
 def _on_commit(case_id: int, reason: str) -> None:
     from exceptions.tasks import notify_case
+    from portal.celery import broker_outage_logged
 
     def send() -> None:
-        # After the commit: a broker that cannot be reached must not fail the change itself.
-        try:
+        with broker_outage_logged(f"case {case_id} {reason} mail"):
             notify_case.delay(case_id, reason)
-        except KombuOperationalError as error:
-            logger.warning(
-                "case %s %s mail not enqueued (broker unreachable): %s", case_id, reason, error
-            )
 
     transaction.on_commit(send)
 

@@ -1,8 +1,12 @@
 """The Celery application: configured from Django settings (CELERY_*), tasks found per app."""
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from celery import Celery
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -10,3 +14,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("tollgate", include=["portal.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@contextmanager
+def broker_outage_logged(what: str) -> Iterator[None]:
+    """Enqueue inside this block after a change has committed: a broker that cannot be reached
+    is logged (naming `what` was not sent) instead of turning a change already made into a 500.
+    Whatever must not be lost keeps its own record for a sweep to send later (the Odoo outbox,
+    inbound deliveries); notification mails of that moment are lost, and the log says so."""
+    try:
+        yield
+    except BrokerUnreachable as error:
+        logging.getLogger("portal.celery").warning(
+            "%s not enqueued (broker unreachable): %s", what, error
+        )

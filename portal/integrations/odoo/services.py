@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from portal.audit.services import audit_record
 from portal.integrations.odoo import push
@@ -278,9 +277,8 @@ def _schedule(item_id: int, *, countdown: float) -> None:
     """Hand the row to a worker. The row is committed and keeps its due time, so a broker that
     cannot be reached must not fail the decision (it would answer 500 for a decision taken):
     beat's outbox drain enqueues the row once the broker is back."""
+    from portal.celery import broker_outage_logged
     from portal.integrations.odoo.tasks import apply_outbox_item
 
-    try:
+    with broker_outage_logged(f"odoo write-back {item_id} (left for the outbox drain)"):
         apply_outbox_item.apply_async(args=[item_id], countdown=countdown)
-    except KombuOperationalError as error:
-        logger.warning("odoo write-back %s left for the outbox drain: %s", item_id, error)
