@@ -286,6 +286,15 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     odoo_model = models.CharField(max_length=64, blank=True)
     odoo_id = models.PositiveIntegerField(null=True, blank=True)
     odoo_snapshot = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    # Who made the record in Odoo and when it was made or sent for approval there: the risk
+    # signals judge those, never the integration user or the moment Tollgate synced.
+    odoo_author_ref = models.CharField(
+        max_length=64, blank=True, help_text="The Odoo user who made the record, e.g. res.users,7."
+    )
+    odoo_author = models.CharField(max_length=200, blank=True)
+    odoo_asked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the record was made or asked for approval in Odoo."
+    )
     policy_version = models.ForeignKey(
         PolicyVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
     )
@@ -326,6 +335,11 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["site", "state"], name="request_site_state"),
             models.Index(fields=["requester", "submitted_at"], name="request_requester"),
             models.Index(fields=["counterparty_ref", "submitted_at"], name="request_counterparty"),
+            models.Index(
+                fields=["odoo_author_ref", "submitted_at"],
+                condition=~Q(odoo_author_ref=""),
+                name="request_odoo_author",
+            ),
             # The inbox per site: each granted site's waiting requests, soonest due first.
             models.Index(
                 fields=["site", "due_at", "id"],
@@ -404,6 +418,34 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     @transition(field=state, source=S.APPLY_FAILED, target=S.APPROVED)
     def retry_apply(self) -> None:
         self.apply_error = ""
+
+
+def _attachment_path(instance, filename: str) -> str:
+    # Named by digest, never by what the uploader typed: no path tricks, and one copy per file.
+    return f"attachments/{instance.sha256[:2]}/{instance.sha256}"
+
+
+class Attachment(models.Model):
+    """A document given with a request (a quote, a photo of the damage), kept by its digest."""
+
+    request = models.ForeignKey(
+        ApprovalRequest, on_delete=models.PROTECT, related_name="attachments"
+    )
+    file = models.FileField(upload_to=_attachment_path, max_length=200)
+    name = models.CharField(max_length=200, help_text="The file name as uploaded.")
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["uploaded_at", "id"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class StepState(models.TextChoices):

@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "portal.core",
     "sites",
     "approvals",
     "exceptions",
@@ -88,6 +89,7 @@ MIDDLEWARE = [
     # After authentication: claims Idempotency-Keys of API mutations per caller.
     "portal.api.idempotency.IdempotencyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.core.middleware.FormatLocaleMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, so that it sees the outcome of every authentication attempt.

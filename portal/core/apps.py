@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Pieces every app shares: how values read on screen and in files."""
+
+    name = "portal.core"
+    label = "core"
