@@ -785,6 +785,9 @@ class Builder:
                     odoo_model,
                     str(request_id) if odoo_model else "\\N",
                     "{}",
+                    f"res.users,{requester}" if odoo_model else "",
+                    f"Buyer {requester}" if odoo_model else "",
+                    _ts(submitted - 120) if odoo_model else "\\N",
                     str(self.version.pk),
                     str(rule.pk),
                     "0" if fast else "1",
@@ -1109,9 +1112,9 @@ KIND_TITLES = {
 REQUEST_COLUMNS = (
     "id, kind, state, site_id, requester_id, revision, title, reason, amount, currency, "
     "amount_base, category, customer_class, counterparty, counterparty_ref, details, odoo_model, "
-    "odoo_id, odoo_snapshot, policy_version_id, rule_id, round, risk_flags, fast_path, "
-    "sampled_for_review, drift, due_at, apply_error, created_at, submitted_at, decided_at, "
-    "applied_at"
+    "odoo_id, odoo_snapshot, odoo_author_ref, odoo_author, odoo_asked_at, policy_version_id, "
+    "rule_id, round, risk_flags, fast_path, sampled_for_review, drift, due_at, apply_error, "
+    "created_at, submitted_at, decided_at, applied_at"
 )
 STEP_COLUMNS = (
     "id, request_id, site_id, tier_id, round, position, stage, state, role, held_at, quorum, "
