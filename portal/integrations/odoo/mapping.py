@@ -110,8 +110,9 @@ class Context:
         self.lines: dict[tuple[str, int], list[dict]] = {}
         # On hand by (product, location), for the pairs read so far.
         self.stock: dict[tuple[int, int], Decimal] = {}
-        # Confirmed purchase lines by product, newest first: (order id, unit price).
-        self.prices: dict[int, list[tuple[int, Decimal]]] = {}
+        # Confirmed purchase lines by product, newest first: (order, currency, unit price).
+        self.prices: dict[int, list[tuple[int, int | None, Decimal]]] = {}
+        self.order_currency: dict[int, int | None] = {}
         # Odoo ids that already have a request, by (model, kind), for the rows read so far.
         self.requested: dict[tuple[str, str], set[int]] = {}
         self._system_user = None
@@ -151,7 +152,8 @@ class Context:
             self.lines[(model, _id(row[parent_field]))].append(row)
 
     def last_prices(self, product_ids) -> None:
-        """Read what was paid for `product_ids` on confirmed orders, in one call."""
+        """Read what was paid for `product_ids` on confirmed orders, and in which currency: one
+        search for the lines and one read for their orders' currencies."""
         missing = sorted({p for p in product_ids if p is not None and p not in self.prices})
         if not missing:
             return
@@ -163,9 +165,14 @@ class Context:
             ["product_id", "order_id", "price_unit"],
             order="id desc",
         )
+        orders = sorted({_id(row["order_id"]) for row in rows} - self.order_currency.keys())
+        if orders:
+            for order in self.client.read("purchase.order", orders, ["currency_id"]):
+                self.order_currency[order["id"]] = _id(order["currency_id"])
         for row in rows:
+            order = _id(row["order_id"])
             self.prices[_id(row["product_id"])].append(
-                (_id(row["order_id"]), _d(row["price_unit"]))
+                (order, self.order_currency.get(order), _d(row["price_unit"]))
             )
 
     def on_hand(self, product_ids, location_ids) -> None:
@@ -188,10 +195,11 @@ class Context:
             counted[pair] = counted.get(pair, Decimal(0)) + Decimal(str(row["quantity"] or 0))
         self.stock.update(counted)
 
-    def last_price(self, product_id: int, *, before_order: int) -> Decimal | None:
-        """The price last paid for the product on a confirmed order other than this one."""
-        for order, price in self.prices.get(product_id, []):
-            if order != before_order:
+    def last_price(self, product_id: int, *, order: int, currency: int | None) -> Decimal | None:
+        """The price last paid for the product, in the same currency, on a confirmed order
+        other than this one."""
+        for paid_on, paid_in, price in self.prices.get(product_id, []):
+            if paid_on != order and paid_in == currency:
                 return price
         return None
 
@@ -407,7 +415,7 @@ class PurchaseOrders:
             "state": row["state"],
         }
         lines = ctx.lines.get(("purchase.order.line", row["id"]), [])
-        snapshot["line_items"] = [_purchase_item(line, row["id"], ctx) for line in lines]
+        snapshot["line_items"] = [_purchase_item(line, row, ctx) for line in lines]
         partner = ctx.partners.get(_id(row["partner_id"]), {})
         author_ref, author = ctx.author(row)
         draft = Draft(
@@ -438,7 +446,7 @@ def _product_name(line: dict, ctx: Context) -> str:
     return product.get("display_name") or _name(line.get("product_id"))
 
 
-def _purchase_item(line: dict, order_id: int, ctx: Context) -> dict:
+def _purchase_item(line: dict, order: dict, ctx: Context) -> dict:
     product_id = _id(line["product_id"])
     item = {
         "product": _product_name(line, ctx),
@@ -449,7 +457,7 @@ def _purchase_item(line: dict, order_id: int, ctx: Context) -> dict:
     }
     if product_id is not None:
         item["product_ref"] = f"product.product,{product_id}"
-        last = ctx.last_price(product_id, before_order=order_id)
+        last = ctx.last_price(product_id, order=order["id"], currency=_id(order["currency_id"]))
         if last is not None:
             item["last_price"] = str(last)
     return {key: value for key, value in item.items() if value != ""}

@@ -142,3 +142,51 @@ def test_a_counterpartys_age_comes_from_its_creation_in_odoo(connected):
         old.odoo_asked_at
         - datetime.fromisoformat(old.details["counterparty_since"]).replace(tzinfo=UTC)
     ).days > 365
+
+
+def test_pulled_requests_carry_readable_line_items(connected):
+    sync.sync_all(get_client())
+    odoo = _as(connected, "admin")
+
+    order = ApprovalRequest.objects.filter(odoo_model="purchase.order").order_by("pk").first()
+    items = order.odoo_snapshot["line_items"]
+    lines = odoo.execute_kw(
+        "purchase.order.line",
+        "search_read",
+        [[["order_id", "=", order.odoo_id]], ["product_id", "product_qty", "price_unit"]],
+    )
+    assert [i["product"] for i in items] == [line["product_id"][1] for line in lines]
+    assert order.odoo_snapshot["lines"] == sorted(
+        odoo.execute_kw("purchase.order", "read", [[order.odoo_id], ["order_line"]])[0][
+            "order_line"
+        ]
+    )  # the drift key is as it was
+    currency = odoo.execute_kw("purchase.order", "read", [[order.odoo_id], ["currency_id"]])[0][
+        "currency_id"
+    ][0]
+    for item, line in zip(items, lines, strict=True):
+        paid = odoo.execute_kw(
+            "purchase.order.line",
+            "search_read",
+            [
+                [
+                    ["product_id", "=", line["product_id"][0]],
+                    ["order_id.state", "in", ["purchase", "done"]],
+                    ["order_id.currency_id", "=", currency],
+                ],
+                ["price_unit"],
+            ],
+            {"order": "id desc", "limit": 1},
+        )
+        assert item.get("last_price") == (f"{paid[0]['price_unit']:.2f}" if paid else None)
+
+    transfer = ApprovalRequest.objects.filter(odoo_model="stock.picking").first()
+    assert transfer.details["source_warehouse"] == transfer.site.name
+    for item in transfer.odoo_snapshot["line_items"]:
+        assert {"product", "quantity", "unit_price", "subtotal"} <= item.keys()
+
+    override = ApprovalRequest.objects.filter(kind="price_override").first()
+    assert "(s)" not in override.title
+    assert override.title.endswith(("1 line under the price floor", "lines under the price floor"))
+    for item in override.odoo_snapshot["line_items"]:
+        assert {"list_price", "floor_price", "unit_price", "discount_pct"} <= item.keys()
