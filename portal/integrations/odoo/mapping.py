@@ -719,7 +719,7 @@ class Scraps:
             kind=RequestKind.WRITE_OFF,
             site=site,
             requester=ctx.system_user(),
-            title=f"{row['name']}: scrap {_d(row['scrap_qty'])} × {product['display_name']}",
+            title=f"{row['name']}: scrap {_text(row['scrap_qty'])} × {product['display_name']}",
             reason=f"Scrap {row['name']} ({row['origin'] or 'no source document'}) in Odoo.",
             amount=value,
             currency=site.currency,
