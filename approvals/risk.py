@@ -10,16 +10,23 @@ Signals:
 * `amount_outlier` — the amount is far from this site's history for the kind and counterparty,
   measured by a robust z-score (median and median absolute deviation, so one past outlier
   does not hide the next);
-* `threshold_split` — several requests at the site by the same requester, or for the same
+* `threshold_split` — several requests at the site by the same person, or for the same
   counterparty, within a short window each stay under a policy threshold that together they
   cross;
 * `new_counterparty` — a vendor or customer Tollgate has not seen before (or Odoo created
   recently);
-* `after_hours` — submitted outside the site's business hours;
+* `after_hours` — asked for outside the site's business hours;
 * `price_below_history` — a price override far below what this customer has been given before.
 
 Only submitted requests are history, and never earlier revisions of the request itself: a
 rejected request raised again is one purchase, not two.
+
+A request pulled from Odoo is judged by what happened in Odoo, not by the sync that brought it:
+its moment is when the record was made or asked for approval there (`odoo_asked_at`), its
+person the Odoo user who made it (`odoo_author_ref`), never the integration user every pulled
+request is raised by, and its counterparty's age counts from the partner's `create_date` in
+Odoo. Requests raised in the browser or through the API keep their requester and submission
+time.
 """
 
 from datetime import UTC, datetime, timedelta
@@ -28,6 +35,8 @@ from statistics import median
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from approvals import routing, sla
@@ -81,6 +90,12 @@ def _submitted_before(request: ApprovalRequest, at: datetime):
         .exclude(pk__in=[request.pk, *earlier_revisions])
         .exclude(amount_base__isnull=True)
     )
+
+
+def asked_at(request: ApprovalRequest, at: datetime) -> datetime:
+    """The moment a request was asked for: in Odoo for a pulled one, else its submission."""
+    asked = request.odoo_asked_at
+    return asked if asked is not None and asked <= at else at
 
 
 def _history(request: ApprovalRequest, at: datetime):
@@ -141,13 +156,23 @@ def amount_outlier(request: ApprovalRequest, *, version, at: datetime) -> dict |
 
 def threshold_split(request: ApprovalRequest, *, version, at: datetime) -> dict | None:
     # The thresholds are the site's policy's, so only the site's own requests add up to them.
+    # A pulled request's window is around when it was asked for in Odoo: one sync brings in a
+    # week of records at once, and they were not asked for together.
     window = timedelta(hours=settings.RISK_SPLIT_WINDOW_HOURS)
+    moment = asked_at(request, at)
     recent = (
         _history(request, at)
-        .filter(site=request.site_id, kind=request.kind, submitted_at__gte=at - window)
-        .order_by("submitted_at", "pk")
+        .annotate(asked=Coalesce(F("odoo_asked_at"), F("submitted_at")))
+        .filter(
+            site=request.site_id, kind=request.kind, asked__gte=moment - window, asked__lte=moment
+        )
+        .order_by("asked", "pk")
     )
-    groups = [("requester", recent.filter(requester=request.requester_id))]
+    if request.odoo_author_ref:
+        person = ("odoo_author", recent.filter(odoo_author_ref=request.odoo_author_ref))
+    else:
+        person = ("requester", recent.filter(requester=request.requester_id))
+    groups = [person]
     if request.counterparty_ref:
         groups.append(("counterparty", recent.filter(counterparty_ref=request.counterparty_ref)))
     for threshold in reversed(routing.thresholds(version, request.kind)):
@@ -163,11 +188,12 @@ def threshold_split(request: ApprovalRequest, *, version, at: datetime) -> dict 
 
 def _split_flag(request, by, threshold, total, under, window) -> dict:
     base = settings.TOLLGATE_BASE_CURRENCY
-    who = (
-        "the same requester"
-        if by == "requester"
-        else f"the same counterparty ({request.counterparty or request.counterparty_ref})"
-    )
+    if by == "requester":
+        who = f"the same requester ({request.requester.get_full_name() or request.requester})"
+    elif by == "odoo_author":
+        who = f"the same Odoo user ({request.odoo_author or request.odoo_author_ref})"
+    else:
+        who = f"the same counterparty ({request.counterparty or request.counterparty_ref})"
     refs = [past.reference for past in under]
     hours = window.total_seconds() / 3600
     return _flag(
@@ -202,7 +228,7 @@ def new_counterparty(request: ApprovalRequest, *, version, at: datetime) -> dict
         return None
     created = _created_in_odoo(request)
     if created is not None:
-        age = max((at - created).days, 0)
+        age = max((asked_at(request, at) - created).days, 0)
         if age >= NEW_COUNTERPARTY_DAYS:
             return None
         reason = (
@@ -225,16 +251,20 @@ def new_counterparty(request: ApprovalRequest, *, version, at: datetime) -> dict
 
 def after_hours(request: ApprovalRequest, *, version, at: datetime) -> dict | None:
     site = request.site
-    if sla.is_business_time(at, site):
+    moment = asked_at(request, at)
+    if sla.is_business_time(moment, site):
         return None
-    local = timezone.localtime(at, ZoneInfo(site.time_zone)).replace(microsecond=0)
+    local = timezone.localtime(moment, ZoneInfo(site.time_zone)).replace(microsecond=0)
+    in_odoo = request.odoo_asked_at is not None and moment == request.odoo_asked_at
+    what = "Asked for in Odoo" if in_odoo else "Submitted"
     return _flag(
         "after_hours",
-        f"Submitted on {local:%a %Y-%m-%d at %H:%M} {site.time_zone}, outside {site.code}'s "
+        f"{what} on {local:%a %Y-%m-%d at %H:%M} {site.time_zone}, outside {site.code}'s "
         f"business hours ({site.opens_at:%H:%M}–{site.closes_at:%H:%M} on ISO weekdays "
         f"{site.business_days}).",
         local_time=local.isoformat(),
         time_zone=site.time_zone,
+        source="odoo" if in_odoo else "submission",
     )
 
 

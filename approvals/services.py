@@ -64,10 +64,14 @@ def request_create(
     odoo_model: str = "",
     odoo_id: int | None = None,
     odoo_snapshot: dict | None = None,
+    odoo_author_ref: str = "",
+    odoo_author: str = "",
+    odoo_asked_at: datetime | None = None,
     by_system: bool = False,
     revision_of: ApprovalRequest | None = None,
 ) -> ApprovalRequest:
-    """Record a draft request; `by_system` for requests raised from Odoo records."""
+    """Record a draft request; `by_system` for requests raised from Odoo records, which say
+    who made the record in Odoo and when it was made or asked for approval there."""
     if not by_system and not policies.may_raise(requester, site):
         raise PermissionDenied(f"You may not raise requests at {site.code}.")
     details = details or {}
@@ -99,6 +103,9 @@ def request_create(
             odoo_model=odoo_model or (kinds.KINDS[kind].odoo_model if odoo_id else ""),
             odoo_id=odoo_id,
             odoo_snapshot=odoo_snapshot or {},
+            odoo_author_ref=odoo_author_ref,
+            odoo_author=odoo_author,
+            odoo_asked_at=odoo_asked_at,
             revision_of=revision_of,
             revision=revision_of.revision + 1 if revision_of else 1,
         )
@@ -411,6 +418,8 @@ _RESUBMIT_COPIES = (
     "details",
     "odoo_model",
     "odoo_snapshot",
+    "odoo_author_ref",
+    "odoo_author",
 )
 
 

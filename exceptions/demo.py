@@ -80,3 +80,223 @@ def seed() -> None:
                 escalation_role=escalation_role,
             )
             services.case_deadline_save(actor=None, deadline=deadline)
+
+
+# --- ninety days of cases -------------------------------------------------------------------
+
+# (kind, severity, site, title, evidence, amount at stake, who works it, resolution code)
+HISTORY_CASES = [
+    (
+        "shipment_delay",
+        "medium",
+        "AMS",
+        "Noord Foods delivery {n} is 3 days late",
+        {"days_late": 3, "partner": "Noord Foods"},
+        None,
+        "site.manager",
+        "rescheduled",
+    ),
+    (
+        "receipt_discrepancy",
+        "medium",
+        "ANR",
+        "Receipt {n}: 12 cartons short",
+        {
+            "lines": [
+                {
+                    "product": "[TG-0014] Euro Pallet",
+                    "ordered": "120",
+                    "received": "108",
+                    "difference": "-12",
+                }
+            ]
+        },
+        None,
+        "sm.antwerp",
+        "supplier_ships_balance",
+    ),
+    (
+        "invoice_mismatch",
+        "medium",
+        "AMS",
+        "Bill {n} differs from its order by 84.00",
+        {
+            "lines": [
+                {
+                    "product": "[TG-0009] Coffee Beans 6x1kg",
+                    "ordered": "20",
+                    "received": "20",
+                    "order_price": "92.00",
+                    "billed_quantity": "20",
+                    "billed_price": "96.20",
+                    "difference": "84.00",
+                }
+            ],
+            "expected": "1840.00",
+            "billed": "1924.00",
+            "difference": "84.00",
+        },
+        D("84.00"),
+        "finance",
+        "credit_note_requested",
+    ),
+    (
+        "asn_conflict",
+        "medium",
+        "RTM",
+        "ASN {n} announces 4 pallets, the order has 3",
+        {"announced": 4, "ordered": 3},
+        None,
+        "sm.rotterdam",
+        "asn_corrected",
+    ),
+]
+# Open now, one of each kind, with their numbers.
+OPEN_CASES = [
+    (
+        "invoice_mismatch",
+        "high",
+        "AMS",
+        "Bill BILL/2026/0412 differs from P00318 by 1,184.00",
+        {
+            "order": "P00318",
+            "lines": [
+                {
+                    "product": "[TG-0023] Barcode Scanner",
+                    "ordered": "12",
+                    "received": "10",
+                    "order_price": "415.00",
+                    "billed_quantity": "12",
+                    "billed_price": "415.00",
+                    "difference": "830.00",
+                },
+                {
+                    "product": "[TG-0008] Olive Oil 6x1L",
+                    "ordered": "40",
+                    "received": "40",
+                    "order_price": "38.00",
+                    "billed_quantity": "40",
+                    "billed_price": "46.85",
+                    "difference": "354.00",
+                },
+            ],
+            "expected": "5670.00",
+            "billed": "6854.00",
+            "difference": "1184.00",
+            "tolerance_pct": 2,
+        },
+        D("1184.00"),
+    ),
+    (
+        "shipment_delay",
+        "high",
+        "RTM",
+        "WH/IN/00871 from Fjord Fisheries is 8.5 days late",
+        {"scheduled_date": "", "days_late": 8.5, "partner": "Fjord Fisheries", "state": "assigned"},
+        None,
+    ),
+    (
+        "receipt_discrepancy",
+        "medium",
+        "AMS",
+        "WH/IN/00902 received differs from the order on 1 line",
+        {
+            "lines": [
+                {
+                    "product": "[TG-0011] Frozen Fries 4x2.5kg",
+                    "ordered": "200",
+                    "received": "176",
+                    "difference": "-24",
+                }
+            ],
+            "tolerance_pct": 2,
+        },
+        None,
+    ),
+    (
+        "asn_conflict",
+        "medium",
+        "ANR",
+        "ASN 7731 from Scheldt Packaging lists a product not ordered",
+        {"announced": "[TG-0016] Carton 600x400 × 5,000", "ordered": "none on P00344"},
+        None,
+    ),
+]
+
+
+def seed_history(*, now=None) -> int:
+    """Ninety days of cases opened, worked and resolved by the demo people, and one open case
+    of each kind; added once (nothing when any case exists). Returns how many it opened."""
+    import random
+    from datetime import timedelta
+
+    import time_machine
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from exceptions.models import ExceptionCase
+
+    if ExceptionCase.objects.exists():
+        return 0
+    now = now or timezone.now()
+    rng = random.Random(20261207)  # noqa: S311 - repeatable demo data
+    people = get_user_model().objects.in_bulk(field_name="username")
+    sites = {site.code: site for site in Site.objects.filter(code__in=["AMS", "RTM", "ANR"])}
+    opened = 0
+    day = now.replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=88)
+    number = 0
+    while day < now - timedelta(days=2):
+        if day.weekday() < 5 and rng.random() < 0.45:
+            kind, severity, code, title, evidence, stake, worker, resolution = rng.choice(
+                HISTORY_CASES
+            )
+            number += 1
+            seen = day.replace(hour=rng.randint(8, 13), minute=rng.randint(0, 59))
+            with time_machine.travel(seen, tick=False):
+                case, _ = services.case_raise(
+                    kind=kind,
+                    site=sites[code],
+                    severity=severity,
+                    title=title.format(n=f"#{4100 + number}"),
+                    source="odoo",
+                    dedupe_key=f"demo:{kind}:{number}",
+                    payload={},
+                    evidence=evidence,
+                    amount_at_stake=stake,
+                    currency="EUR" if stake else "",
+                )
+            opened += 1
+            person = people[worker]
+            worked = seen + timedelta(hours=rng.uniform(1, 5))
+            with time_machine.travel(worked, tick=False):
+                services.case_assign(actor=person, case_id=case.pk, owner=person)
+                services.case_start(actor=person, case_id=case.pk)
+            done = worked + timedelta(hours=rng.choice([2, 5, 22, 26, 50]))
+            if done.weekday() >= 5:
+                done += timedelta(days=2)
+            with time_machine.travel(min(done, now - timedelta(hours=1)), tick=False):
+                services.case_resolve(
+                    actor=person,
+                    case_id=case.pk,
+                    code=resolution,
+                    note="Agreed with the supplier; nothing left to do.",
+                )
+        day += timedelta(days=1)
+    for hours_ago, (kind, severity, code, title, evidence, stake) in zip(
+        (30, 52, 6, 20), OPEN_CASES, strict=True
+    ):
+        with time_machine.travel(now - timedelta(hours=hours_ago), tick=False):
+            services.case_raise(
+                kind=kind,
+                site=sites[code],
+                severity=severity,
+                title=title,
+                source="odoo",
+                dedupe_key=f"demo:open:{kind}",
+                payload={},
+                evidence=evidence,
+                amount_at_stake=stake,
+                currency="EUR" if stake else "",
+            )
+        opened += 1
+    return opened

@@ -111,6 +111,8 @@ STAFF = [
         "rm.benelux.2", "Bram", "Peeters", Role.REGIONAL_MANAGER, "BNL", "second Benelux manager"
     ),
     DemoPersona("sm.rotterdam", "Ilse", "Bakker", Role.SITE_MANAGER, "RTM", "site manager"),
+    DemoPersona("req.rotterdam", "Daan", "Visser", Role.REQUESTER, "RTM", "buyer"),
+    DemoPersona("req.antwerp", "Elise", "Claes", Role.REQUESTER, "ANR", "warehouse lead"),
     DemoPersona("sm.antwerp", "Lotte", "Wouters", Role.SITE_MANAGER, "ANR", "site manager"),
     DemoPersona("sm.stockholm", "Erik", "Lindqvist", Role.SITE_MANAGER, "STO", "site manager"),
     DemoPersona("sm.oslo", "Ingrid", "Hansen", Role.SITE_MANAGER, "OSL", "site manager"),
@@ -126,6 +128,8 @@ STAFF = [
 ]
 # The administrator looks after every region.
 ADMIN_EXTRA_SCOPES = ["NOR", "UKI"]
+# How long the demo people have held their roles (the seeded history needs them in office).
+TENURE_DAYS = 3 * 365
 # A demo secret, published on purpose: every seeded user signs in with it.
 PASSWORD = "tollgate-demo"  # noqa: S105 - the published demo password
 PASSWORD_NOTE = f"password for all: {PASSWORD} (a demo secret, published on purpose)"

@@ -62,7 +62,9 @@ def tollgate_db() -> Iterator[str]:
     _recreate(name)
     with use_database(name):
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("seed_demo", force=True, stdout=io.StringIO())  # a throwaway database
+        call_command(
+            "seed_demo", force=True, history=False, stdout=io.StringIO()
+        )  # a throwaway database
         yield name
 
 

@@ -161,7 +161,7 @@ def demo(transactional_db, working_morning):
     from sites.models import Site
 
     with open(os.devnull, "w") as quiet:
-        call_command("seed_demo", force=True, stdout=quiet)
+        call_command("seed_demo", force=True, history=False, stdout=quiet)
     users = {user.username: user for user in get_user_model().objects.all()}
     counter = iter(range(1, 10_000))
 

@@ -10,7 +10,7 @@ from sites.models import Site
 
 
 def seed():
-    call_command("seed_demo", force=True, stdout=io.StringIO())
+    call_command("seed_demo", force=True, history=False, stdout=io.StringIO())
 
 
 def test_seed_demo_adds_the_queue_rules_and_deadlines_once(db):

@@ -13,7 +13,7 @@ LOGIN = reverse("login")
 
 @pytest.fixture
 def demo_company(db):
-    call_command("seed_demo", force=True, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", force=True, history=False, stdout=open("/dev/null", "w"))  # noqa: SIM115
 
 
 def sign_in(client, username, password=demo.PASSWORD):

@@ -8,7 +8,7 @@ from sites.policies import Capability, sites_where
 
 
 def seed():
-    call_command("seed_demo", force=True, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("seed_demo", force=True, history=False, stdout=open("/dev/null", "w"))  # noqa: SIM115
 
 
 def test_demo_company_has_three_regions_nine_sites_and_every_persona(db):

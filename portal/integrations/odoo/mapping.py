@@ -17,6 +17,13 @@ Each handler names its model, the fields it reads and what a row means:
 * a vendor bill (`account.move`, `in_invoice`) whose lines differ from order price × received
   quantity beyond tolerance → an invoice-mismatch case (three-way match).
 
+Each request keeps who made the record in Odoo (`create_uid`, else the responsible user) and
+when it was made or asked for approval there (`date_order`, else `create_date`), so that the
+risk signals judge the person and the moment in Odoo, never the integration user or the moment
+Tollgate synced; a counterparty's age is its `create_date` in Odoo. Readable line items
+(`odoo_snapshot["line_items"]`, strings only) show people what the record holds; the drift key
+stays `odoo_snapshot["lines"]`.
+
 A record that maps to an existing request updates it (drift goes back to review); it never
 creates a duplicate. Lookups a batch needs (warehouses, products, partners, lines) are read in
 one call per kind and batch and cached for the run.
@@ -34,6 +41,7 @@ from approvals import services as approvals
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
+from portal.core.formatting import count
 from portal.integrations.odoo.records import ODOO_DATETIME
 from sites.models import Site
 
@@ -41,6 +49,9 @@ SYSTEM_USERNAME = "odoo"
 CENT = Decimal("0.01")
 _OPEN = (RequestState.DRAFT, RequestState.SUBMITTED, RequestState.IN_REVIEW)
 _UPDATABLE = (RequestState.IN_REVIEW, RequestState.APPROVED, RequestState.APPLY_FAILED)
+USER_FIELDS = ["login", "name"]
+PARTNER_FIELDS = ["name", "credit", "credit_limit", "category_id", "create_date"]
+PRODUCT_FIELDS = ["standard_price", "list_price", "categ_id", "display_name", "uom_id"]
 # Partner tags (res.partner.category) that name a customer class; the rest are "standard".
 CUSTOMER_CLASSES = {"key account": "key", "wholesale": "wholesale", "retail": "standard"}
 
@@ -65,6 +76,19 @@ def _when(value) -> datetime | None:
     return datetime.strptime(value[:19], ODOO_DATETIME).replace(tzinfo=UTC)
 
 
+def _text(value: Decimal | float | int) -> str:
+    """A number as a plain string without float noise or trailing zeros: '12', '3.5'."""
+    number = Decimal(str(value or 0))
+    normal = number.normalize()
+    return str(normal.quantize(Decimal(1)) if normal == normal.to_integral() else normal)
+
+
+def _makers(rows) -> list[int | None]:
+    """The Odoo users a batch's authors are read from: who made each record, and who is
+    responsible for it."""
+    return [_id(r.get(field)) for r in rows for field in ("create_uid", "user_id")]
+
+
 class Context:
     """What one sync run has learnt about Odoo, read in batches and kept for the run."""
 
@@ -84,6 +108,11 @@ class Context:
         self.po_lines: dict[int, dict] = {}
         self.orders: dict[int, dict] = {}
         self.lines: dict[tuple[str, int], list[dict]] = {}
+        # On hand by (product, location), for the pairs read so far.
+        self.stock: dict[tuple[int, int], Decimal] = {}
+        # Confirmed purchase lines by product, newest first: (order, currency, unit price).
+        self.prices: dict[int, list[tuple[int, int | None, Decimal]]] = {}
+        self.order_currency: dict[int, int | None] = {}
         # Odoo ids that already have a request, by (model, kind), for the rows read so far.
         self.requested: dict[tuple[str, str], set[int]] = {}
         self._system_user = None
@@ -122,6 +151,58 @@ class Context:
         for row in rows:
             self.lines[(model, _id(row[parent_field]))].append(row)
 
+    def last_prices(self, product_ids) -> None:
+        """Read what was paid for `product_ids` on confirmed orders, and in which currency: one
+        search for the lines and one read for their orders' currencies."""
+        missing = sorted({p for p in product_ids if p is not None and p not in self.prices})
+        if not missing:
+            return
+        for product in missing:
+            self.prices[product] = []
+        rows = self.client.search_read(
+            "purchase.order.line",
+            [["product_id", "in", missing], ["order_id.state", "in", ["purchase", "done"]]],
+            ["product_id", "order_id", "price_unit"],
+            order="id desc",
+        )
+        orders = sorted({_id(row["order_id"]) for row in rows} - self.order_currency.keys())
+        if orders:
+            for order in self.client.read("purchase.order", orders, ["currency_id"]):
+                self.order_currency[order["id"]] = _id(order["currency_id"])
+        for row in rows:
+            order = _id(row["order_id"])
+            self.prices[_id(row["product_id"])].append(
+                (order, self.order_currency.get(order), _d(row["price_unit"]))
+            )
+
+    def on_hand(self, product_ids, location_ids) -> None:
+        """Read what is on hand of `product_ids` at `location_ids` (stock.quant), in one call."""
+        products = sorted({p for p in product_ids if p is not None})
+        locations = sorted({loc for loc in location_ids if loc is not None})
+        pairs = {(p, loc) for p in products for loc in locations}
+        if not pairs or pairs <= self.stock.keys():
+            return
+        for pair in pairs:
+            self.stock.setdefault(pair, Decimal(0))
+        rows = self.client.search_read(
+            "stock.quant",
+            [["product_id", "in", products], ["location_id", "in", locations]],
+            ["product_id", "location_id", "quantity"],
+        )
+        counted: dict[tuple[int, int], Decimal] = {}
+        for row in rows:
+            pair = (_id(row["product_id"]), _id(row["location_id"]))
+            counted[pair] = counted.get(pair, Decimal(0)) + Decimal(str(row["quantity"] or 0))
+        self.stock.update(counted)
+
+    def last_price(self, product_id: int, *, order: int, currency: int | None) -> Decimal | None:
+        """The price last paid for the product, in the same currency, on a confirmed order
+        other than this one."""
+        for paid_on, paid_in, price in self.prices.get(product_id, []):
+            if paid_on != order and paid_in == currency:
+                return price
+        return None
+
     def site_of_picking_type(self, type_id: int | None) -> Site:
         warehouse = _id(self.picking_types.get(type_id, {}).get("warehouse_id"))
         return self.site_of_warehouse(warehouse)
@@ -147,6 +228,32 @@ class Context:
             if person is not None:
                 return person
         return self.system_user()
+
+    def author(self, row: dict) -> tuple[str, str]:
+        """("res.users,<id>", name) of the Odoo user who made `row`, else its responsible user.
+
+        The integration user (or OdooBot) making a record on someone's behalf is not its author:
+        then the responsible user is, when there is one.
+        """
+        made_by, responsible = _id(row.get("create_uid")), _id(row.get("user_id"))
+        chosen = made_by
+        if chosen is None or (responsible is not None and chosen in self.integration_uids()):
+            chosen = responsible or made_by
+        if chosen is None:
+            return "", ""
+        name = self.user_rows.get(chosen, {}).get("name") or _name(
+            row.get("create_uid") if chosen == made_by else row.get("user_id")
+        )
+        return f"res.users,{chosen}", name or ""
+
+    def integration_uids(self) -> set[int]:
+        """Odoo users that act for systems: OdooBot (uid 1) and the login Tollgate syncs as."""
+        uids = {1}
+        login = getattr(settings, "ODOO_LOGIN", "")
+        uids.update(
+            uid for uid, row in self.user_rows.items() if login and row.get("login") == login
+        )
+        return uids
 
     def system_user(self):
         if self._system_user is None:
@@ -180,6 +287,9 @@ class Draft:
     counterparty: str = ""
     counterparty_ref: str = ""
     details: dict | None = None
+    author_ref: str = ""
+    author: str = ""
+    asked_at: datetime | None = None
 
 
 def upsert_request(model: str, odoo_id: int, draft: Draft | None) -> str:
@@ -209,6 +319,9 @@ def upsert_request(model: str, odoo_id: int, draft: Draft | None) -> str:
         odoo_model=model,
         odoo_id=odoo_id,
         odoo_snapshot=draft.snapshot,
+        odoo_author_ref=draft.author_ref,
+        odoo_author=draft.author,
+        odoo_asked_at=draft.asked_at,
         by_system=True,
     )
     approvals.request_submit(actor=None, request_id=request.pk)
@@ -240,6 +353,8 @@ class PurchaseOrders:
         "order_line",
         "user_id",
         "date_order",
+        "create_uid",
+        "create_date",
         "write_date",
     ]
     domain: list = []
@@ -251,8 +366,35 @@ class PurchaseOrders:
             ["warehouse_id"],
             ctx.picking_types,
         )
-        ctx.fill("res.users", [_id(r["user_id"]) for r in rows], ["login"], ctx.user_rows)
+        ctx.fill("res.users", _makers(rows), USER_FIELDS, ctx.user_rows)
         ctx.note_requested(self.model, RequestKind.PURCHASE, [r["id"] for r in rows])
+        # Lines, vendors and prices only for the orders Tollgate keeps: most changed orders
+        # are not, and cost nothing more.
+        kept = [r for r in rows if self.relevant(r, ctx)]
+        ctx.children(
+            "purchase.order.line",
+            "order_id",
+            [r["id"] for r in kept],
+            [
+                "order_id",
+                "product_id",
+                "product_qty",
+                "product_uom",
+                "price_unit",
+                "price_subtotal",
+            ],
+        )
+        ctx.fill("res.partner", [_id(r["partner_id"]) for r in kept], PARTNER_FIELDS, ctx.partners)
+        products = sorted(
+            {
+                _id(line["product_id"])
+                for r in kept
+                for line in ctx.lines[("purchase.order.line", r["id"])]
+                if line["product_id"]
+            }
+        )
+        ctx.fill("product.product", products, PRODUCT_FIELDS, ctx.products)
+        ctx.last_prices(products)
 
     def relevant(self, row, ctx: Context) -> bool:
         """Whether the order concerns Tollgate: it waits for approval or already has a request.
@@ -272,6 +414,10 @@ class PurchaseOrders:
             "lines": sorted(row["order_line"]),
             "state": row["state"],
         }
+        lines = ctx.lines.get(("purchase.order.line", row["id"]), [])
+        snapshot["line_items"] = [_purchase_item(line, row, ctx) for line in lines]
+        partner = ctx.partners.get(_id(row["partner_id"]), {})
+        author_ref, author = ctx.author(row)
         draft = Draft(
             kind=RequestKind.PURCHASE,
             site=ctx.site_of_picking_type(_id(row["picking_type_id"])),
@@ -283,9 +429,38 @@ class PurchaseOrders:
             counterparty=_name(row["partner_id"]),
             counterparty_ref=f"res.partner,{_id(row['partner_id'])}",
             snapshot=snapshot,
-            details={"odoo_reference": row["name"], "lines": len(row["order_line"])},
+            details={
+                "odoo_reference": row["name"],
+                "lines": len(row["order_line"]),
+                "counterparty_since": partner.get("create_date"),
+            },
+            author_ref=author_ref,
+            author=author,
+            asked_at=_when(row.get("date_order")) or _when(row.get("create_date")),
         )
         return upsert_request(self.model, row["id"], draft)
+
+
+def _product_name(line: dict, ctx: Context) -> str:
+    product = ctx.products.get(_id(line.get("product_id")), {})
+    return product.get("display_name") or _name(line.get("product_id"))
+
+
+def _purchase_item(line: dict, order: dict, ctx: Context) -> dict:
+    product_id = _id(line["product_id"])
+    item = {
+        "product": _product_name(line, ctx),
+        "quantity": _text(line["product_qty"]),
+        "uom": _name(line.get("product_uom")),
+        "unit_price": str(_d(line["price_unit"])),
+        "subtotal": str(_d(line["price_subtotal"])),
+    }
+    if product_id is not None:
+        item["product_ref"] = f"product.product,{product_id}"
+        last = ctx.last_price(product_id, order=order["id"], currency=_id(order["currency_id"]))
+        if last is not None:
+            item["last_price"] = str(last)
+    return {key: value for key, value in item.items() if value != ""}
 
 
 class Pickings:
@@ -305,6 +480,8 @@ class Pickings:
             "origin",
             "partner_id",
             "user_id",
+            "create_uid",
+            "create_date",
             "write_date",
             settings.ODOO_TRANSFER_MARKER_FIELD,
         ]
@@ -323,20 +500,19 @@ class Pickings:
             ["warehouse_id"],
             ctx.locations,
         )
-        ctx.fill("res.users", [_id(r["user_id"]) for r in marked], ["login"], ctx.user_rows)
+        ctx.fill("res.users", _makers(marked), USER_FIELDS, ctx.user_rows)
         counted = [r["id"] for r in rows if self._is_transfer(r) or self._is_receipt_done(r)]
         ctx.children(
             "stock.move",
             "picking_id",
             counted,
-            ["picking_id", "product_id", "product_uom_qty", "quantity"],
+            ["picking_id", "product_id", "product_uom_qty", "quantity", "product_uom"],
         )
         products = [_id(m["product_id"]) for p in counted for m in ctx.lines[("stock.move", p)]]
-        ctx.fill(
-            "product.product",
-            products,
-            ["standard_price", "categ_id", "display_name"],
-            ctx.products,
+        ctx.fill("product.product", products, PRODUCT_FIELDS, ctx.products)
+        ctx.on_hand(
+            [_id(m["product_id"]) for r in marked for m in ctx.lines[("stock.move", r["id"])]],
+            [_id(r[side]) for r in marked for side in ("location_id", "location_dest_id")],
         )
 
     def _is_transfer(self, row) -> bool:
@@ -372,6 +548,7 @@ class Pickings:
         source = ctx.site_of_picking_type(_id(row["picking_type_id"]))
         destination = ctx.site_of_location(_id(row["location_dest_id"]))
         categories = sorted({_name(ctx.products[_id(m["product_id"])]["categ_id"]) for m in moves})
+        author_ref, author = ctx.author(row)
         draft = Draft(
             kind=RequestKind.TRANSFER,
             site=source,
@@ -386,8 +563,17 @@ class Pickings:
                 "lines": sorted(
                     [_id(m["product_id"]), str(_d(m["product_uom_qty"]))] for m in moves
                 ),
+                "line_items": [_transfer_item(m, row, ctx) for m in moves],
             },
-            details={"destination_site": destination.code, "odoo_reference": row["name"]},
+            details={
+                "destination_site": destination.code,
+                "source_warehouse": source.name,
+                "destination_warehouse": destination.name,
+                "odoo_reference": row["name"],
+            },
+            author_ref=author_ref,
+            author=author,
+            asked_at=_when(row.get("create_date")),
         )
         return upsert_request(self.model, row["id"], draft)
 
@@ -438,7 +624,10 @@ class Pickings:
             kind="receipt_discrepancy",
             site=site,
             severity="medium",
-            title=f"{row['name']} received differs from the order on {len(differences)} line(s)",
+            title=(
+                f"{row['name']} received differs from the order on "
+                f"{count(len(differences), 'line')}"
+            ),
             source="odoo",
             dedupe_key=f"odoo:stock.picking:{row['id']}:receipt_discrepancy",
             payload=row,
@@ -448,6 +637,27 @@ class Pickings:
             at=ctx.now,
         )
         return "case_opened" if created else "case_updated"
+
+
+def _transfer_item(move: dict, picking: dict, ctx: Context) -> dict:
+    product_id = _id(move["product_id"])
+    product = ctx.products.get(product_id, {})
+    qty = Decimal(str(move["product_uom_qty"] or 0))
+    cost = _d(product.get("standard_price"))
+    item = {
+        "product": _product_name(move, ctx),
+        "product_ref": f"product.product,{product_id}",
+        "quantity": _text(qty),
+        "uom": _name(move.get("product_uom")),
+        "unit_price": str(cost),
+        "subtotal": str((qty * cost).quantize(CENT)),
+    }
+    source = ctx.stock.get((product_id, _id(picking["location_id"])))
+    destination = ctx.stock.get((product_id, _id(picking["location_dest_id"])))
+    if source is not None and destination is not None:
+        item["source_after"] = _text(source - qty)
+        item["destination_after"] = _text(destination + qty)
+    return {key: value for key, value in item.items() if value != ""}
 
 
 def _late(row, now: datetime) -> timedelta | None:
@@ -461,7 +671,18 @@ def _late(row, now: datetime) -> timedelta | None:
 
 class Scraps:
     model = "stock.scrap"
-    fields = ["name", "state", "product_id", "scrap_qty", "location_id", "origin", "write_date"]
+    fields = [
+        "name",
+        "state",
+        "product_id",
+        "scrap_qty",
+        "product_uom_id",
+        "location_id",
+        "origin",
+        "create_uid",
+        "create_date",
+        "write_date",
+    ]
     domain: list = []
 
     def prepare(self, rows, ctx: Context) -> None:
@@ -473,11 +694,9 @@ class Scraps:
             ctx.locations,
         )
         ctx.fill(
-            "product.product",
-            [_id(r["product_id"]) for r in drafts],
-            ["standard_price", "categ_id", "display_name"],
-            ctx.products,
+            "product.product", [_id(r["product_id"]) for r in drafts], PRODUCT_FIELDS, ctx.products
         )
+        ctx.fill("res.users", _makers(drafts), USER_FIELDS, ctx.user_rows)
 
     def handle(self, row, ctx: Context) -> str:
         if row["state"] != "draft":
@@ -487,11 +706,20 @@ class Scraps:
         if value < settings.ODOO_WRITE_OFF_THRESHOLD:
             return "below_threshold"
         site = ctx.site_of_location(_id(row["location_id"]))
+        author_ref, author = ctx.author(row)
+        item = {
+            "product": product["display_name"],
+            "product_ref": f"product.product,{_id(row['product_id'])}",
+            "quantity": _text(row["scrap_qty"]),
+            "uom": _name(row.get("product_uom_id")),
+            "unit_price": str(_d(product["standard_price"])),
+            "subtotal": str(value),
+        }
         draft = Draft(
             kind=RequestKind.WRITE_OFF,
             site=site,
             requester=ctx.system_user(),
-            title=f"{row['name']}: scrap {_d(row['scrap_qty'])} × {product['display_name']}",
+            title=f"{row['name']}: scrap {_text(row['scrap_qty'])} × {product['display_name']}",
             reason=f"Scrap {row['name']} ({row['origin'] or 'no source document'}) in Odoo.",
             amount=value,
             currency=site.currency,
@@ -499,8 +727,12 @@ class Scraps:
             snapshot={
                 "amount": str(value),
                 "lines": [[_id(row["product_id"]), str(_d(row["scrap_qty"]))]],
+                "line_items": [{key: v for key, v in item.items() if v != ""}],
             },
             details={"odoo_reference": row["name"], "product": product["display_name"]},
+            author_ref=author_ref,
+            author=author,
+            asked_at=_when(row.get("create_date")),
         )
         return upsert_request(self.model, row["id"], draft)
 
@@ -516,6 +748,9 @@ class SaleOrders:
         "warehouse_id",
         "order_line",
         "user_id",
+        "date_order",
+        "create_uid",
+        "create_date",
         "write_date",
     ]
     domain: list = []
@@ -526,28 +761,20 @@ class SaleOrders:
             "sale.order.line",
             "order_id",
             [r["id"] for r in open_orders],
-            ["order_id", "product_id", "price_unit", "discount", "product_uom_qty"],
+            ["order_id", "product_id", "price_unit", "discount", "product_uom_qty", "product_uom"],
         )
         products = [
             _id(line["product_id"])
             for r in open_orders
             for line in ctx.lines[("sale.order.line", r["id"])]
         ]
+        ctx.fill("product.product", products, PRODUCT_FIELDS, ctx.products)
         ctx.fill(
-            "product.product",
-            products,
-            ["standard_price", "categ_id", "display_name"],
-            ctx.products,
-        )
-        ctx.fill(
-            "res.partner",
-            [_id(r["partner_id"]) for r in open_orders],
-            ["name", "credit", "credit_limit", "category_id", "create_date"],
-            ctx.partners,
+            "res.partner", [_id(r["partner_id"]) for r in open_orders], PARTNER_FIELDS, ctx.partners
         )
         tags = [t for r in open_orders for t in ctx.partners[_id(r["partner_id"])]["category_id"]]
         ctx.fill("res.partner.category", tags, ["name"], ctx.tag_rows)
-        ctx.fill("res.users", [_id(r["user_id"]) for r in open_orders], ["login"], ctx.user_rows)
+        ctx.fill("res.users", _makers(open_orders), USER_FIELDS, ctx.user_rows)
 
     def handle(self, row, ctx: Context) -> str:
         if row["state"] not in ("draft", "sent"):
@@ -561,7 +788,11 @@ class SaleOrders:
         return "+".join(o for o in outcomes if o != "ignored") or "ignored"
 
     def _common(self, row, ctx: Context, site, partner) -> dict:
+        author_ref, author = ctx.author(row)
         return {
+            "author_ref": author_ref,
+            "author": author,
+            "asked_at": _when(row.get("date_order")) or _when(row.get("create_date")),
             "site": site,
             "requester": ctx.requester(row["user_id"]),
             "currency": _name(row["currency_id"]),
@@ -578,13 +809,14 @@ class SaleOrders:
         concession = sum((item["concession"] for item in offending), Decimal(0))
         return Draft(
             kind=RequestKind.PRICE_OVERRIDE,
-            title=f"{row['name']}: {len(offending)} line(s) under the price floor",
+            title=f"{row['name']}: {count(len(offending), 'line')} under the price floor",
             reason=f"Quotation {row['name']} prices below the floor or over the discount cap.",
             amount=concession.quantize(CENT),
             category=worst["category"],
             snapshot={
                 "amount": str(concession.quantize(CENT)),
                 "lines": sorted([i["product"], str(i["unit_price"])] for i in offending),
+                "line_items": [i["item"] for i in offending],
             },
             details={
                 "product": worst["product"],
@@ -637,8 +869,21 @@ def _below_floor(lines: list[dict], ctx: Context) -> list[dict]:
         discount = _d(line["discount"])
         price = (_d(line["price_unit"]) * (1 - discount / 100)).quantize(CENT)
         if price < floor or discount > cap:
+            qty = Decimal(str(line["product_uom_qty"] or 0))
+            item = {
+                "product": product["display_name"],
+                "product_ref": f"product.product,{_id(line['product_id'])}",
+                "quantity": _text(qty),
+                "uom": _name(line.get("product_uom")),
+                "unit_price": str(price),
+                "subtotal": str((qty * price).quantize(CENT)),
+                "list_price": str(_d(product.get("list_price"))),
+                "floor_price": str(floor),
+                "discount_pct": _text(discount),
+            }
             found.append(
                 {
+                    "item": {key: value for key, value in item.items() if value != ""},
                     "product": product["display_name"],
                     "category": _name(product["categ_id"]),
                     "unit_price": price,

@@ -1,11 +1,17 @@
-"""Create the demo company, its sites and one user per persona; safe to run again."""
+"""Create the demo company, its sites, one user per persona and ninety days of its history;
+safe to run again."""
+
+import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
 from approvals import demo as approvals_demo
+from approvals import demo_history
 from exceptions import demo as exceptions_demo
 from portal.webhooks import demo as webhooks_demo
 from sites import demo, services
@@ -24,8 +30,14 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed even with DEBUG off. The demo users share a published password.",
         )
+        parser.add_argument(
+            "--without-history",
+            dest="history",
+            action="store_false",
+            help="Only the company, its people and policies: no requests or cases.",
+        )
 
-    def handle(self, *args, force: bool = False, **options):
+    def handle(self, *args, force: bool = False, history: bool = True, **options):
         if not settings.DEBUG and not force:
             raise CommandError(
                 "seed_demo creates users with the published demo password; it runs only with "
@@ -38,6 +50,17 @@ class Command(BaseCommand):
             approvals_demo.seed()
             exceptions_demo.seed()
             webhooks_demo.seed()
+        if history:
+            started = time.monotonic()
+            with transaction.atomic():
+                requests = demo_history.seed()
+                cases = exceptions_demo.seed_history()
+            if requests.raised or cases:
+                self.stdout.write(
+                    f"Ninety days of history: {requests.raised} requests "
+                    f"({requests.fast_path} on the fast path) and {cases} exception cases, "
+                    f"in {time.monotonic() - started:.0f} s."
+                )
         self._print_logins()
 
     def _regions(self) -> dict[str, Region]:
@@ -90,6 +113,9 @@ class Command(BaseCommand):
                         role=persona.role,
                         site=site,
                         region=region,
+                        # The demo people have held their roles for years: the history
+                        # seeded below is decided by them.
+                        valid_from=timezone.now() - timedelta(days=demo.TENURE_DAYS),
                         note="demo seed",
                     )
 

@@ -36,7 +36,7 @@ DECIDERS = ("site.manager", "regional.manager", "rm.benelux.2", "finance", "sm.d
 def connect_tollgate(settings, sandbox) -> None:
     """Seed the demo company and point Tollgate's Odoo settings at `sandbox`."""
     with open(os.devnull, "w") as quiet:
-        call_command("seed_demo", force=True, stdout=quiet)
+        call_command("seed_demo", force=True, history=False, stdout=quiet)
     settings.ODOO_URL = sandbox.url
     settings.ODOO_DB = sandbox.db
     settings.ODOO_LOGIN = sandbox.login

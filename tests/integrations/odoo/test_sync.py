@@ -19,7 +19,12 @@ PURCHASES = mapping.PurchaseOrders()
 @pytest.fixture
 def connected(db, settings, odoo_sandbox):
     """Tollgate's demo company, pointed at a freshly seeded sandbox."""
-    call_command("seed_demo", force=True, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command(
+        "seed_demo",
+        force=True,
+        history=False,
+        stdout=open("/dev/null", "w"),  # noqa: SIM115
+    )
     settings.ODOO_URL = odoo_sandbox.url
     settings.ODOO_DB = odoo_sandbox.db
     settings.ODOO_LOGIN = odoo_sandbox.login

@@ -8,7 +8,11 @@ an API key equal to the login: `admin` (uid 2, purchase manager, all companies) 
 (uid 3, Benelux, may not approve large orders).
 
 The documents are drawn from a fixed random seed, with dates counted back from the moment of
-seeding, so that every queue Tollgate watches has work in it: purchase orders waiting for
+seeding, so that every queue Tollgate watches has work in it. Like a real company's, the
+records are made by people (`create_uid` is the buyer or the manager, not OdooBot) during
+office hours on weekdays (08:00-15:00 UTC, inside every demo site's business hours); the users
+and almost all partners were created years ago, and two vendors only a few weeks ago, with a
+couple of orders from each waiting for approval. The queues: purchase orders waiting for
 approval (some above the approval limit, some refusing approval), inter-warehouse transfers
 with the approval marker, draft scraps (some worth more than 500 and some larger than the
 stock), sale lines under the price floor or over the discount cap, customers over their credit
@@ -27,6 +31,11 @@ from portal.integrations.odoo.sandbox.store import Store
 from sites.demo import REGIONS, SITES
 
 RANDOM_SEED = 20240917
+# Working hours in UTC that fall inside every demo site's business hours (08:00-18:00 local,
+# from London to Stockholm, summer and winter).
+OFFICE_HOURS_UTC = (8, 15)
+NEW_VENDORS = [("Kempen Koffiebranders", 24), ("Zaandam Verpakkingen", 17)]  # name, days old
+USER_SINCE_DAYS = {"admin": 2900, "buyer": 1460}
 DEMO_DB = "tollgate-demo"
 CURRENCIES = [  # name, symbol, units per EUR
     ("EUR", "€", 1.0),
@@ -200,7 +209,9 @@ class DemoBuilder:
         self._transfers()
         self._sales()
         self._scraps()
+        self._new_vendors()
         self.env.now = fmt(self.now)
+        self.env.uid = 1
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -214,7 +225,23 @@ class DemoBuilder:
         )
 
     def days_ago(self, low: float, high: float) -> datetime:
-        return self.now - timedelta(days=self.rng.uniform(low, high))
+        """A moment `low`-`high` days back, moved into office hours on a weekday."""
+        return self.office_hours(self.now - timedelta(days=self.rng.uniform(low, high)))
+
+    def office_hours(self, moment: datetime) -> datetime:
+        """`moment` moved back to a weekday and into office hours, never after now.
+
+        Deterministic (no draw from the random generator), so the rest of the data is the same.
+        """
+        first, last = OFFICE_HOURS_UTC
+        moment = moment.replace(hour=first + moment.hour % (last - first))
+        while moment.weekday() >= 5 or moment > self.now:
+            moment -= timedelta(days=1)
+        return moment
+
+    def by(self, uid: int) -> None:
+        """Records made from here on are made by Odoo user `uid`."""
+        self.env.uid = uid
 
     def site_currency(self, warehouse: dict) -> int:
         return self.currency[warehouse["site"].currency]
@@ -273,7 +300,10 @@ class DemoBuilder:
         self.xmlid("base", "user_admin", "res.users", 2)
 
     def _user(self, name: str, login: str, groups: list[int], active: bool = True) -> int:
-        partner = self.create("res.partner", {"name": name, "email": f"{login}@tollgate.example"})
+        since = self.office_hours(self.now - timedelta(days=USER_SINCE_DAYS.get(login, 3000)))
+        partner = self.create(
+            "res.partner", {"name": name, "email": f"{login}@tollgate.example"}, at=since
+        )
         user_id = self.create(
             "res.users",
             {
@@ -286,6 +316,7 @@ class DemoBuilder:
                 "active": active,
                 "tz": "Europe/Amsterdam",
             },
+            at=since,
         )
         self.env.tx.update("res.users", user_id, {"_password": login, "_api_keys": [login]})
         return user_id
@@ -390,7 +421,7 @@ class DemoBuilder:
 
     def _partners(self) -> None:
         tags = {name: self.create("res.partner.category", {"name": name}) for name in TAGS}
-        for name in VENDORS:
+        for number, name in enumerate(VENDORS):
             self.vendors.append(
                 self.create(
                     "res.partner",
@@ -400,6 +431,7 @@ class DemoBuilder:
                         "supplier_rank": 1,
                         "email": f"orders@{name.split()[0].lower()}.example",
                     },
+                    at=self._long_ago(number),
                 )
             )
         for number, name in enumerate(CUSTOMERS):
@@ -423,8 +455,13 @@ class DemoBuilder:
                         "category_id": [[6, 0, tag_ids]],
                         "ref": f"C{number + 1:04d}",
                     },
+                    at=self._long_ago(number + len(VENDORS)),
                 )
             )
+
+    def _long_ago(self, number: int) -> datetime:
+        """A partner's creation: one to eight years back, spread without a random draw."""
+        return self.office_hours(self.now - timedelta(days=400 + (number * 137) % 2500))
 
     def _stock(self) -> None:
         for warehouse in self.warehouses:
@@ -483,6 +520,8 @@ class DemoBuilder:
         if state == "to approve":
             self._above_limit(lines, warehouse, currency)
         planned = ordered + timedelta(days=self.rng.randint(3, 20))
+        buyer = self.rng.choice([2, 3])
+        self.by(buyer)
         order_id = self.create(
             "purchase.order",
             {
@@ -494,7 +533,7 @@ class DemoBuilder:
                 "date_planned": fmt(planned),
                 "priority": "1" if self.rng.random() < 0.12 else "0",
                 "partner_ref": f"SO-{40000 + number}",
-                "user_id": self.rng.choice([2, 3]),
+                "user_id": buyer,
                 "order_line": [[0, 0, line] for line in lines],
                 "x_sandbox_refuse_approve": state == "to approve" and number % 11 == 0,
             },
@@ -617,7 +656,11 @@ class DemoBuilder:
         ]
         target = self.rng.choice(targets)
         scheduled = self.now + timedelta(days=self.rng.uniform(-25, 15))
-        created = min(scheduled, self.now) - timedelta(days=self.rng.uniform(1, 10))
+        created = self.office_hours(
+            min(scheduled, self.now) - timedelta(days=self.rng.uniform(1, 10))
+        )
+        # Benelux's transfers are raised by the buyer, the other regions' by the manager.
+        self.by(3 if source["site"].region == "BNL" else 2)
         needs_approval = state in ("draft", "confirmed", "assigned") and self.rng.random() < 0.45
         approved = state == "done" and self.rng.random() < 0.3
         self.env.now = fmt(created)
@@ -680,6 +723,7 @@ class DemoBuilder:
         currency = self.site_currency(warehouse)
         rate = self.env.row("res.currency", currency)["rate"]
         ordered = self.days_ago(0.2, 90)
+        self.by(2 if warehouse["site"].region == "BNL" else 3)
         lines = [
             self._sale_line(p, rate)
             for p in self._lines(self.rng.randint(1, 4), spare_parts=self.rng.random() < 0.15)
@@ -790,6 +834,7 @@ class DemoBuilder:
                 else float(self.rng.randint(1, max(int(on_hand), 1)))
             )
             created = self.days_ago(0.1, 60)
+            self.by(3 if warehouse["site"].region == "BNL" else 2)
             done = not short and self.rng.random() < 0.4
             self.create(
                 "stock.scrap",
@@ -808,3 +853,53 @@ class DemoBuilder:
                 },
                 at=created,
             )
+
+    def _new_vendors(self) -> None:
+        """Two vendors taken on a few weeks ago, each with a first order waiting for approval.
+
+        Drawn from a generator of their own, so that the rest of the data stays as it was.
+        """
+        rng = random.Random(RANDOM_SEED + 1)  # noqa: S311 - repeatable demo data
+        amsterdam = next(w for w in self.warehouses if w["site"].code == "AMS")
+        for name, days_old in NEW_VENDORS:
+            self.by(2)
+            since = self.office_hours(self.now - timedelta(days=days_old))
+            vendor = self.create(
+                "res.partner",
+                {
+                    "name": name,
+                    "is_company": True,
+                    "supplier_rank": 1,
+                    "email": f"orders@{name.split()[0].lower()}.example",
+                },
+                at=since,
+            )
+            self.by(3)
+            ordered = self.office_hours(since + timedelta(days=rng.randint(3, 10)))
+            products = [p for p in self.products if p["standard_price"] < 90]
+            lines = [
+                {
+                    "product_id": p["id"],
+                    "name": p["name"],
+                    "product_qty": float(rng.choice([100, 200, 300])),
+                    "price_unit": round(p["standard_price"] * rng.uniform(0.96, 1.04), 2),
+                }
+                for p in rng.sample(products, k=2)
+            ]
+            self._above_limit(lines, amsterdam, self.currency["EUR"])
+            order_id = self.create(
+                "purchase.order",
+                {
+                    "partner_id": vendor,
+                    "picking_type_id": amsterdam["incoming"],
+                    "company_id": amsterdam["company"],
+                    "currency_id": self.currency["EUR"],
+                    "date_order": fmt(ordered),
+                    "date_planned": fmt(ordered + timedelta(days=7)),
+                    "user_id": 3,
+                    "order_line": [[0, 0, line] for line in lines],
+                },
+                at=ordered,
+            )
+            self.env.now = fmt(ordered + timedelta(hours=1))
+            self.env.set_state("purchase.order", [order_id], state="to approve")
