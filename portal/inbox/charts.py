@@ -17,12 +17,14 @@ WIDTH = 440
 # most LABEL_LINES lines of LINE_CHARS characters, sized for the larger type of a phone screen;
 # anything longer ends in "…" on the drawing, with the whole label in the row's tooltip and in
 # the table beside the chart.
-LINE_CHARS = 38
+LINE_CHARS = 40
 LABEL_LINES = 2
-LABEL_LINE_HEIGHT = 22
+LABEL_LINE_HEIGHT = 24
 BAR_HEIGHT = 18
 ROW_GAP = 14
 VALUE_WIDTH = 88
+# Room before the first letter, whose glyph may reach slightly left of where it is placed.
+INSET = 2
 LINE_HEIGHT = 220
 MARGIN = 44
 
@@ -68,15 +70,39 @@ def _frame(chart_id: str, title: str, desc: str, width: int, height: int, body: 
     return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 - every value escaped above
 
 
+EMPTY = "No data in this period"
+
+
+def _empty(chart_id: str, title: str, desc: str, message: str) -> SafeString:
+    """A chart with nothing to draw says why, wrapped to fit like the labels."""
+    lines = textwrap.wrap(message, LINE_CHARS) or [""]
+    spans = "".join(
+        f'<tspan x="{WIDTH / 2}"{_below(index)}>{escape(line)}</tspan>'
+        for index, line in enumerate(lines)
+    )
+    body = [f'<text class="chart-empty" x="{WIDTH / 2}" y="26">{spans}</text>']
+    return _frame(chart_id, title, desc, WIDTH, 16 + LABEL_LINE_HEIGHT * len(lines), body)
+
+
+def _below(index: int) -> str:
+    """The shift of a wrapped line under the one before it (none for the first)."""
+    return f' dy="{LABEL_LINE_HEIGHT}"' if index else ""
+
+
 def bar_chart(
-    chart_id: str, title: str, desc: str, bars: list[Bar], *, unit: str = ""
+    chart_id: str,
+    title: str,
+    desc: str,
+    bars: list[Bar],
+    *,
+    unit: str = "",
+    empty: str = EMPTY,
 ) -> SafeString:
     """Horizontal bars, each under its label, longest value full width; an empty chart says so.
 
     Each row is a group whose `<title>` holds the whole label and value, shown on hover."""
     if not bars:
-        body = [f'<text class="chart-empty" x="{WIDTH / 2}" y="30">No data in this period</text>']
-        return _frame(chart_id, title, desc, WIDTH, 48, body)
+        return _empty(chart_id, title, desc, empty)
     top = max(max(bar.value for bar in bars), 1e-9)
     span = WIDTH - VALUE_WIDTH
     body = []
@@ -85,10 +111,9 @@ def bar_chart(
         lines = label_lines(bar.label)
         value = f"{_number(bar.value)}{unit}"
         body.append(f'<g class="chart-row"><title>{escape(bar.label)}: {escape(value)}</title>')
-        body.append(f'<text class="chart-label" x="0" y="{y + LABEL_LINE_HEIGHT - 5:.1f}">')
+        body.append(f'<text class="chart-label" x="{INSET}" y="{y + LABEL_LINE_HEIGHT - 5:.1f}">')
         for index, line in enumerate(lines):
-            dy = f' dy="{LABEL_LINE_HEIGHT}"' if index else ""
-            body.append(f'<tspan x="0"{dy}>{escape(line)}</tspan>')
+            body.append(f'<tspan x="{INSET}"{_below(index)}>{escape(line)}</tspan>')
         body.append("</text>")
         y += len(lines) * LABEL_LINE_HEIGHT + 2
         length = max(span * bar.value / top, 1.0 if bar.value else 0.0)
@@ -115,8 +140,7 @@ def line_chart(
     """One line per series over the same x labels (days), with the first and last labelled."""
     points = max((len(s.values) for s in series), default=0)
     if points == 0:
-        body = [f'<text class="chart-empty" x="{WIDTH / 2}" y="30">No data in this period</text>']
-        return _frame(chart_id, title, desc, WIDTH, 48, body)
+        return _empty(chart_id, title, desc, EMPTY)
     top = max(max((max(s.values, default=0) for s in series), default=0), 1)
     plot_w, plot_h = WIDTH - 2 * MARGIN, LINE_HEIGHT - 2 * MARGIN
     step = plot_w / max(points - 1, 1)

@@ -35,6 +35,8 @@ class Chart:
     rows: Callable[[object, dashboards.Period], list[dict]]
     draw: Callable[["Chart", list[dict]], str]
     uses_period: bool = True
+    # What the chart says when there is nothing to draw.
+    empty: str = charts.EMPTY
 
 
 def tier_label(position: int, role: str) -> str:
@@ -72,7 +74,9 @@ def _bars(label: Callable[[dict], str], value: str, *, part: str = "", unit: str
             charts.Bar(label(row), float(row[value]), float(row[part]) if part else None)
             for row in rows
         ]
-        return charts.bar_chart(chart.slug, chart.title, chart.description, bars, unit=unit)
+        return charts.bar_chart(
+            chart.slug, chart.title, chart.description, bars, unit=unit, empty=chart.empty
+        )
 
     return draw
 
@@ -109,6 +113,7 @@ CHARTS = (
         (("site", "Site"), ("kind", "Kind"), ("decided", "Decided"), *_DURATION_COLUMNS),
         dashboards.cycle_time,
         _bars(_site_kind, "p90_hours", part="median_hours", unit=" h"),
+        empty="No request was decided in this period.",
     ),
     Chart(
         "exception-resolution",
@@ -119,6 +124,7 @@ CHARTS = (
         (("queue", "Queue"), ("site", "Site"), ("resolved", "Resolved"), *_DURATION_COLUMNS),
         dashboards.exception_resolution_time,
         _bars(_queue_site, "p90_hours", part="median_hours", unit=" h"),
+        empty="No exception case was resolved in this period.",
     ),
     Chart(
         "invoice-matching",
@@ -130,6 +136,7 @@ CHARTS = (
         (("site", "Site"), ("settled", "Bills settled"), *_DURATION_COLUMNS),
         dashboards.invoice_matching_speed,
         _bars(lambda row: row["site"], "p90_hours", part="median_hours", unit=" h"),
+        empty="No mismatched vendor bill was settled in this period.",
     ),
     Chart(
         "transfer-lead-time",
@@ -140,6 +147,7 @@ CHARTS = (
         (("site", "Site"), ("applied", "Applied in Odoo"), *_DURATION_COLUMNS),
         dashboards.transfer_lead_time,
         _bars(lambda row: row["site"], "p90_hours", part="median_hours", unit=" h"),
+        empty="No transfer was applied in Odoo in this period.",
     ),
     Chart(
         "sla-breaches",
@@ -154,6 +162,7 @@ CHARTS = (
         ),
         dashboards.sla_breach_rate,
         _bars(lambda row: row["site"], "breach_rate_pct", unit="%"),
+        empty="No tier was waiting for a decision in this period.",
     ),
     Chart(
         "straight-through",
@@ -169,6 +178,7 @@ CHARTS = (
         ),
         dashboards.straight_through,
         _bars(_site_kind, "straight_through_pct", unit="%"),
+        empty="No request was decided in this period.",
     ),
     Chart(
         "open-requests",
@@ -179,6 +189,7 @@ CHARTS = (
         lambda user, period: dashboards.open_by_tier_and_age(user, now=period.end),
         _bars(lambda row: f"{_words('tier', row)} · {row['age']}", "open", part="overdue"),
         uses_period=False,
+        empty="Nothing is waiting for a decision now.",
     ),
     Chart(
         "exception-backlog",
@@ -195,6 +206,7 @@ CHARTS = (
         lambda user, period: dashboards.exception_backlog(user, now=period.end),
         _bars(lambda row: f"{_queue_site(row)} · {row['age']}", "open", part="overdue"),
         uses_period=False,
+        empty="No exception case is open now.",
     ),
     Chart(
         "failed-write-backs",
@@ -211,6 +223,7 @@ CHARTS = (
         lambda user, period: dashboards.failed_write_backs(user),
         _bars(lambda row: row["site"], "outbox_failed"),
         uses_period=False,
+        empty="Nothing failed or is being retried: every decision reached Odoo.",
     ),
     Chart(
         "throughput",

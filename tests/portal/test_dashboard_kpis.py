@@ -192,7 +192,7 @@ def test_long_labels_wrap_and_end_in_an_ellipsis_with_the_whole_label_as_tooltip
     svg = charts.bar_chart("c", "Chart", "A chart", [charts.Bar(label, 3)])
     assert f"<title>{label}: 3</title>" in svg
     short = charts.bar_chart("d", "Chart", "A chart", [charts.Bar("Finance · AMS", 2)])
-    assert '<tspan x="0">Finance · AMS</tspan>' in short and "…" not in short
+    assert '<tspan x="2">Finance · AMS</tspan>' in short and "…" not in short
 
 
 def test_the_page_costs_the_same_queries_however_many_kpi_rows(
