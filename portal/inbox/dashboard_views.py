@@ -5,9 +5,9 @@ page, the table under each chart and the CSV can never disagree. Every chart is 
 aggregate queries, so the page costs the same number of queries whatever the volume.
 """
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -16,11 +16,14 @@ from django.utils import timezone
 
 from approvals.models import RequestKind
 from exceptions.models import Queue
+from portal.core import formatting, spreadsheet
 from portal.inbox import charts, dashboards
+from sites.roles import Role
 from sites.selectors import site_list_for_user
 
 KINDS = dict(RequestKind.choices)
 QUEUES = dict(Queue.choices)
+ROLES = dict(Role.choices)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,37 @@ class Chart:
     rows: Callable[[object, dashboards.Period], list[dict]]
     draw: Callable[["Chart", list[dict]], str]
     uses_period: bool = True
+    # What the chart says when there is nothing to draw.
+    empty: str = charts.EMPTY
+
+
+def tier_label(position: int, role: str) -> str:
+    """'Tier 2 · Regional manager': where the tier sits and whom it waits for."""
+    return f"Tier {position} · {ROLES.get(role, role)}"
+
+
+def _words(key: str, row: dict):
+    """A cell as people read it wherever the value is a code: kinds, queues and tiers by name."""
+    value = row[key]
+    if key == "kind":
+        return KINDS.get(value, value)
+    if key == "queue":
+        return QUEUES.get(value, value)
+    if key == "tier" and "role" in row:
+        return tier_label(value, row["role"])
+    return value
+
+
+def _shown(key: str, row: dict) -> str:
+    """A cell of the table on the page: names for codes, numbers and days in the locale."""
+    value = _words(key, row)
+    if key == "day":
+        return formatting.day(date.fromisoformat(value))
+    if key.endswith("_pct"):
+        return formatting.percent(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return formatting.quantity(value)
+    return str(value)
 
 
 def _bars(label: Callable[[dict], str], value: str, *, part: str = "", unit: str = ""):
@@ -40,7 +74,9 @@ def _bars(label: Callable[[dict], str], value: str, *, part: str = "", unit: str
             charts.Bar(label(row), float(row[value]), float(row[part]) if part else None)
             for row in rows
         ]
-        return charts.bar_chart(chart.slug, chart.title, chart.description, bars, unit=unit)
+        return charts.bar_chart(
+            chart.slug, chart.title, chart.description, bars, unit=unit, empty=chart.empty
+        )
 
     return draw
 
@@ -50,7 +86,7 @@ def _throughput(chart: Chart, rows: list[dict]):
         chart.slug,
         chart.title,
         chart.description,
-        [row["day"] for row in rows],
+        [formatting.day(date.fromisoformat(row["day"])) for row in rows],
         [
             charts.Series("Submitted", [row["submitted"] for row in rows], "series-a"),
             charts.Series("Decided", [row["decided"] for row in rows], "series-b"),
@@ -59,24 +95,59 @@ def _throughput(chart: Chart, rows: list[dict]):
 
 
 def _site_kind(row: dict) -> str:
-    return f"{row['site']} · {KINDS.get(row['kind'], row['kind'])}"
+    return f"{row['site']} · {_words('kind', row)}"
 
+
+def _queue_site(row: dict) -> str:
+    return f"{_words('queue', row)} · {row['site']}"
+
+
+_DURATION_COLUMNS = (("median_hours", "Median hours"), ("p90_hours", "90th percentile hours"))
 
 CHARTS = (
     Chart(
         "cycle-time",
         "Approval cycle time",
-        "Hours from submission to decision for requests decided in the period, by site and "
-        "kind: each bar is the 90th percentile, its darker part the median.",
-        (
-            ("site", "Site"),
-            ("kind", "Kind"),
-            ("decided", "Decided"),
-            ("median_hours", "Median hours"),
-            ("p90_hours", "90th percentile hours"),
-        ),
+        "Hours from a request's submission to its decision, for requests decided in the period, "
+        "by site and kind: each bar is the 90th percentile, its darker part the median.",
+        (("site", "Site"), ("kind", "Kind"), ("decided", "Decided"), *_DURATION_COLUMNS),
         dashboards.cycle_time,
         _bars(_site_kind, "p90_hours", part="median_hours", unit=" h"),
+        empty="No request was decided in this period.",
+    ),
+    Chart(
+        "exception-resolution",
+        "Exception resolution time",
+        "Hours from an exception case being opened to its resolution, for cases resolved in the "
+        "period (dismissed ones left out), by queue and site: each bar is the 90th percentile, "
+        "its darker part the median.",
+        (("queue", "Queue"), ("site", "Site"), ("resolved", "Resolved"), *_DURATION_COLUMNS),
+        dashboards.exception_resolution_time,
+        _bars(_queue_site, "p90_hours", part="median_hours", unit=" h"),
+        empty="No exception case was resolved in this period.",
+    ),
+    Chart(
+        "invoice-matching",
+        "Invoice matching speed",
+        "Hours from a vendor bill that did not match its purchase order arriving (its invoice "
+        "mismatch case opening) to the difference being resolved or dismissed, for bills "
+        "settled in the period, by site; bills that match within tolerance need nobody and are "
+        "not counted. Each bar is the 90th percentile, its darker part the median.",
+        (("site", "Site"), ("settled", "Bills settled"), *_DURATION_COLUMNS),
+        dashboards.invoice_matching_speed,
+        _bars(lambda row: row["site"], "p90_hours", part="median_hours", unit=" h"),
+        empty="No mismatched vendor bill was settled in this period.",
+    ),
+    Chart(
+        "transfer-lead-time",
+        "Transfer lead time",
+        "Hours from an inter-site transfer request's submission to the transfer being applied "
+        "in Odoo, for transfers applied in the period, by the site that asked: each bar is the "
+        "90th percentile, its darker part the median.",
+        (("site", "Site"), ("applied", "Applied in Odoo"), *_DURATION_COLUMNS),
+        dashboards.transfer_lead_time,
+        _bars(lambda row: row["site"], "p90_hours", part="median_hours", unit=" h"),
+        empty="No transfer was applied in Odoo in this period.",
     ),
     Chart(
         "sla-breaches",
@@ -91,36 +162,7 @@ CHARTS = (
         ),
         dashboards.sla_breach_rate,
         _bars(lambda row: row["site"], "breach_rate_pct", unit="%"),
-    ),
-    Chart(
-        "open-requests",
-        "Open requests by tier and age",
-        "Tiers waiting for a decision now, by tier and how long they have waited; the darker "
-        "part of each bar is overdue.",
-        (("tier", "Tier"), ("age", "Waiting"), ("open", "Open"), ("overdue", "Overdue")),
-        lambda user, period: dashboards.open_by_tier_and_age(user, now=period.end),
-        _bars(lambda row: f"Tier {row['tier']} · {row['age']}", "open", part="overdue"),
-        uses_period=False,
-    ),
-    Chart(
-        "exception-backlog",
-        "Exception backlog and aging",
-        "Open exception cases now, by queue, site and age; the darker part of each bar is "
-        "past its deadline.",
-        (
-            ("queue", "Queue"),
-            ("site", "Site"),
-            ("age", "Open for"),
-            ("open", "Open"),
-            ("overdue", "Overdue"),
-        ),
-        lambda user, period: dashboards.exception_backlog(user, now=period.end),
-        _bars(
-            lambda row: f"{QUEUES.get(row['queue'], row['queue'])} · {row['site']} · {row['age']}",
-            "open",
-            part="overdue",
-        ),
-        uses_period=False,
+        empty="No tier was waiting for a decision in this period.",
     ),
     Chart(
         "straight-through",
@@ -136,6 +178,35 @@ CHARTS = (
         ),
         dashboards.straight_through,
         _bars(_site_kind, "straight_through_pct", unit="%"),
+        empty="No request was decided in this period.",
+    ),
+    Chart(
+        "open-requests",
+        "Open requests by tier and age",
+        "Tiers waiting for a decision now, by tier, the role it waits for and how long it has "
+        "waited; the darker part of each bar is overdue.",
+        (("tier", "Tier"), ("age", "Waiting"), ("open", "Open"), ("overdue", "Overdue")),
+        lambda user, period: dashboards.open_by_tier_and_age(user, now=period.end),
+        _bars(lambda row: f"{_words('tier', row)} · {row['age']}", "open", part="overdue"),
+        uses_period=False,
+        empty="Nothing is waiting for a decision now.",
+    ),
+    Chart(
+        "exception-backlog",
+        "Exception backlog and aging",
+        "Open exception cases now, by queue, site and age; the darker part of each bar is "
+        "past its deadline.",
+        (
+            ("queue", "Queue"),
+            ("site", "Site"),
+            ("age", "Open for"),
+            ("open", "Open"),
+            ("overdue", "Overdue"),
+        ),
+        lambda user, period: dashboards.exception_backlog(user, now=period.end),
+        _bars(lambda row: f"{_queue_site(row)} · {row['age']}", "open", part="overdue"),
+        uses_period=False,
+        empty="No exception case is open now.",
     ),
     Chart(
         "failed-write-backs",
@@ -152,6 +223,7 @@ CHARTS = (
         lambda user, period: dashboards.failed_write_backs(user),
         _bars(lambda row: row["site"], "outbox_failed"),
         uses_period=False,
+        empty="Nothing failed or is being retried: every decision reached Odoo.",
     ),
     Chart(
         "throughput",
@@ -184,7 +256,7 @@ def home(request):
             {
                 "chart": chart,
                 "svg": chart.draw(chart, rows),
-                "table": [[row[key] for key, _ in chart.columns] for row in rows],
+                "table": [[_shown(key, row) for key, _ in chart.columns] for row in rows],
             }
         )
     return render(
@@ -211,8 +283,8 @@ def chart_csv(request, chart: str):
     suffix = f"-{period.days}d" if definition.uses_period else ""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{chart}{suffix}-{stamp}.csv"'
-    writer = csv.writer(response)
+    writer = spreadsheet.writer(response)
     writer.writerow([header for _, header in definition.columns])
     for row in rows:
-        writer.writerow([row[key] for key, _ in definition.columns])
+        writer.writerow([_words(key, row) for key, _ in definition.columns])
     return response

@@ -6,9 +6,10 @@ database: no selector reads request rows into Python, so they keep their cost at
 requests. The indexes they rely on (requests by site and decision or submission time, tiers by
 activation, the active tiers) are declared on the approvals models.
 
-Cycle-time percentiles use PostgreSQL's `percentile_cont`. SQLite has no ordered-set
-aggregate, so there the same continuous percentile is computed from the (at most two) rows
-around each percentile's rank, picked by window functions in SQL.
+Durations (approval cycle time, exception resolution time, invoice matching speed, transfer
+lead time) are reported as median and 90th percentile, using PostgreSQL's `percentile_cont`.
+SQLite has no ordered-set aggregate, so there the same continuous percentile is computed from
+the (at most two) rows around each percentile's rank, picked by window functions in SQL.
 """
 
 import math
@@ -35,8 +36,14 @@ from django.db.models import (
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from approvals.models import ApprovalRequest, ApprovalStep, RequestState, StepState
-from exceptions.models import OPEN_CASE_STATES, ExceptionCase
+from approvals.models import (
+    ApprovalRequest,
+    ApprovalStep,
+    RequestKind,
+    RequestState,
+    StepState,
+)
+from exceptions.models import OPEN_CASE_STATES, CaseKind, CaseState, ExceptionCase
 from portal.integrations.odoo.models import OutboxItem, OutboxState
 from sites.policies import Capability, sites_where
 
@@ -143,73 +150,89 @@ def cycle_time(user, period: Period) -> list[dict]:
         )
         .annotate(site_code=F("site__code"), hours=HoursBetween("submitted_at", "decided_at"))
     )
+    return [
+        {
+            "site": row["site_code"],
+            "kind": row["kind"],
+            "decided": row["n"],
+            "median_hours": row["median_hours"],
+            "p90_hours": row["p90_hours"],
+        }
+        for row in _percentiles(decided, ("site_code", "kind"))
+    ]
+
+
+def _percentiles(durations: QuerySet, groups: tuple[str, ...]) -> list[dict]:
+    """Count, median and 90th percentile of the `hours` annotation per group, ordered by group.
+
+    PostgreSQL computes them with `percentile_cont`; elsewhere the same continuous percentile
+    is interpolated from the rows next to each rank, the only rows that leave SQL.
+    """
     if connection.vendor == "postgresql":
         rows = (
-            decided.values("site_code", "kind")
+            durations.values(*groups)
             .annotate(
-                decided=Count("pk"),
+                n=Count("pk"),
                 median=PercentileCont("hours", 0.5),
                 p90=PercentileCont("hours", 0.9),
             )
-            .order_by("site_code", "kind")
+            .order_by(*groups)
         )
-        return [_cycle_row(row) for row in rows]
-    return _cycle_time_by_rank(decided)
+        return [_percentile_row(row, groups) for row in rows]
+    return _percentiles_by_rank(durations, groups)
 
 
-def _cycle_row(row: dict) -> dict:
+def _percentile_row(row: dict, groups: tuple[str, ...]) -> dict:
     return {
-        "site": row["site_code"],
-        "kind": row["kind"],
-        "decided": row["decided"],
+        **{key: row[key] for key in groups},
+        "n": row["n"],
         "median_hours": round(row["median"], 2),
         "p90_hours": round(row["p90"], 2),
     }
 
 
-def _cycle_time_by_rank(decided: QuerySet) -> list[dict]:
+def _percentiles_by_rank(durations: QuerySet, groups: tuple[str, ...]) -> list[dict]:
     """percentile_cont without the aggregate: only the rows next to each rank leave SQL."""
     try:
-        inner, params = decided.values("site_code", "kind", "hours").query.sql_with_params()
+        inner, params = durations.values(*groups, "hours").query.sql_with_params()
     except EmptyResultSet:  # the viewer has no site: nothing to rank
         return []
+    columns = ", ".join(groups)
     # 1-based rank of percentile p among n rows is 1 + p * (n - 1); keep floor and floor + 1.
     sql = f"""
         WITH durations AS ({inner}),
         ranked AS (
-            SELECT site_code, kind, hours,
-                   ROW_NUMBER() OVER (PARTITION BY site_code, kind ORDER BY hours) AS rank,
-                   COUNT(*) OVER (PARTITION BY site_code, kind) AS n
+            SELECT {columns}, hours,
+                   ROW_NUMBER() OVER (PARTITION BY {columns} ORDER BY hours) AS rank,
+                   COUNT(*) OVER (PARTITION BY {columns}) AS n
             FROM durations
         )
-        SELECT site_code, kind, n, rank, hours FROM ranked
+        SELECT {columns}, n, rank, hours FROM ranked
         WHERE rank IN (
             CAST(0.5 * (n - 1) AS INTEGER) + 1, CAST(0.5 * (n - 1) AS INTEGER) + 2,
             CAST(0.9 * (n - 1) AS INTEGER) + 1, CAST(0.9 * (n - 1) AS INTEGER) + 2
         )
-        ORDER BY site_code, kind, rank
+        ORDER BY {columns}, rank
     """  # noqa: S608 - the inner query is Django's own, compiled with its parameters
-    groups: dict[tuple[str, str], dict] = {}
+    width = len(groups)
+    by_group: dict[tuple, dict] = {}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        for site_code, kind, n, rank, hours in cursor.fetchall():
-            group = groups.setdefault((site_code, kind), {"n": n, "values": {}})
-            group["values"][rank] = hours
-    rows = []
-    for (site_code, kind), group in groups.items():
-        n, values = group["n"], group["values"]
-        rows.append(
-            _cycle_row(
-                {
-                    "site_code": site_code,
-                    "kind": kind,
-                    "decided": n,
-                    "median": _interpolate(values, n, 0.5),
-                    "p90": _interpolate(values, n, 0.9),
-                }
-            )
+        for record in cursor.fetchall():
+            key, (n, rank, hours) = tuple(record[:width]), record[width:]
+            by_group.setdefault(key, {"n": n, "values": {}})["values"][rank] = hours
+    return [
+        _percentile_row(
+            {
+                **dict(zip(groups, key, strict=True)),
+                "n": group["n"],
+                "median": _interpolate(group["values"], group["n"], 0.5),
+                "p90": _interpolate(group["values"], group["n"], 0.9),
+            },
+            groups,
         )
-    return rows
+        for key, group in by_group.items()
+    ]
 
 
 def _interpolate(values: dict[int, float], n: int, fraction: float) -> float:
@@ -260,7 +283,8 @@ def _pct(part: int, whole: int) -> float:
 
 
 def open_by_tier_and_age(user, *, now: datetime | None = None) -> list[dict]:
-    """Tiers waiting for a decision now, by tier position and how long they have waited."""
+    """Tiers waiting for a decision now, by tier position, the role it waits for and how long
+    it has waited."""
     now = now or timezone.now()
     rows = (
         ApprovalStep.objects.filter(
@@ -269,13 +293,14 @@ def open_by_tier_and_age(user, *, now: datetime | None = None) -> list[dict]:
             request__state=RequestState.IN_REVIEW,
         )
         .annotate(bucket=_age_bucket("activated_at", now))
-        .values("position", "bucket")
+        .values("position", "role", "bucket")
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now)))
-        .order_by("position", "bucket")
+        .order_by("position", "role", "bucket")
     )
     return [
         {
             "tier": row["position"],
+            "role": row["role"],
             "age": AGE_BUCKETS[row["bucket"]][0],
             "open": row["open"],
             "overdue": row["overdue"],
@@ -306,6 +331,82 @@ def exception_backlog(user, *, now: datetime | None = None) -> list[dict]:
             "overdue": row["overdue"],
         }
         for row in rows
+    ]
+
+
+def exception_resolution_time(user, period: Period) -> list[dict]:
+    """Exception resolution time: median and 90th-percentile hours from a case being opened
+    (`detected_at`) to being resolved (`closed_at`), for cases resolved in the period, by queue
+    and site. Dismissed cases are not resolutions and are left out; a reopened case counts from
+    when it was first opened to its last resolution."""
+    resolved = ExceptionCase.objects.filter(
+        _visible(user, "site"),
+        state=CaseState.RESOLVED,
+        closed_at__gte=period.start,
+        closed_at__lt=period.end,
+    ).annotate(site_code=F("site__code"), hours=HoursBetween("detected_at", "closed_at"))
+    return [
+        {
+            "queue": row["queue"],
+            "site": row["site_code"],
+            "resolved": row["n"],
+            "median_hours": row["median_hours"],
+            "p90_hours": row["p90_hours"],
+        }
+        for row in _percentiles(resolved, ("queue", "site_code"))
+    ]
+
+
+def invoice_matching_speed(user, period: Period) -> list[dict]:
+    """Invoice matching speed: for vendor bills that did not match their purchase order within
+    tolerance (invoice-mismatch cases), median and 90th-percentile hours from the bill's arrival
+    (the case being opened) to the difference being settled (the case resolved or dismissed),
+    for cases settled in the period, by site.
+
+    Bills that match within tolerance never become a case and Tollgate keeps no row for them, so
+    the share matched without a case cannot be told here; what is measured is how long the bills
+    that needed a person took."""
+    settled = ExceptionCase.objects.filter(
+        _visible(user, "site"),
+        kind=CaseKind.INVOICE_MISMATCH,
+        state__in=(CaseState.RESOLVED, CaseState.DISMISSED),
+        closed_at__gte=period.start,
+        closed_at__lt=period.end,
+    ).annotate(site_code=F("site__code"), hours=HoursBetween("detected_at", "closed_at"))
+    return [
+        {
+            "site": row["site_code"],
+            "settled": row["n"],
+            "median_hours": row["median_hours"],
+            "p90_hours": row["p90_hours"],
+        }
+        for row in _percentiles(settled, ("site_code",))
+    ]
+
+
+def transfer_lead_time(user, period: Period) -> list[dict]:
+    """Transfer lead time: for inter-site transfer requests applied in Odoo in the period,
+    median and 90th-percentile hours from submission (`submitted_at`) to the transfer being
+    applied in Odoo (`applied_at`), by the site the request was raised at."""
+    applied = (
+        _requests(user)
+        .filter(
+            state=RequestState.APPLIED,
+            kind=RequestKind.TRANSFER,
+            submitted_at__isnull=False,
+            applied_at__gte=period.start,
+            applied_at__lt=period.end,
+        )
+        .annotate(site_code=F("site__code"), hours=HoursBetween("submitted_at", "applied_at"))
+    )
+    return [
+        {
+            "site": row["site_code"],
+            "applied": row["n"],
+            "median_hours": row["median_hours"],
+            "p90_hours": row["p90_hours"],
+        }
+        for row in _percentiles(applied, ("site_code",))
     ]
 
 

@@ -1,10 +1,11 @@
 """Dashboards at one million requests: each chart's numbers for the people who read them most.
 
 Measures each chart's data function (`portal.inbox.dashboard_views.CHARTS[...].rows`, all its
-queries) for the regional manager (10 sites), finance (50 sites), the auditor and the admin
-(all 200 sites) over the default 30-day period: p50/p95 and the number of queries. Floor: the
-same aggregate written by hand in SQL (the viewer's sites computed in the same statement),
-timed on the same data in the same run; its rows must equal the chart's rows.
+queries; approval cycle time, exception resolution time, invoice matching speed and transfer
+lead time among them) for the regional manager (10 sites), finance (50 sites), the auditor and
+the admin (all 200 sites) over the default 30-day period: p50/p95 and the number of queries.
+Floor: the same aggregate written by hand in SQL (the viewer's sites computed in the same
+statement), timed on the same data in the same run; its rows must equal the chart's rows.
 Target (issue 9): every dashboard ≤ 500 ms at 1M requests.
 """
 
@@ -54,6 +55,35 @@ FLOORS = {
                 AND submitted_at IS NOT NULL AND decided_at >= %(start)s AND decided_at < %(now)s
              ) r JOIN sites_site s ON s.id = r.site_id
         GROUP BY s.code, r.kind ORDER BY s.code, r.kind""",  # noqa: S608 -- constant SQL; values are bound parameters
+    "exception-resolution": f"""
+        SELECT c.queue, s.code, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY c.hours),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY c.hours)
+        FROM (SELECT site_id, queue, EXTRACT(EPOCH FROM (closed_at - detected_at)) / 3600.0 hours
+              FROM exceptions_exceptioncase
+              WHERE site_id = ANY(ARRAY({SCOPE})) AND state = 'resolved'
+                AND closed_at >= %(start)s AND closed_at < %(now)s
+             ) c JOIN sites_site s ON s.id = c.site_id
+        GROUP BY c.queue, s.code ORDER BY c.queue, s.code""",  # noqa: S608 -- constant SQL; values are bound parameters
+    "invoice-matching": f"""
+        SELECT s.code, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY c.hours),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY c.hours)
+        FROM (SELECT site_id, EXTRACT(EPOCH FROM (closed_at - detected_at)) / 3600.0 hours
+              FROM exceptions_exceptioncase
+              WHERE site_id = ANY(ARRAY({SCOPE})) AND kind = 'invoice_mismatch'
+                AND state IN ('resolved', 'dismissed')
+                AND closed_at >= %(start)s AND closed_at < %(now)s
+             ) c JOIN sites_site s ON s.id = c.site_id
+        GROUP BY s.code ORDER BY s.code""",  # noqa: S608 -- constant SQL; values are bound parameters
+    "transfer-lead-time": f"""
+        SELECT s.code, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY r.hours),
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY r.hours)
+        FROM (SELECT site_id, EXTRACT(EPOCH FROM (applied_at - submitted_at)) / 3600.0 hours
+              FROM approvals_approvalrequest
+              WHERE site_id = ANY(ARRAY({SCOPE})) AND state = 'applied' AND kind = 'transfer'
+                AND submitted_at IS NOT NULL
+                AND applied_at >= %(start)s AND applied_at < %(now)s
+             ) r JOIN sites_site s ON s.id = r.site_id
+        GROUP BY s.code ORDER BY s.code""",  # noqa: S608 -- constant SQL; values are bound parameters
     "sla-breaches": f"""
         SELECT s.code, count(*), count(*) FILTER (WHERE t.completed_at > t.due_at
             OR (t.state = 'active' AND t.due_at < %(now)s AND t.completed_at IS NULL)
@@ -63,13 +93,13 @@ FLOORS = {
           AND t.activated_at < %(now)s AND t.due_at IS NOT NULL
         GROUP BY s.code ORDER BY s.code""",  # noqa: S608 -- constant SQL; values are bound parameters
     "open-requests": f"""
-        SELECT t.position, {BUCKET.format(field="t.activated_at")} bucket, count(*),
+        SELECT t.position, t.role, {BUCKET.format(field="t.activated_at")} bucket, count(*),
                count(*) FILTER (WHERE t.due_at < %(now)s)
         FROM approvals_approvalstep t
         JOIN approvals_approvalrequest r ON r.id = t.request_id
         WHERE t.state = 'active' AND r.state = 'in_review'
           AND t.site_id = ANY(ARRAY({SCOPE}))
-        GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608 -- constant SQL; values are bound parameters
+        GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",  # noqa: S608 -- constant SQL; values are bound parameters
     "exception-backlog": f"""
         SELECT c.queue, s.code, {BUCKET.format(field="c.detected_at")} bucket, count(*),
                count(*) FILTER (WHERE c.due_at < %(now)s)
@@ -122,6 +152,14 @@ def _pct(part, whole) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
+# The duration charts counted by site alone, and what each calls its count.
+DURATIONS_BY_SITE = {"invoice-matching": "settled", "transfer-lead-time": "applied"}
+
+
+def _durations(median: float, p90: float) -> dict:
+    return {"median_hours": round(median, 2), "p90_hours": round(p90, 2)}
+
+
 def _floor_rows(slug: str, rows: list[tuple]) -> list[dict]:
     """The hand-written SQL's rows in the chart's own shape, to compare with the selector's."""
     if slug == "cycle-time":
@@ -135,6 +173,16 @@ def _floor_rows(slug: str, rows: list[tuple]) -> list[dict]:
             }
             for site, kind, n, median, p90 in rows
         ]
+    if slug == "exception-resolution":
+        return [
+            {"queue": queue, "site": site, "resolved": n, **_durations(median, p90)}
+            for queue, site, n, median, p90 in rows
+        ]
+    if slug in DURATIONS_BY_SITE:
+        return [
+            {"site": site, DURATIONS_BY_SITE[slug]: n, **_durations(median, p90)}
+            for site, n, median, p90 in rows
+        ]
     if slug == "sla-breaches":
         return [
             {"site": site, "tiers": n, "breached": late, "breach_rate_pct": _pct(late, n)}
@@ -142,8 +190,8 @@ def _floor_rows(slug: str, rows: list[tuple]) -> list[dict]:
         ]
     if slug == "open-requests":
         return [
-            {"tier": tier, "age": _labels(bucket), "open": n, "overdue": late}
-            for tier, bucket, n, late in rows
+            {"tier": tier, "role": role, "age": _labels(bucket), "open": n, "overdue": late}
+            for tier, role, bucket, n, late in rows
         ]
     if slug == "exception-backlog":
         return [

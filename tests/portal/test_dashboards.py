@@ -69,7 +69,7 @@ def test_cycle_time_median_and_p90_are_continuous_percentiles(
 ):
     login(client, regional_manager)
     rows = csv_rows(get(client, reverse("dashboards:csv", args=["cycle-time"])))
-    a1 = next(row for row in rows if row["Site"] == "A1" and row["Kind"] == "purchase")
+    a1 = next(row for row in rows if row["Site"] == "A1" and row["Kind"] == "Purchase order")
     # Durations 0 (fast path), 1, 2, 3, 10 hours: the median is the middle one; p90 sits at
     # rank 1 + 0.9 * 4 = 4.6, between 3 and 10 hours: 3 + 0.6 * 7 = 7.2.
     assert a1["Decided"] == "5"
@@ -128,7 +128,12 @@ def test_open_requests_by_tier_and_age(client, matrix, requester, site_manager, 
     raise_request(requester, site_a1, amount="1000")
     login(client, site_manager)
     (row,) = csv_rows(get(client, reverse("dashboards:csv", args=["open-requests"])))
-    assert (row["Tier"], row["Waiting"], row["Open"], row["Overdue"]) == ("1", "1–3 days", "1", "1")
+    assert (row["Tier"], row["Waiting"], row["Open"], row["Overdue"]) == (
+        "Tier 1 · Site manager",
+        "1–3 days",
+        "1",
+        "1",
+    )
 
 
 def test_exception_backlog_by_queue_site_and_age(client, site_manager, site_a1, site_a2):
@@ -145,7 +150,7 @@ def test_exception_backlog_by_queue_site_and_age(client, site_manager, site_a1, 
         )
     login(client, site_manager)
     (row,) = csv_rows(get(client, reverse("dashboards:csv", args=["exception-backlog"])))
-    assert (row["Queue"], row["Site"], row["Open"]) == ("finance", "A1", "1")
+    assert (row["Queue"], row["Site"], row["Open"]) == ("Finance", "A1", "1")
 
 
 def test_period_filter_leaves_out_older_decisions(client, matrix, requester, site_manager, site_a1):
@@ -171,7 +176,7 @@ def test_throughput_counts_each_day(client, decided_at_both_sites, site_manager)
 def test_page_draws_accessible_svg_with_numbers(client, decided_at_both_sites, site_manager):
     login(client, site_manager)
     page = get(client, reverse("dashboards:home"), {"days": 7}).content.decode()
-    assert page.count('<svg class="chart"') == 7
+    assert page.count('<svg class="chart"') == 10
     assert 'role="img"' in page and '<title id="cycle-time-title">' in page
     assert "<table" in page
     # The content security policy allows no inline script, handler or style attribute.
