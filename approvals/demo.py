@@ -7,6 +7,8 @@ thresholds ("one enterprise framework, local thresholds"). Amounts are in EUR.
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.utils import timezone
+
 from approvals import services
 from approvals.models import (
     ApprovalPolicy,
@@ -22,7 +24,12 @@ from sites.roles import Role
 
 D = Decimal
 RATES = {"GBP": D("0.85"), "SEK": D("11.50"), "NOK": D("11.70"), "DKK": D("7.46")}
-RATES_FROM = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _in_force_from() -> datetime:
+    """The demo's policies and rates start two new years ago, so that its ninety days of
+    history were always governed, on whatever day the demo is first seeded."""
+    return datetime(timezone.now().year - 2, 1, 1, tzinfo=UTC)
 
 
 def _tier(role, *, stage=1, held_at=HeldAt.SITE, quorum=1, hours="24", **extra) -> TierSpec:
@@ -139,7 +146,7 @@ def seed() -> None:
     for currency, units in RATES.items():
         if not CurrencyRate.objects.filter(currency=currency).exists():
             services.currency_rate_add(
-                actor=None, currency=currency, units_per_base=units, valid_from=RATES_FROM
+                actor=None, currency=currency, units_per_base=units, valid_from=_in_force_from()
             )
     _publish_once("Enterprise framework", None, framework(fast=1000, material=5000, major=50000))
     uki = Region.objects.get(code="UKI")
@@ -155,5 +162,5 @@ def _publish_once(name: str, region, rules) -> None:
             actor=None,
             policy=policy,
             spec=VersionSpec(rules=rules, note="Demo policy"),
-            effective_from=RATES_FROM,
+            effective_from=_in_force_from(),
         )
