@@ -177,7 +177,7 @@ class RequestForm(forms.Form):
         help_text="Why it is needed, and why now. Approvers decide on this.",
     )
     attachments = MultipleFileField(
-        label="Attachments (optional)",
+        label="Add files (optional)",
         required=False,
         help_text=f"PDFs and photos (PNG, JPEG, WebP), each up to {uploads.describe_limit()}.",
     )

@@ -389,7 +389,8 @@ def _render_form(request, form: RequestForm, *, mode: str, approval=None, status
             "approval": approval,
             "attachments": list(approval.attachments.all()) if approval and mode == "edit" else [],
             "route": _route(request, form),
-            "files_to_choose_again": files_chosen and status == 400,
+            # Nothing is kept from a refused form or a preview, files included.
+            "files_to_choose_again": files_chosen,
         },
         status=status,
     )

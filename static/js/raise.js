@@ -36,6 +36,8 @@
     return row.querySelector("[name$='-" + name + "']");
   }
 
+  var lastSum = null;
+
   function recompute() {
     if (!rows) return;
     var sum = 0;
@@ -54,6 +56,10 @@
       }
     });
     total.textContent = counted ? money.format(sum) : "—";
+    // The route depends on the amount: ask for it again once the sum has changed.
+    var key = counted ? sum.toFixed(2) : "";
+    if (lastSum !== null && key !== lastSum) document.body.dispatchEvent(new Event("lines-changed"));
+    lastSum = key;
     if (amount) {
       if (counted) {
         amount.value = (Math.round(sum * 100) / 100).toFixed(2);

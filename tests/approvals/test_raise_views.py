@@ -314,3 +314,26 @@ def test_new_request_page_costs_the_same_queries_as_the_company_grows(
         raise_request(requester, site_a1, kind="write_off", amount=str(200 + number))
 
     assert queries() == few
+
+
+def test_search_says_odoo_could_not_be_searched_when_it_is_unreachable(
+    client, settings, requester, site_a1
+):
+    settings.ODOO_URL = "http://127.0.0.1:9"
+    settings.ODOO_VERSION = "17.0"
+    client.force_login(requester)
+
+    answer = client.get(reverse("approvals:search_products"), {"q": "fries"}).json()
+
+    assert answer == {
+        "results": [],
+        "error": "Odoo could not be searched just now; type the name.",
+    }
+
+
+def test_search_is_not_offered_to_people_who_raise_nothing(client, auditor):
+    client.force_login(auditor)
+
+    response = client.get(reverse("approvals:search_partners", args=["vendor"]), {"q": "Hanse"})
+
+    assert response.status_code == 404
