@@ -18,7 +18,7 @@ from django_fsm import TransitionNotAllowed
 from approvals import policies, selectors, services
 from approvals.errors import Conflict
 from approvals.kinds import KINDS
-from approvals.models import ApprovalRequest, Attachment, HeldAt, RequestKind
+from approvals.models import ApprovalRequest, Attachment, HeldAt, Outcome, RequestKind
 from approvals.raise_forms import (
     KIND_INTRO,
     RequestForm,
@@ -374,6 +374,16 @@ def _initial_amount(form, amount):
     return sum((Decimal(line.get("subtotal") or 0) for line in formset.initial), Decimal(0))
 
 
+def _rejection(approval: ApprovalRequest):
+    """The decision that rejected `approval`, with who made it."""
+    return (
+        approval.decisions.filter(outcome=Outcome.REJECT)
+        .select_related("actor")
+        .order_by("-at", "-pk")
+        .first()
+    )
+
+
 def _render_form(request, form: RequestForm, *, mode: str, approval=None, status=200):
     files_chosen = bool(request.FILES.getlist("attachments")) if request.method == "POST" else False
     return render(
@@ -387,7 +397,8 @@ def _render_form(request, form: RequestForm, *, mode: str, approval=None, status
             "lines": form.lines_formset,
             "mode": mode,
             "approval": approval,
-            "attachments": list(approval.attachments.all()) if approval and mode == "edit" else [],
+            "attachments": list(approval.attachments.all()) if approval else [],
+            "rejection": _rejection(approval) if mode == "revise" else None,
             "route": _route(request, form),
             # Nothing is kept from a refused form or a preview, files included.
             "files_to_choose_again": files_chosen,

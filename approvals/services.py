@@ -559,11 +559,35 @@ def request_resubmit(
             after={"next_revision": new.reference},
             comment=reason,
         )
+        _carry_attachments(old, new, actor)
         for upload in checked:
             _attach(new, actor, upload)
         if submit:
             new = request_submit(actor=actor, request_id=new.pk)
     return new
+
+
+def _carry_attachments(old: ApprovalRequest, new: ApprovalRequest, actor) -> None:
+    """The documents of a rejected request come with its revision (the same stored objects)."""
+    for kept in old.attachments.all():
+        Attachment.objects.create(
+            request=new,
+            file=kept.file.name,
+            name=kept.name,
+            content_type=kept.content_type,
+            size=kept.size,
+            sha256=kept.sha256,
+            uploaded_by=kept.uploaded_by,
+            uploaded_at=kept.uploaded_at,
+        )
+        audit_record(
+            action="attachment.added",
+            actor=actor,
+            obj=new,
+            site=new.site,
+            after={"name": kept.name, "sha256": kept.sha256, "from": old.reference},
+            comment=f"{kept.name}, SHA-256 {kept.sha256}, kept from {old.reference}",
+        )
 
 
 # --- Odoo-side changes and write-back ---------------------------------------------------------

@@ -182,3 +182,32 @@ def test_refused_file_in_the_form_is_named_next_to_the_field(client, matrix, req
     assert response.status_code == 400
     assert 'id="id_attachments-error"' in page and "invoice.pdf is not a PDF" in page
     assert not ApprovalRequest.objects.exists()
+
+
+def test_a_revision_keeps_the_documents_of_the_rejected_request(
+    client, matrix, requester, site_a1, site_manager
+):
+    old = raise_request(requester, site_a1, kind="write_off", category="Frozen", submit=False)
+    kept = services.attachment_add(
+        actor=requester, request_id=old.pk, upload=upload("quote.pdf", PDF)
+    )
+    services.request_submit(actor=requester, request_id=old.pk)
+    services.request_reject(actor=site_manager, request_id=old.pk, reason="Add the photo")
+
+    new = services.request_resubmit(
+        actor=requester,
+        request_id=old.pk,
+        reason="Photo added",
+        attachments=[upload("damage.png", PNG, "image/png")],
+        submit=True,
+    )
+
+    assert [a.sha256 for a in new.attachments.all()] == [
+        kept.sha256,
+        hashlib.sha256(PNG).hexdigest(),
+    ]
+    assert new.attachments.first().file.name == kept.file.name
+    assert old.attachments.get() == kept
+    assert AuditEvent.objects.filter(
+        action="attachment.added", object_id=str(new.pk), after__sha256=kept.sha256
+    ).exists()

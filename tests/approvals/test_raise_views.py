@@ -251,6 +251,9 @@ def test_rejected_request_is_revised_and_resubmitted_keeping_its_history(
     page = client.get(reverse("approvals:detail", args=[old.pk])).content.decode()
     revise = reverse("approvals:resubmit", args=[old.pk])
     assert f'href="{revise}"' in page
+    form_page = client.get(revise).content.decode()
+    assert "Rejected by" in form_page and "Attach the photos" in form_page
+    assert 'value="600.00"' in form_page
 
     response = client.post(
         revise, form_data(site_a1, amount="550", reason="Recounted; photos attached.")
