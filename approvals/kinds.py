@@ -21,6 +21,8 @@ class KindSpec:
     needs_customer_class: bool = False
     counterparty: str = ""  # "vendor", "customer" or "" when none
     details: dict[str, type] = field(default_factory=dict)
+    # Whether the request lists products (quantity, unit price); its amount is then their sum.
+    line_items: bool = False
 
 
 K = RequestKind
@@ -29,13 +31,15 @@ KINDS: dict[str, KindSpec] = {
     K.PURCHASE: KindSpec(
         odoo_model="purchase.order",
         counterparty="vendor",
+        line_items=True,
     ),
     K.TRANSFER: KindSpec(
         odoo_model="stock.picking",
         needs_category=True,
         details={"destination_site": str},
+        line_items=True,
     ),
-    K.WRITE_OFF: KindSpec(odoo_model="stock.scrap", needs_category=True),
+    K.WRITE_OFF: KindSpec(odoo_model="stock.scrap", needs_category=True, line_items=True),
     K.PRICE_OVERRIDE: KindSpec(
         odoo_model="sale.order",
         needs_category=True,
@@ -53,6 +57,7 @@ KINDS: dict[str, KindSpec] = {
         needs_category=True,
         needs_customer_class=True,
         counterparty="customer",
+        line_items=True,
     ),
     K.EXPEDITED_FREIGHT: KindSpec(details={"carrier": str}),
 }

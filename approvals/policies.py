@@ -193,6 +193,21 @@ def may_raise(user, site) -> bool:
     return site_policies.may(user, Capability.RAISE_REQUEST, site)
 
 
+def raising_sites(user):
+    """The sites where `user` may raise requests, as a lazy queryset (one query)."""
+    return site_policies.sites_where(user, Capability.RAISE_REQUEST)
+
+
+def may_edit_draft(user, request: ApprovalRequest) -> bool:
+    """The requester may change a draft until it is submitted."""
+    return bool(user and user.pk == request.requester_id and request.state == RequestState.DRAFT)
+
+
+def may_attach(user, request: ApprovalRequest) -> bool:
+    """The requester may add documents while nothing is final."""
+    return bool(user and user.pk == request.requester_id and request.state in OPEN_STATES)
+
+
 def may_retry_apply(user, request: ApprovalRequest) -> bool:
     """Administrators of the site may send a failed Odoo update again."""
     rejected_unrecorded = request.state == RequestState.REJECTED and bool(request.apply_error)

@@ -13,17 +13,19 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Min
 from django.http import Http404
 from django.utils import timezone
 
-from approvals import kinds, notifications, policies, risk, routing, sla
+from approvals import kinds, notifications, policies, risk, routing, sla, uploads
 from approvals.errors import Conflict
 from approvals.models import (
     ApprovalPolicy,
     ApprovalRequest,
     ApprovalStep,
+    Attachment,
     Decision,
     Delegation,
     OnBreach,
@@ -121,13 +123,129 @@ def request_create(
     return request
 
 
-def request_raise(*, requester, submit: bool = True, **fields) -> ApprovalRequest:
-    """Record a request and, unless `submit` is False, route it: both happen or neither."""
+def request_raise(*, requester, submit: bool = True, attachments=(), **fields) -> ApprovalRequest:
+    """Record a request with its documents and, unless `submit` is False, route it: all of it
+    happens or none of it. `attachments` are uploaded files, checked by approvals.uploads."""
+    checked = [uploads.check(upload) for upload in attachments]
     with transaction.atomic():
         request = request_create(requester=requester, **fields)
+        for upload in checked:
+            _attach(request, requester, upload)
         if submit:
             request = request_submit(actor=requester, request_id=request.pk)
     return request
+
+
+_DRAFT_FIELDS = (
+    "site",
+    "title",
+    "reason",
+    "amount",
+    "currency",
+    "category",
+    "customer_class",
+    "counterparty",
+    "counterparty_ref",
+    "details",
+)
+
+
+def request_update_draft(
+    *, actor, request_id: int, submit: bool = False, attachments=(), **changes
+) -> ApprovalRequest:
+    """The requester changes a draft (and may submit it at once); locks the request."""
+    unknown = set(changes) - set(_DRAFT_FIELDS)
+    if unknown:
+        raise ValidationError(f"These fields cannot change on a draft: {sorted(unknown)}.")
+    checked = [uploads.check(upload) for upload in attachments]
+    with transaction.atomic():
+        request = _locked(request_id)
+        if actor is None or actor.pk != request.requester_id:
+            raise PermissionDenied("Only the requester may change this draft.")
+        if not policies.may_edit_draft(actor, request):
+            raise Conflict(
+                f"{request.reference} is already {request.get_state_display().lower()}; "
+                "a submitted request can no longer be edited."
+            )
+        site = changes.get("site", request.site)
+        if site.pk != request.site_id and not policies.may_raise(actor, site):
+            raise PermissionDenied(f"You may not raise requests at {site.code}.")
+        before = _summary(request)
+        for name, value in changes.items():
+            setattr(request, name, value)
+        kinds.validate_request_fields(
+            kind=request.kind,
+            amount=request.amount,
+            currency=request.currency,
+            reason=request.reason,
+            category=request.category,
+            customer_class=request.customer_class,
+            counterparty=request.counterparty,
+            details=request.details or {},
+            odoo_model=request.odoo_model,
+        )
+        request.full_clean(exclude=["state"])
+        request.save()
+        audit_record(
+            action="request.edited",
+            actor=actor,
+            obj=request,
+            site=request.site,
+            before=before,
+            after=_summary(request),
+        )
+        for upload in checked:
+            _attach(request, actor, upload)
+        if submit:
+            request = request_submit(actor=actor, request_id=request.pk)
+    return request
+
+
+def attachment_add(*, actor, request_id: int, upload) -> Attachment:
+    """Keep a document with a request, stored under its SHA-256 and named in the ledger.
+
+    The content is judged by its first bytes (PDF, PNG, JPEG or WebP) and by the size limit
+    ATTACHMENT_MAX_BYTES. Locks the request row.
+    """
+    checked = uploads.check(upload)
+    with transaction.atomic():
+        request = _locked(request_id)
+        if not policies.may_attach(actor, request):
+            raise PermissionDenied("Only the requester may add documents, while it is open.")
+        return _attach(request, actor, checked)
+
+
+def _attach(request: ApprovalRequest, actor, upload: uploads.CheckedUpload) -> Attachment:
+    attachment = Attachment(
+        request=request,
+        name=upload.name,
+        content_type=upload.content_type,
+        size=upload.size,
+        sha256=upload.sha256,
+        uploaded_by=actor,
+    )
+    field = attachment.file
+    path = field.field.generate_filename(attachment, upload.name)
+    # Stored by digest: the same document given twice is one object in the store. An object
+    # left by a transaction that then failed is the same bytes under the same name, so harmless.
+    if not field.storage.exists(path):
+        path = field.storage.save(path, ContentFile(upload.content))
+    field.name = path
+    attachment.save()
+    audit_record(
+        action="attachment.added",
+        actor=actor,
+        obj=request,
+        site=request.site,
+        after={
+            "name": upload.name,
+            "sha256": upload.sha256,
+            "size": upload.size,
+            "content_type": upload.content_type,
+        },
+        comment=f"{upload.name}, SHA-256 {upload.sha256}",
+    )
+    return attachment
 
 
 def request_submit(*, actor, request_id: int, at: datetime | None = None) -> ApprovalRequest:
@@ -423,12 +541,16 @@ _RESUBMIT_COPIES = (
 )
 
 
-def request_resubmit(*, actor, request_id: int, reason: str, **changes) -> ApprovalRequest:
-    """Raise a rejected request again as its next revision, a new draft; the old one stays."""
+def request_resubmit(
+    *, actor, request_id: int, reason: str, submit: bool = False, attachments=(), **changes
+) -> ApprovalRequest:
+    """Raise a rejected request again as its next revision, a new draft (routed at once when
+    `submit`), with any new documents; the old one stays as it was."""
     allowed = {"title", "amount", "currency", "category", "customer_class", "details"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValidationError(f"These fields cannot change on resubmission: {sorted(unknown)}.")
+    checked = [uploads.check(upload) for upload in attachments]
     with transaction.atomic():
         old = _locked(request_id)
         if not policies.may_resubmit(actor, old):
@@ -446,7 +568,35 @@ def request_resubmit(*, actor, request_id: int, reason: str, **changes) -> Appro
             after={"next_revision": new.reference},
             comment=reason,
         )
+        _carry_attachments(old, new, actor)
+        for upload in checked:
+            _attach(new, actor, upload)
+        if submit:
+            new = request_submit(actor=actor, request_id=new.pk)
     return new
+
+
+def _carry_attachments(old: ApprovalRequest, new: ApprovalRequest, actor) -> None:
+    """The documents of a rejected request come with its revision (the same stored objects)."""
+    for kept in old.attachments.all():
+        Attachment.objects.create(
+            request=new,
+            file=kept.file.name,
+            name=kept.name,
+            content_type=kept.content_type,
+            size=kept.size,
+            sha256=kept.sha256,
+            uploaded_by=kept.uploaded_by,
+            uploaded_at=kept.uploaded_at,
+        )
+        audit_record(
+            action="attachment.added",
+            actor=actor,
+            obj=new,
+            site=new.site,
+            after={"name": kept.name, "sha256": kept.sha256, "from": old.reference},
+            comment=f"{kept.name}, SHA-256 {kept.sha256}, kept from {old.reference}",
+        )
 
 
 # --- Odoo-side changes and write-back ---------------------------------------------------------

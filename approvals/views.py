@@ -96,7 +96,8 @@ def _page_context(user, approval: ApprovalRequest, **forms) -> dict:
         "odoo_link": context.odoo_link(approval),
         "snapshot_lines": _snapshot_lines(approval.odoo_snapshot),
         "snapshot_facts": _snapshot_facts(approval.odoo_snapshot),
-        "detail_facts": _facts(approval.details),
+        # Line items have their own table (approvals/_line_items.html).
+        "detail_facts": _facts({k: v for k, v in approval.details.items() if k != "line_items"}),
     }
 
 

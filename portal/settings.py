@@ -205,8 +205,40 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
+# Uploaded files (request attachments). Web replicas share no disk, so production keeps them
+# in an S3-compatible store; `make run` keeps them in a folder under var/.
+MEDIA_ROOT = VAR_DIR / "media"
+AWS_STORAGE_BUCKET_NAME = env_str("AWS_STORAGE_BUCKET_NAME", "")
+TOLLGATE_STORAGE = env_str("TOLLGATE_STORAGE", "s3" if AWS_STORAGE_BUCKET_NAME else "filesystem")
+if TOLLGATE_STORAGE not in ("filesystem", "s3"):
+    raise ImproperlyConfigured("TOLLGATE_STORAGE must be filesystem or s3.")
+if TOLLGATE_STORAGE == "s3":
+    if not AWS_STORAGE_BUCKET_NAME:
+        raise ImproperlyConfigured("TOLLGATE_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME.")
+    _default_storage = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env_str("AWS_S3_ENDPOINT_URL", "") or None,
+            "region_name": env_str("AWS_S3_REGION_NAME", "") or None,
+            "access_key": env_str("AWS_ACCESS_KEY_ID", "") or None,
+            "secret_key": env_str("AWS_SECRET_ACCESS_KEY", "") or None,
+            "location": env_str("AWS_LOCATION", ""),
+            # Attachments are served only through Tollgate's own permission-checked view.
+            "default_acl": "private",
+            "querystring_auth": True,
+            "file_overwrite": True,
+        },
+    }
+else:
+    _default_storage = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT)},
+    }
+# Largest attachment accepted, in bytes (default 10 MB).
+ATTACHMENT_MAX_BYTES = env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _default_storage,
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -498,6 +530,10 @@ ODOO_API_KEY = env_str("ODOO_API_KEY", "admin" if DEBUG else None)
 # auto: JSON-2 for Odoo 19 and later, /jsonrpc (through OdooRPC) before.
 ODOO_PROTOCOL = env_str("ODOO_PROTOCOL", "auto")
 ODOO_TIMEOUT = env_int("ODOO_TIMEOUT", 30, minimum=1)
+# The raise form's product and partner search: seconds a search answer is reused, and seconds
+# one search may wait for Odoo before the field says Odoo could not be searched.
+ODOO_SEARCH_CACHE_SECONDS = env_int("ODOO_SEARCH_CACHE_SECONDS", 300, minimum=0)
+ODOO_SEARCH_TIMEOUT = env_int("ODOO_SEARCH_TIMEOUT", 5, minimum=1)
 ODOO_VERSION = env_str("ODOO_VERSION", "") or None
 # Pull: records per search_read, and how far back each run re-reads to catch transactions
 # that committed after a later one (Odoo stamps write_date at transaction start).

@@ -231,6 +231,15 @@ def _start(v, w, case):
     return _gated(sees(v, case), works(v, case) and case.owner_id == v.user.pk, 302)
 
 
+def _raises(yes: int, no: int) -> Expect:
+    return lambda v, w, obj: yes if v.reach(Capability.RAISE_REQUEST) else no
+
+
+def _own_request(allowed, yes: int) -> Expect:
+    """The requester's own draft or rejected request: `yes`; anything else looks absent."""
+    return lambda v, w, obj: yes if sees(v, obj) and allowed(v.user, obj) else 404
+
+
 def _raise_api(v, w, site):
     """Raising where one may: 201; at a site one sees but may not raise at: 403; a site one
     cannot see is not a choice at all: 422, as for a site that does not exist."""
@@ -295,6 +304,54 @@ HTML_CASES: dict[str, Case] = {
     ),
     "approvals:bulk": html(
         _static("approvals:bulk"), {"get": signed_in(200), "post": signed_in(400)}, head=405
+    ),
+    # Raising in the browser: for people who may raise somewhere; the refusal names why.
+    "approvals:raise": html(_static("approvals:raise"), {"get": _raises(200, 403)}, head=405),
+    "approvals:raise_new": html(
+        _static("approvals:raise_new", kind="write_off"),
+        {"get": _raises(200, 403), "post": _raises(400, 403)},
+        head=405,
+    ),
+    "approvals:route_preview": html(
+        _static("approvals:route_preview", kind="write_off"),
+        {"get": signed_in(405), "post": _raises(200, 404)},
+    ),
+    # An empty search asks Odoo nothing; Odoo's records are for people who raise requests.
+    "approvals:search_products": html(
+        _static("approvals:search_products"), {"get": _raises(200, 404)}, head=405
+    ),
+    "approvals:search_partners": html(
+        _static("approvals:search_partners", partner_kind="vendor"),
+        {"get": _raises(200, 404)},
+        head=405,
+    ),
+    "approvals:edit": html(
+        _pk("approvals:edit", "request_id"),
+        {
+            "get": _own_request(approval_policies.may_edit_draft, 200),
+            "post": _own_request(approval_policies.may_edit_draft, 400),
+        },
+        objects=REQUESTS,
+        head=405,
+    ),
+    "approvals:resubmit": html(
+        _pk("approvals:resubmit", "request_id"),
+        {
+            "get": _own_request(approval_policies.may_resubmit, 200),
+            "post": _own_request(approval_policies.may_resubmit, 400),
+        },
+        objects=REQUESTS,
+        head=405,
+    ),
+    # The world holds no attachment: every address of one answers 404, in scope or not (what
+    # a real attachment answers is in tests/approvals/test_attachments.py).
+    "approvals:attachment": html(
+        lambda world, viewer, obj: reverse(
+            "approvals:attachment", kwargs={"request_id": obj.pk, "attachment_id": 999_999}
+        ),
+        {"get": signed_in(404)},
+        objects=REQUESTS,
+        head=405,
     ),
     "approvals:detail": html(
         _pk("approvals:detail", "request_id"),

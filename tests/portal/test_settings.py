@@ -76,3 +76,38 @@ def test_secret_key_never_appears_in_the_error():
     result = manage("check", **{**PRODUCTION, "SECRET_KEY": weak})
 
     assert weak not in result.stderr + result.stdout
+
+
+def _default_storage(**env: str) -> str:
+    code = (
+        "from django.core.files.storage import storages; s = storages['default']; "
+        "print(type(s).__name__, "
+        "getattr(s, 'bucket_name', ''), getattr(s, 'endpoint_url', '') or '', "
+        "str(getattr(s, 'location', '')))"
+    )
+    result = manage("shell", "-c", code, **(PRODUCTION | env))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_attachments_go_to_a_folder_under_var_by_default():
+    found = _default_storage(TOLLGATE_VAR_DIR="/srv/tollgate-var")
+
+    assert found == "FileSystemStorage   /srv/tollgate-var/media"
+
+
+def test_attachments_go_to_an_s3_compatible_store_named_by_the_environment():
+    found = _default_storage(
+        AWS_STORAGE_BUCKET_NAME="tollgate-files",
+        AWS_S3_ENDPOINT_URL="https://minio.example.com",
+        AWS_LOCATION="attachments-root",
+    )
+
+    assert found == "S3Storage tollgate-files https://minio.example.com attachments-root"
+
+
+def test_s3_storage_without_a_bucket_stops_start_up():
+    result = manage("check", **PRODUCTION, TOLLGATE_STORAGE="s3")
+
+    assert result.returncode != 0
+    assert "TOLLGATE_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME" in result.stderr
