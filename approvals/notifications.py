@@ -60,6 +60,29 @@ def batched():
         _local.batch = None
 
 
+class _Silenced(_Outgoing):
+    """Gathers like a batch and sends nothing."""
+
+    def __call__(self) -> None:
+        pass
+
+
+@contextmanager
+def silenced():
+    """Nothing inside tells anyone: for history written after the fact, such as the demo's
+    past ninety days, whose people must not be mailed about decisions long made."""
+    previous = getattr(_local, "batch", None)
+    _local.batch = _Silenced()
+    try:
+        yield
+    finally:
+        _local.batch = previous
+
+
+def is_silenced() -> bool:
+    return isinstance(getattr(_local, "batch", None), _Silenced)
+
+
 def _outgoing() -> _Outgoing:
     batch = getattr(_local, "batch", None)
     if batch is not None:

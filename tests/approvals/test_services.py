@@ -492,3 +492,19 @@ def test_a_final_approval_locks_the_ledger_only_for_its_own_appends(
         .order_by("-sequence")
         .values_list("action", flat=True)[:2]
     ) == ["request.approved", "decision.approve"]
+
+
+def test_history_written_silenced_mails_nobody(
+    matrix, requester, site_a1, site_manager, mailoutbox, django_capture_on_commit_callbacks
+):
+    from approvals import notifications
+
+    with django_capture_on_commit_callbacks(execute=True), notifications.silenced():
+        target = raise_request(requester, site_a1, amount="1000")
+        services.request_approve(actor=site_manager, request_id=target.pk)
+
+    assert mailoutbox == []
+    assert not notifications.is_silenced()
+    with django_capture_on_commit_callbacks(execute=True):
+        raise_request(requester, site_a1, amount="1000")
+    assert [m.to for m in mailoutbox] == [[site_manager.email]]
