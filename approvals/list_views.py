@@ -75,6 +75,10 @@ def requests(request):
         "zone_note": zone_note,
         "base_currency": settings.TOLLGATE_BASE_CURRENCY,
         "last_week": "tab=decided&period=7d",
+        "more_open": filters.overdue
+        or filters.min_amount is not None
+        or filters.max_amount is not None
+        or bool({"amount_min", "amount_max", "overdue"} & errors.keys()),
     }
     fragment = request.htmx and not request.htmx.boosted
     template = "approvals/_list_rows.html" if fragment else "approvals/list.html"

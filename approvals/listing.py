@@ -49,7 +49,7 @@ PERIODS = {
     "30d": "Last 30 days",
     "custom": "Between the dates below",
 }
-DATES_OF = {"submitted": "Submitted", "decided": "Decided"}
+DATES_OF = {"submitted": "Date submitted", "decided": "Date decided"}
 PAGE_SIZE = 50
 AMOUNT_LIMIT = Decimal("99999999999999.99")
 _REFERENCE = re.compile(r"^(?:AR-?)?0*(\d{1,9})(?:-r\d+)?$", re.IGNORECASE)
