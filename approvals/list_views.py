@@ -14,7 +14,6 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from approvals import listing
-from approvals.context import COUNT_CAP
 from approvals.models import RequestKind, RequestState
 from portal.core import spreadsheet
 from portal.core.formatting import zone_of
@@ -54,14 +53,11 @@ def requests(request):
     except listing.CursorError as error:
         errors["after"] = f"{error} Showing the first page."
         page = listing.requests_page(request.user, filters, zone=zone, at=now)
-    total, more = listing.capped_count(request.user, filters, zone=zone, at=now, cap=COUNT_CAP)
     context = {
         "filters": filters,
         "errors": errors,
         "error_slots": [(name, errors.get(name, "")) for name in FILTER_FIELDS],
         "page": page,
-        "total": total,
-        "more": more,
         "paged": bool(request.GET.get("after")) and "after" not in errors,
         "query": filters.query(),
         "tabs": _tabs(filters),

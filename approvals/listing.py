@@ -4,6 +4,7 @@ Scope is `selectors.requests_visible_to`; the list only ever narrows it. "Waitin
 `policies.decidable_steps`, the rule the inbox is built on, so the tab and the inbox agree.
 A page costs the same queries whatever the number of rows: the rows (sites and requesters
 joined, the last decision's id and time as subqueries) and the last decisions with their people.
+There is no total: counting everything a person may see would cost more than the page itself.
 """
 
 import re
@@ -256,10 +257,11 @@ def _tab(query: QuerySet, user, tab: str, at: datetime) -> QuerySet:
         return query.filter(Exists(Decision.objects.filter(request=OuterRef("pk"), actor=user.pk)))
     if tab == "waiting":
         # The inbox's own rule: the request has an active tier the person may decide now.
+        # Only requests in review have one; saying so lets the database use the inbox index.
         steps = ApprovalStep.objects.filter(
             policies.decidable_steps(user, at=at), request=OuterRef("pk")
         )
-        return query.filter(Exists(steps))
+        return query.filter(Exists(steps), state=RequestState.IN_REVIEW)
     return query
 
 
@@ -379,13 +381,6 @@ def requests_page(
 
 def _is_overdue(request: ApprovalRequest, at: datetime) -> bool:
     return request.state == RequestState.IN_REVIEW and bool(request.due_at and request.due_at < at)
-
-
-def capped_count(user, filters: ListFilters, *, zone: ZoneInfo, at: datetime, cap: int):
-    """How many requests pass the filters, counted up to `cap` (one query), and whether more."""
-    query = scoped(user, filters, zone=zone, at=at).order_by().values("pk")
-    total = query[: cap + 1].count()
-    return min(total, cap), total > cap
 
 
 # --- the cursor -------------------------------------------------------------------------------

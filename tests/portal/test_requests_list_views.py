@@ -110,7 +110,7 @@ def test_filters_narrow_and_the_url_keeps_them(client, company, regional_manager
 
     assert company["material"].reference in page
     assert company["routine"].reference not in page
-    assert "1</strong> request match these filters" in page
+    assert "1</strong> request matches these filters" in page
     assert 'name="amount_min" value="5000"' in page
     assert f"{EXPORT}?tab=all&amp;state=in_review&amp;amount_min=5000&amp;q=forklift" in page
 
