@@ -62,3 +62,25 @@ def test_requests_list_at_phone_width_has_no_sideways_scroll(demo, page_for, scr
     expect(page.locator("#requests-list")).to_contain_text(request.reference)
     screenshot(page, "requests-list-phone")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_bad_amount_is_explained_beside_its_filter_and_clears_when_fixed(
+    demo, page_for, console_errors
+):
+    small = demo.raise_request("requester", "AMS", "1200", title="PO00905 tape")
+    large = demo.raise_request("requester", "AMS", "4200", title="PO00906 racking")
+    page = page_for(demo.users["site.manager"])
+    page.goto("/approvals/?tab=waiting")
+
+    page.get_by_text("More filters").click()
+    page.get_by_label("Amount from (EUR)").fill("lots")
+    page.get_by_label("Amount from (EUR)").press("Tab")
+
+    expect(page.locator("#error-amount_min")).to_contain_text("Enter an amount")
+    expect(page.locator("#requests-list")).to_contain_text(small.reference)  # nothing changed
+    page.get_by_label("Amount from (EUR)").fill("4000")
+    page.get_by_label("Amount from (EUR)").press("Tab")
+    expect(page.locator("#error-amount_min")).to_be_empty()
+    expect(page.locator("#requests-list")).not_to_contain_text(small.reference)
+    expect(page.locator("#requests-list")).to_contain_text(large.reference)
+    assert [e for e in console_errors if "400" not in e] == []

@@ -83,6 +83,17 @@ def test_the_page_reads_as_words_with_names_money_and_moments(client, company, r
     assert "{'" not in page and "['" not in page
 
 
+def test_typed_days_name_the_zone_they_are_counted_in(client, company, regional_manager, site_a2):
+    client.force_login(regional_manager)
+
+    first_site = client.get(LIST, {"from": "2026-03-10"}).text
+    chosen = client.get(LIST, {"from": "2026-03-10", "site": site_a2.pk}).text
+
+    assert "in Europe/Amsterdam, the time zone of A1, your first site" in first_site
+    assert company["routine"].reference in first_site
+    assert "in Europe/Brussels, the time zone of A2." in chosen
+
+
 def test_requester_with_nothing_raised_is_invited_to_raise_one(client, matrix, requester):
     client.force_login(requester)
 
