@@ -1,10 +1,12 @@
 from django.urls import path
 
-from approvals import raise_views, views
+from approvals import list_views, raise_views, views
 
 app_name = "approvals"
 
 urlpatterns = [
+    path("", list_views.requests, name="list"),
+    path("export.csv", list_views.export, name="export"),
     path("bulk/", views.bulk, name="bulk"),
     path("link/<str:token>/", views.email_link, name="email_link"),
     path("new/", raise_views.choose_kind, name="raise"),

@@ -1,0 +1,248 @@
+"""The requests list and its CSV: what the person may see, in tabs, filtered and sorted.
+
+Bad filter values answer 400 with a message beside their control and the list as the other
+filters give it; a page link that was edited answers 400 with the first page. Neither is a 500.
+"""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from approvals import listing
+from approvals.models import RequestKind, RequestState
+from portal.core import spreadsheet
+from portal.core.formatting import zone_of
+from sites.selectors import site_list_for_user
+
+EXPORT_MAX = 50_000
+EXPORT_BATCH = 1_000
+# Every filter control, so that a refreshed list can clear or set the message beside each.
+FILTER_FIELDS = (
+    "state",
+    "kind",
+    "site",
+    "amount_min",
+    "amount_max",
+    "period",
+    "from",
+    "to",
+    "dates",
+    "q",
+    "overdue",
+    "sort",
+    "tab",
+)
+
+
+@login_required
+def requests(request):
+    """The list page (or, for htmx, its rows) under the filters in the query string."""
+    now = timezone.now()
+    sites = list(site_list_for_user(request.user))
+    filters, errors = listing.parse_filters(request.GET, site_ids={site.pk for site in sites})
+    zone, zone_note = _zone(filters, sites)
+    try:
+        page = listing.requests_page(
+            request.user, filters, after=request.GET.get("after", ""), zone=zone, at=now
+        )
+    except listing.CursorError as error:
+        errors["after"] = f"{error} Showing the first page."
+        page = listing.requests_page(request.user, filters, zone=zone, at=now)
+    context = {
+        "filters": filters,
+        "errors": errors,
+        "error_slots": [(name, errors.get(name, "")) for name in FILTER_FIELDS],
+        "page": page,
+        "paged": bool(request.GET.get("after")) and "after" not in errors,
+        "query": filters.query(),
+        "tabs": _tabs(filters),
+        "columns": _columns(filters),
+        "sites": sites,
+        "states": RequestState.choices,
+        "kinds": RequestKind.choices,
+        "periods": listing.PERIODS.items(),
+        "dates_of": listing.DATES_OF.items(),
+        "zone": zone,
+        "zone_note": zone_note,
+        "base_currency": settings.TOLLGATE_BASE_CURRENCY,
+        "last_week": "tab=decided&period=7d",
+        "more_open": filters.overdue
+        or filters.min_amount is not None
+        or filters.max_amount is not None
+        or bool({"amount_min", "amount_max", "overdue"} & errors.keys()),
+    }
+    fragment = request.htmx and not request.htmx.boosted
+    template = "approvals/_list_rows.html" if fragment else "approvals/list.html"
+    return render(request, template, context, status=400 if errors else 200)
+
+
+def _zone(filters: listing.ListFilters, sites) -> tuple[ZoneInfo, str]:
+    """The zone whose whole days the typed dates mean, and how the page names it."""
+    chosen = next((site for site in sites if site.pk == filters.site_id), None)
+    if chosen is not None:
+        return zone_of(chosen), f"{chosen.time_zone}, the time zone of {chosen.code}"
+    if sites:
+        first = sites[0]
+        return (
+            zone_of(first),
+            f"{first.time_zone}, the time zone of {first.code}, your first site "
+            "(choose a site to count days in its zone)",
+        )
+    return zone_of(settings.TIME_ZONE), settings.TIME_ZONE
+
+
+def _tabs(filters: listing.ListFilters) -> list[dict]:
+    return [
+        {
+            "key": key,
+            "label": label,
+            "query": filters.query(
+                tab=key,
+                sort=listing.TAB_SORTS[key],
+                dates_of="decided" if key == "decided" else "submitted",
+            ),
+            "current": key == filters.tab,
+        }
+        for key, label in listing.TABS.items()
+    ]
+
+
+def _columns(filters: listing.ListFilters) -> dict[str, dict]:
+    """Each sortable column's link: the current one flips, another starts newest (due: soonest)."""
+    columns = {}
+    for key, label in listing.SORT_LABELS.items():
+        current = filters.sort_key == key
+        if current:
+            sort = key if filters.descending else f"-{key}"
+        else:
+            sort = key if key == "due" else f"-{key}"
+        columns[key] = {
+            "label": label,
+            "query": filters.query(sort=sort),
+            "aria": ("descending" if filters.descending else "ascending") if current else "",
+        }
+    return columns
+
+
+# --- CSV --------------------------------------------------------------------------------------
+
+HEADER = [
+    "reference",
+    "request_id",
+    "title",
+    "kind",
+    "kind_label",
+    "state",
+    "state_label",
+    "overdue",
+    "site_code",
+    "site_name",
+    "requester_username",
+    "requester_name",
+    "amount",
+    "currency",
+    "amount_base",
+    "base_currency",
+    "counterparty",
+    "odoo_reference",
+    "time_zone",
+    "submitted_at",
+    "due_at",
+    "last_decision",
+    "last_decided_by_username",
+    "last_decided_by_name",
+    "on_behalf_of_name",
+    "last_decided_at",
+]
+
+
+class _Line:
+    """A file-like object that hands back what is written, for streaming rows."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@login_required
+def export(request):
+    """The filtered list as CSV, every page, up to EXPORT_MAX rows."""
+    now = timezone.now()
+    sites = list(site_list_for_user(request.user))
+    filters, errors = listing.parse_filters(request.GET, site_ids={site.pk for site in sites})
+    errors.pop("after", None)
+    if errors:
+        text = "The list was not exported: " + " ".join(errors.values())
+        return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+    zone, _note = _zone(filters, sites)
+    rows = _csv_rows(request.user, filters, zone, now)
+    writer = spreadsheet.writer(_Line())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    stamp = now.astimezone(ZoneInfo("UTC")).strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="tollgate-requests-{stamp}.csv"'
+    return response
+
+
+def _csv_rows(user, filters, zone, now):
+    yield HEADER
+    written, cursor = 0, ""
+    while written < EXPORT_MAX:
+        limit = min(EXPORT_BATCH, EXPORT_MAX - written)
+        page = listing.requests_page(user, filters, after=cursor, limit=limit, zone=zone, at=now)
+        for row in page.rows:
+            yield _csv_row(row)
+        written += len(page.rows)
+        cursor = page.next_cursor
+        if not cursor:
+            return
+    yield [f"# The export stops at {EXPORT_MAX:,} rows; narrow the filters to export the rest."]
+
+
+def _csv_row(row: listing.Row) -> list:
+    r, decision = row.request, row.last_decision
+    zone = zone_of(r.site)
+    actor = decision.actor if decision else None
+    behalf = decision.on_behalf_of if decision else None
+    details = r.details if isinstance(r.details, dict) else {}
+    return [
+        r.reference,
+        r.pk,
+        r.title,
+        r.kind,
+        r.get_kind_display(),
+        r.state,
+        r.get_state_display(),
+        "yes" if row.overdue else "no",
+        r.site.code,
+        r.site.name,
+        r.requester.get_username(),
+        _name(r.requester),
+        r.amount,
+        r.currency,
+        "" if r.amount_base is None else r.amount_base,
+        settings.TOLLGATE_BASE_CURRENCY,
+        r.counterparty,
+        str(details.get("odoo_reference", "")),
+        r.site.time_zone,
+        _iso(r.submitted_at, zone),
+        _iso(r.due_at, zone),
+        decision.get_outcome_display() if decision else "",
+        actor.get_username() if actor else "",
+        _name(actor) if actor else "",
+        _name(behalf) if behalf else "",
+        _iso(decision.at if decision else None, zone),
+    ]
+
+
+def _name(person) -> str:
+    return person.get_full_name() or person.get_username()
+
+
+def _iso(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat() if moment else ""
