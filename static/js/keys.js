@@ -64,7 +64,8 @@
       window.location.assign(element.href);
       return;
     }
-    var target = document.querySelector(element.getAttribute("data-key-focus") || "") || element;
+    var named = element.getAttribute("data-key-focus");
+    var target = (named && document.querySelector(named)) || element;
     reveal(target);
     target.focus();
     if (target.scrollIntoView) target.scrollIntoView({ block: "center" });
