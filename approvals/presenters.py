@@ -71,6 +71,8 @@ def line_items(request: ApprovalRequest, *, sites: dict | None = None) -> LineTa
 def no_lines_sentence(request: ApprovalRequest) -> str:
     """What to say when a request carries no line items (older requests, or kinds without)."""
     count = (request.details or {}).get("lines")
+    if not isinstance(count, int) and isinstance((request.odoo_snapshot or {}).get("lines"), list):
+        count = len(request.odoo_snapshot["lines"])
     if request.odoo_model:
         held = (
             f"Odoo holds {formatting.count(count, 'line')} for this record"
@@ -120,7 +122,7 @@ def _columns(request: ApprovalRequest, sites: dict) -> list[Column]:
 
 def _shown(column: Column, lines: list[dict]) -> bool:
     """A column shows when at least one line has its value (derived columns: their inputs)."""
-    if column.key in ("product", "quantity"):
+    if column.key == "product":
         return True
     if column.key == "difference":
         return any(_has(line, "last_price") and _has(line, "unit_price") for line in lines)

@@ -34,6 +34,7 @@ from approvals import services as approvals
 from approvals.models import ApprovalRequest, RequestKind, RequestState
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
+from portal.core.formatting import count
 from portal.integrations.odoo.records import ODOO_DATETIME
 from sites.models import Site
 
@@ -438,7 +439,8 @@ class Pickings:
             kind="receipt_discrepancy",
             site=site,
             severity="medium",
-            title=f"{row['name']} received differs from the order on {len(differences)} line(s)",
+            title=f"{row['name']} received differs from the order on "
+            f"{count(len(differences), 'line')}",
             source="odoo",
             dedupe_key=f"odoo:stock.picking:{row['id']}:receipt_discrepancy",
             payload=row,
@@ -578,7 +580,7 @@ class SaleOrders:
         concession = sum((item["concession"] for item in offending), Decimal(0))
         return Draft(
             kind=RequestKind.PRICE_OVERRIDE,
-            title=f"{row['name']}: {len(offending)} line(s) under the price floor",
+            title=f"{row['name']}: {count(len(offending), 'line')} under the price floor",
             reason=f"Quotation {row['name']} prices below the floor or over the discount cap.",
             amount=concession.quantize(CENT),
             category=worst["category"],
