@@ -162,10 +162,9 @@ def from_inbox(raw: str | None) -> str:
 def _after_decision(request, approval: ApprovalRequest, verb: str):
     """Back to the request, or on to the next item of the inbox under the same filter."""
     origin = from_inbox(request.POST.get("from"))
-    if request.POST.get("then") != "next":
-        messages.success(request, f"You {verb} {approval.reference}.")
-        return redirect(_detail_url(approval.pk, origin))
     messages.success(request, f"You {verb} {approval.reference}.")
+    if request.POST.get("then") != "next":
+        return redirect(_detail_url(approval.pk, origin))
     url = next_url(approval.pk, origin)
     # A decision sent by htmx would otherwise swap the next page in under the old address.
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
