@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
@@ -25,6 +24,7 @@ from approvals.models import (
 from approvals.selectors import InboxFilters, _filtered
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import REQUEST_TYPE, trail_for
+from portal.integrations.odoo import links
 
 HISTORY_LIMIT = 10
 TREND_DAYS = 90
@@ -124,29 +124,82 @@ def pending_people(step: ApprovalStep) -> list:
     return step_audience(step)
 
 
-def timeline(user, request: ApprovalRequest) -> list[AuditEvent]:
-    """The ledger's events about `request`, oldest first.
+def timeline(user, request: ApprovalRequest) -> list["TimelineEntry"]:
+    """The ledger's events about `request`, oldest first, each told as a sentence.
 
     An auditor gets the full trail (with the delegations used); anyone else who may open the
     request sees the events recorded about the request itself.
     """
     try:
-        return trail_for(user, REQUEST_TYPE, str(request.pk))
+        events = trail_for(user, REQUEST_TYPE, str(request.pk))
     except AuditEvent.DoesNotExist:
-        pass
-    return list(
-        AuditEvent.objects.filter(object_type=REQUEST_TYPE, object_id=str(request.pk))
-        .select_related("actor", "on_behalf_of")
-        .order_by("sequence")
+        events = list(
+            AuditEvent.objects.filter(object_type=REQUEST_TYPE, object_id=str(request.pk))
+            .select_related("actor", "on_behalf_of")
+            .order_by("sequence")
+        )
+    return [TimelineEntry(event.at, event_sentence(event), event.comment) for event in events]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    sentence: str
+    comment: str
+
+
+# What each recorded action means, said once: "{actor}" is who acted. A decision taken for
+# someone else adds "on behalf of <name>"; actions by Tollgate itself read without an actor.
+EVENT_SENTENCES = {
+    "request.created": "Raised by {actor}",
+    "request.submitted": "Submitted by {actor}",
+    "request.in_review": "Sent for review",
+    "request.auto_approved": "Approved by policy on the fast path",
+    "request.approved": "Approved at every tier: the request is approved",
+    "request.rejected": "The request is rejected",
+    "request.withdrawn": "Withdrawn by {actor}",
+    "request.resubmitted": "Resubmitted by {actor}",
+    "request.drifted": "Changed in Odoo after it was raised; decided again from the first tier",
+    "request.applied": "Odoo updated with the decision",
+    "request.apply_failed": "Odoo update failed",
+    "request.apply_retried": "Odoo update sent again by {actor}",
+    "request.write_back_failed": "Odoo update could not be queued",
+    "request.post_reviewed": "Reviewed after the fast path by {actor}",
+    "request.expired": "Expired: nobody decided in time",
+    "decision.approve": "Approved by {actor}",
+    "decision.reject": "Rejected by {actor}",
+    "decision.auto_approve": "Approved by policy on the fast path",
+    "step.escalated": "Escalated: the tier was not decided in time",
+    "step.reminded": "Reminder sent to the people who decide",
+    "delegation.created": "Delegation given by {actor}",
+    "delegation.revoked": "Delegation withdrawn by {actor}",
+}
+
+
+def event_sentence(event: AuditEvent) -> str:
+    """One ledger event as a sentence: 'Approved by Sam Site on behalf of Rita Region'."""
+    actor = _name(event.actor) or (
+        "" if event.actor_label in ("", "tollgate", "system") else event.actor_label
     )
+    phrase = EVENT_SENTENCES.get(event.action)
+    if phrase is None:
+        words = event.action.replace(".", " ").replace("_", " ").strip()
+        phrase = words[:1].upper() + words[1:] + (" by {actor}" if actor else "")
+    if "{actor}" in phrase:
+        phrase = phrase.replace("{actor}", actor) if actor else phrase.split(" by {actor}")[0]
+    behalf = _name(event.on_behalf_of)
+    return f"{phrase} on behalf of {behalf}" if behalf else phrase
+
+
+def _name(person) -> str:
+    if person is None:
+        return ""
+    return person.get_full_name() or person.get_username()
 
 
 def odoo_link(request: ApprovalRequest) -> str:
     """The record in Odoo's web client, or "" when the request did not come from Odoo."""
-    if not (request.odoo_model and request.odoo_id):
-        return ""
-    base = settings.ODOO_URL.rstrip("/")
-    return f"{base}/odoo/{request.odoo_model}/{request.odoo_id}"
+    return links.record_url(request.odoo_model, request.odoo_id)
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,23 @@ again with the message and changes nothing.
 """
 
 from datetime import datetime, time, timedelta
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
+from django_htmx.http import HttpResponseClientRedirect
 
-from approvals import context, email_links, policies, selectors, services
+from approvals import context, email_links, policies, presenters, selectors, services
 from approvals.errors import Conflict
 from approvals.forms import (
     ApproveForm,
@@ -36,6 +40,8 @@ from sites.roles import Role
 
 STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
 BULK_LIMIT = 200
+# An inbox filter is a handful of short fields; anything longer is not one.
+FROM_MAX = 500
 
 
 def _request_or_404(user, request_id: int) -> ApprovalRequest:
@@ -51,8 +57,12 @@ def _flags(approval: ApprovalRequest) -> list[dict]:
     ]
 
 
-def _page_context(user, approval: ApprovalRequest, **forms) -> dict:
-    """Everything the request page shows; the decision forms may be passed in with errors."""
+def _page_context(user, approval: ApprovalRequest, from_query: str = "", **forms) -> dict:
+    """Everything the request page shows; the decision forms may be passed in with errors.
+
+    `from_query` is the inbox filter the viewer came from, carried on to "and next".
+    """
+    sites = presenters.sites_named_in([approval])
     actions = policies.available_actions(user, approval)
     options = policies.decision_options(user, approval)
     option = options[0] if options else None
@@ -94,10 +104,13 @@ def _page_context(user, approval: ApprovalRequest, **forms) -> dict:
         # The printable trail lives in the auditor area, which answers 404 to anyone else.
         "may_audit": site_policies.may(user, site_policies.Capability.AUDIT, approval.site),
         "odoo_link": context.odoo_link(approval),
-        "snapshot_lines": _snapshot_lines(approval.odoo_snapshot),
-        "snapshot_facts": _snapshot_facts(approval.odoo_snapshot),
-        # Line items have their own table (approvals/_line_items.html).
-        "detail_facts": _facts({k: v for k, v in approval.details.items() if k != "line_items"}),
+        "lines": presenters.line_items(approval, sites=sites),
+        "no_lines": presenters.no_lines_sentence(approval),
+        "detail_facts": presenters.facts(approval, sites=sites),
+        "from_query": from_query,
+        "odoo_record": presenters.odoo_record(approval),
+        "base_currency": settings.TOLLGATE_BASE_CURRENCY,
+        "next_link": next_url(approval.pk, from_query),
     }
 
 
@@ -132,32 +145,47 @@ def _step(option) -> dict:
     return {"step": option.step.pk} if option else {}
 
 
-def _snapshot_lines(snapshot: dict) -> list:
-    lines = (snapshot or {}).get("lines") or []
-    return [line for line in lines if isinstance(line, dict)] or []
+def from_inbox(raw: str | None) -> str:
+    """The inbox filter a decision came from, as a clean query string ("" for none).
+
+    Only re-encoded and bounded here; the inbox validates every filter when it picks the
+    next item, so a forged value can only narrow or widen the viewer's own inbox.
+    """
+    if not raw or len(raw) > FROM_MAX:
+        return ""
+    query = QueryDict(raw, mutable=True)
+    query.pop("after", None)
+    query.pop("from", None)
+    return query.urlencode()
 
 
-def _snapshot_facts(snapshot: dict) -> list[tuple[str, object]]:
-    lines = (snapshot or {}).get("lines") or []
-    structured = bool(lines) and all(isinstance(line, dict) for line in lines)
-    return _facts({k: v for k, v in (snapshot or {}).items() if not (k == "lines" and structured)})
+def _after_decision(request, approval: ApprovalRequest, verb: str):
+    """Back to the request, or on to the next item of the inbox under the same filter."""
+    origin = from_inbox(request.POST.get("from"))
+    messages.success(request, f"You {verb} {approval.reference}.")
+    if request.POST.get("then") != "next":
+        return redirect(_detail_url(approval.pk, origin))
+    url = next_url(approval.pk, origin)
+    # A decision sent by htmx would otherwise swap the next page in under the old address.
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
-def _facts(values: dict) -> list[tuple[str, object]]:
-    """Key-value pairs from Odoo or a request's details, labelled for people."""
-    facts = []
-    for key, value in (values or {}).items():
-        if isinstance(value, list):
-            value = ", ".join(str(item) for item in value) or "—"
-        facts.append((str(key).replace("_", " ").capitalize(), value))
-    return facts
+def next_url(request_id: int, origin: str) -> str:
+    """The inbox's "next item after this one" under the filter `origin`."""
+    return f"{reverse('inbox:next')}?{urlencode({'done': request_id, 'from': origin})}"
+
+
+def _detail_url(request_id: int, origin: str) -> str:
+    url = reverse("approvals:detail", args=[request_id])
+    return f"{url}?{urlencode({'from': origin})}" if origin else url
 
 
 def _render_page(request, approval, *, status=200, **forms):
+    origin = from_inbox(request.POST.get("from") or request.GET.get("from"))
     return render(
         request,
         "approvals/detail.html",
-        _page_context(request.user, approval, **forms),
+        _page_context(request.user, approval, origin, **forms),
         status=status,
     )
 
@@ -211,8 +239,7 @@ def approve(request, request_id: int):
     except ValidationError as error:
         _add_errors(form, error, "comment")
         return _render_page(request, approval, status=400, approve_form=form)
-    messages.success(request, f"You approved {approval.reference}.")
-    return redirect("approvals:detail", approval.pk)
+    return _after_decision(request, approval, "approved")
 
 
 @login_required
@@ -236,8 +263,7 @@ def reject(request, request_id: int):
     except ValidationError as error:
         _add_errors(form, error, "reason")
         return _render_page(request, approval, status=400, reject_form=form)
-    messages.success(request, f"You rejected {approval.reference}.")
-    return redirect("approvals:detail", approval.pk)
+    return _after_decision(request, approval, "rejected")
 
 
 @login_required

@@ -5,9 +5,14 @@ soonest due first, keyset pages); exception cases from exceptions.selectors, nar
 queues the person works. The page also keeps the person's sites and roles.
 """
 
+from urllib.parse import urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import F, Q
-from django.shortcuts import render
+from django.http import QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 
 from approvals import context
@@ -49,6 +54,9 @@ def home(request):
         **_cases(request.user, form, memberships, now),
         "own_requests": _own_requests(request.user),
         "own_limit": OWN_LIMIT,
+        "page_size": PAGE_SIZE,
+        # The filter travels to the request page, so that "and next" stays within it.
+        "inbox_query": urlencode([(k, v) for k, v in request.GET.items() if k != "after" and v]),
         "filtered": any(data.get(k) for k in ("site", "kind", "queue", "overdue", "q"))
         or data.get("min_amount") is not None
         or data.get("max_amount") is not None,
@@ -78,15 +86,7 @@ def _approvals(user, form: InboxFilterForm, now) -> dict:
     if not form.shows_requests:
         return {"entries": [], "next_cursor": "", "request_counts": _no_counts()}
     data = form.cleaned_data
-    kind = data.get("kind") or ""
-    filters = InboxFilters(
-        site_id=data.get("site"),
-        kind=kind,
-        min_amount=data.get("min_amount"),
-        max_amount=data.get("max_amount"),
-        overdue=bool(data.get("overdue")),
-        text=data.get("q") or "",
-    )
+    filters = _request_filters(data)
     page = inbox_for(user, filters=filters, after=data.get("after"), limit=PAGE_SIZE, at=now)
     return {
         "entries": context.inbox_entries(user, page.requests, at=now),
@@ -94,6 +94,70 @@ def _approvals(user, form: InboxFilterForm, now) -> dict:
         "request_counts": context.inbox_count(user, filters, at=now),
         "paged": data.get("after") is not None,
     }
+
+
+def _request_filters(data: dict) -> InboxFilters:
+    return InboxFilters(
+        site_id=data.get("site"),
+        kind=data.get("kind") or "",
+        min_amount=data.get("min_amount"),
+        max_amount=data.get("max_amount"),
+        overdue=bool(data.get("overdue")),
+        text=data.get("q") or "",
+    )
+
+
+# How far down the inbox "next" looks for the item after the one just seen.
+NEXT_WINDOW = 50
+
+
+@login_required
+def next_item(request):
+    """The inbox item after `done` under the inbox filter `from`: after deciding or skipping.
+
+    A decided request has left the inbox, so the first item is the next one; a skipped one is
+    still there, so the item after it is. With nothing left, back to the inbox with a word.
+    """
+    form, origin = _origin_filters(request.user, request.GET.get("from", ""))
+    done = request.GET.get("done", "")
+    following = _following(request.user, form, int(done) if done.isdigit() else None)
+    if following is None:
+        messages.info(
+            request,
+            "Nothing else waits for you under these filters."
+            if origin
+            else "Nothing else waits for your decision.",
+        )
+        home = reverse("inbox:home")
+        return redirect(f"{home}?{origin}" if origin else home)
+    detail = reverse("approvals:detail", args=[following.pk])
+    return redirect(f"{detail}?{urlencode({'from': origin})}")
+
+
+def _origin_filters(user, raw: str) -> tuple[InboxFilterForm, str]:
+    """The inbox filter form for a carried query string, keeping only the valid filters."""
+    query = QueryDict(raw if len(raw) <= 500 else "", mutable=True)
+    query.pop("after", None)
+    kept = {k: v for k, v in query.items() if v and k in InboxFilterForm.base_fields}
+    sites = list(site_list_for_user(user))
+    form = InboxFilterForm(kept, sites=sites)
+    if not form.is_valid():
+        kept = {k: v for k, v in kept.items() if k not in form.errors}
+        form = InboxFilterForm(kept, sites=sites)
+        form.is_valid()
+    return form, urlencode(kept)
+
+
+def _following(user, form: InboxFilterForm, done: int | None):
+    if not form.shows_requests:
+        return None
+    page = inbox_for(user, filters=_request_filters(form.cleaned_data), limit=NEXT_WINDOW)
+    ids = [r.pk for r in page.requests]
+    if done in ids:
+        index = ids.index(done)
+        rest = page.requests[index + 1 :] + page.requests[:index]
+        return rest[0] if rest else None
+    return page.requests[0] if page.requests else None
 
 
 def _cases(user, form: InboxFilterForm, memberships, now) -> dict:

@@ -19,6 +19,7 @@ from exceptions.models import CaseKind, CaseState, ExceptionCase
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import audit_record
+from portal.core.formatting import count
 from portal.webhooks import schemas
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Site
@@ -353,7 +354,8 @@ def _asn_conflict(delivery: InboundDelivery, payload: dict) -> ExceptionCase | N
         kind=CaseKind.ASN_CONFLICT,
         site=delivery.site,
         severity="medium",
-        title=f"ASN for {payload['order_ref']} differs from the order on {len(differing)} line(s)",
+        title=f"ASN for {payload['order_ref']} differs from the order on "
+        f"{count(len(differing), 'line')}",
         source="webhook",
         dedupe_key=f"supplier:{payload['order_ref']}:asn_conflict",
         payload=payload,

@@ -1,41 +1,11 @@
 /* Tollgate's small progressive enhancements. Every page works without this file.
  *
- * - Keyboard navigation in lists marked [data-keynav]: j / k move between items, Enter opens.
  * - Bulk approval: the total of the selected requests, per currency, as they are ticked.
  * - After htmx swaps: focus moves to the outcome of a decision; refreshed lists announce counts.
  * Loaded with `defer` from the same origin, so a strict `script-src 'self'` policy allows it.
  */
 (function () {
   "use strict";
-
-  function typing(target) {
-    if (!target) return false;
-    var tag = target.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || target.isContentEditable;
-  }
-
-  function itemLinks() {
-    return Array.prototype.slice.call(document.querySelectorAll("[data-keynav] .item-link"));
-  }
-
-  document.addEventListener("keydown", function (event) {
-    if (event.altKey || event.ctrlKey || event.metaKey || typing(event.target)) return;
-    if (event.key !== "j" && event.key !== "k") return;
-    var links = itemLinks();
-    if (!links.length) return;
-    var current = links.indexOf(document.activeElement);
-    var next;
-    if (current === -1) {
-      next = event.key === "j" ? 0 : links.length - 1;
-    } else {
-      next = current + (event.key === "j" ? 1 : -1);
-      next = Math.max(0, Math.min(links.length - 1, next));
-    }
-    links.forEach(function (link) { link.parentNode.classList.remove("is-current"); });
-    links[next].parentNode.classList.add("is-current");
-    links[next].focus();
-    event.preventDefault();
-  });
 
   function updateBulkTotal(form) {
     var output = form.querySelector("[data-bulk-selected]");

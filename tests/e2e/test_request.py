@@ -15,7 +15,7 @@ def test_reject_without_a_reason_shows_the_message(demo, page_for):
     page = page_for(demo.users["site.manager"])
     page.goto(f"/approvals/{request.pk}/")
 
-    page.get_by_role("button", name="Reject").click()
+    page.get_by_role("button", name="Reject", exact=True).click()
 
     expect(page.locator("#reject-form")).to_contain_text("Say why the request is rejected.")
     assert _state(request) == RequestState.IN_REVIEW
@@ -28,7 +28,7 @@ def test_a_stale_decision_shows_the_409_page(demo, page_for, screenshot, console
     # While the page is open, the requester withdraws the request.
     services.request_withdraw(actor=demo.users["requester"], request_id=request.pk)
 
-    page.get_by_role("button", name="Approve").click()
+    page.get_by_role("button", name="Approve", exact=True).click()
 
     expect(page.locator("#conflict")).to_contain_text("Someone else got there first")
     expect(page.locator("#current-state")).to_have_text("Withdrawn")

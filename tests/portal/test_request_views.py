@@ -45,8 +45,9 @@ def test_site_manager_sees_what_is_asked_and_may_decide(client, purchase, site_m
     assert 'id="approve-form"' in page and 'id="reject-form"' in page
     assert "Tier 1" in page and "Tier 2" in page
     assert "Regional manager" in page
-    # The timeline comes from the ledger.
-    assert "request.created" in page and "request.submitted" in page
+    # The timeline comes from the ledger, told in sentences rather than event codes.
+    assert "Raised by" in page and "Submitted by" in page and "Sent for review" in page
+    assert "request.created" not in page and "request.submitted" not in page
     assert 'id="why-not-decide"' not in page
 
 
@@ -559,4 +560,4 @@ def test_each_vote_shows_its_time_in_the_sites_zone(
 
     page = _page(client, purchase.pk).text
 
-    assert f"{local.day} {local:%b}, {local:%H:%M} {local.tzname()} — “Tier one”" in page
+    assert f"today {local:%H:%M} {local.tzname()} — “Tier one”" in page

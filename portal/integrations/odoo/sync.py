@@ -27,7 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from approvals import notifications
-from portal.integrations.odoo import mapping
+from portal.integrations.odoo import links, mapping
 from portal.integrations.odoo.client import OdooClient, get_client
 from portal.integrations.odoo.errors import OdooError
 from portal.integrations.odoo.models import SyncCursor
@@ -67,7 +67,17 @@ def sync_all(
             failed = SyncResult(problems=[f"{handler.model}: the run stopped: {_describe(error)}"])
             _finish(handler.model, failed)
             results[handler.model] = failed
+    if any(result.batches and not result.problems for result in results.values()):
+        _remember_version(client)
     return results
+
+
+def _remember_version(client: OdooClient) -> None:
+    """Keep the server's version for links into Odoo (known after a run: no extra call)."""
+    try:
+        links.remember_server_version(client.version())
+    except OdooError:
+        logger.info("odoo version unknown after sync; links keep the old form")
 
 
 def sync_model(

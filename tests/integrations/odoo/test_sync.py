@@ -244,3 +244,20 @@ def test_a_model_odoo_refuses_does_not_stop_the_others(connected, odoo_sandbox):
     assert results["stock.scrap"].problems
     assert "the run stopped" in SyncCursor.objects.get(model="stock.scrap").last_error
     assert results["purchase.order"].outcomes["created"] > 0
+
+
+def test_a_sync_remembers_the_servers_version_for_links_into_odoo(connected, settings):
+    from django.core.cache import cache
+
+    from portal.integrations.odoo import links
+
+    settings.ODOO_VERSION = None
+    cache.delete(links.VERSION_KEY)
+
+    sync.sync_all(get_client(), models=["purchase.order"])
+
+    assert links.server_version() == "17.0"
+    request = ApprovalRequest.objects.filter(kind=RequestKind.PURCHASE).first()
+    assert links.record_url(request.odoo_model, request.odoo_id).endswith(
+        f"/web#id={request.odoo_id}&model=purchase.order&view_type=form"
+    )
