@@ -5,7 +5,6 @@ page, the table under each chart and the CSV can never disagree. Every chart is 
 aggregate queries, so the page costs the same number of queries whatever the volume.
 """
 
-import csv
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from approvals.models import RequestKind
 from exceptions.models import Queue
+from portal.core import spreadsheet
 from portal.inbox import charts, dashboards
 from sites.selectors import site_list_for_user
 
@@ -211,7 +211,7 @@ def chart_csv(request, chart: str):
     suffix = f"-{period.days}d" if definition.uses_period else ""
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{chart}{suffix}-{stamp}.csv"'
-    writer = csv.writer(response)
+    writer = spreadsheet.writer(response)
     writer.writerow([header for _, header in definition.columns])
     for row in rows:
         writer.writerow([row[key] for key, _ in definition.columns])
