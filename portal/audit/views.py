@@ -319,7 +319,9 @@ def trail_export(request, object_type: str, object_id: str):
         .values_list("object_reference", flat=True)
         .first()
     )
-    subject = Subject(kind=object_type, object_id=object_id, reference=reference or object_id)
+    # A stored reference reads "AR-000031 <title> @ <region>/<site>"; its first word names it.
+    short = (reference or "").split(" ", 1)[0] or object_id
+    subject = Subject(kind=object_type, object_id=object_id, reference=short)
     stem = f"tollgate-trail-{_file_part(subject.reference)}"
     try:
         return _package(request, stem, subject=subject, events=events)
