@@ -554,11 +554,19 @@ def _checkpoint_lines(manifest: dict) -> list[str]:
     checkpoint = manifest.get("checkpoint")
     if not isinstance(checkpoint, dict):
         return ["  The manifest names no checkpoint of the ledger."]
-    return [
+    lines = [
         f"  The ledger's latest checkpoint when exported: event #{checkpoint.get('sequence')} "
         f"at {checkpoint.get('at')}, head hash {checkpoint.get('hash')}; compare it with the "
         "copy kept outside Tollgate."
     ]
+    last, sequence = manifest.get("last_sequence"), checkpoint.get("sequence")
+    if isinstance(last, int) and isinstance(sequence, int):
+        lines.append(
+            "  Every event here comes at or before that checkpoint."
+            if last <= sequence
+            else f"  Events after #{sequence} came after that checkpoint and are not covered by it."
+        )
+    return lines
 
 
 def _arguments(argv: list[str]) -> tuple[list[str], list[str]]:

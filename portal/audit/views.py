@@ -8,7 +8,7 @@ import json
 import re
 import tempfile
 import zipfile
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
@@ -39,7 +39,7 @@ from portal.audit.selectors import (
     trail_for_export,
 )
 from portal.audit.services import VERIFIED
-from portal.core.formatting import count
+from portal.core.formatting import count, day
 from sites.policies import Capability, sites_where
 
 # Short names for the URL; a full "app_label.model" names any other object.
@@ -278,9 +278,10 @@ def _export_described(after: dict) -> str:
     if filters.get("actor"):
         parts.append(f"by {filters['actor']}")
     if filters.get("date_from") or filters.get("date_to"):
-        parts.append(
-            f"from {filters.get('date_from') or 'the start'} to {filters.get('date_to') or 'today'}"
-        )
+        start, end = filters.get("date_from"), filters.get("date_to")
+        start = day(date.fromisoformat(start)) if start else "the start"
+        end = day(date.fromisoformat(end)) if end else "today"
+        parts.append(f"from {start} to {end}")
     return "Events of " + "; ".join(parts) if parts else "Every event you may audit"
 
 
