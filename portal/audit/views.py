@@ -23,7 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from portal.audit import signing, tasks, verify_export
 from portal.audit.export import FORMATS as EXPORT_FORMATS
@@ -452,7 +452,7 @@ def _verification_state() -> dict:
 
 
 @login_required
-@require_GET
+@require_safe
 def verify_status(request):
     """The verification panel alone: polled every 2 seconds while a run is going."""
     _audited_site_codes(request.user)
@@ -471,7 +471,7 @@ def _signing_key_or_problem() -> dict:
     }
 
 
-@require_GET
+@require_safe
 @cache_control(public=True, max_age=3600)
 def published_key(request):
     """The installation's audit signing keys, public: current, and previous with retirement."""
