@@ -435,3 +435,35 @@ def test_the_verification_panel_polls_while_running_and_shows_the_verdict_when_d
     head = AuditEvent.objects.filter(action="audit.verified").get().after["head_sequence"]
     assert "hx-trigger" not in done
     assert "Intact" in done and f"up to event #{head}" in done
+
+
+def _queries(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(queries)
+
+
+def test_the_auditor_page_and_its_status_cost_the_same_queries_however_many_exports(
+    activity, auditor, client
+):
+    client.force_login(auditor)
+    url = reverse("audit:trail-export", args=["request", activity["approved"].pk])
+    client.post(url)
+    few = (
+        _queries(client, reverse("audit:home")),
+        _queries(client, reverse("audit:verify-status")),
+    )
+    for _ in range(6):
+        client.post(url)
+        ledger_verify(actor=auditor)
+
+    many = (
+        _queries(client, reverse("audit:home")),
+        _queries(client, reverse("audit:verify-status")),
+    )
+
+    assert many == few
