@@ -467,3 +467,21 @@ def test_the_auditor_page_and_its_status_cost_the_same_queries_however_many_expo
     )
 
     assert many == few
+
+
+def test_without_a_signing_key_an_export_is_refused_plainly_and_records_nothing(
+    activity, auditor, client, settings
+):
+    settings.AUDIT_SIGNING_KEY = ""
+    settings.AUDIT_SIGNING_KEY_FILE = ""
+    settings.DEBUG = False
+    client.force_login(auditor)
+
+    response = client.post(reverse("audit:export"), {"sites": ["A1"]})
+    page = client.get(reverse("audit:home")).content.decode()
+
+    assert response.status_code == 503
+    assert "No audit signing key: set AUDIT_SIGNING_KEY" in response.content.decode()
+    assert "Exports cannot be signed" in page
+    assert not AuditEvent.objects.filter(action="audit.exported").exists()
+    assert client.get("/.well-known/tollgate-audit-key").status_code == 404
