@@ -26,6 +26,7 @@ from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue
 from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES, resolution_codes
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import CASE_TYPE, trail_for
+from sites import policies as site_policies
 from sites.selectors import site_list_for_user
 
 STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
@@ -147,6 +148,7 @@ def _page(request, case: ExceptionCase, *, status=200, **forms):
             "dismiss_form": forms.get("dismiss_form") or ReasonForm(auto_id="dismiss_%s"),
             "reopen_form": forms.get("reopen_form") or ReasonForm(auto_id="reopen_%s"),
             "timeline": _timeline(request.user, case),
+            "may_audit": site_policies.may(request.user, site_policies.Capability.AUDIT, case.site),
             # A code withdrawn since still reads with the label it was resolved under.
             "resolution_label": (RESOLUTION_CODES[case.kind] | resolution_codes(case.kind)).get(
                 case.resolution_code, ""

@@ -335,7 +335,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "audit-checkpoint": {
         "task": "audit.checkpoint",
-        "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 86400, minimum=60),
+        # A demo takes one every five minutes, so its auditor sees exports tied to one.
+        "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 300 if DEBUG else 86400, minimum=60),
     },
     "odoo-drain-outbox": {
         "task": "odoo.drain_outbox",
@@ -500,6 +501,13 @@ WEBHOOK_OUTBOUND_DISABLE_AFTER = env_int("WEBHOOK_OUTBOUND_DISABLE_AFTER", 15, m
 AUDIT_CHECKPOINT_SINK = env_str("AUDIT_CHECKPOINT_SINK", "")
 # The auditor area's "verify now" button runs at most once per this many seconds, company-wide.
 AUDIT_VERIFY_INTERVAL_SECONDS = env_int("AUDIT_VERIFY_INTERVAL_SECONDS", 300, minimum=0)
+# The Ed25519 key that signs export manifests (portal.audit.signing): PEM or the base64 32-byte
+# seed, in AUDIT_SIGNING_KEY or in the file AUDIT_SIGNING_KEY_FILE. With DEBUG on and neither
+# set, one is generated into var/. Retired public keys stay published for old exports:
+# AUDIT_PREVIOUS_PUBLIC_KEYS=<base64 key>@<retired YYYY-MM-DD>,...
+AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
+AUDIT_SIGNING_KEY_FILE = env_str("AUDIT_SIGNING_KEY_FILE", "")
+AUDIT_PREVIOUS_PUBLIC_KEYS = env_list("AUDIT_PREVIOUS_PUBLIC_KEYS", [])
 
 # --- Metrics ---
 # Prometheus scrapes /metrics with "Authorization: Bearer <METRICS_TOKEN>"; staff users may

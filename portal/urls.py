@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from portal import accounts
+from portal.audit.views import published_key
 from portal.inbox.metrics import metrics_view
 
 # Pages keep Django's error pages; anything under /api/ answers a problem+json document.
@@ -42,6 +43,7 @@ urlpatterns = [
     path("dashboards/", include("portal.inbox.dashboard_urls")),
     path("manage/", include("approvals.manage_urls")),
     path("metrics", metrics_view, name="metrics"),
+    path(".well-known/tollgate-audit-key", published_key, name="audit-key"),
     path("api/v1/", include("portal.api.urls")),
     path("", include("portal.inbox.urls")),
 ]

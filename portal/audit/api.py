@@ -11,13 +11,15 @@ import json
 import tempfile
 
 import django_filters
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 from django.http import FileResponse, Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import viewsets
+from rest_framework import status, viewsets
+from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
 from portal.api.filters import InstantFilter, StrictFilterSet
@@ -36,6 +38,13 @@ DOWNLOAD = (
 )
 # Kept in memory up to this size, then in a temporary file: an export of any size fits.
 SPOOL_BYTES = 4 * 1024 * 1024
+
+
+class SigningUnavailable(APIException):
+    """No key to sign the manifest with: the installation must be configured first."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "signing_unavailable"
 
 
 class AuditEventFilter(StrictFilterSet):
@@ -152,14 +161,19 @@ class AuditExportViewSet(viewsets.ViewSet):
                 manifest_out=manifest_out,
                 data_name=filename,
             )
+        except ImproperlyConfigured as error:
+            out.close()
+            raise SigningUnavailable(str(error)) from None
         except BaseException:
             out.close()
             raise
         finally:
             manifest_out.close()
         out.seek(0)
+        # The ledger event recording the export makes the name unique, even within a second.
+        unique = filename.replace(f".{fmt}", f"-export{manifest['recorded_as_sequence']}.{fmt}")
         response = FileResponse(
-            out, as_attachment=True, filename=filename, content_type=CONTENT_TYPES[fmt]
+            out, as_attachment=True, filename=unique, content_type=CONTENT_TYPES[fmt]
         )
         digest = base64.b64encode(bytes.fromhex(manifest["data_sha256"])).decode()
         response["Repr-Digest"] = f"sha-256=:{digest}:"

@@ -1,30 +1,36 @@
-"""Auditor exports: the events in scope as CSV or JSON Lines, streamed, with a manifest.
+"""Auditor exports: the events in scope as CSV or JSON Lines, streamed, with a signed manifest.
 
 Rows are read with a server-side cursor as plain values and written in blocks of a megabyte,
 hashing the bytes as they are written, so an export of any size runs in constant memory. Each
 row carries every field of the canonical form (`chain.FIELDS`) plus the event's `hash`, so any
-subset stays verifiable row by row; `portal/audit/verify_export.py` checks a file against its
-manifest without Tollgate.
+subset stays verifiable row by row, and the names beside the ids (`NAME_COLUMNS`: the actor's
+and on-behalf-of person's username and name, the site's code and name, as they are now — not
+covered by the hash). `portal/audit/verify_export.py` checks files against their manifest
+without Tollgate.
 
 Data file encodings (UTF-8, no byte-order mark):
 
 * JSON Lines: one JSON object per line ending in "\\n", keys sorted, separators `,` and `:`,
-  non-ASCII characters kept — the canonical serialisation, plus the key `hash`.
+  non-ASCII characters kept — the canonical serialisation plus the keys `hash` and
+  `NAME_COLUMNS`. Never escaped: the form to prefer for checking.
 * CSV (RFC 4180, as Python's csv module writes it: "\\r\\n" line ends, fields quoted only when
-  they hold a comma, quote or line break): a header row naming the columns `chain.FIELDS` then
-  `hash`, in that order. `sequence` is a decimal integer; `actor_id`, `on_behalf_of_id` and
-  `site_id` are decimal integers or empty for null; `before`, `after` and `context` are JSON
-  text serialised like the canonical form (so `null` for null); every other column is the text
-  itself. Cells are verbatim — nothing is escaped for spreadsheets, since that would change
-  the bytes that are hashed — so open the file in a spreadsheet as text, not with formulas.
+  they hold a comma, quote or line break): a header row naming `CSV_COLUMNS` (the canonical
+  fields, names beside their ids, then `hash`). `sequence` is a decimal integer; `actor_id`,
+  `on_behalf_of_id` and `site_id` are decimal integers or empty for null; `before`, `after`
+  and `context` are JSON text serialised like the canonical form (so `null` for null); every
+  other column is the text itself. Text cells a spreadsheet would run as a formula (starting
+  with = + - @ ' tab or carriage return) carry one extra leading `'` (`portal.core.spreadsheet`);
+  the manifest names that rule, and the verifier removes exactly that `'` before hashing.
 
-The manifest (JSON) names the filters, the format, the row count, the first and last sequence
-and hash, the SHA-256 of the data file, when and by whom it was generated, and `full_range`:
-true when the rows are exactly events 1 to `last_sequence`, none left out by filters or scope,
-so that the verifier can also check the chain's links from its start.
+The manifest (JSON) names the filters (or the one request or case whose trail it is), each
+data file with its format and SHA-256, the row count, the first and last sequence and hash
+(the ledger range covered), the ledger's latest checkpoint (sequence, head hash, time), when
+and by whom it was generated, and `full_range`: true when the rows are exactly events 1 to
+`last_sequence`, none left out by filters or scope, so that the verifier can also check the
+chain's links from its start. It is signed with the installation's Ed25519 key
+(`portal.audit.signing`) over everything but the signature, in canonical form.
 """
 
-import csv
 import hashlib
 import io
 import json
@@ -35,18 +41,40 @@ from typing import Any, BinaryIO
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from portal.audit import chain, selectors
+from portal.audit import chain, selectors, signing
+from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.audit.selectors import ExportFilters
 from portal.audit.services import audit_record
+from portal.core import spreadsheet
 from sites.models import Site
 from sites.policies import Capability, sites_where
 
 COLUMNS = (*chain.FIELDS, "hash")
+NAME_COLUMNS = (
+    "actor_username",
+    "actor_name",
+    "on_behalf_of_username",
+    "on_behalf_of_name",
+    "site_code",
+    "site_name",
+)
+# The CSV header: the canonical fields with each id's names beside it, then the hash.
+CSV_COLUMNS = tuple(
+    column
+    for name in COLUMNS
+    for column in (
+        (name, *(n for n in NAME_COLUMNS if n.startswith(name.removesuffix("_id") + "_")))
+        if name.endswith("_id")
+        else (name,)
+    )
+)
 OPTIONAL_INTEGERS = frozenset({"actor_id", "on_behalf_of_id", "site_id"})
 JSON_VALUED = frozenset({"before", "after", "context"})
 CHUNK = 5000
+FORMATS = ("jsonl", "csv")  # JSON Lines first: it is never escaped
 
 
 @dataclass
@@ -95,44 +123,76 @@ class _HashingSink:
         self.out.write(data)
 
 
-# What the writers read: an event's canonical fields (chain.COLUMNS) then its stored hash.
-VALUES = (*chain.COLUMNS, "hash")
+# What the writers read: an event's canonical fields (chain.COLUMNS), its stored hash, then
+# the people's and site's names as they are now (joined in the same statement).
+VALUES = (
+    *chain.COLUMNS,
+    "hash",
+    "actor__username",
+    "actor__first_name",
+    "actor__last_name",
+    "on_behalf_of__username",
+    "on_behalf_of__first_name",
+    "on_behalf_of__last_name",
+    "site__code",
+    "site__name",
+)
 _HASH_AT = len(chain.COLUMNS)
 _CSV_ROWS_PER_DRAIN = 500
 
 
-def rows(values: Iterable[tuple]) -> Iterable[dict]:
-    """Each event's canonical fields plus its stored hash."""
-    for row in values:
-        yield {**chain.payload_of_values(row), "hash": row[_HASH_AT]}
+def _full_name(first: str | None, last: str | None) -> str | None:
+    return f"{first or ''} {last or ''}".strip() or None
 
 
-def write_jsonl(values: Iterable[tuple], out: BinaryIO) -> Summary:
-    """Stream events (rows of VALUES) to `out` as JSON Lines."""
-    summary = Summary()
-    sink = _HashingSink(out, summary)
-    for row in rows(values):
-        sink.add(chain.canonical(row) + b"\n")
-        summary.add(row["sequence"], row["hash"])
-    sink.flush()
-    return summary
+def names(row: tuple) -> dict:
+    """The names beside an event's ids (None where there is no person or site)."""
+    actor, actor_first, actor_last, behalf, behalf_first, behalf_last, code, name = row[
+        _HASH_AT + 1 :
+    ]
+    return {
+        "actor_username": actor,
+        "actor_name": _full_name(actor_first, actor_last) if actor else None,
+        "on_behalf_of_username": behalf,
+        "on_behalf_of_name": _full_name(behalf_first, behalf_last) if behalf else None,
+        "site_code": code,
+        "site_name": name,
+    }
 
 
-def write_csv(values: Iterable[tuple], out: BinaryIO) -> Summary:
-    """Stream events (rows of VALUES) to `out` as CSV."""
-    summary = Summary()
-    sink = _HashingSink(out, summary)
-    text = io.StringIO()
-    writer = csv.writer(text)
-    writer.writerow(COLUMNS)
-    for count, row in enumerate(values, start=1):
-        writer.writerow(_csv_cells(row))
-        summary.add(row[0], row[_HASH_AT])
-        if count % _CSV_ROWS_PER_DRAIN == 0:
-            sink.add(_drain(text))
-    sink.add(_drain(text))
-    sink.flush()
-    return summary
+class _JsonLines:
+    def __init__(self, out: BinaryIO):
+        self.summary = Summary()
+        self.sink = _HashingSink(out, self.summary)
+
+    def add(self, row: tuple) -> None:
+        fields = {**chain.payload_of_values(row), "hash": row[_HASH_AT], **names(row)}
+        self.sink.add(chain.canonical(fields) + b"\n")
+        self.summary.add(row[0], row[_HASH_AT])
+
+    def close(self) -> Summary:
+        self.sink.flush()
+        return self.summary
+
+
+class _Csv:
+    def __init__(self, out: BinaryIO):
+        self.summary = Summary()
+        self.sink = _HashingSink(out, self.summary)
+        self.text = io.StringIO()
+        self.writer = spreadsheet.writer(self.text)
+        self.writer.writerow(CSV_COLUMNS)
+
+    def add(self, row: tuple) -> None:
+        self.writer.writerow(_csv_cells(row))
+        self.summary.add(row[0], row[_HASH_AT])
+        if self.summary.row_count % _CSV_ROWS_PER_DRAIN == 0:
+            self.sink.add(_drain(self.text))
+
+    def close(self) -> Summary:
+        self.sink.add(_drain(self.text))
+        self.sink.flush()
+        return self.summary
 
 
 def _drain(text: io.StringIO) -> bytes:
@@ -148,21 +208,56 @@ _OPTIONAL_AT = tuple(VALUES.index(name) for name in sorted(OPTIONAL_INTEGERS))
 
 
 def _csv_cells(row: tuple) -> list:
-    """The CSV cells of a row of VALUES (the columns COLUMNS name, in the same order)."""
-    cells = list(row)
+    """The CSV cells of a row of VALUES, in CSV_COLUMNS order, before spreadsheet escaping."""
+    cells = list(row[: _HASH_AT + 1])
     cells[_AT] = chain.timestamp(cells[_AT])
     for index in _JSON_AT:
         cells[index] = chain.canonical_text(cells[index])
     for index in _OPTIONAL_AT:
         if cells[index] is None:
             cells[index] = ""
-    return cells
+    by_name = {**dict(zip(COLUMNS, cells, strict=True)), **names(row)}
+    return ["" if by_name[name] is None else by_name[name] for name in CSV_COLUMNS]
+
+
+_WRITER_CLASSES = {"csv": _Csv, "jsonl": _JsonLines}
+
+
+def write_formats(values: Iterable[tuple], outs: dict[str, BinaryIO]) -> dict[str, Summary]:
+    """Stream events (rows of VALUES) once, to one file per format in `outs`."""
+    writers = {fmt: _WRITER_CLASSES[fmt](out) for fmt, out in outs.items()}
+    for row in values:
+        for writer in writers.values():
+            writer.add(row)
+    return {fmt: writer.close() for fmt, writer in writers.items()}
+
+
+def write_jsonl(values: Iterable[tuple], out: BinaryIO) -> Summary:
+    """Stream events (rows of VALUES) to `out` as JSON Lines."""
+    return write_formats(values, {"jsonl": out})["jsonl"]
+
+
+def write_csv(values: Iterable[tuple], out: BinaryIO) -> Summary:
+    """Stream events (rows of VALUES) to `out` as CSV, safe to open in a spreadsheet."""
+    return write_formats(values, {"csv": out})["csv"]
 
 
 WRITERS: dict[str, Callable[[Iterable[tuple], BinaryIO], Summary]] = {
     "csv": write_csv,
     "jsonl": write_jsonl,
 }
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The one request or case whose trail is exported."""
+
+    kind: str  # "request" or "case"
+    object_id: str
+    reference: str
+
+    def as_dict(self) -> dict:
+        return {"type": self.kind, "id": self.object_id, "reference": self.reference}
 
 
 def audit_export(
@@ -183,32 +278,84 @@ def audit_export(
     """
     if fmt not in WRITERS:
         raise ValidationError({"format": f"Choose one of {', '.join(sorted(WRITERS))}."})
+    _check_filters(actor, filters, fmt)
+    if data_name is None:
+        data_name = getattr(out, "name", "")
+    name = Path(data_name).name if isinstance(data_name, str) else ""
+    manifest = _export(
+        actor,
+        selectors.events_for_export(actor, filters),
+        {fmt: (name, out)},
+        filters=filters,
+    )
+    manifest_out.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
+    return manifest
+
+
+def audit_export_files(
+    *,
+    actor,
+    outs: dict[str, tuple[str, BinaryIO]],
+    filters: ExportFilters | None = None,
+    subject: Subject | None = None,
+    events: QuerySet[AuditEvent] | None = None,
+) -> dict:
+    """Write one consistent read of the ledger to a file per format; the signed manifest.
+
+    Either `filters` (checked against the actor's scope, refusals recorded) or a `subject`
+    with its `events` (a trail the caller has already found in the actor's scope). `outs` maps
+    a format to (the file's name in the manifest, the file). Call it outside a transaction.
+    """
+    if subject is None:
+        filters = filters or ExportFilters()
+        _check_filters(actor, filters, "+".join(outs))
+        events = selectors.events_for_export(actor, filters)
+    elif actor is None or not actor.is_authenticated:
+        raise PermissionDenied("An export needs an accountable person.")
+    return _export(actor, events, outs, filters=filters or ExportFilters(), subject=subject)
+
+
+def _check_filters(actor, filters: ExportFilters, fmt: str) -> None:
     if actor is None or not actor.is_authenticated:
         raise PermissionDenied("An export needs an accountable person.")
     refusal = _refusal(actor, filters)
     if refusal:
         _record(actor, "audit.export_refused", filters, fmt, comment=refusal)
         raise PermissionDenied(refusal)
-    events = (
-        selectors.events_for_export(actor, filters).values_list(*VALUES).iterator(chunk_size=CHUNK)
-    )
-    summary = WRITERS[fmt](events, out)
-    if data_name is None:
-        data_name = getattr(out, "name", "")
-    manifest = _manifest(actor, filters, fmt, summary, data_file=data_name)
+
+
+def _export(actor, events, outs, *, filters: ExportFilters, subject: Subject | None = None):
+    # Signing needs the key: a missing key is found before anything is read or recorded.
+    signing.current_key()
+    values = events.values_list(*VALUES).iterator(chunk_size=CHUNK)
+    summaries = write_formats(values, {fmt: out for fmt, (_, out) in outs.items()})
+    files = [
+        _file_entry(fmt, name, summaries[fmt].digest.hexdigest()) for fmt, (name, _) in outs.items()
+    ]
+    summary = next(iter(summaries.values()))
+    manifest = _manifest(actor, filters, summary, files=files, subject=subject)
     recorded = _record(
         actor,
         "audit.exported",
         filters,
-        fmt,
+        "+".join(outs),
         counts={
-            key: manifest[key]
-            for key in ("row_count", "first_sequence", "last_sequence", "data_sha256")
+            "row_count": summary.row_count,
+            "first_sequence": summary.first_sequence,
+            "last_sequence": summary.last_sequence,
+            "data_sha256": files[0]["sha256"],
+            **({"subject": subject.as_dict()} if subject else {}),
         },
     )
     manifest["recorded_as_sequence"] = recorded.sequence
-    manifest_out.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
-    return manifest
+    return signing.sign_manifest(manifest)
+
+
+def _file_entry(fmt: str, name: str, sha256: str) -> dict:
+    entry = {"name": name, "format": fmt, "sha256": sha256}
+    if fmt == "csv":
+        entry["csv_escaping"] = spreadsheet.RULE
+    return entry
 
 
 def _refusal(actor, filters: ExportFilters) -> str:
@@ -242,11 +389,23 @@ def _record(actor, action: str, filters: ExportFilters, fmt: str, *, counts=None
         )
 
 
-def _manifest(actor, filters: ExportFilters, fmt: str, summary: Summary, *, data_file) -> dict:
+def latest_checkpoint() -> dict | None:
+    """The ledger's latest checkpoint as a manifest gives it."""
+    checkpoint = AuditCheckpoint.objects.order_by("-sequence", "-at").first()
+    if checkpoint is None:
+        return None
     return {
+        "sequence": checkpoint.sequence,
+        "hash": checkpoint.hash,
+        "at": chain.timestamp(checkpoint.at),
+    }
+
+
+def _manifest(actor, filters, summary: Summary, *, files: list[dict], subject) -> dict:
+    manifest = {
         "canonical_version": chain.CANONICAL_VERSION,
-        "format": fmt,
         "columns": list(COLUMNS),
+        "name_columns": list(NAME_COLUMNS),
         "filters": filters.as_dict(),
         "row_count": summary.row_count,
         "first_sequence": summary.first_sequence,
@@ -254,8 +413,15 @@ def _manifest(actor, filters: ExportFilters, fmt: str, summary: Summary, *, data
         "last_sequence": summary.last_sequence,
         "last_hash": summary.last_hash,
         "full_range": summary.full_range,
-        "data_file": Path(data_file).name if isinstance(data_file, str) else "",
-        "data_sha256": summary.digest.hexdigest(),
+        "files": files,
+        "checkpoint": latest_checkpoint(),
         "generated_at": chain.timestamp(timezone.now()),
         "generated_by": actor.get_username(),
     }
+    if subject is not None:
+        manifest["subject"] = subject.as_dict()
+    if len(files) == 1:
+        # One data file: also named at the top level, as single-file manifests always were.
+        (only,) = files
+        manifest.update(format=only["format"], data_file=only["name"], data_sha256=only["sha256"])
+    return manifest

@@ -4,25 +4,30 @@ Everything here is read through `portal.audit.selectors`, so an auditor finds on
 their audit scope; someone who may audit no site gets 404 for the whole area.
 """
 
+import json
+import re
 import tempfile
 import zipfile
-from datetime import UTC, datetime, time, timedelta
-from io import BytesIO
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.db.models import Q
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_POST, require_safe
 
-from portal.audit import tasks
-from portal.audit.export import audit_export
+from portal.audit import signing, tasks, verify_export
+from portal.audit.export import FORMATS as EXPORT_FORMATS
+from portal.audit.export import Subject, audit_export_files
 from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.audit.selectors import (
     CASE_TYPE,
@@ -31,8 +36,10 @@ from portal.audit.selectors import (
     events_visible_to,
     regions_audited_whole,
     trail_for,
+    trail_for_export,
 )
 from portal.audit.services import VERIFIED
+from portal.core.formatting import count, day
 from sites.policies import Capability, sites_where
 
 # Short names for the URL; a full "app_label.model" names any other object.
@@ -41,6 +48,7 @@ SHORT_NAMES = {label: short for short, label in OBJECT_TYPES.items()}
 KIND_NAMES = {REQUEST_TYPE: "Approval request", CASE_TYPE: "Exception case"}
 PAGE_SIZE = 25
 VERIFY_LOCK = "tollgate:audit-verify-running"
+VERIFY_SHOWN_RUNNING_SECONDS = 600
 MAX_ROW_ID = 2**63 - 1
 
 
@@ -62,6 +70,7 @@ def trail(request, object_type: str, object_id: str):
             "events": events,
             "subject": subject,
             "record_kind": KIND_NAMES.get(label, "Record"),
+            "export_kind": object_type if object_type in OBJECT_TYPES else None,
             "first": events[0],
             "last": events[-1],
         },
@@ -121,13 +130,8 @@ class SearchForm(_Dates):
 class ExportForm(_Dates):
     """An export's format and filters, as `manage.py export_audit` takes them."""
 
-    field_order = ["fmt", "sites", "region", "kind", "actor", "date_from", "date_to"]
+    field_order = ["sites", "region", "kind", "actor", "date_from", "date_to"]
 
-    fmt = forms.ChoiceField(
-        label="Format",
-        choices=[("csv", "CSV"), ("jsonl", "JSON Lines")],
-        initial="csv",
-    )
     sites = forms.MultipleChoiceField(required=False, label="Sites (none: all in your scope)")
     region = forms.ChoiceField(required=False, label="Region")
     kind = forms.CharField(
@@ -227,63 +231,164 @@ def _area(user, form: SearchForm, export_form: ExportForm, *, query: str = "") -
         "next_before": next_before,
         "query": query,
         "export_form": export_form,
-        "verification": _last_verification(),
+        "verification": _verification_state(),
+        "signing_key": _signing_key_or_problem(),
         "checkpoint": AuditCheckpoint.objects.order_by("-sequence", "-at").first(),
-        "recent_exports": list(
-            AuditEvent.objects.filter(action="audit.exported", actor=user.pk).order_by("-sequence")[
-                :5
-            ]
-        ),
+        "checkpoint_every": _duration(settings.CELERY_BEAT_SCHEDULE["audit-checkpoint"]),
+        "recent_exports": _recent_exports(user),
     }
+
+
+def _duration(entry: dict) -> str:
+    seconds = int(entry["schedule"])
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            return count(seconds // size, unit) if seconds != size else unit
+    return count(seconds, "second")
+
+
+def _recent_exports(user) -> list[dict]:
+    """The person's last five exports, as the table of recent exports reads them."""
+    recorded = AuditEvent.objects.filter(action="audit.exported", actor=user.pk)
+    return [
+        {
+            "at": event.at,
+            "what": _export_described(event.after or {}),
+            "rows": (event.after or {}).get("row_count") or 0,
+            "first": (event.after or {}).get("first_sequence"),
+            "last": (event.after or {}).get("last_sequence"),
+            "sha256": (event.after or {}).get("data_sha256", ""),
+        }
+        for event in recorded.order_by("-sequence")[:5]
+    ]
+
+
+def _export_described(after: dict) -> str:
+    subject = after.get("subject")
+    if subject:
+        return f"Trail of {subject.get('reference')}"
+    filters = after.get("filters") or {}
+    parts = []
+    if filters.get("sites"):
+        parts.append(f"sites {', '.join(filters['sites'])}")
+    if filters.get("region"):
+        parts.append(f"region {filters['region']}")
+    if filters.get("kind"):
+        parts.append(f"actions {filters['kind']}")
+    if filters.get("actor"):
+        parts.append(f"by {filters['actor']}")
+    if filters.get("date_from") or filters.get("date_to"):
+        start, end = filters.get("date_from"), filters.get("date_to")
+        start = day(date.fromisoformat(start)) if start else "the start"
+        end = day(date.fromisoformat(end)) if end else "today"
+        parts.append(f"from {start} to {end}")
+    return "Events of " + "; ".join(parts) if parts else "Every event you may audit"
 
 
 @login_required
 @require_POST
 def export(request):
-    """Run an export and download its data file and manifest together, as one zip file.
-
-    The data is streamed from the ledger into a temporary file (constant memory, whatever the
-    size); the export, or its refusal, is recorded in the ledger by `audit_export`.
-    """
+    """Export the filtered set as the auditor's package (one zip file, see `_package`)."""
     site_codes = _audited_site_codes(request.user)
     form = ExportForm(
         request.POST, site_codes=site_codes, region_codes=regions_audited_whole(request.user)
     )
     if not form.is_valid():
         return _home_with_errors(request, form, site_codes)
-    fmt = form.cleaned_data["fmt"]
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    data_name = f"audit-export-{stamp}.{fmt}"
-    data = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response or below
-    manifest = BytesIO()
+    filters = form.filters()
     try:
-        audit_export(
-            actor=request.user,
-            filters=form.filters(),
-            fmt=fmt,
-            out=data,
-            manifest_out=manifest,
-            data_name=data_name,
-        )
-    except (PermissionDenied, ValidationError) as error:
-        data.close()
+        return _package(request, _filtered_stem(filters), filters=filters)
+    except (PermissionDenied, ValidationError, ImproperlyConfigured) as error:
         form.add_error(None, _message(error))
-        return _home_with_errors(request, form, site_codes, status=403)
-    bundle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
-    with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        data.seek(0)
-        with archive.open(data_name, "w") as member:
-            while chunk := data.read(1 << 16):
-                member.write(chunk)
-        archive.writestr(f"{data_name}.manifest.json", manifest.getvalue())
-    data.close()
+        return _home_with_errors(request, form, site_codes, status=_status(error))
+
+
+@login_required
+@require_POST
+def trail_export(request, object_type: str, object_id: str):
+    """Export one request's or case's trail as the auditor's package; 404 outside one's scope."""
+    label = OBJECT_TYPES.get(object_type)
+    if label is None or not _is_row_id(object_id):
+        raise Http404("No such trail.")
+    try:
+        events = trail_for_export(request.user, label, object_id)
+    except AuditEvent.DoesNotExist:
+        raise Http404("No such trail.") from None
+    reference = (
+        events.filter(object_type=label, object_id=object_id)
+        .order_by("-sequence")
+        .values_list("object_reference", flat=True)
+        .first()
+    )
+    # A stored reference reads "AR-000031 <title> @ <region>/<site>"; its first word names it.
+    short = (reference or "").split(" ", 1)[0] or object_id
+    subject = Subject(kind=object_type, object_id=object_id, reference=short)
+    stem = f"tollgate-trail-{_file_part(subject.reference)}"
+    try:
+        return _package(request, stem, subject=subject, events=events)
+    except ImproperlyConfigured as error:
+        messages.error(request, _message(error))
+        return redirect("audit:trail", object_type, object_id)
+
+
+def _filtered_stem(filters: ExportFilters) -> str:
+    parts = [filters.region, *filters.sites, filters.kind.rstrip("."), filters.actor]
+    if filters.date_from or filters.date_to:
+        parts.append(f"{filters.date_from or ''}..{filters.date_to or ''}")
+    described = "-".join(_file_part(part) for part in parts if part) or "all"
+    return f"tollgate-ledger-{described[:80]}"
+
+
+def _file_part(text: str) -> str:
+    """Text made safe for a file name: letters, digits, dots and hyphens."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-.") or "x"
+
+
+def _package(request, stem: str, **selection) -> FileResponse:
+    """The auditor's package: the data as JSON Lines and CSV, the signed manifest, the
+    standalone verifier and a README saying how to check them, as one zip file.
+
+    The data is streamed from the ledger into temporary files (constant memory, whatever the
+    size); the export, or its refusal, is recorded in the ledger. The file name ends with the
+    number of the ledger event recording the export, so no two exports share a name.
+    """
+    outs = {fmt: (f"events.{fmt}", tempfile.TemporaryFile()) for fmt in EXPORT_FORMATS}  # noqa: SIM115 - closed below
+    try:
+        manifest = audit_export_files(actor=request.user, outs=outs, **selection)
+        stamp = manifest["generated_at"][:19].replace("-", "").replace(":", "")
+        folder = f"{stem}-{stamp}Z-export{manifest['recorded_as_sequence']}"
+        bundle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
+        with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in outs.values():
+                data.seek(0)
+                with archive.open(f"{folder}/{name}", "w") as member:
+                    while chunk := data.read(1 << 16):
+                        member.write(chunk)
+            archive.writestr(
+                f"{folder}/manifest.json",
+                json.dumps(manifest, indent=2, ensure_ascii=False) + "\n",
+            )
+            archive.write(verify_export.__file__, f"{folder}/verify_export.py")
+            archive.writestr(f"{folder}/README.txt", _readme(request, manifest, folder))
+    finally:
+        for _, data in outs.values():
+            data.close()
     bundle.seek(0)
     return FileResponse(
-        bundle,
-        as_attachment=True,
-        filename=f"audit-export-{stamp}.zip",
-        content_type="application/zip",
+        bundle, as_attachment=True, filename=f"{folder}.zip", content_type="application/zip"
     )
+
+
+def _readme(request, manifest: dict, folder: str) -> str:
+    key_url = request.build_absolute_uri(reverse("audit-key"))
+    return render_to_string(
+        "audit/package_readme.txt",
+        {"manifest": manifest, "folder": folder, "key_url": key_url},
+    )
+
+
+def _status(error) -> int:
+    return 503 if isinstance(error, ImproperlyConfigured) else 403
 
 
 def _home_with_errors(request, form: ExportForm, site_codes: list[str], *, status: int = 400):
@@ -328,3 +433,54 @@ def verify(request):
         "appears below when it is done.",
     )
     return redirect("audit:home")
+
+
+def _verification_state() -> dict:
+    """The last verdict, and whether a run asked for since is still going."""
+    last = _last_verification()
+    started = cache.get(VERIFY_LOCK)
+    running = False
+    if started:
+        try:
+            started_at = datetime.fromisoformat(started)
+        except (TypeError, ValueError):
+            started_at = timezone.now()
+        # A run the worker never picked up stops being shown as running after a while.
+        fresh = timezone.now() - started_at < timedelta(seconds=VERIFY_SHOWN_RUNNING_SECONDS)
+        running = fresh and (last is None or last.at < started_at)
+    return {"last": last, "running": running}
+
+
+@login_required
+@require_safe
+def verify_status(request):
+    """The verification panel alone: polled every 2 seconds while a run is going."""
+    _audited_site_codes(request.user)
+    return render(request, "audit/_verification.html", {"verification": _verification_state()})
+
+
+def _signing_key_or_problem() -> dict:
+    try:
+        key = signing.current_key()
+    except ImproperlyConfigured as error:
+        return {"problem": str(error)}
+    return {
+        "key_id": key.key_id,
+        "public_key": key.base64,
+        "previous": signing.previous_keys(),
+    }
+
+
+@require_safe
+@cache_control(public=True, max_age=3600)
+def published_key(request):
+    """The installation's audit signing keys, public: current, and previous with retirement."""
+    try:
+        document = signing.published()
+    except ImproperlyConfigured:
+        raise Http404("No audit signing key is configured.") from None
+    if request.GET.get("format") == "pem":
+        return HttpResponse(signing.current_key().pem, content_type="application/x-pem-file")
+    response = JsonResponse(document)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from portal.audit.export import COLUMNS
+from portal.audit.export import CSV_COLUMNS
 from portal.audit.models import AuditEvent
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
 
@@ -116,8 +116,8 @@ def test_a_csv_export_has_the_documented_columns(auditor_api, purchases):
     body = _download(auditor_api.get(EXPORT, {"format": "csv", "kind": "decision"}))
 
     rows = list(csv.reader(io.StringIO(body.decode(), newline="")))
-    assert tuple(rows[0]) == COLUMNS
-    assert [row[COLUMNS.index("action")] for row in rows[1:]] == ["decision.approve"]
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [row[CSV_COLUMNS.index("action")] for row in rows[1:]] == ["decision.approve"]
 
 
 def test_exporting_a_site_one_may_not_audit_is_refused_and_recorded(

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.management import CommandError, call_command
 
 from portal.audit import chain
-from portal.audit.export import COLUMNS, audit_export
+from portal.audit.export import COLUMNS, CSV_COLUMNS, NAME_COLUMNS, audit_export
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import ExportFilters
 from tests.audit.activity import _working_morning, activity, company_auditor, matrix, staffed
@@ -72,7 +72,7 @@ def test_every_row_carries_every_canonical_field_and_its_hash(
 
     rows = read_rows(data, fmt)
     assert len(rows) == manifest["row_count"] == AuditEvent.objects.count() - 1  # less the export
-    assert all(set(row) == set(COLUMNS) for row in rows)
+    assert all(set(row) == {*COLUMNS, *NAME_COLUMNS} for row in rows)
     assert [str(row["sequence"]) for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
 
 
@@ -81,16 +81,31 @@ def test_a_jsonl_row_is_the_canonical_form_plus_the_hash(activity, company_audit
     decision = event_with_comment("Within budget", "decision.approve")
 
     line = data.read_text(encoding="utf-8").splitlines()[decision.sequence - 1]
+    row = json.loads(line)
 
-    assert line.encode() == chain.canonical({**chain.payload(decision), "hash": decision.hash})
+    assert line.encode() == chain.canonical(row)
+    hashed = {name: value for name, value in row.items() if name not in NAME_COLUMNS}
+    assert hashed == {**chain.payload(decision), "hash": decision.hash}
 
 
-def test_csv_columns_are_the_canonical_fields_then_the_hash(activity, company_auditor, tmp_path):
+def test_csv_columns_are_the_canonical_fields_with_names_beside_ids_then_the_hash(
+    activity, company_auditor, tmp_path
+):
     data, _, _ = export(company_auditor, tmp_path, "csv")
 
-    header = data.read_bytes().split(b"\r\n", 1)[0].decode()
+    header = data.read_bytes().split(b"\r\n", 1)[0].decode().split(",")
 
-    assert header.split(",") == [*chain.FIELDS, "hash"]
+    assert header == list(CSV_COLUMNS)
+    assert [name for name in header if name not in NAME_COLUMNS] == [*chain.FIELDS, "hash"]
+    assert header[header.index("actor_id") : header.index("actor_id") + 3] == [
+        "actor_id",
+        "actor_username",
+        "actor_name",
+    ]
+    assert header[header.index("site_id") + 1 : header.index("site_id") + 3] == [
+        "site_code",
+        "site_name",
+    ]
 
 
 def test_a_csv_row_keeps_quotes_commas_line_breaks_and_accents(activity, company_auditor, tmp_path):
@@ -385,6 +400,7 @@ def test_a_long_export_is_written_in_bounded_blocks_not_held_in_memory(fmt, monk
             {"ip": "10.0.0.1"},
             f"{n - 1:064x}",
             f"{n:064x}",
+            *("rm.benelux", "Rita", "Marsh", None, None, None, "AMS", "Amsterdam"),
         )
         for n in range(1, 5_001)
     )

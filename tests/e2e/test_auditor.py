@@ -1,4 +1,4 @@
-"""An auditor searches the ledger and exports a filtered trail, downloading both files."""
+"""An auditor searches the ledger and exports a filtered set as the auditor's package."""
 
 import json
 import zipfile
@@ -27,20 +27,24 @@ def test_auditor_exports_a_filtered_trail_and_gets_both_files(demo, page_for, sc
     results = page.locator("#events")
     assert approved.reference in results.inner_text()
     assert "LON" not in results.inner_text()
-    screenshot(page, "auditor")
 
     export = page.locator("#export")
-    export.get_by_label("Format").select_option("jsonl")
     export.get_by_label("Sites (none: all in your scope)").select_option("AMS")
     with page.expect_download() as download_info:
         export.get_by_role("button", name="Export and download").click()
     download = download_info.value
     assert download.suggested_filename.endswith(".zip")
+    folder = download.suggested_filename.removesuffix(".zip")
+    assert folder.startswith("tollgate-ledger-AMS-")
     with zipfile.ZipFile(download.path()) as archive:
         names = sorted(archive.namelist())
-        assert len(names) == 2 and names[1] == f"{names[0]}.manifest.json"
-        manifest = json.loads(archive.read(names[1]))
-        rows = [json.loads(line) for line in archive.read(names[0]).decode().splitlines()]
+        members = ("README.txt", "events.csv", "events.jsonl", "manifest.json", "verify_export.py")
+        assert names == [f"{folder}/{name}" for name in members]
+        manifest = json.loads(archive.read(f"{folder}/manifest.json"))
+        rows = [
+            json.loads(line)
+            for line in archive.read(f"{folder}/events.jsonl").decode().splitlines()
+        ]
     assert manifest["row_count"] == len(rows) > 0
     assert manifest["filters"]["sites"] == ["AMS"]
     assert any(row["object_reference"].startswith(approved.reference) for row in rows)

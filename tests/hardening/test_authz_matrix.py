@@ -448,12 +448,24 @@ HTML_CASES: dict[str, Case] = {
     "audit:export": html(
         _static("audit:export"),
         {"get": signed_in(405), "post": lambda v, w, o: 200 if audits(v) else 404},
-        bodies={"post": _body(fmt="csv")},
+        bodies={"post": _body(kind="request.")},
     ),
     "audit:verify": html(
         _static("audit:verify"),
         {"get": signed_in(405), "post": lambda v, w, o: 302 if audits(v) else 404},
     ),
+    "audit:verify-status": html(
+        _static("audit:verify-status"), {"get": lambda v, w, o: 200 if audits(v) else 404}
+    ),
+    "audit:trail-export": html(
+        lambda w, v, obj: reverse(
+            "audit:trail-export", kwargs={"object_type": "request", "object_id": obj.pk}
+        ),
+        {"get": signed_in(405), "post": lambda v, w, obj: 200 if audits(v, obj) else 404},
+        objects=REQUESTS,
+    ),
+    # The installation's public signing key: for anyone, the same document.
+    "audit-key": html(_static("audit-key"), {"get": signed_in(200)}, anonymous={"get": 200}),
     "audit:trail": html(
         lambda w, v, obj: reverse(
             "audit:trail", kwargs={"object_type": "request", "object_id": obj.pk}

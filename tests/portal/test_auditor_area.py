@@ -3,7 +3,10 @@
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -12,7 +15,6 @@ from portal.audit.checkpoints import checkpoint_take
 from portal.audit.models import AuditEvent
 from tests import ledger
 from tests.audit.activity import _working_morning, activity, company_auditor, matrix, staffed
-from tests.audit.test_export import verifier
 
 __all__ = ["_working_morning", "activity", "company_auditor", "matrix", "staffed"]
 
@@ -81,56 +83,78 @@ def test_bad_search_dates_are_explained(client, activity, auditor):
 def test_people_who_audit_nothing_find_no_auditor_area(client, activity, site_manager):
     client.force_login(site_manager)
     assert client.get(reverse("audit:home")).status_code == 404
-    assert client.post(reverse("audit:export"), {"fmt": "csv"}).status_code == 404
+    assert client.post(reverse("audit:export"), {}).status_code == 404
     assert client.post(reverse("audit:verify")).status_code == 404
 
 
-def _download(response) -> tuple[bytes, dict, str]:
+def _download(response, tmp_path) -> tuple[dict, Path]:
+    """The package's manifest and the folder it was unzipped into."""
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert "attachment" in response["Content-Disposition"]
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
-    names = archive.namelist()
-    (data_name,) = [n for n in names if not n.endswith(".manifest.json")]
-    manifest = json.loads(archive.read(f"{data_name}.manifest.json"))
-    return archive.read(data_name), manifest, data_name
+    (folder,) = {name.split("/", 1)[0] for name in archive.namelist()}
+    assert sorted(archive.namelist()) == [
+        f"{folder}/{name}"
+        for name in (
+            "README.txt",
+            "events.csv",
+            "events.jsonl",
+            "manifest.json",
+            "verify_export.py",
+        )
+    ]
+    archive.extractall(tmp_path)
+    return json.loads(archive.read(f"{folder}/manifest.json")), tmp_path / folder
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
-def test_export_downloads_data_and_manifest_and_is_audited(
-    client, activity, auditor, fmt, tmp_path
-):
+def test_export_downloads_the_auditors_package_and_is_audited(client, activity, auditor, tmp_path):
     client.force_login(auditor)
-    response = client.post(reverse("audit:export"), {"fmt": fmt, "sites": ["A1"]})
-    data, manifest, data_name = _download(response)
-    assert data_name.endswith(f".{fmt}") and manifest["data_file"] == data_name
-    assert manifest["format"] == fmt and manifest["filters"]["sites"] == ["A1"]
-    assert manifest["data_sha256"] == hashlib.sha256(data).hexdigest()
+    response = client.post(reverse("audit:export"), {"sites": ["A1"]})
+    manifest, folder = _download(response, tmp_path)
+    assert [(entry["name"], entry["format"]) for entry in manifest["files"]] == [
+        ("events.jsonl", "jsonl"),
+        ("events.csv", "csv"),
+    ]
+    for entry in manifest["files"]:
+        assert entry["sha256"] == hashlib.sha256((folder / entry["name"]).read_bytes()).hexdigest()
+    assert manifest["filters"]["sites"] == ["A1"]
     expected = AuditEvent.objects.filter(site__code="A1").count()
     assert manifest["row_count"] == expected > 0
     recorded = AuditEvent.objects.get(sequence=manifest["recorded_as_sequence"])
     assert recorded.action == "audit.exported" and recorded.actor == auditor
-    # The two files check out with the standalone verifier, as an auditor would run it.
-    (tmp_path / data_name).write_bytes(data)
-    (tmp_path / f"{data_name}.manifest.json").write_text(json.dumps(manifest))
-    checked = verifier(tmp_path / data_name, tmp_path / f"{data_name}.manifest.json", tmp_path)
+    assert response.filename == f"{folder.name}.zip"
+    assert folder.name.startswith("tollgate-ledger-A1-")
+    assert folder.name.endswith(f"Z-export{manifest['recorded_as_sequence']}")
+    # The bundled checker accepts both files, as an outside auditor runs it.
+    checked = subprocess.run(
+        [sys.executable, "-I", str(folder / "verify_export.py"), "manifest.json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stdout.count("VERIFIED") == 2
+    readme = (folder / "README.txt").read_text()
+    assert "python3 -I verify_export.py manifest.json --public-key" in readme
+    assert "http://testserver/.well-known/tollgate-audit-key" in readme
     page = client.get(reverse("audit:home")).content.decode()
-    assert "Your recent exports" in page and manifest["data_sha256"][:17] in page
+    assert "Your recent exports" in page and "Events of sites A1" in page
 
 
 def test_export_outside_scope_is_refused_and_recorded(client, activity, auditor):
     client.force_login(auditor)
-    response = client.post(reverse("audit:export"), {"fmt": "csv", "region": "RB"})
+    response = client.post(reverse("audit:export"), {"region": "RB"})
     # RB is not offered to a region-A auditor: the form refuses it before any export runs.
     assert response.status_code == 400
     assert not AuditEvent.objects.filter(action="audit.exported").exists()
 
 
-def test_export_with_unknown_format_changes_nothing(client, activity, auditor):
+def test_export_of_a_site_not_offered_changes_nothing(client, activity, auditor):
     client.force_login(auditor)
     before = AuditEvent.objects.count()
-    response = client.post(reverse("audit:export"), {"fmt": "xlsx"})
+    response = client.post(reverse("audit:export"), {"sites": ["ZZ"]})
     assert response.status_code == 400
     assert "Select a valid choice" in response.content.decode()
     assert AuditEvent.objects.count() == before

@@ -4,7 +4,7 @@ from datetime import date
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from portal.audit.export import WRITERS, audit_export
@@ -21,7 +21,8 @@ def _day(value: str) -> date:
 class Command(BaseCommand):
     help = (
         "Export the audit events in a person's audit scope as CSV or JSON Lines, with a "
-        "manifest at OUTPUT.manifest.json; check both with portal/audit/verify_export.py."
+        "manifest signed by the installation's key at OUTPUT.manifest.json; check both with "
+        "portal/audit/verify_export.py OUTPUT OUTPUT.manifest.json --public-key KEY."
     )
 
     def add_arguments(self, parser):
@@ -67,12 +68,15 @@ class Command(BaseCommand):
             partial_manifest.unlink(missing_ok=True)
             if isinstance(error, PermissionDenied | ValidationError):
                 raise CommandError(f"Export refused: {_message(error)}") from None
+            if isinstance(error, ImproperlyConfigured):
+                raise CommandError(f"Export not possible: {error}") from None
             raise
         partial.replace(output)
         partial_manifest.replace(manifest_path)
         self.stdout.write(
             f"Exported {manifest['row_count']} events to {output} "
-            f"(manifest {manifest_path}); recorded as event #{manifest['recorded_as_sequence']}."
+            f"(manifest {manifest_path}, signed with key {manifest['signature']['key_id']}); "
+            f"recorded as event #{manifest['recorded_as_sequence']}."
         )
 
     def _actor(self, username):
