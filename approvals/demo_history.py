@@ -157,6 +157,21 @@ class _History:
         request = self._raise(code, kind, amount, at)
         if request is not None and not recent:
             self._decide(request, at)
+            if kind == "transfer":
+                self._validated_in_odoo(request)
+
+    def _validated_in_odoo(self, transfer: ApprovalRequest) -> None:
+        """An approved transfer is picked and validated by the warehouse a few hours later."""
+        transfer.refresh_from_db()
+        if transfer.state != RequestState.APPROVED:
+            return
+        at = self._later(self._later(transfer.decided_at))
+        if at >= self.now:
+            return
+        with time_machine.travel(at, tick=False):
+            services.request_mark_applied(
+                request_id=transfer.pk, note="Transfer validated in Odoo by the warehouse."
+            )
 
     # -- raising --------------------------------------------------------------------------
 
