@@ -42,6 +42,7 @@ urlpatterns = [
     path("dashboards/", include("portal.inbox.dashboard_urls")),
     path("manage/", include("approvals.manage_urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("outbox/", include("portal.mailbox")),
     path("api/v1/", include("portal.api.urls")),
     path("", include("portal.inbox.urls")),
 ]

@@ -7,7 +7,7 @@ lead in Gothenburg and an auditor in London must read the same due time the same
 """
 
 from contextvars import ContextVar
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
@@ -94,13 +94,13 @@ def zone_of(site_or_zone) -> ZoneInfo:
 
 def _as_datetime(value) -> datetime | None:
     if isinstance(value, datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+        return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.utc)
+        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
     return None
 
 
