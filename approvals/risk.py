@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from approvals import routing, sla
 from approvals.models import ApprovalRequest, RequestKind, RequestState
+from portal.core.formatting import working_hours
 
 OUTLIER_Z = Decimal("3.5")
 # 1.4826 × MAD estimates the standard deviation for normal data; 1.2533 × mean absolute
@@ -228,11 +229,12 @@ def after_hours(request: ApprovalRequest, *, version, at: datetime) -> dict | No
     if sla.is_business_time(at, site):
         return None
     local = timezone.localtime(at, ZoneInfo(site.time_zone)).replace(microsecond=0)
+    # The explanation is stored as an English sentence, so the day names are English too.
+    hours = working_hours(site.business_days, site.opens_at, site.closes_at, "en_GB")
     return _flag(
         "after_hours",
         f"Submitted on {local:%a %Y-%m-%d at %H:%M} {site.time_zone}, outside {site.code}'s "
-        f"business hours ({site.opens_at:%H:%M}–{site.closes_at:%H:%M} on ISO weekdays "
-        f"{site.business_days}).",
+        f"business hours ({hours}).",
         local_time=local.isoformat(),
         time_zone=site.time_zone,
     )

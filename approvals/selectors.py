@@ -20,7 +20,9 @@ from approvals.models import (
     PolicyTier,
     RequestState,
 )
+from sites import policies as site_policies
 from sites.models import Membership, Site
+from sites.policies import Capability
 from sites.roles import Role
 
 User = get_user_model()
@@ -224,6 +226,17 @@ def role_holders(roles: list[str], held_at: str, site, *, at: datetime | None = 
         scope, user=OuterRef("pk"), role__in=roles, valid_from__lte=at
     ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
     return User.objects.filter(Exists(memberships), is_active=True).order_by("username")
+
+
+def delegate_candidates(delegator, sites) -> list[tuple]:
+    """The people `delegator` might hand approvals at `sites` to, by name, each with the regions
+    of `sites` where they hold a role (two queries)."""
+    reach = site_policies.regions_by_person(Capability.VIEW, {site.region_id for site in sites})
+    reach.pop(delegator.pk, None)
+    people = User.objects.filter(pk__in=reach, is_active=True).order_by(
+        "first_name", "last_name", "username"
+    )
+    return [(person, reach[person.pk]) for person in people]
 
 
 def delegates_for(principals: QuerySet, request: ApprovalRequest, *, at=None) -> QuerySet:

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_day_names
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from django.conf import settings
 from django.utils import timezone
@@ -176,3 +176,26 @@ def _plural(count: int, unit: str) -> str:
 def count(number: int, singular: str, plural: str | None = None) -> str:
     """'1 line', '3 lines' — never 'line(s)'."""
     return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+
+
+def working_hours(days: str, start, end, locale: str | None = None) -> str:
+    """A site's business hours as people write them: 'Mon–Fri 08:00–18:00'.
+
+    `days` are ISO weekdays as the site stores them ('12345', 1 = Monday); runs of consecutive
+    days read as a range ('1235' is 'Mon–Wed, Fri'), and the day names are the person's locale's.
+    """
+    numbers = sorted({int(d) for d in str(days or "") if d in "1234567"})
+    if not numbers:
+        return "no working days"
+    names = get_day_names("abbreviated", locale=locale_or_default(locale))
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    spans = [
+        names[run[0] - 1] if len(run) == 1 else f"{names[run[0] - 1]}–{names[run[-1] - 1]}"
+        for run in runs
+    ]
+    return f"{', '.join(spans)} {start:%H:%M}–{end:%H:%M}"
