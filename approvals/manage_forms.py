@@ -94,25 +94,20 @@ class DelegationForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.sites = {str(site.pk): site for site in sites}
         self.zone = zone
-        self.candidates = {person.pk: (person, regions) for person, regions in candidates}
+        self.candidates = {person.pk: (person, regions) for person, regions, _ in candidates}
         self.initial.setdefault("starts_at", timezone.now().astimezone(zone).date())
-        several = len({site.region_id for site in sites}) > 1
         site_field, delegate_field = self.fields["site"], self.fields["delegate"]
         site_field.choices = [
             ("", "Every site"),
             *((pk, f"{site.name} ({site.code})") for pk, site in self.sites.items()),
         ]
         site_field.widget.regions = {pk: str(site.region_id) for pk, site in self.sites.items()}
-        region_names = {site.region_id: site.region.name for site in sites}
         delegate_field.choices = [
             ("", "Choose a person"),
-            *(
-                (person.pk, _person_label(person, regions, region_names if several else None))
-                for person, regions in candidates
-            ),
+            *((person.pk, _person_label(person, duties)) for person, _, duties in candidates),
         ]
         delegate_field.widget.regions = {
-            str(person.pk): " ".join(map(str, sorted(regions))) for person, regions in candidates
+            str(person.pk): " ".join(map(str, sorted(regions))) for person, regions, _ in candidates
         }
 
     @staticmethod
@@ -159,11 +154,10 @@ class DelegationForm(forms.Form):
         return data
 
 
-def _person_label(person, regions: set[int], region_names: dict[int, str] | None) -> str:
+def _person_label(person, duties: str) -> str:
+    """'Ilse Bakker — site manager, Rotterdam': whom one picks, by name and what they do."""
     name = person.get_full_name() or person.get_username()
-    if not region_names:
-        return name
-    return f"{name} ({', '.join(sorted(region_names[r] for r in regions if r in region_names))})"
+    return f"{name} — {duties}" if duties else name
 
 
 class PreferencesForm(forms.Form):

@@ -75,11 +75,7 @@ def _period(delegation: Delegation, zone: ZoneInfo) -> str:
 @login_required
 def delegations(request):
     """The viewer's delegations, given and received, and a form to hand approvals on."""
-    sites = list(
-        site_policies.sites_where(request.user, Capability.DECIDE)
-        .select_related("region")
-        .order_by("code")
-    )
+    sites = list(site_policies.sites_where(request.user, Capability.DECIDE).order_by("code"))
     zone = _zone_of_sites(sites or site_policies.sites_where(request.user, Capability.VIEW))
     form = DelegationForm(
         request.POST or None,

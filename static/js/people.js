@@ -30,7 +30,7 @@
     search.type = "search";
     search.className = "people-search";
     search.id = select.id + "-search";
-    search.placeholder = "Type part of a name";
+    search.placeholder = "Type a name";
     search.autocomplete = "off";
     search.setAttribute("aria-label", "Find a person");
     search.setAttribute("aria-controls", select.id);

@@ -103,12 +103,12 @@ def test_approvals_cannot_be_handed_to_someone_from_another_region(
 
 
 def test_delegate_is_picked_from_the_people_the_rule_allows(
-    client, site_manager, requester, regional_manager, outsider, staffed
+    client, site_manager, requester, regional_manager, outsider, site_a1, region_a, staffed
 ):
     client.force_login(site_manager)
     page = client.get(reverse("manage:delegations")).text
     offered = re.search(r'<select name="delegate".*?</select>', page, re.S).group(0)
-    names = re.findall(r'<option value="\d+" data-regions="[\d ]+">([^<]+)</option>', offered)
+    labels = re.findall(r'<option value="\d+" data-regions="[\d ]+">([^<]+)</option>', offered)
 
     allowed = [
         requester,
@@ -116,8 +116,13 @@ def test_delegate_is_picked_from_the_people_the_rule_allows(
         staffed["regional_manager_2"],
         staffed["site_manager_a2"],
     ]
-    assert sorted(names) == sorted(person.get_full_name() for person in allowed)
-    assert site_manager.get_full_name() not in names  # never oneself
+    assert sorted(label.split(" — ")[0] for label in labels) == sorted(
+        person.get_full_name() for person in allowed
+    )
+    # Each person is named with what they do, never with a username.
+    assert f"{requester.get_full_name()} — requester, {site_a1.name}" in labels
+    assert f"{regional_manager.get_full_name()} — regional manager, {region_a.name}" in labels
+    assert site_manager.get_full_name() not in offered  # never oneself
     assert "data-people" in offered and "/static/js/people." in page
     assert "username" not in page.lower()
 
