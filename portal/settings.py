@@ -1,7 +1,8 @@
 """Tollgate settings: one module, read from the environment (see .env.example).
 
 With DEBUG off (the default) every value is production-safe and SECRET_KEY and ALLOWED_HOSTS
-are required. `make run` turns DEBUG on and uses the embedded SQLite database and broker.
+are required. `make run` keeps DEBUG off too, sets the few values a plain-HTTP demo on one's own
+machine needs (see portal.devstack), and uses the embedded SQLite database and broker.
 """
 
 import secrets
