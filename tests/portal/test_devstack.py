@@ -144,7 +144,8 @@ def test_make_run_serves_every_persona_and_stops_everything_on_ctrl_c(stack):
             "print(ping.delay().get(timeout=60), R.objects.filter(odoo_id__isnull=False).count())",
         ],
         cwd=BASE_DIR,
-        env={**stack["env"], "DJANGO_SETTINGS_MODULE": "portal.settings"},
+        # A helper process on the same database and broker (DEBUG reads the checkout's key).
+        env={**stack["env"], "DJANGO_SETTINGS_MODULE": "portal.settings", "DEBUG": "true"},
         capture_output=True,
         text=True,
         timeout=90,
