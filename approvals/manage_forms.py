@@ -129,6 +129,19 @@ class DelegationForm(forms.Form):
         value = self.cleaned_data["site"]
         return self.sites.get(value) if value else None
 
+    @staticmethod
+    def _plausible(day: date) -> date:
+        # Days at the ends of the calendar cannot be turned into moments in every zone.
+        if not date(2000, 1, 1) <= day <= date(9998, 12, 31):
+            raise ValidationError("Choose a day between the years 2000 and 9998.")
+        return day
+
+    def clean_starts_at(self) -> date:
+        return self._plausible(self.cleaned_data["starts_at"])
+
+    def clean_ends_at(self) -> date:
+        return self._plausible(self.cleaned_data["ends_at"])
+
     def _works_where_delegated(self, delegate, site) -> bool:
         """Whether `delegate` holds a role in every region the delegation reaches."""
         covered = [site] if site else list(self.sites.values())

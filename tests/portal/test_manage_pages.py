@@ -65,6 +65,12 @@ def test_delegation_form_reports_bad_input_and_changes_nothing(client, site_mana
     response = client.post(reverse("manage:delegations"), {"delegate": deputy.pk, **backwards})
     assert response.status_code == 400
     assert "must end after it starts" in response.content.decode()
+    for far in ("0001-01-01", "9999-12-31"):
+        response = client.post(
+            reverse("manage:delegations"),
+            {"delegate": deputy.pk, "starts_at": far, "ends_at": far},
+        )
+        assert response.status_code == 400 and "between the years 2000 and 9998" in response.text
     # Oneself is never on the list, so choosing oneself is refused like any stranger.
     response = client.post(reverse("manage:delegations"), {"delegate": site_manager.pk, **period()})
     assert response.status_code == 400
