@@ -26,9 +26,12 @@
 
   function setup(select) {
     var siteSelect = select.form && select.form.querySelector("select[data-people-site]");
+    // A list to pick from on a wide screen; a phone keeps its own picker, which lists only the
+    // options left after typing.
+    var listbox = window.matchMedia("(min-width: 700px)").matches;
     var search = document.createElement("input");
     search.type = "search";
-    search.className = "people-search";
+    search.className = listbox ? "people-search joined" : "people-search";
     search.id = select.id + "-search";
     search.placeholder = "Type a name";
     search.autocomplete = "off";
@@ -39,11 +42,11 @@
     status.setAttribute("aria-live", "polite");
     select.parentNode.insertBefore(search, select);
     select.parentNode.insertBefore(status, select.nextSibling);
-    select.size = 6;
+    if (listbox) select.size = 6;
 
     function visible() {
       return Array.prototype.filter.call(select.options, function (option) {
-        return !option.hidden;
+        return option.value && !option.hidden;
       });
     }
 
@@ -53,14 +56,18 @@
       Array.prototype.forEach.call(select.options, function (option) {
         var regions = (option.dataset.regions || "").split(" ");
         var name = plain(option.text);
-        var shown = Boolean(option.value) &&
+        if (!option.value) {
+          option.hidden = listbox;
+          return;
+        }
+        var shown =
           needed.every(function (region) { return regions.indexOf(region) !== -1; }) &&
           words.every(function (word) { return name.indexOf(word) !== -1; });
         option.hidden = !shown;
         option.disabled = !shown;
       });
       var chosen = select.options[select.selectedIndex];
-      if (chosen && chosen.hidden) select.selectedIndex = -1;
+      if (chosen && chosen.hidden) select.selectedIndex = listbox ? -1 : 0;
       var count = visible().length;
       status.textContent = count === 0 ? "Nobody here matches." :
         count === 1 ? "1 person" : count + " people";

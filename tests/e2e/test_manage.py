@@ -93,3 +93,27 @@ def test_administrator_sees_lint_errors_and_nothing_is_published(demo, page_for,
     assert "it needs 9" in errors.inner_text()
     screenshot(page, "policy-publish-lint", full_page=False)
     assert policy.versions.count() == versions
+
+
+def test_on_a_phone_typing_narrows_the_people_in_the_native_picker(demo, page_for, screenshot):
+    from tests.e2e.conftest import PHONE
+
+    page = page_for(demo.users["site.manager"], viewport=PHONE)
+    page.goto("/manage/delegations/")
+    form = page.locator("#new-delegation")
+    people = form.locator("select[data-people]")
+    assert people.get_attribute("size") is None  # the phone's own picker, not a tall list
+
+    form.get_by_label("Find a person").fill("wout")
+    search_left = people.locator("option[value]:not([value='']):not([hidden])")
+    assert search_left.all_inner_texts() == ["Lotte Wouters — site manager, Antwerp Cross-Dock"]
+    form.get_by_label("Find a person").press("Enter")
+    assert people.input_value() == str(demo.users["sm.antwerp"].pk)
+    assert "1 person" in form.inner_text()
+    # Only Benelux colleagues are offered; the Manchester outsider never is.
+    form.get_by_label("Find a person").fill("")
+    offered = people.locator("option[value]:not([value=''])").all_inner_texts()
+    assert len(offered) == 8  # everyone with a role in Benelux but the manager
+    outsider = demo.users["outsider"].get_full_name()
+    assert not any(o.startswith(outsider) for o in offered)
+    screenshot(page, "delegations-phone")
