@@ -5,6 +5,9 @@ BIN := $(VENV)/bin
 STAMP_RUN := $(VENV)/.installed-run
 STAMP_DEV := $(VENV)/.installed-dev
 PYTEST_ARGS ?=
+# `make run PORT=8300 ODOO_PORT=8369`: the web server and the Odoo sandbox; e-mail links follow.
+PORT ?= 8000
+ODOO_PORT ?= 8069
 # The suite runs in parallel processes, one test database each; tests that start real
 # processes on the shared broker stay in one group so that only one of them runs at a time.
 TEST_WORKERS ?= 2
@@ -30,7 +33,7 @@ install: $(STAMP_RUN)
 install-dev: $(STAMP_DEV)
 
 run: $(STAMP_RUN)
-	$(BIN)/python -m portal.devstack
+	$(BIN)/python -m portal.devstack --port $(PORT) --odoo-port $(ODOO_PORT)
 
 test: $(STAMP_DEV)
 	$(BIN)/ruff check .

@@ -5,34 +5,79 @@ They only read and check input; every change goes through a service.
 
 import json
 from dataclasses import asdict
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from approvals.models import NotificationPreference, RequestKind, RiskFlag
 from approvals.specs import RULE_FIELDS, TIER_FIELDS, RuleSpec, TierSpec, VersionSpec
-from sites import policies as site_policies
-from sites.policies import Capability
 
-User = get_user_model()
 DATETIME_INPUT = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
 
-class DelegationForm(forms.Form):
-    """Hand my approvals to someone for a period, optionally narrowed."""
+class PeopleSelect(forms.Select):
+    """A list of people; each option names the regions where that person holds a role, so that
+    static/js/people.js can narrow the list to the site chosen and to the name being typed."""
 
-    delegate = forms.CharField(max_length=150, label="Delegate (username)")
-    starts_at = forms.DateTimeField(
-        label="From (UTC)", widget=DATETIME_INPUT, input_formats=DATETIME_FORMATS
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regions: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        if str(value) in self.regions:
+            option["attrs"]["data-regions"] = self.regions[str(value)]
+        return option
+
+
+class SiteSelect(forms.Select):
+    """The sites of a delegation; each option names its region for static/js/people.js."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regions: dict[str, str] = {}
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex, attrs)
+        option["attrs"]["data-region"] = self.regions.get(str(value), "")
+        return option
+
+
+class DelegationForm(forms.Form):
+    """Hand my approvals to someone for a period of days in my sites' zone, optionally narrowed.
+
+    Only people holding a role in every region the delegation reaches are offered: a delegate
+    sees the requests they may decide, and someone from another region would see that region's
+    requests through the delegation alone.
+    """
+
+    delegate = forms.TypedChoiceField(
+        coerce=int,
+        label="Delegate",
+        widget=PeopleSelect(attrs={"data-people": "", "class": "people"}),
+        error_messages={"invalid_choice": "Choose someone from the list."},
     )
-    ends_at = forms.DateTimeField(
-        label="Until (UTC)", widget=DATETIME_INPUT, input_formats=DATETIME_FORMATS
+    starts_at = forms.DateField(
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        help_text="From the start of this day.",
     )
-    site = forms.ChoiceField(required=False, label="Only at site")
+    ends_at = forms.DateField(
+        label="Until",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        input_formats=["%Y-%m-%d"],
+        help_text="To the end of this day.",
+    )
+    site = forms.ChoiceField(
+        required=False, label="Only at site", widget=SiteSelect(attrs={"data-people-site": ""})
+    )
     kind = forms.ChoiceField(
         required=False, label="Only for", choices=[("", "Every kind"), *RequestKind.choices]
     )
@@ -45,56 +90,87 @@ class DelegationForm(forms.Form):
     )
     note = forms.CharField(required=False, max_length=200, label="Note")
 
-    def __init__(self, *args, sites, **kwargs):
+    def __init__(self, *args, sites, candidates, zone: ZoneInfo, **kwargs):
         super().__init__(*args, **kwargs)
         self.sites = {str(site.pk): site for site in sites}
-        self.fields["site"].choices = [
+        self.zone = zone
+        self.candidates = {person.pk: (person, regions) for person, regions, _ in candidates}
+        self.initial.setdefault("starts_at", timezone.now().astimezone(zone).date())
+        site_field, delegate_field = self.fields["site"], self.fields["delegate"]
+        site_field.choices = [
             ("", "Every site"),
-            *((pk, f"{site.code} {site.name}") for pk, site in self.sites.items()),
+            *((pk, f"{site.name} ({site.code})") for pk, site in self.sites.items()),
         ]
-
-    def clean_delegate(self):
-        username = self.cleaned_data["delegate"].strip()
-        user = User.objects.filter(username=username, is_active=True).first()
-        if user is None:
-            raise ValidationError(self._no_colleague(username))
-        return user
+        site_field.widget.regions = {pk: str(site.region_id) for pk, site in self.sites.items()}
+        delegate_field.choices = [
+            ("", "Choose a person"),
+            *((person.pk, _person_label(person, duties)) for person, _, duties in candidates),
+        ]
+        delegate_field.widget.regions = {
+            str(person.pk): " ".join(map(str, sorted(regions))) for person, regions, _ in candidates
+        }
 
     @staticmethod
-    def _no_colleague(username: str) -> str:
-        # One answer for "no such person" and "works elsewhere": the form must not tell who
-        # exists in other regions.
+    def _not_here() -> str:
         return (
-            f"No colleague called {username!r} holds a role in the region of the sites this "
+            "Choose someone from the list: they hold a role in the region of every site this "
             "delegation covers."
         )
 
-    def _works_where_delegated(self, delegate, site) -> bool:
-        """Whether `delegate` holds a role in every region the delegation reaches (one query).
-
-        A delegate sees the requests they may decide; someone from another region would see
-        that region's requests through the delegation alone.
-        """
-        covered = [site] if site else list(self.sites.values())
-        regions = {covered_site.region_id for covered_site in covered}
-        theirs = set(
-            site_policies.sites_where(delegate, Capability.VIEW).values_list("region", flat=True)
-        )
-        return bool(regions) and regions <= theirs
+    def clean_delegate(self):
+        chosen = self.candidates.get(self.cleaned_data["delegate"])
+        # One answer for "no such person" and "works elsewhere": the form must not tell who
+        # exists in other regions.
+        if chosen is None:
+            raise ValidationError(self._not_here())
+        return chosen[0]
 
     def clean_site(self):
         value = self.cleaned_data["site"]
         return self.sites.get(value) if value else None
 
+    @staticmethod
+    def _plausible(day: date) -> date:
+        # Days at the ends of the calendar cannot be turned into moments in every zone.
+        if not date(2000, 1, 1) <= day <= date(9998, 12, 31):
+            raise ValidationError("Choose a day between the years 2000 and 9998.")
+        return day
+
+    def clean_starts_at(self) -> date:
+        return self._plausible(self.cleaned_data["starts_at"])
+
+    def clean_ends_at(self) -> date:
+        return self._plausible(self.cleaned_data["ends_at"])
+
+    def _works_where_delegated(self, delegate, site) -> bool:
+        """Whether `delegate` holds a role in every region the delegation reaches."""
+        covered = [site] if site else list(self.sites.values())
+        regions = {covered_site.region_id for covered_site in covered}
+        return bool(regions) and regions <= self.candidates[delegate.pk][1]
+
     def clean(self):
         data = super().clean()
-        if data.get("starts_at") and data.get("ends_at") and data["ends_at"] <= data["starts_at"]:
-            self.add_error("ends_at", "A delegation must end after it starts.")
+        first, last = data.get("starts_at"), data.get("ends_at")
+        if isinstance(first, date) and isinstance(last, date):
+            if last < first:
+                self.add_error(
+                    "ends_at", "A delegation must end after it starts: choose a later last day."
+                )
+            else:
+                # Whole days in the zone shown on the page, stored as UTC moments.
+                data["starts_at"] = datetime.combine(first, time(0), tzinfo=self.zone)
+                data["ends_at"] = datetime.combine(last + timedelta(days=1), time(0), self.zone)
         delegate = data.get("delegate")
         site_ok = "site" not in self.errors
         if delegate and site_ok and not self._works_where_delegated(delegate, data.get("site")):
-            self.add_error("delegate", self._no_colleague(delegate.get_username()))
+            self.add_error("delegate", self._not_here())
         return data
+
+
+def _person_label(person, duties: str) -> str:
+    """'Ilse Bakker — site manager, Rotterdam': whom one picks, by name and what they do."""
+    name = person.get_full_name() or person.get_username()
+    return f"{name} — {duties}" if duties else name
 
 
 class PreferencesForm(forms.Form):

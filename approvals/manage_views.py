@@ -4,6 +4,11 @@ Views read through selectors and change things only through services; a delegati
 policy outside the viewer's reach answers 404.
 """
 
+from collections import Counter
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -23,8 +28,9 @@ from approvals.manage_forms import (
     spec_to_json,
 )
 from approvals.models import ApprovalPolicy, Delegation
-from approvals.selectors import policies_visible_to, role_holders
+from approvals.selectors import delegate_candidates, policies_visible_to, role_holders
 from approvals.specs import version_spec
+from portal.core.formatting import day, moment, zone_of
 from sites import policies as site_policies
 from sites.policies import Capability
 from sites.selectors import site_list_for_user
@@ -49,15 +55,38 @@ def _status(delegation: Delegation, now) -> str:
     return "upcoming" if delegation.starts_at > now else "in force"
 
 
+def _zone_of_sites(sites) -> ZoneInfo:
+    """The zone most of these sites keep (the first by code on a tie); UTC without sites."""
+    zones = Counter(site.time_zone for site in sites)
+    return zone_of(zones.most_common(1)[0][0] if zones else "UTC")
+
+
+def _period(delegation: Delegation, zone: ZoneInfo) -> str:
+    """'Mon 7 Dec 2026 to Fri 11 Dec 2026' for whole days, else the two moments."""
+    start, end = delegation.starts_at.astimezone(zone), delegation.ends_at.astimezone(zone)
+    if start.time() == end.time() == time(0):
+        last = (end - timedelta(days=1)).date()
+        if last == start.date():
+            return day(start.date())
+        return f"{day(start.date())} to {day(last)}"
+    return f"{moment(start, zone, with_zone=False)} to {moment(end, zone, with_zone=False)}"
+
+
 @login_required
 def delegations(request):
     """The viewer's delegations, given and received, and a form to hand approvals on."""
     sites = list(site_policies.sites_where(request.user, Capability.DECIDE).order_by("code"))
-    form = DelegationForm(request.POST or None, sites=sites)
+    zone = _zone_of_sites(sites or site_policies.sites_where(request.user, Capability.VIEW))
+    form = DelegationForm(
+        request.POST or None,
+        sites=sites,
+        candidates=delegate_candidates(request.user, sites) if sites else [],
+        zone=zone,
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            services.delegation_create(
+            delegation = services.delegation_create(
                 actor=request.user,
                 delegator=request.user,
                 delegate=data["delegate"],
@@ -72,22 +101,29 @@ def delegations(request):
             _errors_onto(form, error)
         else:
             messages.success(
-                request, f"Your approvals go to {data['delegate'].get_username()} for that period."
+                request,
+                f"Your approvals go to {_name(data['delegate'])}, {_period(delegation, zone)}.",
             )
             return redirect("manage:delegations")
     now = timezone.now()
-    rows = [(d, _status(d, now)) for d in _delegations(request.user)]
+    rows = [(d, _status(d, now), _period(d, zone)) for d in _delegations(request.user)]
     return render(
         request,
         "manage/delegations.html",
         {
             "form": form,
-            "given": [(d, s) for d, s in rows if d.delegator_id == request.user.pk],
-            "received": [(d, s) for d, s in rows if d.delegate_id == request.user.pk],
+            "given": [row for row in rows if row[0].delegator_id == request.user.pk],
+            "received": [row for row in rows if row[0].delegate_id == request.user.pk],
             "may_decide_somewhere": bool(sites),
+            "zone": zone,
+            "base_currency": settings.TOLLGATE_BASE_CURRENCY,
         },
         status=400 if form.errors else 200,
     )
+
+
+def _name(person) -> str:
+    return person.get_full_name() or person.get_username()
 
 
 def _errors_onto(form, error: ValidationError) -> None:
@@ -102,11 +138,13 @@ def _errors_onto(form, error: ValidationError) -> None:
 @require_POST
 def delegation_revoke(request, delegation_id: int):
     """End one of the viewer's delegations now; someone else's answers 404."""
-    delegation = Delegation.objects.filter(pk=delegation_id).select_related("delegator").first()
+    delegation = (
+        Delegation.objects.filter(pk=delegation_id).select_related("delegator", "delegate").first()
+    )
     if delegation is None or not policies.may_manage_delegation(request.user, delegation.delegator):
         raise Http404("No such delegation.")
     services.delegation_revoke(actor=request.user, delegation_id=delegation.pk)
-    messages.success(request, f"Delegation to {delegation.delegate.get_username()} revoked.")
+    messages.success(request, f"Your delegation to {_name(delegation.delegate)} is revoked.")
     return redirect("manage:delegations")
 
 

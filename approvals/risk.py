@@ -41,6 +41,7 @@ from django.utils import timezone
 
 from approvals import routing, sla
 from approvals.models import ApprovalRequest, RequestKind, RequestState
+from portal.core.formatting import working_hours
 
 OUTLIER_Z = Decimal("3.5")
 # 1.4826 × MAD estimates the standard deviation for normal data; 1.2533 × mean absolute
@@ -257,11 +258,12 @@ def after_hours(request: ApprovalRequest, *, version, at: datetime) -> dict | No
     local = timezone.localtime(moment, ZoneInfo(site.time_zone)).replace(microsecond=0)
     in_odoo = request.odoo_asked_at is not None and moment == request.odoo_asked_at
     what = "Asked for in Odoo" if in_odoo else "Submitted"
+    # The explanation is stored as an English sentence, so the day names are English too.
+    hours = working_hours(site.business_days, site.opens_at, site.closes_at, "en_GB")
     return _flag(
         "after_hours",
-        f"{what} on {local:%a %Y-%m-%d at %H:%M} {site.time_zone}, outside {site.code}'s "
-        f"business hours ({site.opens_at:%H:%M}–{site.closes_at:%H:%M} on ISO weekdays "
-        f"{site.business_days}).",
+        f"{what} on {local:%a} {local.day} {local:%b %Y at %H:%M} {local.tzname()}, outside "
+        f"{site.code}'s business hours ({hours}).",
         local_time=local.isoformat(),
         time_zone=site.time_zone,
         source="odoo" if in_odoo else "submission",

@@ -20,7 +20,9 @@ from approvals.models import (
     PolicyTier,
     RequestState,
 )
+from sites import policies as site_policies
 from sites.models import Membership, Site
+from sites.policies import Capability
 from sites.roles import Role
 
 User = get_user_model()
@@ -224,6 +226,31 @@ def role_holders(roles: list[str], held_at: str, site, *, at: datetime | None = 
         scope, user=OuterRef("pk"), role__in=roles, valid_from__lte=at
     ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
     return User.objects.filter(Exists(memberships), is_active=True).order_by("username")
+
+
+def delegate_candidates(delegator, sites) -> list[tuple]:
+    """The people `delegator` might hand approvals at `sites` to, by name: each with the regions
+    of `sites` where they hold a role, and those roles in words (three queries)."""
+    regions = {site.region_id for site in sites}
+    reach = site_policies.regions_by_person(Capability.VIEW, regions)
+    reach.pop(delegator.pk, None)
+    people = User.objects.filter(pk__in=reach, is_active=True).order_by(
+        "first_name", "last_name", "username"
+    )
+    now = timezone.now()
+    held = (
+        Membership.objects.filter(user__in=list(reach), valid_from__lte=now)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+        .filter(Q(site__region__in=regions) | Q(region__in=regions))
+        .select_related("site", "region")
+        .order_by("role", "id")
+    )
+    duties: dict[int, list[str]] = {}
+    for membership in held:
+        where = membership.site.name if membership.site else membership.region.name
+        role = membership.get_role_display().lower()
+        duties.setdefault(membership.user_id, []).append(f"{role}, {where}")
+    return [(person, reach[person.pk], "; ".join(duties.get(person.pk, []))) for person in people]
 
 
 def delegates_for(principals: QuerySet, request: ApprovalRequest, *, at=None) -> QuerySet:

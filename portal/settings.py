@@ -1,7 +1,8 @@
 """Tollgate settings: one module, read from the environment (see .env.example).
 
 With DEBUG off (the default) every value is production-safe and SECRET_KEY and ALLOWED_HOSTS
-are required. `make run` turns DEBUG on and uses the embedded SQLite database and broker.
+are required. `make run` keeps DEBUG off too, sets the few values a plain-HTTP demo on one's own
+machine needs (see portal.devstack), and uses the embedded SQLite database and broker.
 """
 
 import secrets
@@ -110,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.mailbox.outbox_link",
             ],
         },
     },
@@ -165,6 +167,12 @@ SILENCED_SYSTEM_CHECKS = ["guardian.W001"]
 GUARDIAN_ANONYMOUS_USER_NAME = None
 ANONYMOUS_USER_NAME = None
 
+# Argon2 (Django's recommended hasher) for every new or changed password; a PBKDF2 hash still
+# verifies and is rewritten as Argon2 the next time its holder signs in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {
@@ -259,8 +267,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Off only for a plain-HTTP local run (`make run` sets both to false).
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # A working day; an idle browser left at a warehouse desk does not stay signed in for weeks.
@@ -521,6 +530,9 @@ EMAIL_BACKEND = env_str(
     if DEBUG
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+# portal.mailbox.OneFilePerMessageBackend writes each message to its own file in this folder
+# (`make run` uses it; superusers read them at /outbox/).
+EMAIL_FILE_PATH = env_str("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")

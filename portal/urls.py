@@ -44,6 +44,7 @@ urlpatterns = [
     path("manage/", include("approvals.manage_urls")),
     path("metrics", metrics_view, name="metrics"),
     path(".well-known/tollgate-audit-key", published_key, name="audit-key"),
+    path("outbox/", include("portal.mailbox")),
     path("api/v1/", include("portal.api.urls")),
     path("", include("portal.inbox.urls")),
 ]

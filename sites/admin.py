@@ -4,10 +4,12 @@ Memberships are never deleted, only ended, so that who held which role when stay
 Staff who are not superusers see only the sites they administer.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
+from portal.core.formatting import working_hours
 from sites import services
 from sites.models import Membership, MembershipChange, Region, Site
 from sites.policies import sites_administered_by
@@ -45,14 +47,54 @@ class RegionAdmin(admin.ModelAdmin):
         return ["code"] if obj else []
 
 
+WEEKDAYS = [
+    ("1", "Monday"),
+    ("2", "Tuesday"),
+    ("3", "Wednesday"),
+    ("4", "Thursday"),
+    ("5", "Friday"),
+    ("6", "Saturday"),
+    ("7", "Sunday"),
+]
+
+
+class SiteForm(forms.ModelForm):
+    """The site's working days as ticked weekdays; the model keeps them as ISO digits."""
+
+    business_days = forms.MultipleChoiceField(
+        choices=WEEKDAYS,
+        widget=forms.CheckboxSelectMultiple,
+        label="Working days",
+        help_text="SLAs in business hours count only these days, between the opening times.",
+    )
+
+    class Meta:
+        model = Site
+        fields = ["code", *SITE_EDITABLE]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = self.initial.get("business_days")
+        if isinstance(current, str):
+            self.initial["business_days"] = list(current)
+
+    def clean_business_days(self) -> str:
+        return "".join(sorted(self.cleaned_data["business_days"]))
+
+
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "region", "time_zone", "currency", "active"]
+    form = SiteForm
+    list_display = ["code", "name", "region", "time_zone", "business_hours", "currency", "active"]
     list_filter = ["region", "active"]
     search_fields = ["code", "name"]
 
     def get_queryset(self, request):
         return super().get_queryset(request) & sites_administered_by(request.user)
+
+    @admin.display(description="Business hours")
+    def business_hours(self, site: Site) -> str:
+        return working_hours(site.business_days, site.opens_at, site.closes_at)
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the Odoo warehouse code; a different code is a different site.

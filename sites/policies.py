@@ -49,14 +49,13 @@ _OPEN_SITES_ONLY = frozenset(
 )
 
 
-def _grants_in_force(user, roles: Iterable[str], site_ref: str, at: datetime | None) -> Exists:
+def _grant_rows(roles: Iterable[str], at: datetime | None) -> QuerySet[SiteUserObjectPermission]:
+    """The grant rows of active people's memberships in force at `at`, for any of `roles`."""
     at = at or timezone.now()
-    grants = SiteUserObjectPermission.objects.filter(
-        user=user.pk,
+    return SiteUserObjectPermission.objects.filter(
         user__is_active=True,
         permission__content_type__app_label="sites",
         permission__codename__in=[permission_codename(role) for role in roles],
-        content_object=OuterRef(site_ref),
         membership__valid_from__lte=at,
     ).filter(
         Q(membership__valid_to__isnull=True) | Q(membership__valid_to__gt=at),
@@ -64,7 +63,10 @@ def _grants_in_force(user, roles: Iterable[str], site_ref: str, at: datetime | N
         # by a site moving to another region grants nothing.
         Q(membership__site=F("content_object")) | Q(membership__region=F("content_object__region")),
     )
-    return Exists(grants)
+
+
+def _grants_in_force(user, roles: Iterable[str], site_ref: str, at: datetime | None) -> Exists:
+    return Exists(_grant_rows(roles, at).filter(user=user.pk, content_object=OuterRef(site_ref)))
 
 
 def in_scope(
@@ -87,6 +89,20 @@ def in_scope(
 def sites_where(user, capability: Capability, *, at: datetime | None = None) -> QuerySet[Site]:
     """The sites at which `user` may do `capability`, as a lazy queryset (one query)."""
     return Site.objects.filter(in_scope(user, capability, at=at))
+
+
+def regions_by_person(
+    capability: Capability, regions: Iterable[int], *, at: datetime | None = None
+) -> dict[int, set[int]]:
+    """For each person who may do `capability` at some site of `regions`: in which of those
+    regions they may (user id -> region ids; one query)."""
+    rows = _grant_rows(GRANTED_BY[capability], at).filter(content_object__region__in=regions)
+    if capability in _OPEN_SITES_ONLY:
+        rows = rows.filter(content_object__active=True)
+    reach: dict[int, set[int]] = {}
+    for user_id, region_id in rows.values_list("user", "content_object__region").distinct():
+        reach.setdefault(user_id, set()).add(region_id)
+    return reach
 
 
 def may(user, capability: Capability, site: Site, *, at: datetime | None = None) -> bool:

@@ -7,12 +7,12 @@ lead in Gothenburg and an auditor in London must read the same due time the same
 """
 
 from contextvars import ContextVar
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, get_day_names
 from babel.numbers import format_currency, format_decimal, get_currency_precision
 from django.conf import settings
 from django.utils import timezone
@@ -94,13 +94,13 @@ def zone_of(site_or_zone) -> ZoneInfo:
 
 def _as_datetime(value) -> datetime | None:
     if isinstance(value, datetime):
-        return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.utc)
+        return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
     if isinstance(value, str) and value:
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             return None
-        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.utc)
+        return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, UTC)
     return None
 
 
@@ -176,3 +176,26 @@ def _plural(count: int, unit: str) -> str:
 def count(number: int, singular: str, plural: str | None = None) -> str:
     """'1 line', '3 lines' — never 'line(s)'."""
     return f"{number} {singular if number == 1 else (plural or singular + 's')}"
+
+
+def working_hours(days: str, start, end, locale: str | None = None) -> str:
+    """A site's business hours as people write them: 'Mon–Fri 08:00–18:00'.
+
+    `days` are ISO weekdays as the site stores them ('12345', 1 = Monday); runs of consecutive
+    days read as a range ('1235' is 'Mon–Wed, Fri'), and the day names are the person's locale's.
+    """
+    numbers = sorted({int(d) for d in str(days or "") if d in "1234567"})
+    if not numbers:
+        return "no working days"
+    names = get_day_names("abbreviated", locale=locale_or_default(locale))
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    spans = [
+        names[run[0] - 1] if len(run) == 1 else f"{names[run[0] - 1]}–{names[run[-1] - 1]}"
+        for run in runs
+    ]
+    return f"{', '.join(spans)} {start:%H:%M}–{end:%H:%M}"

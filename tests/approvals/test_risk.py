@@ -401,7 +401,7 @@ def test_submission_outside_the_sites_hours_is_flagged_in_its_local_time(
     assert late["numbers"]["local_time"].startswith(local_time)
     assert late["numbers"]["local_time"].endswith("+01:00")
     assert f"{local} Europe/Amsterdam" in late["explanation"]
-    assert "08:00–18:00 on ISO weekdays 12345" in late["explanation"]
+    assert "business hours (Mon–Fri 08:00–18:00)" in late["explanation"]
     assert_held_for_risk_review(target)
 
 

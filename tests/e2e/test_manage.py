@@ -13,21 +13,32 @@ def test_site_manager_delegates_and_revokes(demo, page_for, screenshot):
     page.get_by_role("link", name="Delegations").click()
     page.wait_for_url("**/manage/delegations/")
 
+    assert "Times are Europe/Amsterdam (CET)" in page.locator("main").inner_text()
     form = page.locator("#new-delegation")
-    form.get_by_label("Delegate (username)").fill("sm.rotterdam")
-    form.get_by_label("From (UTC)").fill("2026-01-01T08:00")
-    form.get_by_label("Until (UTC)").fill("2099-12-31T18:00")
+    people = form.locator("select[data-people]")
+    # Typing narrows the list to the people the rule allows whose name matches; Enter picks
+    # the only one left.
+    search = form.get_by_label("Find a person")
+    search.fill("ilse")
+    assert people.locator("option:not([hidden])").all_inner_texts() == [
+        "Ilse Bakker — site manager, Rotterdam Port Warehouse"
+    ]
+    search.press("Enter")
+    form.get_by_label("From", exact=True).fill("2026-01-01")
+    form.get_by_label("Until", exact=True).fill("2099-12-31")
     form.get_by_label("Note").fill("Holiday cover")
-    form.get_by_role("button", name="Delegate").click()
+    form.get_by_role("button", name="Delegate", exact=True).click()
     page.wait_for_load_state()
-    assert "Your approvals go to sm.rotterdam" in page.locator("main").inner_text()
+    assert "Your approvals go to Ilse Bakker" in page.locator("main").inner_text()
     given = page.locator("#given")
-    assert "sm.rotterdam" in given.inner_text() and "in force" in given.inner_text()
+    assert "Ilse Bakker" in given.inner_text() and "in force" in given.inner_text()
+    assert "Thu 1 Jan 2026 to Thu 31 Dec 2099" in given.inner_text()
     screenshot(page, "delegations")
     delegation = Delegation.objects.get(delegator=manager)
     assert delegation.revoked_at is None
+    assert delegation.delegate.username == "sm.rotterdam"
 
-    given.get_by_role("button", name="Revoke delegation to sm.rotterdam").click()
+    given.get_by_role("button", name="Revoke delegation to Ilse Bakker").click()
     page.wait_for_load_state()
     assert "revoked" in page.locator("#given").inner_text()
     delegation.refresh_from_db()
@@ -82,3 +93,27 @@ def test_administrator_sees_lint_errors_and_nothing_is_published(demo, page_for,
     assert "it needs 9" in errors.inner_text()
     screenshot(page, "policy-publish-lint", full_page=False)
     assert policy.versions.count() == versions
+
+
+def test_on_a_phone_typing_narrows_the_people_in_the_native_picker(demo, page_for, screenshot):
+    from tests.e2e.conftest import PHONE
+
+    page = page_for(demo.users["site.manager"], viewport=PHONE)
+    page.goto("/manage/delegations/")
+    form = page.locator("#new-delegation")
+    people = form.locator("select[data-people]")
+    assert people.get_attribute("size") is None  # the phone's own picker, not a tall list
+
+    form.get_by_label("Find a person").fill("wout")
+    search_left = people.locator("option[value]:not([value='']):not([hidden])")
+    assert search_left.all_inner_texts() == ["Lotte Wouters — site manager, Antwerp Cross-Dock"]
+    form.get_by_label("Find a person").press("Enter")
+    assert people.input_value() == str(demo.users["sm.antwerp"].pk)
+    assert "1 person" in form.inner_text()
+    # Only Benelux colleagues are offered; the Manchester outsider never is.
+    form.get_by_label("Find a person").fill("")
+    offered = people.locator("option[value]:not([value=''])").all_inner_texts()
+    assert len(offered) == 8  # everyone with a role in Benelux but the manager
+    outsider = demo.users["outsider"].get_full_name()
+    assert not any(o.startswith(outsider) for o in offered)
+    screenshot(page, "delegations-phone")

@@ -1,7 +1,9 @@
 """Delegations, notification preferences, and the administrators' policy pages."""
 
 import json
-from datetime import timedelta
+import re
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -18,14 +20,15 @@ from tests.conftest import persona
 __all__ = ["_working_morning", "matrix", "staffed"]
 
 pytestmark = pytest.mark.django_db
-FORMAT = "%Y-%m-%dT%H:%M"
+FORMAT = "%Y-%m-%d"
 
 
 def period(days: int = 7) -> dict:
-    now = timezone.now()
+    """From today to `days` later, as the date inputs send them (days in the sites' zone)."""
+    today = timezone.now().astimezone(ZoneInfo("Europe/Amsterdam")).date()
     return {
-        "starts_at": (now - timedelta(minutes=5)).strftime(FORMAT),
-        "ends_at": (now + timedelta(days=days)).strftime(FORMAT),
+        "starts_at": today.strftime(FORMAT),
+        "ends_at": (today + timedelta(days=days)).strftime(FORMAT),
     }
 
 
@@ -39,7 +42,7 @@ def test_site_manager_delegates_and_the_delegate_can_decide(
     client.force_login(site_manager)
     response = client.post(
         reverse("manage:delegations"),
-        {"delegate": deputy.username, "site": site_a1.pk, "note": "Holiday", **period()},
+        {"delegate": deputy.pk, "site": site_a1.pk, "note": "Holiday", **period()},
     )
     assert response.status_code == 302
     delegation = Delegation.objects.get(delegator=site_manager)
@@ -48,26 +51,30 @@ def test_site_manager_delegates_and_the_delegate_can_decide(
     request = raise_request(requester, site_a1, amount="1000")
     services.request_approve(actor=deputy, request_id=request.pk, comment="for the manager")
     page = client.get(reverse("manage:delegations")).content.decode()
-    assert deputy.username in page and "in force" in page
+    assert deputy.get_full_name() in page and "in force" in page
 
 
-def test_delegation_form_reports_bad_input_and_changes_nothing(client, site_manager):
+def test_delegation_form_reports_bad_input_and_changes_nothing(client, site_manager, staffed):
+    deputy = staffed["site_manager_a2"]
     client.force_login(site_manager)
     response = client.post(reverse("manage:delegations"), {"delegate": "nobody.here", **period()})
     assert response.status_code == 400
-    assert "No colleague called &#x27;nobody.here&#x27; holds a role" in response.content.decode()
+    assert "Choose someone from the list" in response.content.decode()
     backwards = period()
     backwards["starts_at"], backwards["ends_at"] = backwards["ends_at"], backwards["starts_at"]
-    response = client.post(
-        reverse("manage:delegations"), {"delegate": site_manager.username, **backwards}
-    )
+    response = client.post(reverse("manage:delegations"), {"delegate": deputy.pk, **backwards})
     assert response.status_code == 400
     assert "must end after it starts" in response.content.decode()
-    response = client.post(
-        reverse("manage:delegations"), {"delegate": site_manager.username, **period()}
-    )
+    for far in ("0001-01-01", "9999-12-31"):
+        response = client.post(
+            reverse("manage:delegations"),
+            {"delegate": deputy.pk, "starts_at": far, "ends_at": far},
+        )
+        assert response.status_code == 400 and "between the years 2000 and 9998" in response.text
+    # Oneself is never on the list, so choosing oneself is refused like any stranger.
+    response = client.post(reverse("manage:delegations"), {"delegate": site_manager.pk, **period()})
     assert response.status_code == 400
-    assert "someone else" in response.content.decode()
+    assert "Choose someone from the list" in response.content.decode()
     assert not Delegation.objects.exists()
 
 
@@ -79,23 +86,77 @@ def test_approvals_cannot_be_handed_to_someone_from_another_region(
 
     client.force_login(site_manager)
     chosen = {"site": site_a1.pk} if site_field == "A1" else {}
+    page = client.get(reverse("manage:delegations")).text
+    offered = re.search(r'<select name="delegate".*?</select>', page, re.S).group(0)
     answers = {
         person.username: client.post(
-            reverse("manage:delegations"), {"delegate": person.username, **chosen, **period()}
+            reverse("manage:delegations"), {"delegate": person.pk, **chosen, **period()}
         )
         for person in (outsider, stranger)
     }
-    unknown = client.post(
-        reverse("manage:delegations"), {"delegate": "nobody.here", **chosen, **period()}
-    )
+    unknown = client.post(reverse("manage:delegations"), {"delegate": 999999, **chosen, **period()})
 
-    for username, response in answers.items():
+    for person in (outsider, stranger):
+        assert f'value="{person.pk}"' not in offered and person.get_full_name() not in page
+        response = answers[person.username]
         assert response.status_code == 400
-        assert f"No colleague called &#x27;{username}&#x27; holds a role" in response.text
-    assert unknown.status_code == 400  # and worded alike, so the form tells nobody who exists
+        assert "Choose someone from the list" in response.text
+    # Worded alike, so the form tells nobody who exists elsewhere.
+    assert unknown.status_code == 400 and "Choose someone from the list" in unknown.text
     assert not Delegation.objects.exists()
     request = raise_request(requester, site_a1, amount="1000")
     assert not selectors.requests_visible_to(outsider).filter(pk=request.pk).exists()
+
+
+def test_delegate_is_picked_from_the_people_the_rule_allows(
+    client, site_manager, requester, regional_manager, outsider, site_a1, region_a, staffed
+):
+    client.force_login(site_manager)
+    page = client.get(reverse("manage:delegations")).text
+    offered = re.search(r'<select name="delegate".*?</select>', page, re.S).group(0)
+    labels = re.findall(r'<option value="\d+" data-regions="[\d ]+">([^<]+)</option>', offered)
+
+    allowed = [
+        requester,
+        regional_manager,
+        staffed["regional_manager_2"],
+        staffed["site_manager_a2"],
+    ]
+    assert sorted(label.split(" — ")[0] for label in labels) == sorted(
+        person.get_full_name() for person in allowed
+    )
+    # Each person is named with what they do, never with a username.
+    assert f"{requester.get_full_name()} — requester, {site_a1.name}" in labels
+    assert f"{regional_manager.get_full_name()} — regional manager, {region_a.name}" in labels
+    assert site_manager.get_full_name() not in offered  # never oneself
+    assert "data-people" in offered and "/static/js/people." in page
+    assert "username" not in page.lower()
+
+
+def test_delegation_days_are_the_sites_days_and_the_zone_is_named_once(
+    client, site_manager, staffed
+):
+    client.force_login(site_manager)
+    page = client.get(reverse("manage:delegations")).text
+    assert page.count("Europe/Amsterdam") == 1 and "Times are Europe/Amsterdam (CET)" in page
+    assert "(UTC)" not in page
+
+    response = client.post(
+        reverse("manage:delegations"),
+        {
+            "delegate": staffed["site_manager_a2"].pk,
+            "starts_at": "2026-03-16",
+            "ends_at": "2026-03-20",
+        },
+    )
+
+    assert response.status_code == 302
+    delegation = Delegation.objects.get()
+    # Monday 00:00 to the end of Friday in Amsterdam (CET, UTC+1), stored in UTC.
+    assert delegation.starts_at == datetime(2026, 3, 15, 23, 0, tzinfo=UTC)
+    assert delegation.ends_at == datetime(2026, 3, 20, 23, 0, tzinfo=UTC)
+    given = client.get(reverse("manage:delegations")).text
+    assert "Mon 16 Mar 2026 to Fri 20 Mar 2026" in given
 
 
 def test_delegator_revokes_and_someone_else_gets_404(client, site_manager, requester, outsider):
@@ -133,7 +194,7 @@ def test_delegations_page_lists_what_was_received(client, site_manager, requeste
     )
     client.force_login(requester)
     page = client.get(reverse("manage:delegations")).content.decode()
-    assert "Handed to me" in page and site_manager.username in page and "upcoming" in page
+    assert "Handed to me" in page and site_manager.get_full_name() in page and "upcoming" in page
 
 
 # --- notification preferences ------------------------------------------------------------------

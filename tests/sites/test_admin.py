@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
@@ -86,7 +88,8 @@ def test_site_added_in_the_admin_is_covered_by_region_roles(
             "active": "on",
             "opens_at": "07:00",
             "closes_at": "17:00",
-            "business_days": "123456",
+            # Ticked weekdays, in any order: the site keeps them as ISO digits.
+            "business_days": ["6", "1", "2", "3", "4", "5"],
         },
     )
 
@@ -95,6 +98,11 @@ def test_site_added_in_the_admin_is_covered_by_region_roles(
     assert SiteUserObjectPermission.objects.filter(content_object=site).exists()
     assert may(regional_manager, Capability.DECIDE, site)
     assert (site.opens_at.hour, site.closes_at.hour, site.business_days) == (7, 17, "123456")
+    listed = admin_client.get(reverse("admin:sites_site_changelist")).text
+    assert "Mon–Sat 07:00–17:00" in listed and "ISO" not in listed
+    form = admin_client.get(reverse("admin:sites_site_change", args=[site.pk])).text
+    ticked = re.findall(r'name="business_days" value="(\d)"[^>]*checked', form)
+    assert ticked == ["1", "2", "3", "4", "5", "6"]
 
 
 def test_admin_edits_a_note_and_the_change_is_recorded(admin_client, site_manager):

@@ -59,3 +59,9 @@ def zone_name(site_or_zone):
     from django.utils import timezone
 
     return timezone.now().astimezone(formatting.zone_of(site_or_zone)).tzname()
+
+
+@register.filter
+def business_hours(site):
+    """`{{ site|business_hours }}` -> 'Mon–Fri 08:00–18:00'."""
+    return formatting.working_hours(site.business_days, site.opens_at, site.closes_at)
