@@ -18,9 +18,6 @@ from portal.integrations.odoo.sandbox.seed import DEMO_DB
 from portal.integrations.odoo.sandbox.seed import seed_demo as seed_sandbox
 from portal.integrations.odoo.sandbox.server import SandboxServer
 
-# A chart of failures stays empty in a healthy company: nothing in the demo fails to reach Odoo.
-EMPTY_WHEN_HEALTHY = {"failed-write-backs"}
-
 
 def test_the_fresh_demo_behaves_like_a_working_company(db):
     # One seed (about a minute on SQLite) serves every check below.
@@ -102,8 +99,6 @@ def the_requester_has_requests_in_every_state():
 def every_dashboard_chart_has_data(username):
     person, period = _person(username), dashboards.period_of(30)
     for chart in CHARTS:
-        if chart.slug in EMPTY_WHEN_HEALTHY:
-            continue
         assert chart.rows(person, period), chart.slug
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals import demo as approvals_demo
 from approvals import demo_history, notifications
 from exceptions import demo as exceptions_demo
+from portal.integrations.odoo import demo as odoo_demo
 from portal.webhooks import demo as webhooks_demo
 from sites import demo, services
 from sites.models import Membership, Region, Site
@@ -56,6 +57,7 @@ class Command(BaseCommand):
             with transaction.atomic(), notifications.silenced():
                 requests = demo_history.seed()
                 cases = exceptions_demo.seed_history()
+                odoo_demo.seed_history()
             if requests.raised or cases:
                 self.stdout.write(
                     f"Ninety days of history: {requests.raised} requests "
