@@ -10,7 +10,7 @@ an unexpected shape falls back to words, never to a printed dict or list.
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
@@ -18,7 +18,7 @@ from django.conf import settings
 
 from exceptions.models import CaseKind, ExceptionCase
 from exceptions.titles import status_words
-from portal.core.formatting import _as_datetime, count, money, percent, quantity
+from portal.core.formatting import count, money, percent, quantity
 
 NOT_REPORTED = "not reported"
 
@@ -195,7 +195,16 @@ def _label(key: str) -> str:
 
 
 def _when(value) -> datetime | None:
-    return _as_datetime(value) if isinstance(value, str | datetime) else None
+    """An ISO time, or Odoo's 'YYYY-MM-DD HH:MM:SS' (UTC without saying so)."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _lines(evidence: dict) -> list[dict]:

@@ -74,9 +74,10 @@ def queues(request):
     labels = dict(Queue.choices)
     buckets = [label for label, _ in selectors.AGING_BUCKETS]
     workable = [item for item in page.items if item.workable]
+    # Offered: people who work a queue of the cases shown at one of their sites; the service
+    # still checks each case against the person chosen.
     people = selectors.workers_of(
-        [filters.queue] if filters.queue else worked,
-        {item.case.site for item in workable},
+        {item.case.queue for item in workable}, {item.case.site for item in workable}
     )
     template = "exceptions/_queue_list.html" if request.htmx else "exceptions/queues.html"
     return render(
@@ -107,9 +108,7 @@ def queues(request):
 def assign_many(request):
     """Assign the selected cases to oneself or to one person; say what happened to each."""
     posted = [int(v) for v in request.POST.getlist("cases") if v.isdigit()]
-    chosen = list(
-        selectors.open_cases_for(request.user).filter(pk__in=posted).only("queue", "site")
-    )
+    chosen = list(selectors.open_cases_for(request.user).filter(pk__in=posted))
     people = selectors.workers_of({c.queue for c in chosen}, {c.site for c in chosen})
     form = BulkAssignForm(request.POST, people=people)
     if not form.is_valid():
