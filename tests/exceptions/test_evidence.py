@@ -165,7 +165,7 @@ def test_receipt_discrepancy_compares_ordered_and_received(site_a1):
         "[TG-0020] Olive Oil 6x1L",
         "48",
         "40",
-        "−8",
+        evidence.MINUS + "8",
         True,
     )
     assert shown.tolerance == "2 % of the ordered quantity"
@@ -179,7 +179,7 @@ def test_asn_conflict_compares_ordered_and_announced_and_hides_the_webhook_ids(s
 
     assert shown.actual_label == "Announced"
     [line] = shown.lines
-    assert (line.expected, line.actual, line.difference) == ("48", "36", "−12")
+    assert (line.expected, line.actual, line.difference) == ("48", "36", evidence.MINUS + "12")
     assert shown.facts == []  # the order is in the heading; delivery ids are no evidence
     assert shown.links == []  # not linked to an Odoo record yet
 

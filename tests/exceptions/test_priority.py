@@ -1,5 +1,6 @@
 """The queue ranking: severity, then lateness, then money; the SQL and the Python forms agree."""
 
+import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -112,7 +113,7 @@ def test_money_never_outweighs_a_step_of_severity(table, finance):
     most_money = max(points for _, points in priority.MONEY_POINTS)
     steps = sorted(priority.SEVERITY_POINTS.values())
 
-    assert all(b - a > most_money for a, b in zip(steps, steps[1:], strict=False))
+    assert all(b - a > most_money for a, b in itertools.pairwise(steps))
     high_small = table["high, 1,000 EUR"]
     medium_big = table["medium, 10,000 EUR"]
     points = {
