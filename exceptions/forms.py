@@ -9,7 +9,7 @@ from exceptions.rules import resolution_codes
 class QueueFilterForm(forms.Form):
     show = forms.ChoiceField(
         required=False,
-        choices=[("", "The queues you work"), ("all", "Every queue at your sites")],
+        choices=[("", "My queues"), ("all", "Every queue")],
         label="Show",
     )
     queue = forms.ChoiceField(required=False, choices=[("", "All queues"), *Queue.choices])

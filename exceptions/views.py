@@ -215,6 +215,8 @@ def _worded(timeline: list[AuditEvent]) -> list[AuditEvent]:
         event.words = ACTION_WORDS.get(event.action, event.action.split(".")[-1].replace("_", " "))
         if event.actor_id and event.actor:
             event.actor_label = event.actor.get_full_name() or event.actor_label
+        elif not event.actor_id:
+            event.actor_label = "Tollgate"
     return timeline
 
 
