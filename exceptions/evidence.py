@@ -109,6 +109,7 @@ class TimelineEvent:
 class CarrierTimeline:
     events: list[TimelineEvent]
     holds_up: str
+    holds_up_what: str
     new_eta: datetime | None
     links: list[Link]
     facts: list[Fact] = field(default_factory=list)
@@ -400,14 +401,18 @@ def carrier(case: ExceptionCase, evidence: dict, history: list[dict]) -> Carrier
         ordered[-1] = TimelineEvent(ordered[-1].at, ordered[-1].text, current=True)
     picking = str(evidence.get("picking_ref") or case.payload.get("name") or "")
     holds_up = str(evidence.get("origin") or "")
+    incoming = (
+        isinstance(case.payload, dict) and case.payload.get("picking_type_code") == "incoming"
+    )
     facts = []
     if evidence.get("tracking_number"):
         facts.append(Fact("Tracking number", _text(evidence["tracking_number"])))
     if evidence.get("partner"):
-        facts.append(Fact("Customer", _text(evidence["partner"])))
+        facts.append(Fact("Supplier" if incoming else "Customer", _text(evidence["partner"])))
     return CarrierTimeline(
         events=ordered,
         holds_up=holds_up,
+        holds_up_what="purchase order" if incoming else "customer order",
         new_eta=new_eta,
         links=[
             link

@@ -21,10 +21,18 @@ def status_words(status: str) -> str:
     return " ".join(str(status or "").replace("_", " ").replace(".", " ").split()) or "no status"
 
 
-def invoice_mismatch(*, bill: str, order: str, difference: Decimal, currency: str) -> str:
-    """'Bill BILL/2026/00042 is 158.00 EUR above order P00284'."""
+def invoice_mismatch(
+    *, bill: str, order: str, difference: Decimal, currency: str, vendor: str = ""
+) -> str:
+    """'Bill BILL/2026/00042 is 158.00 EUR above order P00284'.
+
+    A draft bill has no number yet (Odoo shows "/"): it is named by its vendor instead.
+    """
     side = "above" if difference > 0 else "below"
-    return _fit(f"Bill {bill} is {money(abs(difference), currency)} {side} order {order}")
+    named = (
+        f"Bill {bill}" if bill.strip(" /") else "Draft bill" + (f" from {vendor}" if vendor else "")
+    )
+    return _fit(f"{named} is {money(abs(difference), currency)} {side} order {order}")
 
 
 def receipt_discrepancy(*, receipt: str, order: str, lines: int) -> str:
@@ -38,12 +46,14 @@ def asn_conflict(*, order: str, lines: int) -> str:
     return _fit(f"Shipping notice for {order} differs from the order on {count(lines, 'line')}")
 
 
-def shipment_late(*, picking: str, days: float) -> str:
-    """'Shipment AMS/OUT/00042 is 12 days late' (whole days; under one day in hours)."""
+def shipment_late(*, picking: str, days: float, incoming: bool = False) -> str:
+    """'Shipment AMS/OUT/00042 is 12 days late' (whole days; under one day in hours); an
+    expected delivery from a supplier is an 'Incoming shipment'."""
+    what = "Incoming shipment" if incoming else "Shipment"
     if days < 1:
         hours = max(int(days * 24), 1)
-        return _fit(f"Shipment {picking} is {count(hours, 'hour')} late")
-    return _fit(f"Shipment {picking} is {count(int(days), 'day')} late")
+        return _fit(f"{what} {picking} is {count(hours, 'hour')} late")
+    return _fit(f"{what} {picking} is {count(int(days), 'day')} late")
 
 
 def shipment_delayed(*, picking: str, status: str) -> str:

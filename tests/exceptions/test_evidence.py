@@ -203,9 +203,27 @@ def test_shipment_delay_is_a_timeline_of_the_carriers_events(site_a1):
     ]
     assert shown.events[-1].current
     assert shown.new_eta == datetime(2026, 12, 9, 10, 0, tzinfo=UTC)
-    assert shown.holds_up == "S00042"
+    assert (shown.holds_up_what, shown.holds_up) == ("customer order", "S00042")
     assert ("Customer", "Brasserie Lumière") in [(f.label, f.text) for f in shown.facts]
     assert shown.links[0].label == "Shipment AMS/OUT/00042"
+
+
+def test_a_late_incoming_shipment_holds_up_a_purchase_order(site_a1):
+    case, _ = case_raise(
+        kind=CaseKind.SHIPMENT_DELAY,
+        site=site_a1,
+        severity="high",
+        title="late receipt",
+        source="odoo",
+        dedupe_key="evidence-test:incoming",
+        payload={"name": "A1/IN/00006", "picking_type_code": "incoming"},
+        evidence={**LATE_PICKING, "origin": "P00079", "partner": "Thames Logistics Parts"},
+    )
+
+    shown = evidence.present(case).body
+
+    assert (shown.holds_up_what, shown.holds_up) == ("purchase order", "P00079")
+    assert ("Supplier", "Thames Logistics Parts") in [(f.label, f.text) for f in shown.facts]
 
 
 def test_failed_delivery_from_the_carrier_alone(site_a1):
@@ -261,6 +279,15 @@ def test_titles_are_sentences():
     )
     assert titles.shipment_late(picking="AMS/OUT/00042", days=99.2) == (
         "Shipment AMS/OUT/00042 is 99 days late"
+    )
+    assert (
+        titles.invoice_mismatch(
+            bill="/", order="P00065", difference=D("-12.00"), currency="EUR", vendor="Vitens BV"
+        )
+        == "Draft bill from Vitens BV is €12.00 below order P00065"
+    )
+    assert titles.shipment_late(picking="RTM/IN/00006", days=99.2, incoming=True) == (
+        "Incoming shipment RTM/IN/00006 is 99 days late"
     )
     assert titles.delivery_failed(picking="AMS/OUT/00042", status="recipient_absent") == (
         "Delivery of AMS/OUT/00042 failed: recipient absent"

@@ -400,7 +400,9 @@ class Pickings:
             kind="shipment_delay",
             site=site,
             severity=severity,
-            title=titles.shipment_late(picking=row["name"], days=days),
+            title=titles.shipment_late(
+                picking=row["name"], days=days, incoming=row["picking_type_code"] == "incoming"
+            ),
             source="odoo",
             # Keyed by the picking's name, which carriers report too: their delay joins this case.
             dedupe_key=picking_delay_key(row["name"]),
@@ -721,6 +723,7 @@ class VendorBills:
                 order=order["name"],
                 difference=billed - expected,
                 currency=_name(row["currency_id"]),
+                vendor=_name(row["partner_id"]),
             ),
             source="odoo",
             dedupe_key=f"odoo:account.move:{row['id']}:invoice_mismatch",
