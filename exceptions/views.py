@@ -224,6 +224,8 @@ def _page(request, case: ExceptionCase, *, status=200, **forms):
     people = _workers(case)
     timeline = _worded(_timeline(request.user, case))
     # Earlier sightings' evidence, oldest first: a carrier's earlier statuses live only there.
+    actions = _actions(request.user, case)
+    is_open = case.state in OPEN_CASE_STATES
     history = [
         event.before.get("evidence")
         for event in timeline
@@ -234,8 +236,10 @@ def _page(request, case: ExceptionCase, *, status=200, **forms):
         "exceptions/detail.html",
         {
             "case": case,
-            "actions": _actions(request.user, case),
-            "is_open": case.state in OPEN_CASE_STATES,
+            "actions": actions,
+            "is_open": is_open,
+            # Open, and nothing on it is the viewer's to do: one sentence instead of five.
+            "read_only": is_open and all(actions[a] for a in ("assign", "resolve", "dismiss")),
             "assign_form": forms.get("assign_form") or AssignForm(people=people),
             "resolve_form": forms.get("resolve_form") or ResolveForm(kind=case.kind),
             "dismiss_form": forms.get("dismiss_form") or ReasonForm(auto_id="dismiss_%s"),

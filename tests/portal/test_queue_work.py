@@ -162,3 +162,28 @@ def test_the_queue_shows_a_page_and_counts_the_rest(client, site_a1, finance, se
 
     assert _rows(page) == 100
     assert "(100 of 103)" in page
+
+
+def test_a_case_one_cannot_work_says_so_once(client, site_a1, auditor):
+    case = _case(site_a1, "read")
+    client.force_login(auditor)
+
+    page = client.get(reverse("exceptions:detail", args=[case.pk])).text
+
+    assert page.count("Only people who work the Finance queue at A1.") == 1
+    assert 'id="why-read-only"' in page and 'id="reopen-form"' not in page
+
+
+def test_age_counts_the_sites_working_days(site_a1):
+    from datetime import UTC, datetime
+
+    from exceptions.selectors import working_days
+
+    friday = datetime(2026, 12, 4, 15, 0, tzinfo=UTC)
+    site_a1.business_days = "12345"
+
+    assert working_days(friday, datetime(2026, 12, 4, 17, 0, tzinfo=UTC), site_a1) == 0
+    assert working_days(friday, datetime(2026, 12, 7, 9, 0, tzinfo=UTC), site_a1) == 1  # Mon
+    assert working_days(friday, datetime(2026, 12, 18, 9, 0, tzinfo=UTC), site_a1) == 10
+    site_a1.business_days = "123456"
+    assert working_days(friday, datetime(2026, 12, 7, 9, 0, tzinfo=UTC), site_a1) == 2  # Sat
