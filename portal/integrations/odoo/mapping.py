@@ -723,7 +723,7 @@ class VendorBills:
                 order=order["name"],
                 difference=billed - expected,
                 currency=_name(row["currency_id"]),
-                vendor=_name(row["partner_id"]),
+                vendor=_name(row.get("partner_id")),
             ),
             source="odoo",
             dedupe_key=f"odoo:account.move:{row['id']}:invoice_mismatch",
