@@ -269,8 +269,10 @@ def invoice_mismatch(case: ExceptionCase, evidence: dict, history: list[dict]) -
     difference = _decimal(evidence.get("difference"))
     if difference is None and expected is not None and billed is not None:
         difference = billed - expected
-    bill = str(evidence.get("bill") or case.payload.get("name") or "")
-    order = str(evidence.get("order") or "")
+    payload = case.payload if isinstance(case.payload, dict) else {}
+    bill = str(evidence.get("bill") or payload.get("bill") or payload.get("name") or "")
+    bill = "" if not bill.strip(" /") else bill
+    order = str(evidence.get("order") or payload.get("order") or "")
     links = [
         Link(
             f"Purchase order {order}".strip(), odoo_url("purchase.order", evidence.get("order_id"))
@@ -399,11 +401,10 @@ def carrier(case: ExceptionCase, evidence: dict, history: list[dict]) -> Carrier
     ordered = sorted(events.values(), key=lambda e: (e.at is None, e.at or datetime.max))
     if ordered:
         ordered[-1] = TimelineEvent(ordered[-1].at, ordered[-1].text, current=True)
-    picking = str(evidence.get("picking_ref") or case.payload.get("name") or "")
+    payload = case.payload if isinstance(case.payload, dict) else {}
+    picking = str(evidence.get("picking_ref") or payload.get("name") or "")
     holds_up = str(evidence.get("origin") or "")
-    incoming = (
-        isinstance(case.payload, dict) and case.payload.get("picking_type_code") == "incoming"
-    )
+    incoming = payload.get("picking_type_code") == "incoming"
     facts = []
     if evidence.get("tracking_number"):
         facts.append(Fact("Tracking number", _text(evidence["tracking_number"])))

@@ -264,6 +264,8 @@ def test_old_totals_still_read_as_owed_billed_and_difference(site_a1):
     match = evidence.present(case).body
 
     assert (match.expected, match.billed, match.difference) == ("€1,200.00", "€1,240.00", "+€40.00")
+    # The bill's number is in the payload as received ("as received" here), not the evidence.
+    assert match.bill == "as received" and match.order == ""
 
 
 def test_titles_are_sentences():
