@@ -108,7 +108,10 @@ def queues(request):
 def assign_many(request):
     """Assign the selected cases to oneself or to one person; say what happened to each."""
     posted = [int(v) for v in request.POST.getlist("cases") if v.isdigit()]
-    chosen = list(selectors.open_cases_for(request.user).filter(pk__in=posted))
+    chosen = list(selectors.cases_visible_to(request.user).filter(pk__in=posted))
+    if len(chosen) != len(set(posted)):
+        # A case outside the person's scope looks like one that does not exist.
+        raise Http404("No such exception case.")
     people = selectors.workers_of({c.queue for c in chosen}, {c.site for c in chosen})
     form = BulkAssignForm(request.POST, people=people)
     if not form.is_valid():

@@ -187,3 +187,16 @@ def test_age_counts_the_sites_working_days(site_a1):
     assert working_days(friday, datetime(2026, 12, 18, 9, 0, tzinfo=UTC), site_a1) == 10
     site_a1.business_days = "123456"
     assert working_days(friday, datetime(2026, 12, 7, 9, 0, tzinfo=UTC), site_a1) == 2  # Sat
+
+
+def test_a_case_outside_ones_sites_answers_404_and_nothing_changes(
+    client, site_a1, finance, outsider
+):
+    case = _case(site_a1, "far")
+    client.force_login(outsider)
+
+    response = client.post(ASSIGN, {"cases": [case.pk], "to": "me"})
+
+    assert response.status_code == 404
+    case.refresh_from_db()
+    assert case.owner is None
