@@ -205,8 +205,9 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Open cases in priority order",
-        description="The open cases at your sites, highest priority first (severity × money "
-        "at stake × age), each with the reason it ranks there; at most `limit`.",
+        description="The open cases at your sites, highest priority first (severity, then "
+        "how late, then money at stake: exceptions/priority.py), each with the reason it ranks "
+        "there; at most `limit`.",
         parameters=[QueueQuerySerializer],
         responses={200: QueueItemSerializer(many=True)},
     )
@@ -222,7 +223,7 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
             owner_id=query.get("owner"),
             overdue=query["overdue"],
         )
-        items = selectors.prioritised(request.user, filters)[:limit]
+        items = selectors.prioritised(request.user, filters, limit=limit)
         return Response(QueueItemSerializer(items, many=True).data)
 
     @extend_schema(

@@ -7,6 +7,11 @@ from exceptions.rules import resolution_codes
 
 
 class QueueFilterForm(forms.Form):
+    show = forms.ChoiceField(
+        required=False,
+        choices=[("", "My queues"), ("all", "Every queue")],
+        label="Show",
+    )
     queue = forms.ChoiceField(required=False, choices=[("", "All queues"), *Queue.choices])
     site = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *CaseKind.choices])
@@ -19,6 +24,34 @@ class QueueFilterForm(forms.Form):
         self.fields["site"].choices = [("", "All sites")] + [
             (site.pk, f"{site.code} {site.name}") for site in sites
         ]
+
+
+class BulkAssignForm(forms.Form):
+    """Several cases to oneself ("me") or to one person who works the queue at those sites.
+
+    Each case is checked again by the service on its own; this form only reads the choice.
+    """
+
+    cases = forms.TypedMultipleChoiceField(coerce=int)
+    to = forms.ChoiceField(choices=[("me", "me"), ("person", "person")])
+    assignee = forms.CharField(required=False, label="Assign the selected cases to")
+
+    def __init__(self, data=None, *, people=()):
+        super().__init__(data)
+        self.people = {str(person.pk): person for person in people}
+        posted = data.getlist("cases") if data is not None else []
+        self.fields["cases"].choices = [(v, v) for v in posted if str(v).isdigit()]
+        self.fields["cases"].error_messages["required"] = "Select the cases to assign first."
+
+    def clean(self):
+        data = super().clean()
+        if data.get("to") == "person" and data.get("assignee") not in self.people:
+            raise forms.ValidationError("Choose someone who works these queues at these sites.")
+        return data
+
+    def chosen(self, me):
+        """The person the cases go to."""
+        return me if self.cleaned_data["to"] == "me" else self.people[self.cleaned_data["assignee"]]
 
 
 class AssignForm(forms.Form):

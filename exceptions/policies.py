@@ -21,6 +21,29 @@ def visible_cases(user) -> Q:
     return site_policies.in_scope(user, Capability.VIEW, site_field="site")
 
 
+def worked_cases(user, *, at=None) -> Q:
+    """A filter on ExceptionCase: the cases in a queue `user` works at the case's site."""
+    condition = Q(pk__in=[])
+    for queue, roles in QUEUE_ROLES.items():
+        condition |= Q(queue=queue) & site_policies.holding(
+            user, sorted(roles), site_field="site", at=at
+        )
+    return condition
+
+
+def worked_queues(user) -> list[str]:
+    """The queues `user` works at one site or more (one query)."""
+    from sites.models import Membership
+
+    now = timezone.now()
+    held = set(
+        Membership.objects.filter(user=user.pk, valid_from__lte=now)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+        .values_list("role", flat=True)
+    )
+    return [queue for queue, roles in QUEUE_ROLES.items() if roles & held]
+
+
 def may_work(user, case: ExceptionCase) -> bool:
     """Whether `user` works the case's queue at its site (one query)."""
     if not site_policies.may(user, Capability.WORK_EXCEPTIONS, case.site):

@@ -1,28 +1,24 @@
 """The exception queues, already scoped to the person asking, in priority order.
 
-Priority = severity weight × (1 + log10(1 + amount at stake)) × (1 + days open): a critical
-case outranks a low one, money at stake counts but does not swamp everything, and a case left
-waiting climbs. Amounts are compared in the base currency (at the rate in force), since one
-queue spans sites that keep their books in different currencies. Each item carries the numbers
-and a one-line reason so people can see why a case is where it is. Scoring runs over the open
-cases in scope; the database does the scoping and filtering in one query.
+The ranking is exceptions.priority's formula (severity, then lateness, then money at stake in
+the base currency), computed in SQL so a queue is ranked and paged in the database; only the
+page shown is read into Python, where each case gets the same points with its reasons in
+words, its age in the site's working days and its stake in the base currency. Counts per
+queue are one grouped query.
 """
 
-import math
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from exceptions import policies
-from exceptions.models import OPEN_CASE_STATES, ExceptionCase, Severity
+from exceptions import policies, priority
+from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
+from portal.core.formatting import zone_of
 
-SEVERITY_WEIGHT = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 4, Severity.CRITICAL: 8}
 AGING_BUCKETS = (("under 1 day", 1), ("1–3 days", 3), ("3–7 days", 7), ("over 7 days", None))
 
 
@@ -35,13 +31,23 @@ class QueueFilters:
     owner_id: int | None = None
     overdue: bool = False
     older_than_days: int | None = None
+    worked_only: bool = False
 
 
 @dataclass(frozen=True)
 class QueueItem:
     case: ExceptionCase
-    score: float
+    score: int
     reason: str
+    stake: Decimal | None = None
+    age_days: int = 0
+    workable: bool = True
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    items: list[QueueItem]
+    total: int
 
 
 def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> QuerySet:
@@ -59,6 +65,8 @@ def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> Que
         "owner": filters.owner_id,
     }
     cases = cases.filter(**{k: v for k, v in narrowing.items() if v})
+    if filters.worked_only:
+        cases = cases.filter(policies.worked_cases(user, at=at))
     if filters.overdue:
         cases = cases.filter(due_at__lt=at)
     if filters.older_than_days is not None:
@@ -66,67 +74,89 @@ def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> Que
     return cases
 
 
-def prioritised(user, filters: QueueFilters | None = None, *, at=None) -> list[QueueItem]:
-    """The open cases in scope, highest priority first, each with why it ranks there."""
+def ranked(user, filters: QueueFilters | None = None, *, at=None, rates=None) -> QuerySet:
+    """The open cases in scope ordered by priority in the database, marked workable or not."""
     at = at or timezone.now()
-    rates = _rates(at)
-    items = [_scored(case, at, rates) for case in open_cases_for(user, filters, at=at)]
-    return sorted(items, key=lambda item: (-item.score, item.case.detected_at, item.case.pk))
-
-
-def _rates(at: datetime) -> dict[str, Decimal]:
-    """Units of each currency per unit of the base currency, at the rate in force (one query)."""
-    from approvals.models import CurrencyRate
-
-    rates = {settings.TOLLGATE_BASE_CURRENCY: Decimal(1)}
-    newest_first = CurrencyRate.objects.filter(valid_from__lte=at).order_by(
-        "currency", "-valid_from"
+    rates = rates if rates is not None else priority.rates_at(at)
+    cases = open_cases_for(user, filters, at=at).annotate(
+        workable=ExpressionWrapper(policies.worked_cases(user, at=at), BooleanField())
     )
-    for currency, rate in newest_first.values_list("currency", "units_per_base"):
-        rates.setdefault(currency, rate)
-    return rates
+    return priority.annotate(cases, at=at, rates=rates)
 
 
-def _scored(case: ExceptionCase, at: datetime, rates: dict[str, Decimal]) -> QueueItem:
-    weight = SEVERITY_WEIGHT[case.severity]
-    currency = case.currency or case.site.currency
-    amount = case.amount_at_stake or Decimal(0)
-    # Without a rate the amount counts as it is; the reason says so.
-    rate = rates.get(currency)
-    stake = float(amount / rate) if rate else float(amount)
-    days = max((at - case.detected_at).total_seconds() / 86400, 0)
-    score = weight * (1 + math.log10(1 + stake)) * (1 + days)
-    money = "no amount at stake"
-    if case.amount_at_stake:
-        money = f"{case.amount_at_stake} {currency} at stake"
-        base = settings.TOLLGATE_BASE_CURRENCY
-        if currency != base:
-            money += f" (≈ {stake:.2f} {base})" if rate else f" (no {currency} rate)"
-    overdue = " and overdue" if case.due_at and case.due_at < at else ""
-    reason = f"{case.get_severity_display()}, {money}, open {days:.1f} days{overdue}"
-    return QueueItem(case, round(score, 2), reason)
+def prioritised(
+    user, filters: QueueFilters | None = None, *, at=None, limit: int | None = None
+) -> list[QueueItem]:
+    """The open cases in scope, highest priority first, each with why it ranks there."""
+    return queue_page(user, filters, at=at, limit=limit, counted=False).items
 
 
-def queue_summary(user, *, at=None) -> dict[str, dict]:
-    """Per queue: open cases, overdue ones, and how long they have waited (aging buckets)."""
+def queue_page(
+    user, filters: QueueFilters | None = None, *, at=None, limit: int | None = None, counted=True
+) -> QueuePage:
+    """The first `limit` cases by priority, and how many there are in all (three queries)."""
     at = at or timezone.now()
-    summary: dict[str, dict] = {}
-    rows = open_cases_for(user, at=at).values_list("queue", "detected_at", "due_at")
-    for queue, detected_at, due_at in rows:
-        entry = summary.setdefault(
-            queue, {"open": 0, "overdue": 0, "aging": Counter({b: 0 for b, _ in AGING_BUCKETS})}
-        )
-        entry["open"] += 1
-        entry["overdue"] += bool(due_at and due_at < at)
-        entry["aging"][_bucket(at - detected_at)] += 1
-    return summary
+    rates = priority.rates_at(at)
+    cases = ranked(user, filters, at=at, rates=rates)
+    rows = list(cases[:limit] if limit is not None else cases)
+    items = [_item(case, at, rates) for case in rows]
+    total = cases.count() if counted and limit is not None and len(rows) == limit else len(rows)
+    return QueuePage(items, total)
 
 
-def _bucket(age: timedelta) -> str:
+def _item(case: ExceptionCase, at: datetime, rates: dict) -> QueueItem:
+    ranking = priority.priority_of(case, at=at, rates=rates)
+    return QueueItem(
+        case=case,
+        score=ranking.points,
+        reason=ranking.reasons,
+        stake=ranking.stake,
+        age_days=working_days(case.detected_at, at, case.site),
+        workable=bool(getattr(case, "workable", True)),
+    )
+
+
+def working_days(since: datetime, at: datetime, site) -> int:
+    """Whole working days of the site between two moments, counted in its own zone."""
+    zone = zone_of(site)
+    first, last = since.astimezone(zone).date(), at.astimezone(zone).date()
+    days = (last - first).days
+    if days <= 0:
+        return 0
+    working = {int(d) for d in (getattr(site, "business_days", "") or "12345")}
+    weeks, rest = divmod(days, 7)
+    total = weeks * len(working)
+    for offset in range(1, rest + 1):
+        day = first + timedelta(days=weeks * 7 + offset)
+        total += day.isoweekday() in working
+    return total
+
+
+def queue_summary(user, *, at=None, filters: QueueFilters | None = None) -> dict[str, dict]:
+    """Per queue: open cases, overdue ones, and how long they have waited (one query)."""
+    at = at or timezone.now()
+    buckets = {}
+    lower = None
     for label, days in AGING_BUCKETS:
-        if days is None or age < timedelta(days=days):
-            return label
-    return AGING_BUCKETS[-1][0]
+        newer = Q(detected_at__gt=at - timedelta(days=days)) if days is not None else Q()
+        older = Q(detected_at__lte=at - timedelta(days=lower)) if lower is not None else Q()
+        buckets[label] = Count("pk", filter=newer & older)
+        lower = days
+    aliases = {f"bucket_{i}": expr for i, expr in enumerate(buckets.values())}
+    rows = (
+        open_cases_for(user, filters, at=at)
+        .order_by()
+        .values("queue")
+        .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=at)), **aliases)
+    )
+    summary: dict[str, dict] = {}
+    for row in rows:
+        summary[row["queue"]] = {
+            "open": row["open"],
+            "overdue": row["overdue"],
+            "aging": {label: row[f"bucket_{i}"] for i, label in enumerate(buckets)},
+        }
+    return summary
 
 
 def case_audience(case: ExceptionCase, reason: str) -> list:
@@ -160,3 +190,22 @@ def cases_visible_to(user) -> QuerySet:
         .select_related("site", "owner", "linked_request")
         .order_by("-id")
     )
+
+
+def workers_of(queues, sites) -> QuerySet:
+    """The active people who work one of `queues` at one of `sites` (or their regions)."""
+    from django.contrib.auth import get_user_model
+
+    from sites.models import Membership
+
+    sites = list(sites)
+    roles = sorted({role for queue in queues for role in QUEUE_ROLES.get(queue, ())})
+    now = timezone.now()
+    memberships = Membership.objects.filter(
+        Q(site__in=[s.pk for s in sites]) | Q(region__in={s.region_id for s in sites}),
+        user=OuterRef("pk"),
+        role__in=roles,
+        valid_from__lte=now,
+    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+    people = get_user_model().objects.filter(Exists(memberships), is_active=True)
+    return people.order_by("first_name", "last_name", "username")

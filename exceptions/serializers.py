@@ -97,7 +97,9 @@ class ReasonSerializer(serializers.Serializer):
 
 class QueueItemSerializer(serializers.Serializer):
     case = ExceptionCaseSerializer()
-    score = serializers.FloatField(help_text="Severity weight × money at stake × age.")
+    score = serializers.FloatField(
+        help_text="Priority points: severity, then lateness, then money at stake."
+    )
     reason = serializers.CharField(help_text="Why the case ranks where it does, in words.")
 
 

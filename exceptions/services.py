@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
-from django_fsm import can_proceed
+from django_fsm import ConcurrentTransition, can_proceed
 
 from approvals.errors import Conflict
 from exceptions import notifications, policies, routing
@@ -182,6 +182,46 @@ def case_assign(*, actor, case_id: int, owner) -> ExceptionCase:
         case.save()
         _audit(case, actor, "case.assigned", before)
     return case
+
+
+@dataclass(frozen=True)
+class AssignOutcome:
+    case_id: int
+    reference: str
+    title: str
+    ok: bool
+    message: str
+
+
+def case_assign_many(*, actor, case_ids: list[int], assignee) -> list[AssignOutcome]:
+    """Give each case to `assignee` through `case_assign`, one case and one lock at a time.
+
+    Each case is checked on its own: one the actor may not work, or the assignee does not
+    work, is refused and left as it was, and the others are assigned all the same.
+    """
+    visible = ExceptionCase.objects.filter(policies.visible_cases(actor), pk__in=case_ids)
+    known = {case.pk: case for case in visible.only("pk", "title")}
+    name = assignee.get_full_name() or assignee.get_username()
+    outcomes = []
+    for case_id in dict.fromkeys(case_ids):
+        case = known.get(case_id)
+        if case is None:
+            outcomes.append(AssignOutcome(case_id, f"#{case_id}", "", False, "No such case."))
+            continue
+        try:
+            case_assign(actor=actor, case_id=case_id, owner=assignee)
+        except (PermissionDenied, Conflict) as error:
+            message = str(error)
+        except ValidationError as error:
+            message = " ".join(error.messages)
+        except ConcurrentTransition:
+            message = f"{case.reference} changed while you were working on it."
+        else:
+            message = f"Assigned to {name}."
+            outcomes.append(AssignOutcome(case_id, case.reference, case.title, True, message))
+            continue
+        outcomes.append(AssignOutcome(case_id, case.reference, case.title, False, message))
+    return outcomes
 
 
 def case_start(*, actor, case_id: int) -> ExceptionCase:

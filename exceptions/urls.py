@@ -6,6 +6,7 @@ app_name = "exceptions"
 
 urlpatterns = [
     path("", views.queues, name="queues"),
+    path("assign/", views.assign_many, name="assign_many"),
     path("<int:case_id>/", views.detail, name="detail"),
     path("<int:case_id>/assign/", views.assign, name="assign"),
     path("<int:case_id>/start/", views.start, name="start"),

@@ -6,13 +6,17 @@ each hidden one with the reason. A case someone else closed or moved first answe
 page with its current state; bad input shows the form again and changes nothing.
 """
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
@@ -20,8 +24,14 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from approvals.errors import Conflict
 from approvals.models import HeldAt
 from approvals.selectors import role_holders
-from exceptions import policies, selectors, services
-from exceptions.forms import AssignForm, QueueFilterForm, ReasonForm, ResolveForm
+from exceptions import evidence, policies, selectors, services
+from exceptions.forms import (
+    AssignForm,
+    BulkAssignForm,
+    QueueFilterForm,
+    ReasonForm,
+    ResolveForm,
+)
 from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue
 from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES, resolution_codes
 from portal.audit.models import AuditEvent
@@ -42,41 +52,95 @@ def _case_or_404(user, case_id: int) -> ExceptionCase:
 
 @login_required
 def queues(request):
-    """Per queue counts and aging, then the open cases in priority order with the reason."""
+    """The queues the person works (or every queue they see), by priority, paged in SQL."""
     sites = list(site_list_for_user(request.user))
     form = QueueFilterForm(request.GET or None, sites=sites)
-    filters = selectors.QueueFilters()
-    if form.is_bound and form.is_valid():
-        data = form.cleaned_data
-        filters = selectors.QueueFilters(
-            queue=data["queue"],
-            site_id=data["site"],
-            kind=data["kind"],
-            severity=data["severity"],
-            owner_id=request.user.pk if data["mine"] else None,
-            overdue=data["overdue"],
-        )
-    items = selectors.prioritised(request.user, filters)
-    summary = selectors.queue_summary(request.user)
+    data = form.cleaned_data if form.is_bound and form.is_valid() else {}
+    every_queue = data.get("show") == "all"
+    filters = selectors.QueueFilters(
+        queue=data.get("queue", ""),
+        site_id=data.get("site"),
+        kind=data.get("kind", ""),
+        severity=data.get("severity", ""),
+        owner_id=request.user.pk if data.get("mine") else None,
+        overdue=data.get("overdue", False),
+        worked_only=not every_queue,
+    )
+    now = timezone.now()
+    page = selectors.queue_page(request.user, filters, at=now, limit=QUEUE_PAGE)
+    worked = policies.worked_queues(request.user)
+    summary = selectors.queue_summary(
+        request.user, at=now, filters=selectors.QueueFilters(worked_only=not every_queue)
+    )
     labels = dict(Queue.choices)
     buckets = [label for label, _ in selectors.AGING_BUCKETS]
+    workable = [item for item in page.items if item.workable]
+    # Offered: people who work a queue of the cases shown at one of their sites; the service
+    # still checks each case against the person chosen.
+    people = selectors.workers_of(
+        {item.case.queue for item in workable}, {item.case.site for item in workable}
+    )
     template = "exceptions/_queue_list.html" if request.htmx else "exceptions/queues.html"
     return render(
         request,
         template,
         {
-            "now": timezone.now(),
+            "now": now,
             "form": form,
+            "every_queue": every_queue,
+            "worked_labels": [labels[q] for q in worked],
             "summary": [
                 (labels.get(q, q), q, entry, [entry["aging"][b] for b in buckets])
                 for q, entry in sorted(summary.items())
             ],
             "buckets": buckets,
-            "items": items[:QUEUE_PAGE],
-            "total": len(items),
-            "shown": min(len(items), QUEUE_PAGE),
+            "items": page.items,
+            "total": page.total,
+            "shown": len(page.items),
+            "people": list(people) if workable else [],
+            "base_currency": settings.TOLLGATE_BASE_CURRENCY,
+            "any_workable": bool(workable),
         },
     )
+
+
+@login_required
+@require_POST
+def assign_many(request):
+    """Assign the selected cases to oneself or to one person; say what happened to each."""
+    posted = [int(v) for v in request.POST.getlist("cases") if v.isdigit()]
+    chosen = list(selectors.cases_visible_to(request.user).filter(pk__in=posted))
+    if len(chosen) != len(set(posted)):
+        # A case outside the person's scope looks like one that does not exist.
+        raise Http404("No such exception case.")
+    people = selectors.workers_of({c.queue for c in chosen}, {c.site for c in chosen})
+    form = BulkAssignForm(request.POST, people=people)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            messages.error(request, " ".join(errors))
+        return redirect(_back_to_queues(request))
+    assignee = form.chosen(request.user)
+    outcomes = services.case_assign_many(
+        actor=request.user, case_ids=form.cleaned_data["cases"], assignee=assignee
+    )
+    return render(
+        request,
+        "exceptions/assign_result.html",
+        {
+            "outcomes": outcomes,
+            "assignee": assignee,
+            "assigned": sum(1 for o in outcomes if o.ok),
+            "refused": sum(1 for o in outcomes if not o.ok),
+            "back": _back_to_queues(request),
+        },
+    )
+
+
+def _back_to_queues(request) -> str:
+    """The queue page the form was sent from, never another site."""
+    back = request.POST.get("back", "")
+    url = reverse("exceptions:queues")
+    return back if back.startswith(url) and "//" not in back else url
 
 
 def _workers(case: ExceptionCase) -> list:
@@ -134,20 +198,63 @@ def _actions(user, case: ExceptionCase) -> dict[str, str | None]:
     }
 
 
+# What each trail event says on the case page.
+ACTION_WORDS = {
+    "case.opened": "Opened",
+    "case.seen_again": "Reported again",
+    "case.assigned": "Assigned",
+    "case.started": "Work started",
+    "case.resolved": "Resolved",
+    "case.resolution_awaits_approval": "Resolution sent for approval",
+    "case.resolution_refused": "Resolution refused",
+    "case.dismissed": "Dismissed",
+    "case.reopened": "Reopened",
+    "case.reminded": "Reminder sent",
+    "case.escalated": "Escalated as overdue",
+}
+
+
+def _worded(timeline: list[AuditEvent]) -> list[AuditEvent]:
+    for event in timeline:
+        event.words = ACTION_WORDS.get(event.action, event.action.split(".")[-1].replace("_", " "))
+        if event.actor_id and event.actor:
+            event.actor_label = event.actor.get_full_name() or event.actor_label
+        elif not event.actor_id:
+            event.actor_label = "Tollgate"
+    return timeline
+
+
 def _page(request, case: ExceptionCase, *, status=200, **forms):
     people = _workers(case)
+    timeline = _worded(_timeline(request.user, case))
+    # Earlier sightings' evidence, oldest first: a carrier's earlier statuses live only there.
+    actions = _actions(request.user, case)
+    is_open = case.state in OPEN_CASE_STATES
+    history = [
+        event.before.get("evidence")
+        for event in timeline
+        if event.action == "case.seen_again" and isinstance(event.before, dict)
+    ]
     return render(
         request,
         "exceptions/detail.html",
         {
             "case": case,
-            "actions": _actions(request.user, case),
-            "is_open": case.state in OPEN_CASE_STATES,
+            "actions": actions,
+            "is_open": is_open,
+            # Open, and nothing on it is the viewer's to do: one sentence instead of five.
+            "read_only": is_open and all(actions[a] for a in ("assign", "resolve", "dismiss")),
             "assign_form": forms.get("assign_form") or AssignForm(people=people),
             "resolve_form": forms.get("resolve_form") or ResolveForm(kind=case.kind),
             "dismiss_form": forms.get("dismiss_form") or ReasonForm(auto_id="dismiss_%s"),
             "reopen_form": forms.get("reopen_form") or ReasonForm(auto_id="reopen_%s"),
-            "timeline": _timeline(request.user, case),
+            "timeline": timeline,
+            "evidence": evidence.present(case, history=history),
+            "payload_text": json.dumps(
+                case.payload, indent=2, ensure_ascii=False, cls=DjangoJSONEncoder
+            ),
+            "odoo_record": evidence.odoo_url(case.odoo_model, case.odoo_id),
+            "stake_currency": case.currency or case.site.currency,
             "may_audit": site_policies.may(request.user, site_policies.Capability.AUDIT, case.site),
             # A code withdrawn since still reads with the label it was resolved under.
             "resolution_label": (RESOLUTION_CODES[case.kind] | resolution_codes(case.kind)).get(

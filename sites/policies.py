@@ -86,6 +86,13 @@ def in_scope(
     return condition
 
 
+def holding(user, roles: Iterable[str], *, site_field: str, at: datetime | None = None) -> Q:
+    """A filter keeping rows at whose open site `user` holds one of `roles` (one `EXISTS`)."""
+    if not _is_active(user):
+        return Q(pk__in=[])
+    return Q(_grants_in_force(user, roles, site_field, at)) & Q(**{f"{site_field}__active": True})
+
+
 def sites_where(user, capability: Capability, *, at: datetime | None = None) -> QuerySet[Site]:
     """The sites at which `user` may do `capability`, as a lazy queryset (one query)."""
     return Site.objects.filter(in_scope(user, capability, at=at))

@@ -15,11 +15,11 @@ from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from exceptions import titles
 from exceptions.models import CaseKind, CaseState, ExceptionCase
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import audit_record
-from portal.core.formatting import count
 from portal.webhooks import schemas
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Site
@@ -310,7 +310,7 @@ def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
         kind=CaseKind.SHIPMENT_DELAY,
         site=delivery.site,
         severity="medium",
-        title=f"{payload['picking_ref']} delayed: {payload['status']}"[:200],
+        title=titles.shipment_delayed(picking=payload["picking_ref"], status=payload["status"]),
         source="webhook",
         # The picking's name, as the Odoo sync keys its late pickings: either joins the other.
         dedupe_key=key,
@@ -329,7 +329,7 @@ def _delivery_failed(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
         kind=CaseKind.DELIVERY_FAILED,
         site=delivery.site,
         severity="high",
-        title=f"{payload['picking_ref']} delivery failed: {payload['status']}"[:200],
+        title=titles.delivery_failed(picking=payload["picking_ref"], status=payload["status"]),
         source="webhook",
         dedupe_key=key,
         payload=payload,
@@ -354,8 +354,7 @@ def _asn_conflict(delivery: InboundDelivery, payload: dict) -> ExceptionCase | N
         kind=CaseKind.ASN_CONFLICT,
         site=delivery.site,
         severity="medium",
-        title=f"ASN for {payload['order_ref']} differs from the order on "
-        f"{count(len(differing), 'line')}",
+        title=titles.asn_conflict(order=payload["order_ref"], lines=len(differing)),
         source="webhook",
         dedupe_key=f"supplier:{payload['order_ref']}:asn_conflict",
         payload=payload,

@@ -182,7 +182,7 @@ def test_queue_ranks_open_cases_and_says_why(finance_api, site_a1, invoice_a1, i
     assert response.status_code == 200
     items = response.json()
     assert [item["case"]["id"] for item in items] == [critical.pk, invoice_a1.pk]
-    assert items[0]["reason"].startswith("Critical, 5000.00 EUR at stake")
+    assert items[0]["reason"] == "critical severity · €5,000.00 at stake"
     assert finance_api.get(f"{URL}queue/", {"severity": "high"}).json()[0]["case"]["id"] == (
         invoice_a1.pk
     )

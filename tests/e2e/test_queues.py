@@ -34,8 +34,8 @@ def test_finance_resolves_an_invoice_mismatch_from_the_queue(
 
     page.get_by_role("link", name="Queues").click()
     expect(page.locator("#queue-summary")).to_contain_text("Finance")
-    expect(page.locator("#queue-list")).to_contain_text("40.00 EUR at stake")
-    screenshot(page, "exception-queue")
+    expect(page.locator("#queue-list")).to_contain_text("€40.00 at stake")
+    screenshot(page, "exception-queue-resolve")
     page.get_by_role("link", name="BILL/2026/0042").click()
     page.get_by_role("button", name="Assign to me").click()
     expect(page.locator("#case-owner")).to_contain_text("Femke")

@@ -31,7 +31,7 @@ def _case(
     return case
 
 
-def test_priority_weighs_severity_money_and_age_and_says_why(site_a1, finance):
+def test_priority_weighs_severity_lateness_and_money_and_says_why(site_a1, finance):
     now = timezone.now()
     old_small = _case(site_a1, "old", severity="medium", amount="50", at=now - timedelta(days=9))
     fresh_big = _case(site_a1, "big", severity="high", amount="25000", at=now)
@@ -39,9 +39,11 @@ def test_priority_weighs_severity_money_and_age_and_says_why(site_a1, finance):
 
     ranked = prioritised(finance, at=now)
 
-    assert [item.case for item in ranked] == [old_small, fresh_big, fresh_low]
-    assert ranked[0].reason == "Medium, 50.00 EUR at stake, open 9.0 days and overdue"
-    assert ranked[-1].reason.startswith("Low, no amount at stake, open 0.0 days")
+    # Severity first: six days overdue lifts the medium case, but not past a high one.
+    assert [item.case for item in ranked] == [fresh_big, old_small, fresh_low]
+    assert ranked[0].reason == "high severity · €25,000.00 at stake"
+    assert ranked[1].reason == "medium severity · €50.00 at stake · 6 days overdue"
+    assert ranked[-1].reason == "low severity"
     assert ranked[0].score > ranked[1].score > ranked[2].score
 
 
@@ -86,16 +88,18 @@ def test_someone_without_a_role_at_the_site_sees_no_queue(site_a1, outsider):
 def test_a_case_climbs_the_queue_as_it_waits(site_a1, finance):
     now = timezone.now()
     waiting = _case(site_a1, "waiting", severity="low", at=now)
-    urgent = _case(site_a1, "urgent", severity="high", at=now)
-    assert [i.case for i in prioritised(finance, at=now)] == [urgent, waiting]
+    medium = _case(site_a1, "medium", severity="medium", at=now)
+    assert [i.case for i in prioritised(finance, at=now)] == [medium, waiting]
 
-    with time_machine.travel(now + timedelta(days=10)):
+    with time_machine.travel(now + timedelta(days=14)):
         later = timezone.now()
-        urgent_again = _case(site_a1, "urgent-2", severity="high", at=later)
+        medium_again = _case(site_a1, "medium-2", severity="medium", at=later)
+        high = _case(site_a1, "high", severity="high", at=later)
 
-        # Ten days on, the low case left waiting outranks a high one raised just now.
+        # A week past its deadline the low case outranks a medium one raised just now, but not
+        # a high one; the medium case, eleven days overdue, now comes before the fresh high one.
         ranked = [i.case for i in prioritised(finance, at=later)]
-        assert ranked == [urgent, waiting, urgent_again]
+        assert ranked == [medium, high, waiting, medium_again]
 
 
 def test_money_at_stake_is_compared_in_the_base_currency(region_a, site_a1, finance):
@@ -111,7 +115,8 @@ def test_money_at_stake_is_compared_in_the_base_currency(region_a, site_a1, fina
 
     # 5,000 kronor is about 435 euros: the 1,000 euro case ranks first.
     assert [item.case for item in ranked] == [euros, kronor]
-    assert ranked[1].reason.startswith("High, 5000.00 SEK at stake (≈ 434.78 EUR), open 0.0 days")
+    assert ranked[1].reason == "high severity · €434.78 at stake"
+    assert ranked[1].stake.quantize(Decimal("0.01")) == Decimal("434.78")
 
 
 def test_an_amount_without_a_rate_still_ranks_and_says_so(region_a, finance):
@@ -134,4 +139,4 @@ def test_an_amount_without_a_rate_still_ranks_and_says_so(region_a, finance):
     [item] = prioritised(finance, at=now)
 
     assert item.case == case
-    assert item.reason.startswith("Medium, 300.00 NOK at stake (no NOK rate), open 0.0 days")
+    assert item.stake == Decimal("300")

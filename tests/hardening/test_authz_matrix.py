@@ -411,6 +411,14 @@ HTML_CASES: dict[str, Case] = {
         {"get": lambda v, w, obj: 200 if sees(v, obj) else 404},
         objects=CASES_OPEN,
     ),
+    # Several cases at once: a case the person cannot see answers 404; one they see gets the
+    # outcome page, each case checked on its own (refused there if they do not work it).
+    "exceptions:assign_many": html(
+        _static("exceptions:assign_many"),
+        {"get": signed_in(405), "post": lambda v, w, obj: 200 if sees(v, obj) else 404},
+        objects=CASES_OPEN,
+        bodies={"post": lambda world, viewer, obj: {"cases": [obj.pk], "to": "me"}},
+    ),
     "exceptions:assign": html(
         _pk("exceptions:assign", "case_id"),
         {"get": signed_in(405), "post": _case_action(works)},

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, RequestKind, RequestState
+from exceptions import titles
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.core.formatting import count
@@ -585,7 +586,9 @@ class Pickings:
             kind="shipment_delay",
             site=site,
             severity=severity,
-            title=f"{row['name']} is {days:.1f} days late",
+            title=titles.shipment_late(
+                picking=row["name"], days=days, incoming=row["picking_type_code"] == "incoming"
+            ),
             source="odoo",
             # Keyed by the picking's name, which carriers report too: their delay joins this case.
             dedupe_key=picking_delay_key(row["name"]),
@@ -624,9 +627,8 @@ class Pickings:
             kind="receipt_discrepancy",
             site=site,
             severity="medium",
-            title=(
-                f"{row['name']} received differs from the order on "
-                f"{count(len(differences), 'line')}"
+            title=titles.receipt_discrepancy(
+                receipt=row["name"], order=row["origin"] or "", lines=len(differences)
             ),
             source="odoo",
             dedupe_key=f"odoo:stock.picking:{row['id']}:receipt_discrepancy",
@@ -958,12 +960,20 @@ class VendorBills:
             kind="invoice_mismatch",
             site=site,
             severity="high" if at_stake >= 1000 else "medium",
-            title=f"Bill {row['name']} differs from {order['name']} by {at_stake}",
+            title=titles.invoice_mismatch(
+                bill=row["name"],
+                order=order["name"],
+                difference=billed - expected,
+                currency=_name(row["currency_id"]),
+                vendor=_name(row.get("partner_id")),
+            ),
             source="odoo",
             dedupe_key=f"odoo:account.move:{row['id']}:invoice_mismatch",
             payload=row,
             evidence={
                 "order": order["name"],
+                "order_id": order["id"],
+                "bill": row["name"],
                 "lines": lines,
                 "expected": expected,
                 "billed": billed,
