@@ -73,14 +73,22 @@ AMOUNTS = {
 }
 KIND_OFFSET = {"purchase": 0, "transfer": 1, "write_off": 2, "return_authorization": 3}
 REJECT_SHARE = 0.12
+# Rotterdam's site manager is on leave for the last LEAVE_DAYS days; what Rotterdam asked for
+# meanwhile waits for the regional manager, who stands in. By weekday of the leave, oldest first;
+# the five purchases fall on five different weekdays however the weekend falls, so no 72-hour
+# window holds purchases that add up to a threshold (no "threshold splitting").
+LEAVE_DAYS = 9
 ROTTERDAM_ROUTINE = [
-    ("transfer", D("2410.00")),
-    ("return_authorization", D("655.40")),
-    ("purchase", D("1250.00")),
-    ("transfer", D("3120.50")),
-    ("write_off", D("482.10")),
-    ("return_authorization", D("820.00")),
-    ("purchase", D("1890.75")),
+    (0, "transfer", D("2410.00")),
+    (0, "purchase", D("1150.00")),
+    (1, "purchase", D("1040.00")),
+    (2, "return_authorization", D("655.40")),
+    (3, "purchase", D("1180.00")),
+    (3, "write_off", D("482.10")),
+    (4, "purchase", D("1090.00")),
+    (5, "return_authorization", D("820.00")),
+    (6, "purchase", D("1120.75")),
+    (6, "transfer", D("3120.50")),
 ]
 
 
@@ -138,7 +146,7 @@ class _History:
                 for kind, offset in KIND_OFFSET.items():
                     # One request of a kind per requester and site every fourth weekday.
                     if (index + offset + list(PEOPLE).index(code)) % 4 == 0:
-                        self._one(code, kind, day, recent=(self.now - day).days <= 3)
+                        self._one(code, kind, day, age_days=(self.now - day).days)
             if index % 3 == 1:
                 self._price_override(days[index], index)
         self._requester_states(days)
@@ -146,11 +154,12 @@ class _History:
         self._rotterdam_routine(days)
         self._rotterdam_on_leave()
 
-    def _one(self, code: str, kind: str, day: datetime, *, recent: bool) -> None:
+    def _one(self, code: str, kind: str, day: datetime, *, age_days: int) -> None:
         fast_share, routine, reviewed = AMOUNTS[kind]
         fast = self.rng.random() < fast_share
-        if recent and code == "RTM":
-            return  # Rotterdam's last days are laid out by _rotterdam_routine
+        recent = age_days <= 3
+        if code == "RTM" and age_days <= LEAVE_DAYS:
+            return  # Rotterdam's days of leave are laid out by _rotterdam_routine
         low, high = routine if fast else reviewed
         amount = D(self.rng.randint(low, high)) + D(self.rng.randint(0, 99)) / 100
         at = office_moment(day, self.rng)
@@ -382,13 +391,15 @@ class _History:
     def _rotterdam_routine(self, days: list[datetime]) -> None:
         """Routine work at Rotterdam over its rules' fast-path limits, waiting since the site
         manager went on leave; no two of a kind add up to a threshold."""
-        recent = [day for day in days if (self.now - day).days <= 3] or days[-1:]
-        for number, (kind, amount) in enumerate(ROTTERDAM_ROUTINE):
-            day = recent[number % len(recent)]
+        leave = [day for day in days if (self.now - day).days <= LEAVE_DAYS] or days[-1:]
+        last = max(number for number, _, _ in ROTTERDAM_ROUTINE)
+        for number, kind, amount in ROTTERDAM_ROUTINE:
+            # Spread over however many weekdays the leave has had, oldest first.
+            day = leave[round(number * (len(leave) - 1) / last)]
             self._raise("RTM", kind, amount, office_moment(day, self.rng))
 
     def _rotterdam_on_leave(self) -> None:
-        start = self.now - timedelta(days=3)
+        start = self.now - timedelta(days=LEAVE_DAYS)
         services.delegation_create(
             actor=self.user["sm.rotterdam"],
             delegator=self.user["sm.rotterdam"],
