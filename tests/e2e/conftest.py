@@ -28,6 +28,7 @@ CHROMIUM_ARGS = [
 PASSWORD = "correct-horse-battery"
 DEMO_DOMAIN = "@demo.tollgate.invalid"
 DESKTOP = {"width": 1280, "height": 900}
+WIDE = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,6 +155,17 @@ def working_morning():
 @pytest.fixture
 def demo(transactional_db, working_morning):
     """The seeded demo company (sites, personas, policy) and a way to raise its requests."""
+    return _demo_company(history=False)
+
+
+@pytest.fixture
+def demo_with_history(transactional_db, working_morning):
+    """The fresh demo as `make run` opens it: the company and its ninety days of history, with
+    work left waiting (about 30 to 60 s to seed on SQLite), and a way to raise more."""
+    return _demo_company(history=True)
+
+
+def _demo_company(*, history: bool) -> SimpleNamespace:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
@@ -161,7 +173,7 @@ def demo(transactional_db, working_morning):
     from sites.models import Site
 
     with open(os.devnull, "w") as quiet:
-        call_command("seed_demo", force=True, history=False, stdout=quiet)
+        call_command("seed_demo", force=True, history=history, stdout=quiet)
     users = {user.username: user for user in get_user_model().objects.all()}
     counter = iter(range(1, 10_000))
 

@@ -165,3 +165,43 @@ def test_regional_manager_reads_dashboards_and_downloads_csv(
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     assert phone.evaluate(TEXT_OUTSIDE_ITS_CHART) == []
     screenshot(phone, "dashboard-phone")
+
+
+def test_in_the_fresh_demo_every_chart_has_data_at_desk_and_phone_width(
+    demo_with_history, page_for, screenshot
+):
+    manager = demo_with_history.users["regional.manager"]
+    page = page_for(manager, viewport=DESK)
+    page.goto("/dashboards/")
+    panels = page.locator("section.panel")
+    assert panels.count() == 10
+    empty = {
+        panel.get_attribute("id").removeprefix("panel-"): message.text_content()
+        for panel in panels.all()
+        for message in panel.locator("svg.chart text.chart-empty").all()
+    }
+    # Only the chart of failures may say it has nothing, and only when nothing failed.
+    if "failed-write-backs" in empty and not _a_write_back_failed():
+        del empty["failed-write-backs"]
+    assert empty == {}
+    assert page.evaluate(TEXT_OUTSIDE_ITS_CHART) == []
+    screenshot(page, "dashboard-demo")
+
+    phone = page_for(manager, viewport=PHONE)
+    phone.goto("/dashboards/")
+    assert phone.locator("section.panel").count() == 10
+    assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    screenshot(phone, "dashboard-demo-phone")
+
+
+def _a_write_back_failed() -> bool:
+    """Whether any decision of the seed failed, or is failing, to reach Odoo."""
+    from approvals.models import ApprovalRequest, RequestState
+    from portal.integrations.odoo.models import OutboxState
+
+    failing = OutboxItem.objects.filter(state=OutboxState.FAILED) | OutboxItem.objects.filter(
+        state=OutboxState.PENDING, attempts__gt=0
+    )
+    return (
+        failing.exists() or ApprovalRequest.objects.filter(state=RequestState.APPLY_FAILED).exists()
+    )

@@ -69,12 +69,21 @@ def test_requester_raises_a_write_off_with_lines_and_a_pdf_and_sees_who_will_app
     request = ApprovalRequest.objects.get(title="Thawed frozen stock after the freezer failed")
     expect(page).to_have_url(re.compile(rf"/approvals/{request.pk}/$"))
     assert request.state == RequestState.IN_REVIEW
-    lines = page.locator("#request-lines")
+    lines = page.locator("#line-items")
     expect(lines).to_contain_text(FRIES)
     expect(lines).to_contain_text("Ice cream tubs, mixed")
     expect(page.locator("#attachments")).to_contain_text("freezer-log.pdf")
     attachment = request.attachments.get()
     expect(page.locator("#attachments .digest")).to_have_attribute("title", attachment.sha256)
+
+    # Later, the requester finds it again among the requests they raised.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Requests").click()
+    page.get_by_role("link", name="Raised by me", exact=True).click()
+    expect(page).to_have_url(re.compile(r"tab=raised"))
+    row = page.locator("#requests-list tbody tr", has_text=request.reference)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("Thawed frozen stock after the freezer failed")
+    expect(row).to_contain_text("In review")
     assert not [error for error in console_errors if "Content Security Policy" in error]
 
 
