@@ -344,6 +344,7 @@ def test_policy_rules_name_kinds_and_amounts_as_people_read_them(client, matrix,
 
     assert "Kinds: Write-off." in detail and "write_off" not in detail
     assert "Fast path below €100.00." in detail
+    assert "Amount from €1,000.00." in detail
 
 
 def test_preview_shows_route_and_people(client, matrix, region_admin, site_manager, site_a1):
