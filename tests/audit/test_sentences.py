@@ -74,3 +74,12 @@ def test_the_trail_and_the_request_page_tell_an_event_the_same_way(
 
     for entry in context.timeline(auditor, approved):
         assert entry.sentence in trail
+
+
+def test_the_trail_shows_recorded_amounts_as_money_and_states_as_words(client, activity, auditor):
+    client.force_login(auditor)
+
+    trail = client.get(reverse("audit:trail", args=["request", activity["approved"].pk])).text
+
+    assert "amount: €1,200.00" in trail and "amount: 1200" not in trail
+    assert "state: in review" in trail and "in_review" not in trail

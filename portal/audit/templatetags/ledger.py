@@ -6,7 +6,7 @@ import re
 from django import template
 
 from portal.audit import sentences
-from portal.core.formatting import moment
+from portal.core.formatting import moment, money
 
 register = template.Library()
 _CODE = re.compile(r"^[a-z]+(_[a-z]+)+$")
@@ -54,3 +54,19 @@ def ledger_value(value, zone=None) -> str:
     if _ISO_MOMENT.match(text):
         return moment(text, zone)
     return text.replace("_", " ") if _CODE.match(text) else text
+
+
+@register.filter
+def ledger_pairs(recorded, zone=None) -> list[tuple[str, str]]:
+    """A recorded before/after as (field, value) words; amounts as money when the record names
+    its currency ('amount: €1,890.75')."""
+    recorded = recorded or {}
+    currency = recorded.get("currency") if isinstance(recorded.get("currency"), str) else ""
+    pairs = []
+    for key, value in recorded.items():
+        if currency and str(key).endswith("amount") and value not in (None, ""):
+            text = money(value, currency)
+        else:
+            text = ledger_value(value, zone)
+        pairs.append((field_words(key), text))
+    return pairs
