@@ -22,6 +22,7 @@ from approvals.models import (
     PolicyVersion,
 )
 from approvals.selectors import requests_visible_to
+from portal.core.formatting import count
 from sites.policies import sites_administered_by
 
 
@@ -121,7 +122,7 @@ class ApprovalRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 retried += 1
             except (PermissionDenied, ValidationError, ValueError) as error:
                 self.message_user(request, f"{approval.reference}: {error}", messages.WARNING)
-        self.message_user(request, f"{retried} request(s) queued for Odoo again.")
+        self.message_user(request, f"{count(retried, 'request')} queued for Odoo again.")
 
 
 @admin.register(Delegation)

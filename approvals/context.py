@@ -24,6 +24,7 @@ from approvals.models import (
 from approvals.selectors import InboxFilters, _filtered
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import REQUEST_TYPE, trail_for
+from portal.audit.sentences import event_sentence
 from portal.integrations.odoo import links
 
 HISTORY_LIMIT = 10
@@ -146,55 +147,6 @@ class TimelineEntry:
     at: datetime
     sentence: str
     comment: str
-
-
-# What each recorded action means, said once: "{actor}" is who acted. A decision taken for
-# someone else adds "on behalf of <name>"; actions by Tollgate itself read without an actor.
-EVENT_SENTENCES = {
-    "request.created": "Raised by {actor}",
-    "request.submitted": "Submitted by {actor}",
-    "request.in_review": "Sent for review",
-    "request.auto_approved": "Approved by policy on the fast path",
-    "request.approved": "Approved at every tier: the request is approved",
-    "request.rejected": "The request is rejected",
-    "request.withdrawn": "Withdrawn by {actor}",
-    "request.resubmitted": "Resubmitted by {actor}",
-    "request.drifted": "Changed in Odoo after it was raised; decided again from the first tier",
-    "request.applied": "Odoo updated with the decision",
-    "request.apply_failed": "Odoo update failed",
-    "request.apply_retried": "Odoo update sent again by {actor}",
-    "request.write_back_failed": "Odoo update could not be queued",
-    "request.post_reviewed": "Reviewed after the fast path by {actor}",
-    "request.expired": "Expired: nobody decided in time",
-    "decision.approve": "Approved by {actor}",
-    "decision.reject": "Rejected by {actor}",
-    "decision.auto_approve": "Approved by policy on the fast path",
-    "step.escalated": "Escalated: the tier was not decided in time",
-    "step.reminded": "Reminder sent to the people who decide",
-    "delegation.created": "Delegation given by {actor}",
-    "delegation.revoked": "Delegation withdrawn by {actor}",
-}
-
-
-def event_sentence(event: AuditEvent) -> str:
-    """One ledger event as a sentence: 'Approved by Sam Site on behalf of Rita Region'."""
-    actor = _name(event.actor) or (
-        "" if event.actor_label in ("", "tollgate", "system") else event.actor_label
-    )
-    phrase = EVENT_SENTENCES.get(event.action)
-    if phrase is None:
-        words = event.action.replace(".", " ").replace("_", " ").strip()
-        phrase = words[:1].upper() + words[1:] + (" by {actor}" if actor else "")
-    if "{actor}" in phrase:
-        phrase = phrase.replace("{actor}", actor) if actor else phrase.split(" by {actor}")[0]
-    behalf = _name(event.on_behalf_of)
-    return f"{phrase} on behalf of {behalf}" if behalf else phrase
-
-
-def _name(person) -> str:
-    if person is None:
-        return ""
-    return person.get_full_name() or person.get_username()
 
 
 def odoo_link(request: ApprovalRequest) -> str:

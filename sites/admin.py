@@ -9,7 +9,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from portal.core.formatting import working_hours
+from portal.core.formatting import count, working_hours
 from sites import services
 from sites.models import Membership, MembershipChange, Region, Site
 from sites.policies import sites_administered_by
@@ -186,6 +186,6 @@ class MembershipAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{membership}: {error}", messages.ERROR)
         self.message_user(
             request,
-            f"Ended {ended} membership(s); {already} had already ended.",
+            f"Ended {count(ended, 'membership')}; {already} had already ended.",
             messages.SUCCESS,
         )

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 
 from portal.api import services
 from portal.api.models import ApiToken
+from portal.core.formatting import count
 
 
 @admin.register(ApiToken)
@@ -37,4 +38,4 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset:
             services.token_revoke(actor=request.user, token_id=token.pk)
-        messages.success(request, f"{queryset.count()} token(s) revoked.")
+        messages.success(request, f"{count(queryset.count(), 'token')} revoked.")

@@ -38,8 +38,9 @@ from portal.audit.selectors import (
     trail_for,
     trail_for_export,
 )
+from portal.audit.sentences import EVENT_SENTENCES, event_words
 from portal.audit.services import VERIFIED
-from portal.core.formatting import count, day
+from portal.core.formatting import count, day, zone_of
 from sites.policies import Capability, sites_where
 
 # Short names for the URL; a full "app_label.model" names any other object.
@@ -68,6 +69,7 @@ def trail(request, object_type: str, object_id: str):
         "audit/trail.html",
         {
             "events": events,
+            "zone": shared_zone(events),
             "subject": subject,
             "record_kind": KIND_NAMES.get(label, "Record"),
             "export_kind": object_type if object_type in OBJECT_TYPES else None,
@@ -86,6 +88,29 @@ def _is_row_id(text: str) -> bool:
 
 
 # --- forms ------------------------------------------------------------------------------------
+
+
+# The families an auditor may search as a whole: "request." matches every request event.
+ACTION_FAMILIES = {
+    "request": "Anything about a request",
+    "decision": "Any decision",
+    "case": "Anything about an exception case",
+    "delegation": "Any delegation",
+    "policy": "Anything about a policy",
+    "auth": "Any sign-in or sign-out",
+    "audit": "Anything about the ledger itself",
+}
+
+
+def action_choices() -> list:
+    """The actions an auditor may filter by, as words; the recorded action is the value."""
+    families = [(f"{family}.", words) for family, words in ACTION_FAMILIES.items()]
+    single = sorted(((action, event_words(action)) for action in EVENT_SENTENCES), key=_second)
+    return [("", "Any action"), ("Groups", families), ("One action", single)]
+
+
+def _second(pair: tuple) -> str:
+    return pair[1]
 
 
 class _Dates(forms.Form):
@@ -115,16 +140,17 @@ class SearchForm(_Dates):
     q = forms.CharField(
         required=False, max_length=200, label="Object", help_text="Reference or id, e.g. AR-000042"
     )
-    actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
-    action = forms.CharField(
-        required=False, max_length=64, label="Action", help_text="e.g. request.approved or request."
+    actor = forms.CharField(
+        required=False, max_length=150, label="Who acted", help_text="Their username, e.g. finance"
     )
+    action = forms.ChoiceField(required=False, label="What happened", choices=())
     site = forms.ChoiceField(required=False, label="Site")
     before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, site_codes: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["site"].choices = [("", "Any site"), *((code, code) for code in site_codes)]
+        self.fields["action"].choices = action_choices()
 
 
 class ExportForm(_Dates):
@@ -134,15 +160,16 @@ class ExportForm(_Dates):
 
     sites = forms.MultipleChoiceField(required=False, label="Sites (none: all in your scope)")
     region = forms.ChoiceField(required=False, label="Region")
-    kind = forms.CharField(
-        required=False, max_length=64, label="Action", help_text="e.g. request.approved or request."
+    kind = forms.ChoiceField(required=False, label="What happened", choices=())
+    actor = forms.CharField(
+        required=False, max_length=150, label="Who acted", help_text="Their username, e.g. finance"
     )
-    actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
 
     def __init__(self, *args, site_codes: list[str], region_codes: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sites"].choices = [(code, code) for code in site_codes]
         self.fields["region"].choices = [("", "Any"), *((code, code) for code in region_codes)]
+        self.fields["kind"].choices = action_choices()
 
     def filters(self) -> ExportFilters:
         data = self.cleaned_data
@@ -193,12 +220,28 @@ def _search(user, form: SearchForm):
         events = events.filter(at__lt=end)
     if data.get("before"):
         events = events.filter(sequence__lt=data["before"])
-    page = list(events.select_related("site").order_by("-sequence")[: PAGE_SIZE + 1])
+    page = list(
+        events.select_related("site", "actor", "on_behalf_of").order_by("-sequence")[
+            : PAGE_SIZE + 1
+        ]
+    )
     more = len(page) > PAGE_SIZE
     page = page[:PAGE_SIZE]
     for event in page:
         event.trail_type = SHORT_NAMES.get(event.object_type)
     return page, (page[-1].sequence if more else None)
+
+
+def shared_zone(events) -> str | None:
+    """A time zone every event's site keeps the same clock as (Amsterdam and Brussels alike),
+    to name once above a table; None if they differ (each time then names its own zone)."""
+    now = timezone.now()
+    clocks = {}
+    for event in events:
+        name = event.site.time_zone if event.site else "UTC"
+        local = now.astimezone(zone_of(name))
+        clocks.setdefault((local.tzname(), local.utcoffset()), name)
+    return next(iter(clocks.values())) if len(clocks) == 1 else None
 
 
 def _last_verification():
@@ -228,6 +271,7 @@ def _area(user, form: SearchForm, export_form: ExportForm, *, query: str = "") -
     return {
         "form": form,
         "events": events,
+        "zone": shared_zone(events),
         "next_before": next_before,
         "query": query,
         "export_form": export_form,

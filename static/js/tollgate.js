@@ -19,7 +19,11 @@
       count += 1;
     });
     var parts = Object.keys(totals).sort().map(function (currency) {
-      return (totals[currency] / 100).toFixed(2) + " " + currency;
+      // As the page's own totals read: the browser's language (which Tollgate formats by too)
+      // and the currency's own minor units.
+      return new Intl.NumberFormat(navigator.language || undefined, {
+        style: "currency", currency: currency
+      }).format(totals[currency] / 100);
     });
     output.textContent = count
       ? "Selected: " + count + " request" + (count === 1 ? "" : "s") + ", " + parts.join(" + ") + "."

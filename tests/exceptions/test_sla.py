@@ -75,7 +75,7 @@ def test_the_owner_is_reminded_once_at_three_quarters_of_the_time(
     assert vars(sweep(REMINDER + timedelta(minutes=5))) == {"reminded": 0, "escalated": 0}
 
     assert mail_to(mailoutbox) == [("[Tollgate] Case due soon", finance.email)]
-    assert "Due:       Tue 5 May 2026 10:00 CEST" in mailoutbox[0].body  # Amsterdam time
+    assert "Due:       Tue 5 May 10:00 CEST" in mailoutbox[0].body  # Amsterdam time
     assert f"/exceptions/{case.pk}/" in mailoutbox[0].body
     case.refresh_from_db()
     assert case.reminded_at == REMINDER

@@ -207,3 +207,37 @@ def test_a_title_typed_with_a_line_break_still_makes_a_step_email(
     mail = next(m for m in mailoutbox if site_manager.email in m.to)
     assert "\n" not in mail.subject and "PO 4711 Bcc: x@evil.test" in mail.subject
     assert mail.bcc == []
+
+
+def test_the_step_email_reads_money_and_the_due_time_as_people_do(
+    routine, site_manager, site_a1, mailoutbox
+):
+    from approvals import notifications
+    from portal.core import formatting
+
+    step = routine.steps.get(state="active")
+    mailoutbox.clear()
+
+    notifications.send_step_mail([step.pk], "activated")
+
+    body = next(m for m in mailoutbox if site_manager.email in m.to).body
+    assert "Amount: €1,000.00" in body
+    assert f"Due:    {formatting.moment(step.due_at, site_a1)}" in body
+    assert site_a1.time_zone not in body
+
+
+def test_the_decided_email_names_the_approver_and_the_time_in_the_sites_zone(
+    routine, site_manager, site_a1, mailoutbox
+):
+    from approvals import notifications, services
+    from portal.core import formatting
+
+    services.request_approve(actor=site_manager, request_id=routine.pk, comment="Fine")
+    decision = Decision.objects.get(request=routine)
+    mailoutbox.clear()
+
+    notifications.send_requester_mail([routine.pk])
+
+    body = mailoutbox[-1].body
+    assert f"by {site_manager.get_full_name()}, {formatting.moment(decision.at, site_a1)}" in body
+    assert "UTC" not in body

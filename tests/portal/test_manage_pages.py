@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals import preferences, services
 from approvals.models import ApprovalPolicy, Delegation, NotificationPreference, PolicyVersion
 from portal.audit.models import AuditEvent
+from portal.core import formatting
 from sites.roles import Role
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
 from tests.conftest import persona
@@ -288,6 +289,7 @@ def test_digest_lists_what_waits_once_a_day(matrix, requester, site_manager, sit
     assert preferences.send_daily_digests() == 1
     (digest,) = _mail_to(site_manager)
     assert request.reference in digest.body and "1 decision waits" in digest.body
+    assert "€1,000.00" in digest.body and "1000.00 EUR" not in digest.body
     assert preferences.send_daily_digests() == 0  # not twice the same day
 
 
@@ -332,6 +334,17 @@ def test_administrator_sees_versions_rules_and_tiers(client, matrix, region_admi
     assert "Publish a new version" not in detail  # only a superuser publishes global policy
     local = ApprovalPolicy.objects.get(name="UK thresholds")
     assert client.get(reverse("manage:policy", args=[local.pk])).status_code == 404
+
+
+def test_policy_rules_name_kinds_and_amounts_as_people_read_them(client, matrix, region_admin):
+    client.force_login(region_admin)
+    policy = ApprovalPolicy.objects.get(name="Enterprise framework")
+
+    detail = client.get(reverse("manage:policy", args=[policy.pk])).text
+
+    assert "Kinds: Write-off." in detail and "write_off" not in detail
+    assert "Fast path below €100.00." in detail
+    assert "Amount from €1,000.00." in detail
 
 
 def test_preview_shows_route_and_people(client, matrix, region_admin, site_manager, site_a1):
@@ -490,7 +503,8 @@ def test_digest_shows_each_due_time_in_its_own_sites_zone(matrix, requester, sit
         request.refresh_from_db()
         assert request.due_at is not None
         local = request.due_at.astimezone(ZoneInfo(request.site.time_zone))
-        assert f"due {local.day} {local:%b %Y %H:%M} {local.tzname()}" in digest.body
+        assert f"due {formatting.moment(request.due_at, request.site)}" in digest.body
+        assert local.tzname() in formatting.moment(request.due_at, request.site)
 
 
 @pytest.mark.parametrize(

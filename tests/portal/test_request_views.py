@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from approvals import services
 from approvals.models import ApprovalRequest, Decision, RequestState, StepState
+from portal.core import formatting
 from tests.approvals import conftest as approval_fixtures
 from tests.approvals.conftest import raise_request
 
@@ -317,7 +318,21 @@ def test_bulk_page_groups_routine_items_and_says_why_others_are_one_by_one(
     assert all(f'value="{r.pk}"' in page for r in routine)
     assert f'value="{material.pk}"' not in page
     assert "Material one" in page and "has no fast path" in page
-    assert "3003.00 EUR" in page  # the group's total
+    assert "€3,003.00" in page  # the group's total
+
+
+def test_bulk_page_shows_money_and_due_times_as_people_read_them(
+    client, matrix, requester, site_a1, site_manager
+):
+    routine = raise_request(requester, site_a1, amount="3120.5")
+    client.force_login(site_manager)
+
+    page = client.get(BULK).text
+
+    assert "€3,120.50" in page and "3120.50 EUR" not in page
+    routine.refresh_from_db()
+    assert routine.due_at and formatting.moment(routine.due_at, site_a1) in page
+    assert "(1 request)" in page
 
 
 def test_bulk_approval_approves_each_selected_item_with_one_comment(

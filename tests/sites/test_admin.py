@@ -139,3 +139,15 @@ def test_staff_administrator_sees_only_the_sites_they_administer(client, adminis
     assert "Site B1" not in page
     other = client.get(reverse("admin:sites_site_change", args=[site_b1.pk]))
     assert other.status_code == 302  # the admin's answer for an object outside the queryset
+
+
+def test_ending_memberships_in_the_admin_says_how_many_in_words(admin_client, site_manager):
+    membership = Membership.objects.get(user=site_manager)
+    changelist = reverse("admin:sites_membership_changelist")
+
+    response = admin_client.post(
+        changelist, {"action": "end_now", "_selected_action": [membership.pk]}, follow=True
+    )
+
+    assert "Ended 1 membership; 0 had already ended." in response.text
+    assert "(s)" not in response.text
