@@ -61,6 +61,10 @@ def seed_history(*, now=None) -> int:
             counterparty_ref="res.partner,990",
             odoo_model="purchase.order",
             odoo_id=ORDER_ID,
+            # Made in Odoo by its buyer: risk signals judge that person and moment.
+            odoo_author_ref="res.users,990",
+            odoo_author="Lars Visser",
+            odoo_asked_at=asked,
             details={"odoo_reference": ORDER, "counterparty_since": "2018-04-03"},
         )
     item = OutboxItem.objects.filter(request=request).first()
