@@ -28,7 +28,7 @@ def test_regional_manager_bulk_approves_the_demos_routine_requests(
     # The largest group of routine requests ("Purchase order · Routine purchases (5)").
     groups = page.get_by_role("navigation", name="Groups of routine requests").get_by_role("link")
     groups_text = groups.all_inner_texts()
-    sizes = [int(re.search(r"\((\d+)\)$", text)[1]) for text in groups_text]
+    sizes = [int(re.search(r"\((\d+) requests?\)$", text)[1]) for text in groups_text]
     groups.nth(sizes.index(max(sizes))).click()
     form = page.locator("#bulk-form")
     boxes = form.locator("input[name=requests]")

@@ -307,6 +307,18 @@ HTML_CASES: dict[str, Case] = {
     ),
     # Raising in the browser: for people who may raise somewhere; the refusal names why.
     "approvals:raise": html(_static("approvals:raise"), {"get": _raises(200, 403)}, head=405),
+    "approvals:list": html(_static("approvals:list"), {"get": signed_in(200)}, htmx=True),
+    "approvals:export": html(_static("approvals:export"), {"get": signed_in(200)}),
+    # After deciding or skipping: on to the next inbox item, or back to the inbox.
+    "inbox:next": html(_static("inbox:next"), {"get": signed_in(302)}),
+    # The demo's mail outbox: superusers only, and only with the file backend (not in tests).
+    "mailbox:outbox": html(_static("mailbox:outbox"), {"get": signed_in(404)}),
+    "mailbox:letter": html(
+        lambda world, viewer, obj: reverse(
+            "mailbox:letter", kwargs={"name": "20261206T101500000000-1.eml"}
+        ),
+        {"get": signed_in(404)},
+    ),
     "approvals:raise_new": html(
         _static("approvals:raise_new", kind="write_off"),
         {"get": _raises(200, 403), "post": _raises(400, 403)},
@@ -874,6 +886,11 @@ LISTINGS = (
     ("get", "/dashboards/?days=7", {}),
     *(("get", f"/dashboards/{slug}.csv?days=7", {}) for slug in BY_SLUG),
     ("get", "/approvals/bulk/", {}),
+    ("get", "/approvals/?tab=all", {}),
+    ("get", "/approvals/?tab=all&q=crates", {}),
+    ("htmx", "/approvals/?tab=all&q=Zanzibar", {}),
+    ("stream", "/approvals/export.csv?tab=all", {}),
+    ("get", "/approvals/new/transfer/", {}),
     ("get", "/manage/delegations/", {}),
     ("get", "/manage/policies/", {}),
     ("get", "/manage/policies/preview/", {}),
