@@ -73,7 +73,7 @@ def test_bulk_approval_of_five_routine_items(demo, page_for, screenshot, console
     for request in routine:
         page.locator(f"#bulk-{request.pk}").check()
     expect(page.locator("[data-bulk-selected]")).to_contain_text("5 requests, €6,500.00")
-    screenshot(page, "bulk-approval")
+    screenshot(page, "bulk-approval-five")
     page.get_by_label("Comment for every approval").fill("Weekly replenishment")
     page.get_by_role("button", name="Approve selected").click()
 
