@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import F
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Least
 from django.utils import timezone
 
 from approvals import routing, sla
@@ -163,7 +163,9 @@ def threshold_split(request: ApprovalRequest, *, version, at: datetime) -> dict 
     moment = asked_at(request, at)
     recent = (
         _history(request, at)
-        .annotate(asked=Coalesce(F("odoo_asked_at"), F("submitted_at")))
+        # As asked_at: never later than the request reached Tollgate (an Odoo clock ahead of
+        # ours must not move a record out of the window).
+        .annotate(asked=Least(Coalesce(F("odoo_asked_at"), F("submitted_at")), F("submitted_at")))
         .filter(
             site=request.site_id, kind=request.kind, asked__gte=moment - window, asked__lte=moment
         )
