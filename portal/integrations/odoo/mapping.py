@@ -108,6 +108,7 @@ class Context:
         self.user_rows: dict[int, dict] = {}
         self.po_lines: dict[int, dict] = {}
         self.orders: dict[int, dict] = {}
+        self.receipts: dict[int, dict] = {}
         self.lines: dict[tuple[str, int], list[dict]] = {}
         # On hand by (product, location), for the pairs read so far.
         self.stock: dict[tuple[int, int], Decimal] = {}
@@ -932,13 +933,18 @@ class VendorBills:
             ctx.po_lines,
         )
         orders = {_id(line["order_id"]) for line in ctx.po_lines.values()}
-        ctx.fill("purchase.order", orders, ["name", "picking_type_id"], ctx.orders)
+        ctx.fill("purchase.order", orders, ["name", "picking_type_id", "picking_ids"], ctx.orders)
         ctx.fill(
             "stock.picking.type",
             [_id(o["picking_type_id"]) for o in ctx.orders.values()],
             ["warehouse_id"],
             ctx.picking_types,
         )
+        # The receipts of those orders, so that a mismatch links the goods that arrived.
+        receipts = [
+            p for o in orders if o in ctx.orders for p in ctx.orders[o].get("picking_ids") or []
+        ]
+        ctx.fill("stock.picking", receipts, ["name", "state"], ctx.receipts)
 
     def handle(self, row, ctx: Context) -> str:
         if row["state"] not in ("draft", "posted"):
@@ -973,6 +979,7 @@ class VendorBills:
             evidence={
                 "order": order["name"],
                 "order_id": order["id"],
+                **_receipt_of(order, ctx),
                 "bill": row["name"],
                 "lines": lines,
                 "expected": expected,
@@ -987,6 +994,19 @@ class VendorBills:
             at=ctx.now,
         )
         return "case_opened" if created else "case_updated"
+
+
+def _receipt_of(order: dict, ctx: Context) -> dict:
+    """The order's last validated receipt, named and linked in the evidence; none yet: nothing."""
+    done = [
+        ctx.receipts[p]
+        for p in order.get("picking_ids") or []
+        if p in ctx.receipts and ctx.receipts[p].get("state") == "done"
+    ]
+    if not done:
+        return {}
+    receipt = max(done, key=lambda picking: picking["id"])
+    return {"receipt": receipt["name"], "receipt_id": receipt["id"]}
 
 
 def _three_way(bill_lines: list[dict], ctx: Context):

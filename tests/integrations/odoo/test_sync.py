@@ -68,9 +68,7 @@ def test_first_sync_raises_requests_and_cases_and_a_second_run_changes_nothing(c
 
 
 def _waiting_orders_raw(sandbox):
-    client = odoorpc.ODOO(sandbox.host, port=sandbox.port, version="17.0")
-    client.login(sandbox.db, sandbox.login, sandbox.api_key)
-    return _waiting_orders(client)
+    return _waiting_orders(_raw_client(sandbox))
 
 
 def test_purchase_request_carries_the_order_and_its_site(connected, odoo):
@@ -261,3 +259,33 @@ def test_a_sync_remembers_the_servers_version_for_links_into_odoo(connected, set
     assert links.record_url(request.odoo_model, request.odoo_id).endswith(
         f"/web#id={request.odoo_id}&model=purchase.order&view_type=form"
     )
+
+
+def test_an_invoice_mismatch_names_and_links_the_receipt_the_goods_came_on(connected):
+    sync.sync_all(get_client())
+
+    odoo = _raw_client(connected)
+    mismatches = ExceptionCase.objects.filter(kind="invoice_mismatch")
+    assert mismatches
+    for case in mismatches:
+        (order,) = odoo.execute_kw(
+            "purchase.order", "read", [[case.evidence["order_id"]], ["picking_ids"]]
+        )
+        pickings = odoo.execute_kw(
+            "stock.picking", "read", [order["picking_ids"], ["name", "state"]]
+        )
+        done = sorted((p for p in pickings if p["state"] == "done"), key=lambda p: -p["id"])
+        if done:
+            assert (case.evidence["receipt"], case.evidence["receipt_id"]) == (
+                done[0]["name"],
+                done[0]["id"],
+            )
+        else:
+            assert "receipt" not in case.evidence
+    assert any("receipt" in case.evidence for case in mismatches)
+
+
+def _raw_client(sandbox):
+    client = odoorpc.ODOO(sandbox.host, port=sandbox.port, version="17.0")
+    client.login(sandbox.db, sandbox.login, sandbox.api_key)
+    return client
