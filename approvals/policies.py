@@ -173,9 +173,14 @@ def why_not_delegate(user, request: ApprovalRequest) -> str | None:
     return None if own else why_not_decide(user, request)
 
 
+def is_requester(user, request: ApprovalRequest) -> bool:
+    """Whether `user` raised `request`: only they may change, withdraw or document it."""
+    return bool(user and user.pk == request.requester_id)
+
+
 def may_withdraw(user, request: ApprovalRequest) -> bool:
     """The requester may withdraw while nothing is final."""
-    return bool(user and user.pk == request.requester_id and request.state in OPEN_STATES)
+    return is_requester(user, request) and request.state in OPEN_STATES
 
 
 def may_resubmit(user, request: ApprovalRequest) -> bool:
@@ -200,12 +205,12 @@ def raising_sites(user):
 
 def may_edit_draft(user, request: ApprovalRequest) -> bool:
     """The requester may change a draft until it is submitted."""
-    return bool(user and user.pk == request.requester_id and request.state == RequestState.DRAFT)
+    return is_requester(user, request) and request.state == RequestState.DRAFT
 
 
 def may_attach(user, request: ApprovalRequest) -> bool:
     """The requester may add documents while nothing is final."""
-    return bool(user and user.pk == request.requester_id and request.state in OPEN_STATES)
+    return is_requester(user, request) and request.state in OPEN_STATES
 
 
 def may_retry_apply(user, request: ApprovalRequest) -> bool:

@@ -160,7 +160,7 @@ def request_update_draft(
     checked = [uploads.check(upload) for upload in attachments]
     with transaction.atomic():
         request = _locked(request_id)
-        if actor is None or actor.pk != request.requester_id:
+        if not policies.is_requester(actor, request):
             raise PermissionDenied("Only the requester may change this draft.")
         if not policies.may_edit_draft(actor, request):
             raise Conflict(
@@ -256,7 +256,7 @@ def request_submit(*, actor, request_id: int, at: datetime | None = None) -> App
     at = at or timezone.now()
     with transaction.atomic():
         request = _locked(request_id)
-        if actor is not None and actor.pk != request.requester_id:
+        if actor is not None and not policies.is_requester(actor, request):
             raise PermissionDenied("Only the requester may submit this request.")
         if request.state != S.DRAFT:
             raise Conflict(f"This request is already {request.get_state_display().lower()}.")
@@ -506,7 +506,7 @@ def request_withdraw(*, actor, request_id: int, reason: str = "") -> ApprovalReq
     """The requester takes the request back while nothing is final; locks the request."""
     with transaction.atomic():
         request = _locked(request_id)
-        if actor is None or actor.pk != request.requester_id:
+        if not policies.is_requester(actor, request):
             raise PermissionDenied("Only the requester may withdraw this request.")
         if not policies.may_withdraw(actor, request):
             raise Conflict(
