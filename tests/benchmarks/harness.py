@@ -85,6 +85,11 @@ class Row:
     note: str = ""
 
     @property
+    def verdict(self) -> str:
+        """MET or MISSED for a target row; empty for a figure without a target."""
+        return {True: "MET", False: "MISSED", None: ""}[self.ok]
+
+    @property
     def ratio(self) -> float | None:
         if self.floor in (None, 0):
             return None
@@ -109,13 +114,25 @@ class Results:
         ok: bool | None = None,
         note: str = "",
     ) -> Row:
-        """Record one figure; `ok` says whether its target was met (None: no target)."""
+        """Record one figure; a target row names its `target` and says in `ok` if it was met.
+
+        A missed target is reported, not raised: the benchmark goes on to its other figures,
+        and `make bench` fails on a miss only when asked to (BENCH_STRICT=1, see conftest.py).
+        """
+        if (ok is None) != (not target):
+            raise ValueError(f"{section} · {metric}: a target row needs both `target` and `ok`")
         row = Row(section, metric, value, unit, floor, floor_label, target, ok, note)
         self.rows.append(row)
         ratio = f"  ×{row.ratio:.2f} of floor" if row.ratio is not None else ""
-        verdict = {True: "  [met]", False: "  [MISSED]", None: ""}[ok]
+        verdict = f"  {row.verdict} ({target})" if row.verdict else ""
         print(f"  {section} · {metric}: {value:,.2f} {unit}{ratio}{verdict}", flush=True)
         return row
+
+    def targets(self) -> list[Row]:
+        return [row for row in self.rows if row.ok is not None]
+
+    def missed(self) -> list[Row]:
+        return [row for row in self.rows if row.ok is False]
 
     def table(self) -> str:
         lines = [
@@ -127,7 +144,7 @@ class Results:
                 f"{row.floor:,.2f} {row.unit} ({row.floor_label})" if row.floor is not None else ""
             )
             ratio = f"{row.ratio:.2f}" if row.ratio is not None else ""
-            met = {True: "yes", False: "**no**", None: ""}[row.ok]
+            met = f"**{row.verdict}**" if row.ok is False else row.verdict
             lines.append(
                 f"| {row.section} | {row.metric} | {row.value:,.2f} {row.unit} | {floor} "
                 f"| {ratio} | {row.target} | {met} |"
