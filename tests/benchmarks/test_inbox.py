@@ -14,31 +14,25 @@ ten-site region (`region_10`, `regional_manager`) and all 200 sites (`all_200`):
   signed-in page on the same server;
 * growth: the selector's SQL at 1M over the same at 10k.
 
-Targets (issue 9): the selector's SQL p95 ≤ 2× the floor's p95; the HTTP p95 ≤ the trivial
+Targets: the selector's SQL p95 ≤ 2× the floor's p95; the HTTP p95 ≤ the trivial
 page's p95 + 15 ms; growth 10k → 1M ≤ 1.5×; ≤ 10 queries per page. A missed target is
 reported; rows that differ from the floor's fail the run.
 """
 
-import html
-import http.client
+import json
 import os
-import re
 import time
-from urllib.parse import urlencode, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals.selectors import inbox_for
-from portal.api import services as api_services
 from sites.models import Membership, Site
-from tests.benchmarks import dataset
-from tests.benchmarks.harness import Stats, gunicorn, timed, use_database
-from tests.benchmarks.trivial_urls import TRIVIAL_PATH
+from tests.benchmarks import dataset, pages
+from tests.benchmarks.harness import Stats, timed, use_database
 
 SCALES = ("10k", "100k", "1m")
 READERS = ("site_1", "site_manager", "region_10", "regional_manager", "all_200")
@@ -51,7 +45,6 @@ MIN_RUNS = 5
 BUDGET_MS = 3_000
 HTTP_RUNS = int(os.environ.get("BENCH_INBOX_HTTP_RUNS", "30"))
 SQL_RATIO = 2.0
-HTTP_MARGIN_MS = 15.0
 GROWTH = 1.5
 MAX_QUERIES = 10
 
@@ -239,94 +232,6 @@ def test_inbox_growth_from_10k_to_1m(results):
 # --- over HTTP ---------------------------------------------------------------------------------
 
 
-class Client:
-    """A signed-in browser (session cookie) or integration (API token) on one server."""
-
-    def __init__(self, base: str, headers: dict[str, str]):
-        self.netloc = urlsplit(base).netloc
-        self.headers = headers
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection(self.netloc, timeout=60)
-        try:
-            conn.request("GET", path, headers=self.headers)
-            response = conn.getresponse()
-            return response.status, response.read()
-        finally:
-            conn.close()
-
-
-def _cookies(response: http.client.HTTPResponse) -> dict[str, str]:
-    jar = {}
-    for header in response.headers.get_all("Set-Cookie") or []:
-        name, _, rest = header.partition("=")
-        jar[name.strip()] = rest.split(";", 1)[0]
-    return jar
-
-
-def _sign_in(base: str, username: str) -> Client:
-    """Post the login form like a browser does; a client carrying the session cookie."""
-    netloc = urlsplit(base).netloc
-    conn = http.client.HTTPConnection(netloc, timeout=60)
-    conn.request("GET", "/accounts/login/")
-    response = conn.getresponse()
-    form = response.read().decode()
-    jar = _cookies(response)
-    conn.close()
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    body = urlencode(
-        {
-            "username": username,
-            "password": dataset.BENCH_PASSWORD,
-            "csrfmiddlewaretoken": html.unescape(token),
-        }
-    )
-    conn = http.client.HTTPConnection(netloc, timeout=60)
-    conn.request(
-        "POST",
-        "/accounts/login/",
-        body=body,
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"csrftoken={jar['csrftoken']}",
-        },
-    )
-    response = conn.getresponse()
-    response.read()
-    jar.update(_cookies(response))
-    conn.close()
-    assert response.status == 302 and "sessionid" in jar, f"{username} could not sign in"
-    cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
-    return Client(base, {"Cookie": cookie})
-
-
-def _api_client(base: str, user) -> Client:
-    _token, secret = api_services.token_create(
-        actor=None, user=user, name="Inbox benchmark", read_only=True
-    )
-    return Client(base, {"Authorization": f"Token {secret}"})
-
-
-def _timed_get(client: Client, path: str, check) -> Stats:
-    def fetch():
-        status, body = client.get(path)
-        assert status == 200, f"{path}: {status}"
-        return body
-
-    check(fetch())
-    return timed(fetch, runs=HTTP_RUNS, warmup=3)
-
-
-@pytest.fixture(scope="module")
-def collected_static() -> str:
-    """Pages name their assets through the hashed manifest, as a deployment serves them; the
-    folder the assets were collected into (the server is pointed at it)."""
-    from django.conf import settings
-
-    call_command("collectstatic", interactive=False, verbosity=0)
-    return str(settings.STATIC_ROOT)
-
-
 @pytest.mark.parametrize("scale", SCALES)
 def test_inbox_over_http(scale, results, collected_static):
     data = dataset.ensure(scale)
@@ -336,42 +241,27 @@ def test_inbox_over_http(scale, results, collected_static):
             for reader in READERS
         }
         first = {reader: inbox_for(users[reader], limit=PAGE) for reader in READERS}
-        with gunicorn(
-            data.database,
-            app="tests.benchmarks.trivial_wsgi:application",
-            env={"STATIC_ROOT": collected_static},
-        ) as base:
+        with pages.serve(data.database, collected_static) as base:
             section = f"inbox {scale} HTTP"
             for reader in READERS:
-                browser = _sign_in(base, users[reader].username)
-                trivial = _timed_get(browser, TRIVIAL_PATH, lambda body: None)
+                browser = pages.sign_in(base, users[reader].username)
+                trivial = pages.trivial(browser, runs=HTTP_RUNS)
                 expected = [r.reference for r in first[reader].requests]
 
                 def shows_first(body, expected=expected):
                     assert not expected or expected[0].encode() in body
 
                 def lists_page(body, expected=expected):
-                    import json
-
                     found = json.loads(body)["results"]
                     assert len(found) == len(expected)
 
-                page = _timed_get(browser, "/", shows_first)
-                api = _timed_get(
-                    _api_client(base, users[reader]),
+                page = pages.timed_get(browser, "/", shows_first, runs=HTTP_RUNS)
+                api = pages.timed_get(
+                    pages.api_client(base, users[reader], "Inbox benchmark"),
                     f"/api/v1/approvals/inbox/?page_size={PAGE}",
                     lists_page,
+                    runs=HTTP_RUNS,
                 )
                 results.add(section, f"{reader}: trivial page p95", trivial.p95, "ms")
-                for name, stats in (("inbox page", page), ("API inbox", api)):
-                    results.add(
-                        section,
-                        f"{reader}: {name} p95",
-                        stats.p95,
-                        "ms",
-                        floor=trivial.p95,
-                        floor_label="trivial page",
-                        target=f"≤ floor + {HTTP_MARGIN_MS:g} ms",
-                        ok=stats.p95 <= trivial.p95 + HTTP_MARGIN_MS,
-                        note=f"p50 {stats.p50:.2f} ms; trivial p50 {trivial.p50:.2f} ms",
-                    )
+                pages.record_page(results, section, f"{reader}: inbox page p95", page, trivial)
+                pages.record_page(results, section, f"{reader}: API inbox p95", api, trivial)

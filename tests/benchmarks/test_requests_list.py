@@ -1,11 +1,12 @@
-"""The requests list at 10k, 100k and 1M requests over HTTP, each tab, against the trivial page.
+"""The requests list and the new-request page at 10k, 100k and 1M requests over HTTP.
 
 For the readers of the inbox benchmark (reach of 1 site, a ten-site region, all 200 sites),
 the first page of each tab of `/approvals/` — waiting for me, raised by me, decided by me, all
-in my scope — is fetched through gunicorn with a real sign-in, and compared with a trivial
-signed-in page on the same server, as the inbox page is. Target: p95 ≤ the trivial page's
-p95 + 15 ms, the inbox page's own target. Each page is checked to show the first row that
-`approvals.listing` finds for that person and tab.
+in my scope — and the page that starts a new request, `/approvals/new/`, are fetched through
+gunicorn with a real sign-in, and compared with a trivial signed-in page on the same server, as
+the inbox page is. Target: p95 ≤ the trivial page's p95 + 15 ms, the inbox page's own target.
+Each list page is checked to show the first row that `approvals.listing` finds for that person
+and tab; the new-request page to offer every kind of request.
 """
 
 import os
@@ -15,30 +16,13 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from approvals import listing
-from tests.benchmarks import dataset
-from tests.benchmarks.harness import Stats, gunicorn, timed, use_database
-from tests.benchmarks.test_inbox import (  # noqa: F401 (collected_static is a fixture)
-    HTTP_MARGIN_MS,
-    READERS,
-    SCALES,
-    Client,
-    _sign_in,
-    collected_static,
-)
-from tests.benchmarks.trivial_urls import TRIVIAL_PATH
+from approvals.kinds import KINDS
+from tests.benchmarks import dataset, pages
+from tests.benchmarks.harness import use_database
+from tests.benchmarks.test_inbox import READERS, SCALES
 
 HTTP_RUNS = int(os.environ.get("BENCH_LIST_HTTP_RUNS", "30"))
 UTC = ZoneInfo("UTC")
-
-
-def _timed_get(client: Client, path: str, check) -> Stats:
-    def fetch():
-        status, body = client.get(path)
-        assert status == 200, f"{path}: {status}"
-        return body
-
-    check(fetch())
-    return timed(fetch, runs=HTTP_RUNS, warmup=3)
 
 
 def _first_reference(user, tab: str) -> str:
@@ -47,8 +31,13 @@ def _first_reference(user, tab: str) -> str:
     return page.rows[0].request.reference if page.rows else ""
 
 
+def _offers_every_kind(body: bytes) -> None:
+    missing = [kind for kind in KINDS if f'href="/approvals/new/{kind}/"'.encode() not in body]
+    assert not missing, f"the new-request page does not offer {missing}"
+
+
 @pytest.mark.parametrize("scale", SCALES)
-def test_requests_list_over_http(scale, results, collected_static):  # noqa: F811
+def test_requests_list_over_http(scale, results, collected_static):
     data = dataset.ensure(scale)
     with use_database(data.database):
         users = {
@@ -60,30 +49,23 @@ def test_requests_list_over_http(scale, results, collected_static):  # noqa: F81
             for reader in READERS
             for tab in listing.TABS
         }
-        with gunicorn(
-            data.database,
-            app="tests.benchmarks.trivial_wsgi:application",
-            env={"STATIC_ROOT": collected_static},
-        ) as base:
+        with pages.serve(data.database, collected_static) as base:
             section = f"requests list {scale} HTTP"
             for reader in READERS:
-                browser = _sign_in(base, users[reader].username)
-                trivial = _timed_get(browser, TRIVIAL_PATH, lambda body: None)
+                browser = pages.sign_in(base, users[reader].username)
+                trivial = pages.trivial(browser, runs=HTTP_RUNS)
                 results.add(section, f"{reader}: trivial page p95", trivial.p95, "ms")
                 for tab, label in listing.TABS.items():
 
                     def shows_first(body, expected=first[reader, tab]):
                         assert expected.encode() in body
 
-                    page = _timed_get(browser, f"/approvals/?tab={tab}", shows_first)
-                    results.add(
-                        section,
-                        f"{reader}: {label.lower()} p95",
-                        page.p95,
-                        "ms",
-                        floor=trivial.p95,
-                        floor_label="trivial page",
-                        target=f"≤ floor + {HTTP_MARGIN_MS:g} ms",
-                        ok=page.p95 <= trivial.p95 + HTTP_MARGIN_MS,
-                        note=f"p50 {page.p50:.2f} ms; trivial p50 {trivial.p50:.2f} ms",
+                    page = pages.timed_get(
+                        browser, f"/approvals/?tab={tab}", shows_first, runs=HTTP_RUNS
                     )
+                    metric = f"{reader}: {label.lower()} p95"
+                    pages.record_page(results, section, metric, page, trivial)
+                new = pages.timed_get(
+                    browser, "/approvals/new/", _offers_every_kind, runs=HTTP_RUNS
+                )
+                pages.record_page(results, section, f"{reader}: new request page p95", new, trivial)
