@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
-from approvals import policies
+from approvals import authority
 from approvals.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -119,10 +119,9 @@ def policy_path(request: ApprovalRequest) -> list[PathTier]:
 
 
 def pending_people(step: ApprovalStep) -> list:
-    """Who may decide an active tier now (people holding its role, and their delegates)."""
-    from approvals.selectors import step_audience
-
-    return step_audience(step)
+    """Who may decide an active tier now (people holding its role, and their delegates), with
+    segregation of duties applied."""
+    return authority.audience(step)
 
 
 def timeline(user, request: ApprovalRequest) -> list["TimelineEntry"]:
@@ -164,47 +163,34 @@ class InboxEntry:
     bulk_blocker: str | None
 
 
-def inbox_entries(user, requests: list[ApprovalRequest], *, at=None) -> list[InboxEntry]:
-    """Annotate a page of the inbox with "on behalf of" and bulk eligibility (two queries)."""
+def inbox_entries(who, requests: list[ApprovalRequest], *, at=None) -> list[InboxEntry]:
+    """Annotate a page of the inbox with "on behalf of" and bulk eligibility (four queries)."""
     from django.contrib.auth import get_user_model
 
-    at = at or timezone.now()
     if not requests:
         return []
-    covering = policies._delegations_covering_step(user, at).order_by("starts_at", "pk")
-    steps = (
-        ApprovalStep.objects.filter(
-            policies.decidable_steps(user, at=at), request__in=[r.pk for r in requests]
-        )
-        .annotate(
-            as_self=policies._holds_step_role(user.pk, 1, at),
-            delegator_id=Subquery(covering.values("delegator")[:1]),
-        )
-        .select_related("request__rule")
-        .order_by("position")
-    )
-    first: dict[int, ApprovalStep] = {}
-    for step in steps:
-        first.setdefault(step.request_id, step)
+    options = authority.as_authority(who, at=at).options_for(requests)
+    rules = {
+        request.pk: request.rule
+        for request in ApprovalRequest.objects.filter(
+            pk__in=[r.pk for r in requests], rule__isnull=False
+        ).select_related("rule")
+    }
     delegators = {
         person.pk: person
         for person in get_user_model().objects.filter(
-            pk__in=[s.delegator_id for s in first.values() if not s.as_self and s.delegator_id]
+            pk__in={o[0].on_behalf_of_id for o in options.values() if o[0].on_behalf_of_id}
         )
     }
     entries = []
     for request in requests:
-        step = first.get(request.pk)
-        on_behalf = None
-        if step is not None and not step.as_self:
-            on_behalf = delegators.get(step.delegator_id)
-        rule = step.request.rule if step is not None else None
+        first = options.get(request.pk, [None])[0]
         entries.append(
             InboxEntry(
                 request,
-                on_behalf,
-                bool(step and step.comment_required),
-                bulk_blocker(request, rule),
+                delegators.get(first.on_behalf_of_id) if first else None,
+                bool(first and first.step.comment_required),
+                bulk_blocker(request, rules.get(request.pk) if first else None),
             )
         )
     return entries
@@ -235,19 +221,18 @@ def flag_label(code: str) -> str:
 COUNT_CAP = 100
 
 
-def inbox_count(user, filters: InboxFilters | None = None, *, at=None) -> dict[str, int | bool]:
-    """How many requests `user` can decide now under `filters`, and how many are overdue, each
+def inbox_count(who, filters: InboxFilters | None = None, *, at=None) -> dict[str, int | bool]:
+    """How many requests `who` can decide now under `filters`, and how many are overdue, each
     counted up to COUNT_CAP; `more` says the total went past it."""
-    from approvals.selectors import _deciding_sites
+    from approvals.selectors import deciding_sites
 
-    at = at or timezone.now()
+    deciding = authority.as_authority(who, at=at)
+    at = deciding.at
     filters = filters or InboxFilters()
-    sites = _deciding_sites(user, at, filters.site_id)
+    sites = deciding_sites(deciding, filters.site_id)
     if not sites:
         return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
-    steps = ApprovalStep.objects.filter(
-        policies.decidable_steps(user, at=at), request=OuterRef("pk")
-    )
+    steps = ApprovalStep.objects.filter(deciding.steps(), request=OuterRef("pk"))
     query = ApprovalRequest.objects.filter(
         Exists(steps), state=RequestState.IN_REVIEW, site__in=sites
     )

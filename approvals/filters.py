@@ -4,7 +4,7 @@ import django_filters
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from approvals import policies
+from approvals.authority import authority_for
 from approvals.models import ApprovalRequest, ApprovalStep, RequestKind, RequestState
 from portal.api.filters import BooleanFilter, IdFilter, InstantFilter, StrictFilterSet
 
@@ -61,6 +61,6 @@ class ApprovalRequestFilter(StrictFilterSet):
 
     def filter_inbox(self, queryset, name, value):
         steps = ApprovalStep.objects.filter(
-            policies.decidable_steps(self.request.user), request=OuterRef("pk")
+            authority_for(self.request).steps(), request=OuterRef("pk")
         )
         return queryset.filter(Exists(steps)) if value else queryset.exclude(Exists(steps))

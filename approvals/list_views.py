@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from approvals import listing
+from approvals.authority import Authority, authority_for
 from approvals.models import RequestKind, RequestState
 from portal.core import spreadsheet
 from portal.core.formatting import zone_of
@@ -42,17 +43,19 @@ FILTER_FIELDS = (
 @login_required
 def requests(request):
     """The list page (or, for htmx, its rows) under the filters in the query string."""
-    now = timezone.now()
+    authority = authority_for(request)
+    now = authority.at
     sites = list(site_list_for_user(request.user))
     filters, errors = listing.parse_filters(request.GET, site_ids={site.pk for site in sites})
     zone, zone_note = _zone(filters, sites)
+    paging = {"zone": zone, "at": now, "authority": authority}
     try:
         page = listing.requests_page(
-            request.user, filters, after=request.GET.get("after", ""), zone=zone, at=now
+            request.user, filters, after=request.GET.get("after", ""), **paging
         )
     except listing.CursorError as error:
         errors["after"] = f"{error} Showing the first page."
-        page = listing.requests_page(request.user, filters, zone=zone, at=now)
+        page = listing.requests_page(request.user, filters, **paging)
     context = {
         "filters": filters,
         "errors": errors,
@@ -191,10 +194,13 @@ def export(request):
 
 def _csv_rows(user, filters, zone, now):
     yield HEADER
+    authority = Authority.of(user, at=now)
     written, cursor = 0, ""
     while written < EXPORT_MAX:
         limit = min(EXPORT_BATCH, EXPORT_MAX - written)
-        page = listing.requests_page(user, filters, after=cursor, limit=limit, zone=zone, at=now)
+        page = listing.requests_page(
+            user, filters, after=cursor, limit=limit, zone=zone, at=now, authority=authority
+        )
         for row in page.rows:
             yield _csv_row(row)
         written += len(page.rows)

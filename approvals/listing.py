@@ -1,7 +1,7 @@
 """The requests list: everything a person may see, in tabs, filtered, sorted, paged by keyset.
 
 Scope is `selectors.requests_visible_to`; the list only ever narrows it. "Waiting for me" asks
-`policies.decidable_steps`, the rule the inbox is built on, so the tab and the inbox agree.
+`approvals.authority`, the rule the inbox is built on, so the tab and the inbox agree.
 A page costs the same queries whatever the number of rows: the rows (sites and requesters
 joined, the last decision's id and time as subqueries) and the last decisions with their people.
 There is no total: counting everything a person may see would cost more than the page itself.
@@ -18,7 +18,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import QueryDict
 from django.utils import timezone
 
-from approvals import policies
+from approvals.authority import Authority
 from approvals.models import (
     ApprovalRequest,
     ApprovalStep,
@@ -238,10 +238,14 @@ class ListPage:
     next_cursor: str
 
 
-def scoped(user, filters: ListFilters, *, zone: ZoneInfo, at: datetime) -> QuerySet:
-    """The requests `user` may see that pass `filters`, annotated for sorting (not ordered)."""
-    query = requests_visible_to(user)
-    query = _tab(query, user, filters.tab, at)
+def scoped(
+    user, filters: ListFilters, *, zone: ZoneInfo, at: datetime, authority: Authority | None = None
+) -> QuerySet:
+    """The requests `user` may see that pass `filters`, annotated for sorting (not ordered).
+    Pass the `authority` already built for this web request, if there is one."""
+    authority = authority or Authority.of(user, at=at)
+    query = requests_visible_to(authority)
+    query = _tab(query, user, authority, filters.tab)
     query = _narrowed(query, user, filters, zone, at)
     last = Decision.objects.filter(request=OuterRef("pk")).order_by("-at", "-pk")
     return query.annotate(
@@ -250,7 +254,7 @@ def scoped(user, filters: ListFilters, *, zone: ZoneInfo, at: datetime) -> Query
     )
 
 
-def _tab(query: QuerySet, user, tab: str, at: datetime) -> QuerySet:
+def _tab(query: QuerySet, user, authority: Authority, tab: str) -> QuerySet:
     if tab == "raised":
         return query.filter(requester=user.pk)
     if tab == "decided":
@@ -258,9 +262,7 @@ def _tab(query: QuerySet, user, tab: str, at: datetime) -> QuerySet:
     if tab == "waiting":
         # The inbox's own rule: the request has an active tier the person may decide now.
         # Only requests in review have one; saying so lets the database use the inbox index.
-        steps = ApprovalStep.objects.filter(
-            policies.decidable_steps(user, at=at), request=OuterRef("pk")
-        )
+        steps = ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk"))
         return query.filter(Exists(steps), state=RequestState.IN_REVIEW)
     return query
 
@@ -357,6 +359,7 @@ def requests_page(
     limit: int | None = None,
     zone: ZoneInfo,
     at: datetime | None = None,
+    authority: Authority | None = None,
 ) -> ListPage:
     """One page of the list after the opaque cursor `after` (two queries).
 
@@ -364,7 +367,8 @@ def requests_page(
     """
     at = at or timezone.now()
     limit = limit or PAGE_SIZE
-    query = scoped(user, filters, zone=zone, at=at).select_related("site", "requester")
+    query = scoped(user, filters, zone=zone, at=at, authority=authority)
+    query = query.select_related("site", "requester")
     if after:
         query = _after(query, filters, *read_cursor(after, filters))
     found = list(ordered(query, filters)[: limit + 1])

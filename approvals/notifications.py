@@ -123,9 +123,9 @@ def request_link(request) -> str:
 
 def send_step_mail(step_ids: list[int], reason: str) -> int:
     """Send one e-mail per person and tier; returns how many were sent."""
+    from approvals.authority import audience as step_audience
     from approvals.models import ApprovalStep, StepState
     from approvals.preferences import muted
-    from approvals.selectors import step_audience
 
     messages = []
     steps = ApprovalStep.objects.filter(pk__in=step_ids, state=StepState.ACTIVE).select_related(

@@ -1,162 +1,42 @@
-"""Who may decide, raise, withdraw or see which approval request: the one place that answers.
+"""What a person may do with approval requests: raise, withdraw, resubmit, see, decide.
 
-Deciding is built as SQL so that the inbox, the request page and the services share one
-definition. A person may decide an active tier when
-
-* they hold the tier's role (or the role it escalated to) where the tier says, through a
-  membership in force, or a delegation in force hands them the approvals of someone who does;
-* segregation of duties holds: neither they nor the person they stand in for raised the request,
-  approved another tier of it in this round, or already voted on this tier.
-
-Delegations do not cascade: a delegate acts only on the delegator's own memberships.
+Who may decide is stated once, in approvals.authority; the functions here ask it. Every function
+that needs it takes either a user or the Authority already built for this web request.
 """
 
-from dataclasses import dataclass
-from datetime import datetime
+from django.db.models import Q
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
-from django.db.models.lookups import Exact
-from django.utils import timezone
-
+from approvals.authority import Authority, DecisionOption, as_authority
 from approvals.models import (
     OPEN_STATES,
     ApprovalRequest,
-    ApprovalStep,
     Decision,
-    Delegation,
-    HeldAt,
     Outcome,
     RequestState,
-    StepState,
 )
 from sites import policies as site_policies
-from sites.models import Membership, Site
+from sites.models import Site
 from sites.policies import Capability
 from sites.roles import Role
 
-
-def _outer(name: str, depth: int):
-    ref = name
-    for _ in range(depth):
-        ref = OuterRef(ref)
-    return ref
+__all__ = ["Authority", "DecisionOption"]
 
 
-def _holds_step_role(principal, depth: int, at: datetime) -> Exists:
-    """Whether `principal` holds the step's role where the step needs it (step `depth` up)."""
-    memberships = (
-        Membership.objects.filter(user=principal, user__is_active=True, valid_from__lte=at)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
-        .filter(Q(role=_outer("role", depth)) | Q(role=_outer("escalated_role", depth)))
-        .filter(
-            Q(region=_outer("request__site__region", depth))
-            | Q(Exact(_outer("held_at", depth), HeldAt.SITE), site=_outer("request__site", depth))
-        )
-    )
-    return Exists(memberships)
+def decision_options(who, request: ApprovalRequest) -> list[DecisionOption]:
+    """The tiers of `request` that `who` (a user or an Authority) may decide now."""
+    return as_authority(who).options(request)
 
 
-def _has_acted(person, depth: int) -> Q:
-    """Whether `person` approved any tier of this round, or voted on this tier, as themselves
-    or through a delegate (step `depth` up)."""
-    as_person = Q(actor=person) | Q(on_behalf_of=person)
-    approved_a_tier = Decision.objects.filter(
-        as_person,
-        request=_outer("request", depth),
-        round=_outer("round", depth),
-        outcome=Outcome.APPROVE,
-    )
-    voted_here = Decision.objects.filter(as_person, step=_outer("pk", depth))
-    return Q(Exists(approved_a_tier)) | Q(Exists(voted_here))
-
-
-def _delegations_in_force(delegate, at: datetime) -> QuerySet[Delegation]:
-    return Delegation.objects.filter(
-        delegate=delegate, starts_at__lte=at, ends_at__gt=at, revoked_at__isnull=True
-    ).filter(delegator__is_active=True)
-
-
-def _delegations_covering_step(user, at: datetime) -> QuerySet[Delegation]:
-    """The user's delegations in force that reach the step one level up, and whose delegator
-    may decide it."""
-    delegator = OuterRef("delegator")
-    return (
-        _delegations_in_force(user.pk, at)
-        .filter(Q(site__isnull=True) | Q(site=OuterRef("request__site")))
-        .filter(Q(kind="") | Q(kind=OuterRef("request__kind")))
-        .filter(Q(max_amount__isnull=True) | Q(max_amount__gte=OuterRef("request__amount_base")))
-        .exclude(delegator=OuterRef("request__requester"))
-        .filter(_holds_step_role(delegator, 2, at))
-        .exclude(_has_acted(delegator, 2))
-    )
-
-
-def decidable_steps(user, *, at: datetime | None = None) -> Q:
-    """A filter on ApprovalStep: the active tiers `user` may decide now, for anyone."""
-    if not (user and user.is_authenticated and user.is_active):
-        return Q(pk__in=[])
-    at = at or timezone.now()
-    return _open_to(user) & (
-        Q(_holds_step_role(user.pk, 1, at)) | Q(Exists(_delegations_covering_step(user, at)))
-    )
-
-
-def _open_to(user) -> Q:
-    """Active tiers of open requests that segregation of duties lets `user` decide."""
-    return (
-        Q(state=StepState.ACTIVE, request__state=RequestState.IN_REVIEW, request__site__active=True)
-        & ~Q(request__requester=user.pk)
-        & ~_has_acted(user.pk, 1)
-    )
-
-
-@dataclass(frozen=True)
-class DecisionOption:
-    """A tier `user` may decide now, and whom they would be deciding it for (None: themselves)."""
-
-    step: ApprovalStep
-    on_behalf_of_id: int | None
-    delegation_id: int | None
-
-
-def decision_options(user, request: ApprovalRequest, *, at=None) -> list[DecisionOption]:
-    """The tiers of `request` that `user` may decide now (two queries)."""
-    if not (user and user.is_authenticated and user.is_active):
-        return []
-    at = at or timezone.now()
-    if not _delegations_in_force(user.pk, at).exists():
-        # Most people stand in for nobody; without the delegation subqueries the query is a
-        # fraction of the cost to build, which is most of the cost of a decision.
-        own = ApprovalStep.objects.filter(
-            _open_to(user), _holds_step_role(user.pk, 1, at), request=request.pk
-        )
-        return [DecisionOption(step, None, None) for step in own.order_by("position")]
-    covering = _delegations_covering_step(user, at).order_by("starts_at", "pk")
-    steps = (
-        ApprovalStep.objects.filter(decidable_steps(user, at=at), request=request.pk)
-        .annotate(
-            as_self=_holds_step_role(user.pk, 1, at),
-            delegation_id=Subquery(covering.values("pk")[:1]),
-            delegator_id=Subquery(covering.values("delegator")[:1]),
-        )
-        .order_by("position")
-    )
-    return [
-        DecisionOption(step, None, None)
-        if step.as_self
-        else DecisionOption(step, step.delegator_id, step.delegation_id)
-        for step in steps
-    ]
-
-
-def why_not_decide(user, request: ApprovalRequest) -> str:
-    """The reason shown where the approve and reject buttons would be."""
+def why_not_decide(who, request: ApprovalRequest) -> str:
+    """The reason shown where the approve and reject buttons would be (`who`: a user or an
+    Authority)."""
+    person = who.user_id if isinstance(who, Authority) else who.pk
     if request.state != RequestState.IN_REVIEW:
         return f"This request is {request.get_state_display().lower()}."
-    if request.requester_id == user.pk:
+    if request.requester_id == person:
         return "You raised this request, so someone else must decide it."
     approved = Decision.objects.filter(
-        Q(actor=user.pk) | Q(on_behalf_of=user.pk),
+        Q(actor=person) | Q(on_behalf_of=person),
         request=request.pk,
         round=request.round,
         outcome=Outcome.APPROVE,
@@ -166,11 +46,13 @@ def why_not_decide(user, request: ApprovalRequest) -> str:
     return "None of the open tiers of this request is yours to decide."
 
 
-def why_not_delegate(user, request: ApprovalRequest) -> str | None:
-    """None when `user` holds an open tier of `request` themselves, else why they may not hand
+def why_not_delegate(who, request: ApprovalRequest, *, options=None) -> str | None:
+    """None when `who` holds an open tier of `request` themselves, else why they may not hand
     it on (a tier held through someone else's delegation is never passed further)."""
-    own = [o for o in decision_options(user, request) if o.on_behalf_of_id is None]
-    return None if own else why_not_decide(user, request)
+    if options is None:
+        options = decision_options(who, request)
+    own = [o for o in options if o.on_behalf_of_id is None]
+    return None if own else why_not_decide(who, request)
 
 
 def is_requester(user, request: ApprovalRequest) -> bool:
@@ -225,16 +107,9 @@ def may_review_fast_path(user, request: ApprovalRequest) -> bool:
     return request.sampled_for_review and site_policies.holds_role(user, Role.FINANCE, request.site)
 
 
-def visible_requests(user, *, at: datetime | None = None) -> Q:
-    """A filter on ApprovalRequest: what `user` may see (anything else answers 404)."""
-    if not (user and user.is_authenticated and user.is_active):
-        return Q(pk__in=[])
-    delegated = ApprovalStep.objects.filter(decidable_steps(user, at=at), request=OuterRef("pk"))
-    return (
-        site_policies.in_scope(user, Capability.VIEW, site_field="site", at=at)
-        | Q(requester=user.pk)
-        | Q(Exists(delegated))
-    )
+def visible_requests(who) -> Q:
+    """A filter on ApprovalRequest: what `who` may see (anything else answers 404)."""
+    return as_authority(who).visible()
 
 
 def available_actions(user, request: ApprovalRequest) -> dict[str, str | None]:

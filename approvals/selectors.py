@@ -11,17 +11,17 @@ from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from approvals import policies, routing
+from approvals import routing
+from approvals.authority import Authority, as_authority
 from approvals.models import (
     ApprovalRequest,
     ApprovalStep,
-    Delegation,
     HeldAt,
     PolicyTier,
     RequestState,
 )
 from sites import policies as site_policies
-from sites.models import Membership, Site
+from sites.models import Membership
 from sites.policies import Capability
 from sites.roles import Role
 
@@ -45,14 +45,15 @@ class InboxPage:
 
 
 def inbox_for(
-    user,
+    who,
     *,
     filters: InboxFilters | None = None,
     after: tuple[datetime, int] | None = None,
     limit: int = 50,
     at: datetime | None = None,
 ) -> InboxPage:
-    """What `user` (or someone they stand in for) can decide now, soonest due first.
+    """What `who` (a user, or their Authority), or someone they stand in for, can decide now,
+    soonest due first.
 
     Keyset-paginated on (due_at, id): pass the page's `next_cursor` as `after`. First the
     sites where the user could decide anything (one query); then the soonest-due waiting
@@ -61,15 +62,14 @@ def inbox_for(
     long the queues: no query tests more than a bounded batch of requests, except the last
     resort for someone who can decide almost nothing of what waits at their sites.
     """
-    at = at or timezone.now()
+    authority = as_authority(who, at=at)
+    at = authority.at
     filters = filters or InboxFilters()
-    sites = _deciding_sites(user, at, filters.site_id)
+    sites = deciding_sites(authority, filters.site_id)
     if not sites:
         return InboxPage([], None)
     waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
-    steps = ApprovalStep.objects.filter(
-        policies.decidable_steps(user, at=at), request=OuterRef("pk")
-    )
+    steps = ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk"))
     found, cursor = _from_batches(Exists(steps), waiting, sites, after, limit + 1)
     if cursor is not _DONE:
         # Someone who can decide few of the requests at their busy sites: finish the page
@@ -110,43 +110,11 @@ INBOX_BATCHES = 3
 INBOX_PER_SITE_MAX = 24
 
 
-def _deciding_sites(user, at: datetime, only: int | None) -> list[int]:
-    """The open sites where `user`, or someone they stand in for, holds a role that some
-    approval tier asks for (one query): only requests there can be in their inbox."""
-    if not (user and user.is_authenticated and user.is_active):
-        return []
-    delegations = (
-        Delegation.objects.filter(
-            delegate=user.pk,
-            delegator__is_active=True,
-            starts_at__lte=at,
-            ends_at__gt=at,
-            revoked_at__isnull=True,
-        )
-        .filter(Q(site__isnull=True) | Q(site=OuterRef("pk")))
-        .filter(Exists(_tier_roles_held(OuterRef("delegator"), at, depth=2)))
-    )
-    sites = Site.objects.filter(active=True).filter(
-        Exists(_tier_roles_held(user.pk, at, depth=1)) | Exists(delegations)
-    )
-    if only:
-        sites = sites.filter(pk=only)
-    return list(sites.order_by("pk").values_list("pk", flat=True))
-
-
-def _tier_roles_held(person, at: datetime, *, depth: int) -> QuerySet[Membership]:
-    """Memberships in force of `person` at the site `depth` levels up (or its region), in a
-    role that some approval tier names: a step's roles are always copied from a tier."""
-    tiers = PolicyTier.objects.order_by()
-    tier_roles = Q(role__in=tiers.values("role")) | Q(role__in=tiers.values("escalation_role"))
-    site, region = OuterRef("pk"), OuterRef("region")
-    for _ in range(depth - 1):
-        site, region = OuterRef(site), OuterRef(region)
-    return (
-        Membership.objects.filter(tier_roles, user=person, valid_from__lte=at)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
-        .filter(Q(site=site) | Q(region=region))
-    )
+def deciding_sites(authority: Authority, only: int | None = None) -> list[int]:
+    """The open sites where the person, or someone they stand in for, holds a deciding role
+    (narrowed to `only` when given): only requests there can be in their inbox."""
+    sites = authority.deciding_site_ids()
+    return [site for site in sites if site == only] if only else sites
 
 
 def _candidates(waiting: QuerySet, sites: list[int], after, size: int) -> QuerySet:
@@ -202,15 +170,15 @@ def _filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:
     return query
 
 
-def requests_visible_to(user) -> QuerySet[ApprovalRequest]:
-    """Every request `user` may open; anything else answers 404."""
-    return ApprovalRequest.objects.filter(policies.visible_requests(user))
+def requests_visible_to(who) -> QuerySet[ApprovalRequest]:
+    """Every request `who` (a user or their Authority) may open; anything else answers 404."""
+    return ApprovalRequest.objects.filter(as_authority(who).visible())
 
 
-def request_for(user, request_id: int) -> ApprovalRequest:
-    """One request if `user` may see it, else ApprovalRequest.DoesNotExist (shown as 404)."""
+def request_for(who, request_id: int) -> ApprovalRequest:
+    """One request if `who` may see it, else ApprovalRequest.DoesNotExist (shown as 404)."""
     return (
-        requests_visible_to(user)
+        requests_visible_to(who)
         .select_related("site", "requester", "policy_version")
         .get(pk=request_id)
     )
@@ -251,35 +219,6 @@ def delegate_candidates(delegator, sites) -> list[tuple]:
         role = membership.get_role_display().lower()
         duties.setdefault(membership.user_id, []).append(f"{role}, {where}")
     return [(person, reach[person.pk], "; ".join(duties.get(person.pk, []))) for person in people]
-
-
-def delegates_for(principals: QuerySet, request: ApprovalRequest, *, at=None) -> QuerySet:
-    """People standing in for any of `principals` on `request` right now."""
-    at = at or timezone.now()
-    delegations = (
-        Delegation.objects.filter(
-            delegate=OuterRef("pk"),
-            delegator__in=principals,
-            starts_at__lte=at,
-            ends_at__gt=at,
-            revoked_at__isnull=True,
-        )
-        .filter(Q(site__isnull=True) | Q(site=request.site_id))
-        .filter(Q(kind="") | Q(kind=request.kind))
-        .filter(Q(max_amount__isnull=True) | Q(max_amount__gte=request.amount_base or 0))
-        .exclude(delegator=request.requester_id)
-    )
-    return User.objects.filter(Exists(delegations), is_active=True).exclude(pk=request.requester_id)
-
-
-def step_audience(step: ApprovalStep) -> list:
-    """Who should hear about an active tier: its eligible people and their delegates."""
-    request = step.request
-    principals = role_holders(step.roles, step.held_at, request.site).exclude(
-        pk=request.requester_id
-    )
-    people = list(principals) + list(delegates_for(principals, request))
-    return sorted({person.pk: person for person in people}.values(), key=lambda p: p.username)
 
 
 @dataclass(frozen=True)
@@ -355,7 +294,7 @@ def policies_visible_to(user) -> QuerySet:
     user's regions and sites, with their versions, rules and tiers prefetched."""
     from django.db.models import Prefetch
 
-    from approvals.models import ApprovalPolicy, PolicyRule, PolicyTier, PolicyVersion
+    from approvals.models import ApprovalPolicy, PolicyRule, PolicyVersion
     from sites.policies import Capability, sites_where
 
     sites = sites_where(user, Capability.VIEW)

@@ -20,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from approvals import kinds, notifications, policies, risk, routing, sla, uploads
+from approvals.authority import Authority
 from approvals.errors import Conflict
 from approvals.models import (
     ApprovalPolicy,
@@ -374,12 +375,18 @@ def _refresh_due(request: ApprovalRequest) -> None:
 
 
 def request_approve(
-    *, actor, request_id: int, step_id: int | None = None, comment: str = ""
+    *,
+    actor,
+    request_id: int,
+    step_id: int | None = None,
+    comment: str = "",
+    authority: Authority | None = None,
 ) -> Decision:
     """`actor` approves one tier (for themselves or for whom they stand in); locks the request,
-    and the audit ledger only for the appends at the end."""
+    and the audit ledger only for the appends at the end. Pass the `authority` already built
+    for this web request, if there is one."""
     with transaction.atomic(), appended_at_end():
-        request, option = _decidable(actor, request_id, step_id)
+        request, option = _decidable(actor, request_id, step_id, authority)
         step = option.step
         if step.comment_required and not comment.strip():
             raise ValidationError({"comment": "This tier needs a comment with the approval."})
@@ -391,13 +398,20 @@ def request_approve(
         return decision
 
 
-def request_reject(*, actor, request_id: int, step_id: int | None = None, reason: str) -> Decision:
+def request_reject(
+    *,
+    actor,
+    request_id: int,
+    step_id: int | None = None,
+    reason: str,
+    authority: Authority | None = None,
+) -> Decision:
     """`actor` rejects the request at one tier; a reason is required. Locks the request, and
     the audit ledger only for the appends at the end."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": "Say why the request is rejected."})
     with transaction.atomic(), appended_at_end():
-        request, option = _decidable(actor, request_id, step_id)
+        request, option = _decidable(actor, request_id, step_id, authority)
         decision = _record_vote(request, option, actor, Outcome.REJECT, reason)
         _audit_decision(request, actor, decision)
         _complete_step(option.step, StepState.REJECTED)
@@ -409,14 +423,13 @@ def request_reject(*, actor, request_id: int, step_id: int | None = None, reason
         return decision
 
 
-def _decidable(actor, request_id: int, step_id: int | None):
+def _decidable(actor, request_id: int, step_id: int | None, authority: Authority | None):
+    if authority is None or authority.user_id != actor.pk:
+        authority = Authority.of(actor)
     request = _locked(request_id)
-    options = policies.decision_options(actor, request) if request.state == S.IN_REVIEW else []
-    # Whoever may decide a tier may see the request, so only a refusal needs the (costly)
-    # visibility query, to answer 404 rather than 403 to someone outside the request's scope.
-    if not options and not (
-        ApprovalRequest.objects.filter(policies.visible_requests(actor), pk=request.pk).exists()
-    ):
+    options = authority.options(request)
+    # Someone outside the request's scope is told it does not exist, not that they may not.
+    if not options and not authority.may_view(request):
         raise Http404("No such approval request.")
     if request.state != S.IN_REVIEW:
         raise Conflict(
@@ -434,7 +447,7 @@ def _decidable(actor, request_id: int, step_id: int | None):
             )
         options = [option for option in options if option.step.pk == step_id]
     if not options:
-        raise PermissionDenied(policies.why_not_decide(actor, request))
+        raise PermissionDenied(policies.why_not_decide(authority, request))
     return request, options[0]
 
 

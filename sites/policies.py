@@ -15,6 +15,7 @@ must not be used on Site: they read the grant rows without the membership's date
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -22,7 +23,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from sites.models import Region, Site, SiteUserObjectPermission
-from sites.roles import Role, permission_codename
+from sites.roles import DECIDING_ROLES, Role, permission_codename, role_of_codename
 
 
 class Capability(StrEnum):
@@ -37,7 +38,7 @@ class Capability(StrEnum):
 GRANTED_BY: dict[Capability, frozenset[Role]] = {
     Capability.VIEW: frozenset(Role),
     Capability.RAISE_REQUEST: frozenset({Role.REQUESTER, Role.SITE_MANAGER, Role.REGIONAL_MANAGER}),
-    Capability.DECIDE: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}),
+    Capability.DECIDE: DECIDING_ROLES,
     Capability.WORK_EXCEPTIONS: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}),
     Capability.AUDIT: frozenset({Role.AUDITOR, Role.ADMIN}),
     Capability.ADMINISTER: frozenset({Role.ADMIN}),
@@ -110,6 +111,43 @@ def regions_by_person(
     for user_id, region_id in rows.values_list("user", "content_object__region").distinct():
         reach.setdefault(user_id, set()).add(region_id)
     return reach
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A role in force held by a person at a site, as the grant store records it."""
+
+    user_id: int
+    role: Role
+    site_id: int
+    site_active: bool
+    # Held through a membership on the site's region rather than on the site itself.
+    regional: bool
+
+
+def grants_in_force(user_ids: Iterable[int], *, at: datetime | None = None) -> list[Grant]:
+    """Every role in force of the (active) people `user_ids`, site by site (one query)."""
+    return _grants(_grant_rows(Role, at).filter(user__in=list(user_ids)))
+
+
+def grants_at(site_id: int, *, at: datetime | None = None) -> list[Grant]:
+    """Every role in force of active people at one site (one query)."""
+    return _grants(_grant_rows(Role, at).filter(content_object=site_id))
+
+
+def _grants(rows: QuerySet[SiteUserObjectPermission]) -> list[Grant]:
+    found = []
+    for user_id, codename, site_id, active, region_id in rows.values_list(
+        "user",
+        "permission__codename",
+        "content_object",
+        "content_object__active",
+        "membership__region",
+    ):
+        role = role_of_codename(codename)
+        if role is not None:
+            found.append(Grant(user_id, role, site_id, active, region_id is not None))
+    return found
 
 
 def may(user, capability: Capability, site: Site, *, at: datetime | None = None) -> bool:

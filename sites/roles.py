@@ -40,6 +40,13 @@ MEANINGS: dict[Role, str] = {
 }
 
 
+# The only roles that decide approval tiers: a tier may name no other (policy lint refuses it).
+# Requesters raise, auditors read and administrators configure; none of them decides.
+DECIDING_ROLES: frozenset[Role] = frozenset(
+    {Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}
+)
+
+
 def permission_codename(role: str) -> str:
     """The django-guardian object permission on Site that stands for holding `role` there."""
     return f"role_{role}"

@@ -13,9 +13,9 @@ from django.db.models import F, Q
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 
 from approvals import context
+from approvals.authority import Authority, authority_for
 from approvals.context import COUNT_CAP
 from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
 from exceptions.rules import QUEUE_ROLES
@@ -32,7 +32,8 @@ OWN_LIMIT = 10
 @login_required
 def home(request):
     """The inbox, its filters and counts, and the sites and roles behind them."""
-    now = timezone.now()
+    authority = authority_for(request)
+    now = authority.at
     sites = list(site_list_for_user(request.user))
     memberships = list(memberships_in_force(request.user))
     form = InboxFilterForm(request.GET, sites=sites)
@@ -50,9 +51,9 @@ def home(request):
         "now": now,
         "sites": sites,
         "memberships": [(m, MEANINGS[m.role]) for m in memberships],
-        **_approvals(request.user, form, now),
+        **_approvals(authority, form, now),
         **_cases(request.user, form, memberships, now),
-        "own_requests": _own_requests(request.user),
+        "own_requests": _own_requests(authority),
         "own_limit": OWN_LIMIT,
         "page_size": PAGE_SIZE,
         # The filter travels to the request page, so that "and next" stays within it.
@@ -67,11 +68,11 @@ def home(request):
     return render(request, template, context_data)
 
 
-def _own_requests(user) -> list:
-    """The requests `user` raised, newest first (one query): where a requester tracks them."""
+def _own_requests(authority: Authority) -> list:
+    """The requests the person raised, newest first (one query): where a requester tracks them."""
     return list(
-        requests_visible_to(user)
-        .filter(requester=user.pk)
+        requests_visible_to(authority)
+        .filter(requester=authority.user_id)
         .select_related("site")
         .order_by("-created_at", "-pk")[:OWN_LIMIT]
     )
@@ -82,16 +83,16 @@ def _error_text(form: InboxFilterForm, name: str, found) -> str:
     return f"{label}: {' '.join(found)}" if label else " ".join(found)
 
 
-def _approvals(user, form: InboxFilterForm, now) -> dict:
+def _approvals(authority: Authority, form: InboxFilterForm, now) -> dict:
     if not form.shows_requests:
         return {"entries": [], "next_cursor": "", "request_counts": _no_counts()}
     data = form.cleaned_data
     filters = _request_filters(data)
-    page = inbox_for(user, filters=filters, after=data.get("after"), limit=PAGE_SIZE, at=now)
+    page = inbox_for(authority, filters=filters, after=data.get("after"), limit=PAGE_SIZE)
     return {
-        "entries": context.inbox_entries(user, page.requests, at=now),
+        "entries": context.inbox_entries(authority, page.requests),
         "next_cursor": cursor_text(page.next_cursor),
-        "request_counts": context.inbox_count(user, filters, at=now),
+        "request_counts": context.inbox_count(authority, filters),
         "paged": data.get("after") is not None,
     }
 
@@ -120,7 +121,7 @@ def next_item(request):
     """
     form, origin = _origin_filters(request.user, request.GET.get("from", ""))
     done = request.GET.get("done", "")
-    following = _following(request.user, form, int(done) if done.isdigit() else None)
+    following = _following(authority_for(request), form, int(done) if done.isdigit() else None)
     if following is None:
         messages.info(
             request,
@@ -148,10 +149,10 @@ def _origin_filters(user, raw: str) -> tuple[InboxFilterForm, str]:
     return form, urlencode(kept)
 
 
-def _following(user, form: InboxFilterForm, done: int | None):
+def _following(authority: Authority, form: InboxFilterForm, done: int | None):
     if not form.shows_requests:
         return None
-    page = inbox_for(user, filters=_request_filters(form.cleaned_data), limit=NEXT_WINDOW)
+    page = inbox_for(authority, filters=_request_filters(form.cleaned_data), limit=NEXT_WINDOW)
     ids = [r.pk for r in page.requests]
     if done in ids:
         index = ids.index(done)

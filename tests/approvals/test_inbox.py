@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from approvals import services
+from approvals.authority import Authority
 from approvals.selectors import InboxFilters, inbox_for
 from approvals.specs import RuleSpec, VersionSpec
 from sites.roles import Role
@@ -68,16 +69,18 @@ def crowded(matrix, requester, site_a1, site_a2, site_b1, staffed):
 
 
 @pytest.mark.parametrize("limit", [5, 50])
-def test_inbox_is_three_queries_whatever_the_page_size_and_reach(
+def test_inbox_is_four_queries_whatever_the_page_size_and_reach(
     crowded, site_manager, busy, limit, django_assert_num_queries
 ):
-    # The sites where the person decides anything, the soonest-due requests there, and the
-    # rows of those that are theirs to decide.
-    with django_assert_num_queries(3):
+    # The person's authority (their roles in force and the delegations to them), the
+    # soonest-due requests at the sites where they decide anything, and the rows of those that
+    # are theirs to decide.
+    with django_assert_num_queries(4):
         own = inbox_for(site_manager, limit=limit)
         [(r.site.code, r.requester.username) for r in own.requests]
-    with django_assert_num_queries(3):
-        wide = inbox_for(busy, limit=limit)
+    authority = Authority.of(busy)
+    with django_assert_num_queries(2):
+        wide = inbox_for(authority, limit=limit)
         [(r.site.code, r.requester.username) for r in wide.requests]
 
     assert busy.memberships.count() == 7
@@ -86,14 +89,15 @@ def test_inbox_is_three_queries_whatever_the_page_size_and_reach(
     assert {r.site.code for r in wide.requests} >= {"A1"}
 
 
-def test_following_pages_and_filters_are_three_queries_too(
+def test_following_pages_and_filters_are_two_queries_given_the_authority(
     crowded, busy, site_a2, django_assert_num_queries
 ):
-    first = inbox_for(busy, limit=10)
+    authority = Authority.of(busy)
+    first = inbox_for(authority, limit=10)
 
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(2):
         second = inbox_for(
-            busy,
+            authority,
             after=first.next_cursor,
             limit=10,
             filters=InboxFilters(site_id=site_a2.pk, kind="purchase", text="order", overdue=False),
@@ -107,11 +111,10 @@ def _reference_page(user, filters=None, after=None, limit=50) -> list[int]:
     """The inbox as one plain query: every waiting request tested in due order."""
     from django.db.models import Exists, OuterRef
 
-    from approvals import policies
     from approvals.models import ApprovalRequest, ApprovalStep, RequestState
     from approvals.selectors import _after, _filtered
 
-    steps = ApprovalStep.objects.filter(policies.decidable_steps(user), request=OuterRef("pk"))
+    steps = ApprovalStep.objects.filter(Authority.of(user).steps(), request=OuterRef("pk"))
     query = ApprovalRequest.objects.filter(Exists(steps), state=RequestState.IN_REVIEW)
     query = _after(_filtered(query, filters or InboxFilters(), timezone.now()), after)
     return list(query.order_by("due_at", "pk").values_list("pk", flat=True)[:limit])
@@ -139,8 +142,8 @@ def test_pages_match_the_plain_permission_filter_when_most_candidates_are_not_th
         cursor, walked = None, []
         while True:
             expected = _reference_page(person, after=cursor, limit=4)
-            # Two a batch, the sites, and the last resort.
-            with django_assert_max_num_queries(2 + 2 * batches):
+            # Two a batch, the authority's two, and the last resort.
+            with django_assert_max_num_queries(3 + 2 * batches):
                 page = inbox_for(person, after=cursor, limit=4)
             assert _ids(page) == expected
             walked += expected
