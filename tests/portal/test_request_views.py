@@ -484,8 +484,9 @@ def test_requester_is_told_why_they_cannot_delegate(client, purchase, requester)
     refused = client.post(reverse("approvals:delegate", args=[purchase.pk]), {})
 
     assert 'id="delegate-form"' not in page
-    assert "Only someone who may decide an open tier themselves" in page
+    assert "You raised this request, so someone else must decide it." in page
     assert refused.status_code == 403
+    assert "You raised this request, so someone else must decide it." in refused.text
 
 
 # --- links on the page lead somewhere ---------------------------------------------------------
