@@ -117,6 +117,7 @@ def _colleagues(approval: ApprovalRequest, user):
 
 
 def _colleague(approval: ApprovalRequest, user, pk: int):
+    """The colleague chosen on the delegate form (the form offers only `_colleagues`)."""
     return next((person for person in _colleagues(approval, user) if person.pk == pk), None)
 
 
