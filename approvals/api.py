@@ -18,13 +18,12 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from approvals import policies, selectors, services
-from approvals.errors import Conflict
+from approvals import selectors, services
 from approvals.filters import ApprovalRequestFilter
-from approvals.models import ApprovalPolicy, ApprovalRequest, HeldAt, RequestState
+from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.serializers import (
     ApprovalRequestCreateSerializer,
     ApprovalRequestDetailSerializer,
@@ -40,7 +39,6 @@ from approvals.serializers import (
     RoutePreviewSerializer,
     WithdrawSerializer,
 )
-from sites.roles import Role
 from sites.selectors import site_list_for_user
 
 # An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
@@ -343,30 +341,9 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def delegate(self, request, pk=None):
-        approval = self._request(pk)
+        request_id = self._request(pk).pk
         data = _valid(DelegateSerializer, request.data)
-        if approval.state != RequestState.IN_REVIEW:
-            raise Conflict(f"{approval.reference} is {approval.get_state_display().lower()}.")
-        refusal = policies.why_not_delegate(request.user, approval)
-        if refusal:
-            raise PermissionDenied(refusal)
-        colleagues = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
-        delegate = colleagues.filter(username=data["delegate"]).first()
-        if delegate is None:
-            raise ValidationError(
-                {"delegate": [f"No colleague of that name holds a role at {approval.site.code}."]}
-            )
-        delegation = services.delegation_create(
-            actor=request.user,
-            delegator=request.user,
-            delegate=delegate,
-            starts_at=timezone.now(),
-            ends_at=data["ends_at"],
-            site=approval.site,
-            kind=approval.kind,
-            max_amount=approval.amount_base,
-            note=data["note"] or f"For {approval.reference}",
-        )
+        delegation = services.request_delegate(actor=request.user, request_id=request_id, **data)
         return Response(DelegationSerializer(delegation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

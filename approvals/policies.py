@@ -112,9 +112,19 @@ def visible_requests(who) -> Q:
     return as_authority(who).visible()
 
 
-def available_actions(user, request: ApprovalRequest) -> dict[str, str | None]:
-    """Each action on the request page, mapped to None when offered or to why it is not."""
-    decide = None if decision_options(user, request) else why_not_decide(user, request)
+def available_actions(
+    user, request: ApprovalRequest, *, options: list[DecisionOption] | None = None
+) -> dict[str, str | None]:
+    """Each action on the request, mapped to None when offered or to why it is not.
+
+    The request page and the API detail both show exactly this. `options` are the caller's
+    `decision_options(user, request)` when it has them already, so they are not asked twice.
+    """
+    if options is None:
+        options = decision_options(user, request)
+    decide = None if options else why_not_decide(user, request)
+    # A tier held through someone else's delegation is never handed further.
+    own = any(option.on_behalf_of_id is None for option in options)
     return {
         "approve": decide,
         "reject": decide,
@@ -124,6 +134,7 @@ def available_actions(user, request: ApprovalRequest) -> dict[str, str | None]:
         "resubmit": None
         if may_resubmit(user, request)
         else "Only a rejected request can be raised again, by its requester, once.",
+        "delegate": None if own else why_not_delegate(user, request),
     }
 
 

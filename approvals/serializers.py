@@ -170,10 +170,7 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     @extend_schema_field(serializers.DictField(child=ActionSerializer()))
     def get_available_actions(self, request):
         user = self.context["request"].user
-        actions = policies.available_actions(user, request)
-        actions["delegate"] = (
-            None if self._options(request) else policies.why_not_decide(user, request)
-        )
+        actions = policies.available_actions(user, request, options=self._options(request))
         return {
             name: {"allowed": reason is None, "reason": reason} for name, reason in actions.items()
         }

@@ -19,7 +19,7 @@ from django.db.models import Min
 from django.http import Http404
 from django.utils import timezone
 
-from approvals import kinds, notifications, policies, risk, routing, sla, uploads
+from approvals import kinds, notifications, policies, risk, routing, selectors, sla, uploads
 from approvals.authority import Authority
 from approvals.errors import Conflict
 from approvals.models import (
@@ -29,6 +29,7 @@ from approvals.models import (
     Attachment,
     Decision,
     Delegation,
+    HeldAt,
     OnBreach,
     Outcome,
     PolicyRule,
@@ -43,6 +44,7 @@ from portal.integrations.odoo import services as odoo
 from portal.webhooks import events as webhook_events
 from portal.webhooks.outbound import publish
 from sites import policies as site_policies
+from sites.roles import Role
 
 S = RequestState
 
@@ -949,6 +951,48 @@ def delegation_revoke(*, actor, delegation_id: int) -> Delegation:
             before=_delegation_summary(delegation),
         )
     return delegation
+
+
+def request_delegate(
+    *, actor, request_id: int, delegate: str | None, ends_at: datetime | None, note: str = ""
+) -> Delegation:
+    """Hand `actor`'s own approvals of requests like this one to a colleague at its site.
+
+    Refuses before it reads the colleague or the day: a request no longer in review is a
+    Conflict, a person without a tier of their own is told why not (PermissionDenied). Takes no
+    lock on the request: the delegation is the person's, narrowed to the request's site, kind and
+    amount, and outlives it.
+    """
+    request = ApprovalRequest.objects.select_related("site").get(pk=request_id)
+    if request.state != RequestState.IN_REVIEW:
+        raise Conflict(
+            f"{request.reference} is {request.get_state_display().lower()}; "
+            "there is nothing to hand on."
+        )
+    refusal = policies.why_not_delegate(actor, request)
+    if refusal:
+        raise PermissionDenied(refusal)
+    colleague = None
+    if delegate:
+        colleagues = selectors.role_holders(list(Role), HeldAt.SITE, request.site)
+        colleague = colleagues.filter(username=delegate).first()
+    if colleague is None:
+        raise ValidationError(
+            {"delegate": [f"No colleague of that name holds a role at {request.site.code}."]}
+        )
+    if ends_at is None:
+        raise ValidationError({"ends_at": ["Say until when."]})
+    return delegation_create(
+        actor=actor,
+        delegator=actor,
+        delegate=colleague,
+        starts_at=timezone.now(),
+        ends_at=ends_at,
+        site=request.site,
+        kind=request.kind,
+        max_amount=request.amount_base,
+        note=note or f"For {request.reference}",
+    )
 
 
 def delegation_hand_over(*, actor, delegators, delegate, until: datetime, note: str = ""):

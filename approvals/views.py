@@ -63,8 +63,8 @@ def _page_context(user, approval: ApprovalRequest, from_query: str = "", **forms
     `from_query` is the inbox filter the viewer came from, carried on to "and next".
     """
     sites = presenters.sites_named_in([approval])
-    actions = policies.available_actions(user, approval)
     options = policies.decision_options(user, approval)
+    actions = policies.available_actions(user, approval, options=options)
     option = options[0] if options else None
     comment_required = bool(option and option.step.comment_required)
     path = context.policy_path(approval)
@@ -74,7 +74,6 @@ def _page_context(user, approval: ApprovalRequest, from_query: str = "", **forms
         if tier.step.state == "active"
     }
     retry = policies.may_retry_apply(user, approval)
-    own = _own_option(options)
     return {
         "now": timezone.now(),
         "approval": approval,
@@ -89,11 +88,8 @@ def _page_context(user, approval: ApprovalRequest, from_query: str = "", **forms
         or ApproveForm(comment_required=comment_required, initial=_step(option)),
         "reject_form": forms.get("reject_form") or RejectForm(initial=_step(option)),
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
-        "delegate_reason": None
-        if own
-        else "Only someone who may decide an open tier themselves can hand it to a colleague.",
         "delegate_form": forms.get("delegate_form") or _delegate_form(approval, user)
-        if own
+        if actions["delegate"] is None
         else None,
         "flags": _flags(approval),
         "path": path,
@@ -114,15 +110,15 @@ def _page_context(user, approval: ApprovalRequest, from_query: str = "", **forms
     }
 
 
-def _own_option(options):
-    """The first tier the viewer may decide as themselves (not standing in for someone)."""
-    return next((option for option in options if not option.on_behalf_of_id), None)
-
-
 def _colleagues(approval: ApprovalRequest, user):
     """People with a role at the request's site, other than the viewer and the requester."""
     people = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
     return list(people.exclude(pk__in=[user.pk, approval.requester_id]))
+
+
+def _colleague(approval: ApprovalRequest, user, pk: int):
+    """The colleague chosen on the delegate form (the form offers only `_colleagues`)."""
+    return next((person for person in _colleagues(approval, user) if person.pk == pk), None)
 
 
 def _delegate_form(approval: ApprovalRequest, user, data=None) -> DelegateForm:
@@ -302,53 +298,41 @@ def retry_apply(request, request_id: int):
 @login_required
 @require_POST
 def delegate(request, request_id: int):
-    """Hand one's own decisions on requests like this one to a colleague until a given day."""
+    """Hand one's own decisions on requests like this one to a colleague until a given day.
+
+    The service refuses (409, 403) before it reads the colleague and the day, so someone the
+    page offered no form is told why rather than shown errors on a form they never saw.
+    """
     approval = _request_or_404(request.user, request_id)
-    if approval.state != RequestState.IN_REVIEW:
-        return _stale(
-            request,
-            approval.pk,
-            Conflict(
-                f"{approval.reference} is {approval.get_state_display().lower()}; "
-                "there is nothing to hand on."
-            ),
-        )
-    refusal = policies.why_not_delegate(request.user, approval)
-    if refusal:
-        return _refused(request, PermissionDenied(refusal))
     form = _delegate_form(approval, request.user, request.POST)
-    if not form.is_valid():
-        return _render_page(request, approval, status=400, delegate_form=form)
+    valid = form.is_valid()
+    data = form.cleaned_data if valid else {}
+    chosen = data.get("delegate")
+    colleague = _colleague(approval, request.user, chosen) if chosen else None
+    until = data.get("until")
     zone = ZoneInfo(approval.site.time_zone)
-    ends_at = datetime.combine(form.cleaned_data["until"] + timedelta(days=1), time.min, zone)
-    colleague = next(
-        person
-        for person in _colleagues(approval, request.user)
-        if person.pk == form.cleaned_data["delegate"]
-    )
     try:
-        services.delegation_create(
+        services.request_delegate(
             actor=request.user,
-            delegator=request.user,
-            delegate=colleague,
-            starts_at=timezone.now(),
-            ends_at=ends_at,
-            site=approval.site,
-            kind=approval.kind,
-            max_amount=approval.amount_base,
-            note=form.cleaned_data["note"] or f"For {approval.reference}",
+            request_id=approval.pk,
+            delegate=colleague.get_username() if colleague else None,
+            ends_at=datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
+            note=data.get("note", ""),
         )
+    except STALE as error:
+        return _stale(request, approval.pk, error)
     except PermissionDenied as error:
         return _refused(request, error)
     except ValidationError as error:
-        _add_errors(form, error, "delegate")
+        if valid:
+            _add_errors(form, error, "delegate")
         return _render_page(request, approval, status=400, delegate_form=form)
     name = colleague.get_full_name() or colleague.get_username()
     messages.success(
         request,
         f"{name} may now decide {approval.get_kind_display().lower()} requests at "
         f"{approval.site.code} up to this amount in your place, until the end of "
-        f"{form.cleaned_data['until']:%d %b %Y}.",
+        f"{until:%d %b %Y}.",
     )
     return redirect("approvals:detail", approval.pk)
 

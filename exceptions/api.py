@@ -63,6 +63,17 @@ CASE_EXAMPLE = {
         "credit_note_requested": "Credit note requested from the supplier",
         "bill_corrected": "Vendor bill corrected before payment",
     },
+    "available_actions": {
+        "assign": {"allowed": True, "reason": None},
+        "start": {"allowed": True, "reason": None},
+        "resolve": {"allowed": True, "reason": None},
+        "dismiss": {"allowed": True, "reason": None},
+        "reopen": {
+            "allowed": False,
+            "reason": "Only a closed case can be reopened, by the people who work its queue, "
+            "within 14 days.",
+        },
+    },
 }
 
 
@@ -93,7 +104,8 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
 
     def _detail(self, pk) -> Response:
         case = self.get_queryset().get(pk=self._case(pk).pk)
-        return Response(ExceptionCaseDetailSerializer(case).data)
+        context = self.get_serializer_context()
+        return Response(ExceptionCaseDetailSerializer(case, context=context).data)
 
     @extend_schema(
         summary="List exception cases",
@@ -108,7 +120,8 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
     @extend_schema(
         summary="One exception case",
         description="With its evidence, how often it was seen, its Odoo record, the approval "
-        "its resolution may wait for, and the resolution codes its kind allows.",
+        "its resolution may wait for, the resolution codes its kind allows, and for each action "
+        "whether you may take it now or why not.",
         responses={200: ExceptionCaseDetailSerializer},
         examples=[OpenApiExample("Assigned", response_only=True, value=CASE_EXAMPLE)],
     )

@@ -7,10 +7,11 @@ holders of the queue's roles at the site, through a membership in force. Out of 
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from exceptions.models import ExceptionCase
+from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
 from sites import policies as site_policies
 from sites.policies import Capability
@@ -56,6 +57,46 @@ def may_reopen(user, case: ExceptionCase, *, window_days: int) -> bool:
     if case.closed_at is None or not may_work(user, case):
         return False
     return timezone.now() - case.closed_at <= timedelta(days=window_days)
+
+
+def available_actions(user, case: ExceptionCase) -> dict[str, str | None]:
+    """Each action on the case, mapped to None when offered or to why it is not: the case page
+    and the API detail both show exactly this."""
+    works = may_work(user, case)
+    not_worker = f"Only people who work the {case.get_queue_display()} queue at {case.site.code}."
+    is_open = case.state in OPEN_CASE_STATES
+    closed = f"The case is {case.get_state_display().lower()}."
+    waiting = (
+        f"It waits for the decision on {case.linked_request.reference}."
+        if case.linked_request_id and case.linked_request.state in ("submitted", "in_review")
+        else None
+    )
+    window = settings.CASE_REOPEN_WINDOW_DAYS
+
+    def open_work(extra: str | None = None):
+        if not is_open:
+            return closed
+        if not works:
+            return not_worker
+        return extra
+
+    start_reason = None
+    if case.state != CaseState.ASSIGNED:
+        start_reason = "Work starts once the case is assigned."
+    elif case.owner_id != user.pk:
+        start_reason = "Only the case's owner starts work on it."
+    return {
+        "assign": open_work(),
+        "start": open_work(start_reason),
+        "resolve": open_work(waiting),
+        "dismiss": open_work(),
+        "reopen": None
+        if may_reopen(user, case, window_days=window)
+        else (
+            "Only a closed case can be reopened, by the people who work its queue, "
+            f"within {window} days."
+        ),
+    }
 
 
 def may_configure(actor) -> bool:

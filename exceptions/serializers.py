@@ -1,14 +1,16 @@
 """What the exceptions API reads and writes: cases, their queues, and the steps of working them.
 
 Money is a decimal string next to its currency; times are ISO 8601 in UTC. Whether a person
-may work a case is answered by exceptions.policies and the services, never here.
+may work a case is answered by exceptions.policies and the services, never here: the detail's
+`available_actions` is exceptions.policies.available_actions, as the case page shows it.
 """
 
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.serializers import QuerySerializer
+from approvals.serializers import ActionSerializer, QuerySerializer
+from exceptions import policies
 from exceptions.models import CaseKind, CaseState, Queue, Severity
 from exceptions.rules import resolution_codes
 
@@ -56,7 +58,8 @@ class ExceptionCaseSerializer(serializers.Serializer):
 
 
 class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
-    """One case with its evidence, the Odoo record and the approval it may wait for."""
+    """One case with its evidence, the Odoo record, the approval it may wait for, and what the
+    caller may do with it."""
 
     evidence = serializers.DictField(help_text="What raised the case, as detected.")
     payload = serializers.DictField(help_text="The event as first received, verbatim.")
@@ -71,9 +74,20 @@ class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
         help_text="The codes this kind of case may be resolved with, and what each means."
     )
 
+    available_actions = serializers.SerializerMethodField(
+        help_text="assign, start, resolve, dismiss and reopen: allowed, or why not."
+    )
+
     @extend_schema_field(serializers.DictField(child=serializers.CharField()))
     def get_resolution_codes(self, case):
         return resolution_codes(case.kind)
+
+    @extend_schema_field(serializers.DictField(child=ActionSerializer()))
+    def get_available_actions(self, case):
+        actions = policies.available_actions(self.context["request"].user, case)
+        return {
+            name: {"allowed": reason is None, "reason": reason} for name, reason in actions.items()
+        }
 
 
 class AssignSerializer(serializers.Serializer):

@@ -159,45 +159,6 @@ def _timeline(user, case: ExceptionCase) -> list[AuditEvent]:
         )
 
 
-def _actions(user, case: ExceptionCase) -> dict[str, str | None]:
-    """Each action on the case page, mapped to None when offered or to why it is not."""
-    works = policies.may_work(user, case)
-    not_worker = f"Only people who work the {case.get_queue_display()} queue at {case.site.code}."
-    is_open = case.state in OPEN_CASE_STATES
-    closed = f"The case is {case.get_state_display().lower()}."
-    waiting = (
-        f"It waits for the decision on {case.linked_request.reference}."
-        if case.linked_request_id and case.linked_request.state in ("submitted", "in_review")
-        else None
-    )
-    window = settings.CASE_REOPEN_WINDOW_DAYS
-
-    def open_work(extra: str | None = None):
-        if not is_open:
-            return closed
-        if not works:
-            return not_worker
-        return extra
-
-    start_reason = None
-    if case.state != CaseState.ASSIGNED:
-        start_reason = "Work starts once the case is assigned."
-    elif case.owner_id != user.pk:
-        start_reason = "Only the case's owner starts work on it."
-    return {
-        "assign": open_work(),
-        "start": open_work(start_reason),
-        "resolve": open_work(waiting),
-        "dismiss": open_work(),
-        "reopen": None
-        if policies.may_reopen(user, case, window_days=window)
-        else (
-            "Only a closed case can be reopened, by the people who work its queue, "
-            f"within {window} days."
-        ),
-    }
-
-
 # What each trail event says on the case page.
 ACTION_WORDS = {
     "case.opened": "Opened",
@@ -228,7 +189,7 @@ def _page(request, case: ExceptionCase, *, status=200, **forms):
     people = _workers(case)
     timeline = _worded(_timeline(request.user, case))
     # Earlier sightings' evidence, oldest first: a carrier's earlier statuses live only there.
-    actions = _actions(request.user, case)
+    actions = policies.available_actions(request.user, case)
     is_open = case.state in OPEN_CASE_STATES
     history = [
         event.before.get("evidence")

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from approvals import policies, services
 from approvals.models import ApprovalRequest, Decision, Delegation, RequestState
 from portal.audit.models import AuditEvent
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
@@ -366,6 +367,36 @@ def test_delegating_needs_a_tier_of_ones_own_and_a_colleague_at_the_site(
     )
     assert past.status_code == 422
     assert not Delegation.objects.exists()
+
+
+def test_a_stand_in_is_refused_delegation_with_the_reason_the_detail_gives(
+    api_client_for, purchase_a1, site_manager, staffed
+):
+    stand_in = staffed["site_manager_a2"]
+    services.delegation_create(
+        actor=site_manager,
+        delegator=site_manager,
+        delegate=stand_in,
+        starts_at=timezone.now() - timezone.timedelta(hours=1),
+        ends_at=timezone.now() + timezone.timedelta(days=3),
+    )
+    client = api_client_for(stand_in)
+    ends = (timezone.now() + timezone.timedelta(days=2)).isoformat()
+
+    detail = client.get(f"{URL}{purchase_a1.pk}/").json()["available_actions"]
+    refused = client.post(
+        f"{URL}{purchase_a1.pk}/delegate/",
+        {"delegate": "rm.a.second", "ends_at": ends},
+        format="json",
+    )
+
+    reason = policies.why_not_delegate(stand_in, purchase_a1)
+    assert reason
+    assert detail["approve"] == {"allowed": True, "reason": None}
+    assert detail["delegate"] == {"allowed": False, "reason": reason}
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == reason
+    assert not Delegation.objects.filter(delegator=stand_in).exists()
 
 
 # --- the inbox --------------------------------------------------------------------------------

@@ -77,6 +77,20 @@ def test_case_detail_shows_evidence_money_and_resolution_codes(finance_api, invo
     assert body["due_at"].endswith("Z")
 
 
+def test_case_detail_says_what_finance_may_do_and_why_the_auditor_may_not(
+    finance_api, auditor_api, invoice_a1
+):
+    worker = finance_api.get(f"{URL}{invoice_a1.pk}/").json()["available_actions"]
+    reader = auditor_api.get(f"{URL}{invoice_a1.pk}/").json()["available_actions"]
+
+    assert worker["assign"] == {"allowed": True, "reason": None}
+    assert worker["start"] == {"allowed": False, "reason": "Work starts once the case is assigned."}
+    not_worker = "Only people who work the Finance queue at A1."
+    assert reader["assign"] == {"allowed": False, "reason": not_worker}
+    assert reader["resolve"] == {"allowed": False, "reason": not_worker}
+    assert set(worker) == set(reader) == {"assign", "start", "resolve", "dismiss", "reopen"}
+
+
 def test_case_out_of_scope_answers_404(outsider_api, invoice_a1):
     assert outsider_api.get(f"{URL}{invoice_a1.pk}/").status_code == 404
     for action, body in [

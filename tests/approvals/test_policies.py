@@ -155,10 +155,33 @@ def test_available_actions_match_what_the_services_allow(matrix, requester, site
         "reject": None,
         "withdraw": "Only the requester may withdraw, and only while nothing is final.",
         "resubmit": "Only a rejected request can be raised again, by its requester, once.",
+        "delegate": None,
     }
     mine = policies.available_actions(requester, target)
     assert mine["withdraw"] is None
     assert mine["approve"] == "You raised this request, so someone else must decide it."
+    assert mine["delegate"] == "You raised this request, so someone else must decide it."
+
+
+def test_available_actions_refuse_handing_on_a_tier_held_for_someone_else(
+    matrix, requester, site_a1, site_manager, stranger
+):
+    target = _in_review(requester, site_a1)
+    services.delegation_create(
+        actor=site_manager,
+        delegator=site_manager,
+        delegate=stranger,
+        starts_at=timezone.now(),
+        ends_at=timezone.now() + timedelta(days=7),
+    )
+    options = policies.decision_options(stranger, target)
+
+    actions = policies.available_actions(stranger, target, options=options)
+
+    assert [option.on_behalf_of_id for option in options] == [site_manager.pk]
+    assert actions["approve"] is None
+    assert actions["delegate"] == policies.why_not_delegate(stranger, target)
+    assert actions["delegate"] is not None
 
 
 def test_an_administrator_cannot_delegate_for_someone_without_a_role(

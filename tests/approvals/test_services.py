@@ -222,6 +222,65 @@ def test_delegation_does_not_cascade(matrix, requester, site_a1, site_manager, s
         services.request_approve(actor=stranger, request_id=target.pk)
 
 
+def test_site_manager_hands_their_tier_to_a_colleague_narrowed_to_the_request(
+    matrix, requester, site_a1, site_manager
+):
+    deputy = persona("deputy", Role.SITE_MANAGER, site=site_a1)
+    target = raise_request(requester, site_a1, amount="1000")
+    ends = timezone.now() + timedelta(days=3)
+
+    delegation = services.request_delegate(
+        actor=site_manager, request_id=target.pk, delegate="deputy", ends_at=ends, note=""
+    )
+
+    assert (delegation.delegator, delegation.delegate, delegation.site) == (
+        site_manager,
+        deputy,
+        site_a1,
+    )
+    assert (delegation.kind, delegation.max_amount) == ("purchase", target.amount_base)
+    assert delegation.note == f"For {target.reference}"
+    assert AuditEvent.objects.filter(
+        action="delegation.created", object_id=str(delegation.pk)
+    ).exists()
+
+
+def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_colleague(
+    matrix, requester, site_a1, site_manager, stranger
+):
+    from approvals import policies
+    from approvals.models import Delegation
+
+    target = raise_request(requester, site_a1, amount="1000")
+    ends = timezone.now() + timedelta(days=3)
+    services.delegation_create(
+        actor=site_manager,
+        delegator=site_manager,
+        delegate=stranger,
+        starts_at=timezone.now(),
+        ends_at=ends,
+    )
+    before = Delegation.objects.count()
+
+    with pytest.raises(PermissionDenied) as stand_in:
+        services.request_delegate(
+            actor=stranger, request_id=target.pk, delegate="site.manager", ends_at=ends
+        )
+    assert str(stand_in.value) == policies.why_not_delegate(stranger, target)
+    with pytest.raises(ValidationError) as nobody:
+        services.request_delegate(
+            actor=site_manager, request_id=target.pk, delegate="nobody", ends_at=ends
+        )
+    services.request_withdraw(actor=requester, request_id=target.pk)
+    with pytest.raises(Conflict, match="there is nothing to hand on"):
+        services.request_delegate(
+            actor=site_manager, request_id=target.pk, delegate="requester", ends_at=ends
+        )
+
+    assert "No colleague of that name holds a role at" in nobody.value.message_dict["delegate"][0]
+    assert Delegation.objects.count() == before
+
+
 def test_delegation_limits_by_site_kind_amount_and_period(
     matrix, requester, site_a1, site_a2, site_manager, stranger, staffed
 ):

@@ -484,8 +484,43 @@ def test_requester_is_told_why_they_cannot_delegate(client, purchase, requester)
     refused = client.post(reverse("approvals:delegate", args=[purchase.pk]), {})
 
     assert 'id="delegate-form"' not in page
-    assert "Only someone who may decide an open tier themselves" in page
+    assert "You raised this request, so someone else must decide it." in page
     assert refused.status_code == 403
+    assert "You raised this request, so someone else must decide it." in refused.text
+
+
+def test_a_stand_in_may_decide_but_not_hand_on_and_is_told_why_as_the_page_says(
+    client, purchase, site_manager, stranger
+):
+    from django.utils.html import escape
+
+    from approvals import policies
+    from approvals.models import Delegation
+
+    services.delegation_create(
+        actor=site_manager,
+        delegator=site_manager,
+        delegate=stranger,
+        starts_at=timezone.now() - timezone.timedelta(hours=1),
+        ends_at=timezone.now() + timezone.timedelta(days=3),
+    )
+    client.force_login(stranger)
+    until = (timezone.now() + timezone.timedelta(days=2)).date().isoformat()
+
+    page = _page(client, purchase.pk)
+    refused = client.post(
+        reverse("approvals:delegate", args=[purchase.pk]),
+        {"delegate": site_manager.pk, "until": until},
+    )
+
+    reason = policies.why_not_delegate(stranger, purchase)
+    assert reason
+    assert page.context["actions"]["approve"] is None
+    assert page.context["actions"]["delegate"] == reason
+    assert 'id="delegate-form"' not in page.text
+    assert refused.status_code == 403
+    assert escape(reason) in refused.text
+    assert not Delegation.objects.filter(delegator=stranger).exists()
 
 
 # --- links on the page lead somewhere ---------------------------------------------------------
