@@ -22,6 +22,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from approvals import selectors, services
+from approvals.authority import authority_for
 from approvals.filters import ApprovalRequestFilter
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.serializers import (
@@ -174,14 +175,14 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
 
     def get_queryset(self):
         return (
-            selectors.requests_visible_to(self.request.user)
+            selectors.requests_visible_to(authority_for(self.request))
             .select_related("site", "requester")
             .order_by("-id")
         )
 
     def _request(self, pk):
         try:
-            return selectors.request_for(self.request.user, int(pk))
+            return selectors.request_for(authority_for(self.request), int(pk))
         except ApprovalRequest.DoesNotExist:
             raise Http404("No such approval request.") from None
 
@@ -269,7 +270,9 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     def approve(self, request, pk=None):
         request_id = self._request(pk).pk
         data = _valid(ApproveSerializer, request.data)
-        services.request_approve(actor=request.user, request_id=request_id, **data)
+        services.request_approve(
+            actor=request.user, request_id=request_id, authority=authority_for(request), **data
+        )
         return self._detail(request_id)
 
     @extend_schema(
@@ -293,7 +296,9 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     def reject(self, request, pk=None):
         request_id = self._request(pk).pk
         data = _valid(RejectSerializer, request.data)
-        services.request_reject(actor=request.user, request_id=request_id, **data)
+        services.request_reject(
+            actor=request.user, request_id=request_id, authority=authority_for(request), **data
+        )
         return self._detail(request_id)
 
     @extend_schema(
@@ -343,7 +348,9 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     def delegate(self, request, pk=None):
         request_id = self._request(pk).pk
         data = _valid(DelegateSerializer, request.data)
-        delegation = services.request_delegate(actor=request.user, request_id=request_id, **data)
+        delegation = services.request_delegate(
+            actor=request.user, request_id=request_id, authority=authority_for(request), **data
+        )
         return Response(DelegationSerializer(delegation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -365,7 +372,7 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
             text=query["q"],
         )
         page = selectors.inbox_for(
-            request.user,
+            authority_for(request),
             filters=filters,
             after=_decode_cursor(query.get("cursor")),
             limit=query["page_size"],

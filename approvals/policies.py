@@ -51,8 +51,14 @@ def why_not_delegate(who, request: ApprovalRequest, *, options=None) -> str | No
     it on (a tier held through someone else's delegation is never passed further)."""
     if options is None:
         options = decision_options(who, request)
-    own = [o for o in options if o.on_behalf_of_id is None]
-    return None if own else why_not_decide(who, request)
+    if any(option.on_behalf_of_id is None for option in options):
+        return None
+    if options:
+        return (
+            "You decide this request on behalf of someone else; what you hold through their "
+            "delegation cannot be handed on."
+        )
+    return why_not_decide(who, request)
 
 
 def is_requester(user, request: ApprovalRequest) -> bool:
@@ -123,8 +129,6 @@ def available_actions(
     if options is None:
         options = decision_options(user, request)
     decide = None if options else why_not_decide(user, request)
-    # A tier held through someone else's delegation is never handed further.
-    own = any(option.on_behalf_of_id is None for option in options)
     return {
         "approve": decide,
         "reject": decide,
@@ -134,7 +138,7 @@ def available_actions(
         "resubmit": None
         if may_resubmit(user, request)
         else "Only a rejected request can be raised again, by its requester, once.",
-        "delegate": None if own else why_not_delegate(user, request),
+        "delegate": why_not_delegate(user, request, options=options),
     }
 
 

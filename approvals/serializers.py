@@ -12,6 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals import policies
+from approvals.authority import authority_for
 from approvals.models import ApprovalPolicy, RequestKind
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
@@ -182,7 +183,7 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     def _options(self, request):
         cache = self.context.setdefault("_options", {})
         if request.pk not in cache:
-            cache[request.pk] = policies.decision_options(self.context["request"].user, request)
+            cache[request.pk] = authority_for(self.context["request"]).options(request)
         return cache[request.pk]
 
 

@@ -425,9 +425,15 @@ def request_reject(
         return decision
 
 
-def _decidable(actor, request_id: int, step_id: int | None, authority: Authority | None):
+def _authority_of(actor, authority: Authority | None) -> Authority:
+    """The authority passed in by the web request, or one built for `actor` now."""
     if authority is None or authority.user_id != actor.pk:
-        authority = Authority.of(actor)
+        return Authority.of(actor)
+    return authority
+
+
+def _decidable(actor, request_id: int, step_id: int | None, authority: Authority | None):
+    authority = _authority_of(actor, authority)
     request = _locked(request_id)
     options = authority.options(request)
     # Someone outside the request's scope is told it does not exist, not that they may not.
@@ -954,7 +960,13 @@ def delegation_revoke(*, actor, delegation_id: int) -> Delegation:
 
 
 def request_delegate(
-    *, actor, request_id: int, delegate: str | None, ends_at: datetime | None, note: str = ""
+    *,
+    actor,
+    request_id: int,
+    delegate: str | None,
+    ends_at: datetime | None,
+    note: str = "",
+    authority: Authority | None = None,
 ) -> Delegation:
     """Hand `actor`'s own approvals of requests like this one to a colleague at its site.
 
@@ -969,7 +981,7 @@ def request_delegate(
             f"{request.reference} is {request.get_state_display().lower()}; "
             "there is nothing to hand on."
         )
-    refusal = policies.why_not_delegate(actor, request)
+    refusal = policies.why_not_delegate(_authority_of(actor, authority), request)
     if refusal:
         raise PermissionDenied(refusal)
     colleague = None

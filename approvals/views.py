@@ -25,6 +25,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import context, email_links, policies, presenters, selectors, services
+from approvals.authority import Authority, authority_for
 from approvals.errors import Conflict
 from approvals.forms import (
     ApproveForm,
@@ -44,9 +45,9 @@ BULK_LIMIT = 200
 FROM_MAX = 500
 
 
-def _request_or_404(user, request_id: int) -> ApprovalRequest:
+def _request_or_404(request, request_id: int) -> ApprovalRequest:
     try:
-        return selectors.request_for(user, request_id)
+        return selectors.request_for(authority_for(request), request_id)
     except ApprovalRequest.DoesNotExist:
         raise Http404("No such approval request.") from None
 
@@ -57,13 +58,14 @@ def _flags(approval: ApprovalRequest) -> list[dict]:
     ]
 
 
-def _page_context(user, approval: ApprovalRequest, from_query: str = "", **forms) -> dict:
+def _page_context(request, approval: ApprovalRequest, from_query: str = "", **forms) -> dict:
     """Everything the request page shows; the decision forms may be passed in with errors.
 
     `from_query` is the inbox filter the viewer came from, carried on to "and next".
     """
     sites = presenters.sites_named_in([approval])
-    options = policies.decision_options(user, approval)
+    user = request.user
+    options = authority_for(request).options(approval)
     actions = policies.available_actions(user, approval, options=options)
     option = options[0] if options else None
     comment_required = bool(option and option.step.comment_required)
@@ -181,14 +183,14 @@ def _render_page(request, approval, *, status=200, **forms):
     return render(
         request,
         "approvals/detail.html",
-        _page_context(request.user, approval, origin, **forms),
+        _page_context(request, approval, origin, **forms),
         status=status,
     )
 
 
 def _stale(request, request_id: int, error: Exception):
     """The 409 page: someone else decided first; show what the request looks like now."""
-    approval = _request_or_404(request.user, request_id)
+    approval = _request_or_404(request, request_id)
     message = (
         str(error)
         if isinstance(error, Conflict)
@@ -209,20 +211,21 @@ def _refused(request, error: PermissionDenied):
 @login_required
 def detail(request, request_id: int):
     """What is asked and why, the Odoo record, risk, context, policy path and timeline."""
-    approval = _request_or_404(request.user, request_id)
+    approval = _request_or_404(request, request_id)
     return _render_page(request, approval)
 
 
 @login_required
 @require_POST
 def approve(request, request_id: int):
-    approval = _request_or_404(request.user, request_id)
-    option = next(iter(policies.decision_options(request.user, approval)), None)
+    approval = _request_or_404(request, request_id)
+    option = next(iter(authority_for(request).options(approval)), None)
     form = ApproveForm(request.POST, comment_required=bool(option and option.step.comment_required))
     if not form.is_valid():
         return _render_page(request, approval, status=400, approve_form=form)
     try:
         services.request_approve(
+            authority=authority_for(request),
             actor=request.user,
             request_id=approval.pk,
             step_id=form.cleaned_data["step"],
@@ -241,12 +244,13 @@ def approve(request, request_id: int):
 @login_required
 @require_POST
 def reject(request, request_id: int):
-    approval = _request_or_404(request.user, request_id)
+    approval = _request_or_404(request, request_id)
     form = RejectForm(request.POST)
     if not form.is_valid():
         return _render_page(request, approval, status=400, reject_form=form)
     try:
         services.request_reject(
+            authority=authority_for(request),
             actor=request.user,
             request_id=approval.pk,
             step_id=form.cleaned_data["step"],
@@ -265,7 +269,7 @@ def reject(request, request_id: int):
 @login_required
 @require_POST
 def withdraw(request, request_id: int):
-    approval = _request_or_404(request.user, request_id)
+    approval = _request_or_404(request, request_id)
     form = WithdrawForm(request.POST)
     if not form.is_valid():
         return _render_page(request, approval, status=400, withdraw_form=form)
@@ -284,7 +288,7 @@ def withdraw(request, request_id: int):
 @login_required
 @require_POST
 def retry_apply(request, request_id: int):
-    approval = _request_or_404(request.user, request_id)
+    approval = _request_or_404(request, request_id)
     try:
         services.request_retry_apply(actor=request.user, request_id=approval.pk)
     except STALE as error:
@@ -303,7 +307,7 @@ def delegate(request, request_id: int):
     The service refuses (409, 403) before it reads the colleague and the day, so someone the
     page offered no form is told why rather than shown errors on a form they never saw.
     """
-    approval = _request_or_404(request.user, request_id)
+    approval = _request_or_404(request, request_id)
     form = _delegate_form(approval, request.user, request.POST)
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
@@ -313,6 +317,7 @@ def delegate(request, request_id: int):
     zone = ZoneInfo(approval.site.time_zone)
     try:
         services.request_delegate(
+            authority=authority_for(request),
             actor=request.user,
             request_id=approval.pk,
             delegate=colleague.get_username() if colleague else None,
@@ -348,10 +353,10 @@ def _add_errors(form, error: ValidationError, default_field: str) -> None:
 # --- bulk approval ----------------------------------------------------------------------------
 
 
-def _bulk_candidates(user):
+def _bulk_candidates(authority: Authority):
     """The inbox's requests split into routine groups (same kind and rule) and the others."""
-    page = selectors.inbox_for(user, limit=BULK_LIMIT)
-    entries = context.inbox_entries(user, page.requests)
+    page = selectors.inbox_for(authority, limit=BULK_LIMIT)
+    entries = context.inbox_entries(authority, page.requests)
     # Each group is named after its rule: one query for all of them, not one per group.
     rules = PolicyRule.objects.in_bulk({entry.request.rule_id for entry in entries} - {None})
     groups: dict[str, dict] = {}
@@ -382,7 +387,7 @@ def _bulk_candidates(user):
 @require_http_methods(["GET", "POST"])
 def bulk(request):
     """Approve routine requests of one kind and rule together, with one comment."""
-    groups, one_by_one = _bulk_candidates(request.user)
+    groups, one_by_one = _bulk_candidates(authority_for(request))
     chosen_key = request.POST.get("group") or request.GET.get("group") or ""
     group = next((g for g in groups if g["key"] == chosen_key), groups[0] if groups else None)
     choices = [(e.request.pk, e.request.reference) for e in group["entries"]] if group else []
@@ -393,7 +398,7 @@ def bulk(request):
         return _bulk_page(request, groups, one_by_one, group, form, status=400)
     outcomes = []
     for request_id in form.cleaned_data["requests"]:
-        outcomes.append(_bulk_approve_one(request.user, request_id, form.cleaned_data["comment"]))
+        outcomes.append(_bulk_approve_one(request, request_id, form.cleaned_data["comment"]))
     return render(
         request,
         "approvals/bulk_result.html",
@@ -414,13 +419,18 @@ def _bulk_page(request, groups, one_by_one, group, form, *, status=200):
     )
 
 
-def _bulk_approve_one(user, request_id: int, comment: str) -> dict:
+def _bulk_approve_one(request, request_id: int, comment: str) -> dict:
     """Approve one request through the service; report what happened to it."""
     approval = ApprovalRequest.objects.filter(pk=request_id).only("pk", "title").first()
     label = approval.reference if approval else f"#{request_id}"
     title = approval.title if approval else ""
     try:
-        services.request_approve(actor=user, request_id=request_id, comment=comment)
+        services.request_approve(
+            actor=request.user,
+            request_id=request_id,
+            comment=comment,
+            authority=authority_for(request),
+        )
     except STALE as error:
         return {
             "id": request_id,
@@ -460,7 +470,7 @@ def email_link(request, token: str):
     except email_links.LinkInvalid as error:
         return render(request, "approvals/link_invalid.html", {"message": str(error)}, status=400)
     step = (
-        selectors.requests_visible_to(request.user)
+        selectors.requests_visible_to(authority_for(request))
         .filter(steps__pk=link.step_id)
         .select_related("site", "requester")
         .first()

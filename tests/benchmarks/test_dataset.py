@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from approvals.models import ApprovalStep
-from approvals.policies import decidable_steps
+from approvals.authority import Authority
 from tests.benchmarks import dataset
 from tests.benchmarks.harness import use_database
 
@@ -98,7 +98,7 @@ def _assert_deciders_have_work(data: dataset.Dataset) -> None:
     users = get_user_model().objects
     for key in DECIDERS:
         user = users.get(username=data.users_by_reach[key])
-        assert ApprovalStep.objects.filter(decidable_steps(user)).exists(), key
+        assert ApprovalStep.objects.filter(Authority.of(user).steps()).exists(), key
 
 
 def test_the_10k_ledger_verifies(results):
