@@ -22,7 +22,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from sites.models import Region, Site, SiteUserObjectPermission
-from sites.roles import Role, permission_codename
+from sites.roles import DECIDING_ROLES, Role, permission_codename
 
 
 class Capability(StrEnum):
@@ -37,7 +37,7 @@ class Capability(StrEnum):
 GRANTED_BY: dict[Capability, frozenset[Role]] = {
     Capability.VIEW: frozenset(Role),
     Capability.RAISE_REQUEST: frozenset({Role.REQUESTER, Role.SITE_MANAGER, Role.REGIONAL_MANAGER}),
-    Capability.DECIDE: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}),
+    Capability.DECIDE: DECIDING_ROLES,
     Capability.WORK_EXCEPTIONS: frozenset({Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}),
     Capability.AUDIT: frozenset({Role.AUDITOR, Role.ADMIN}),
     Capability.ADMINISTER: frozenset({Role.ADMIN}),

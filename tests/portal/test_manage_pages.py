@@ -383,7 +383,7 @@ def _spec_of(client, policy) -> dict:
 def test_publish_with_lint_errors_changes_nothing(client, site_policy, region_admin):
     client.force_login(region_admin)
     spec = _spec_of(client, site_policy)
-    spec["rules"][0]["tiers"][0]["role"] = "auditor"  # nobody may decide as an auditor here
+    spec["rules"][0]["tiers"][0]["role"] = "auditor"  # auditors read; they decide nothing
     spec["rules"].append(dict(spec["rules"][1]))  # a duplicate name
     response = client.post(
         reverse("manage:policy_publish", args=[site_policy.pk]),
@@ -393,6 +393,7 @@ def test_publish_with_lint_errors_changes_nothing(client, site_policy, region_ad
     page = response.content.decode()
     assert "Not published: nothing was changed" in page
     assert "two rules have this name" in page
+    assert "tier 1: the auditor role decides nothing" in page
     assert PolicyVersion.objects.filter(policy=site_policy).count() == 1
 
 
