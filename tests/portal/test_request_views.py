@@ -17,6 +17,7 @@ from tests.approvals.conftest import raise_request
 _working_morning = approval_fixtures._working_morning
 matrix = approval_fixtures.matrix
 staffed = approval_fixtures.staffed
+colleague = approval_fixtures.colleague
 
 D = Decimal
 
@@ -230,15 +231,15 @@ def test_get_never_decides(client, purchase, site_manager):
     assert not Decision.objects.filter(request=purchase).exists()
 
 
-def test_delegate_decides_on_behalf_of_the_site_manager(client, purchase, site_manager, stranger):
+def test_delegate_decides_on_behalf_of_the_site_manager(client, purchase, site_manager, colleague):
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now() - timezone.timedelta(hours=1),
         ends_at=timezone.now() + timezone.timedelta(days=3),
     )
-    client.force_login(stranger)
+    client.force_login(colleague)
 
     page = _page(client, purchase.pk).text
     inbox = client.get(reverse("inbox:home")).text
