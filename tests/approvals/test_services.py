@@ -198,8 +198,9 @@ def test_decision_under_delegation_records_on_behalf_of(
 
 
 def test_delegation_does_not_cascade(matrix, requester, site_a1, site_a2, site_manager, colleague):
-    # Both delegates work in region A, so each delegation may be given.
+    # Both delegates work where the approvals are: the middle decides at A2 and reads A1.
     middle = persona("middle", Role.SITE_MANAGER, site=site_a2)
+    grant(middle, Role.AUDITOR, site=site_a1)
     now = timezone.now()
     services.delegation_create(
         actor=site_manager,
@@ -247,7 +248,7 @@ def test_site_manager_hands_their_tier_to_a_colleague_narrowed_to_the_request(
 
 
 def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_colleague(
-    matrix, requester, site_a1, site_manager, stranger
+    matrix, requester, site_a1, site_manager, colleague
 ):
     from approvals import policies
     from approvals.models import Delegation
@@ -257,7 +258,7 @@ def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_coll
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now(),
         ends_at=ends,
     )
@@ -265,9 +266,9 @@ def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_coll
 
     with pytest.raises(PermissionDenied) as stand_in:
         services.request_delegate(
-            actor=stranger, request_id=target.pk, delegate="site.manager", ends_at=ends
+            actor=colleague, request_id=target.pk, delegate="site.manager", ends_at=ends
         )
-    assert str(stand_in.value) == policies.why_not_delegate(stranger, target)
+    assert str(stand_in.value) == policies.why_not_delegate(colleague, target)
     with pytest.raises(ValidationError) as nobody:
         services.request_delegate(
             actor=site_manager, request_id=target.pk, delegate="nobody", ends_at=ends
