@@ -5,6 +5,7 @@ approvals.services, and a policy changes by publishing a new version. Delegation
 rates are added through their services; nothing is ever deleted.
 """
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
@@ -125,12 +126,43 @@ class ApprovalRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self.message_user(request, f"{count(retried, 'request')} queued for Odoo again.")
 
 
+_DELEGATION_FIELDS = [
+    "delegator",
+    "delegate",
+    "starts_at",
+    "ends_at",
+    "site",
+    "kind",
+    "max_amount",
+    "note",
+]
+
+
+class DelegationAdminForm(forms.ModelForm):
+    """Refuses on the form what delegation_create would refuse, so the admin shows the reason
+    (a delegate from another region, a period that ends before it starts) instead of failing."""
+
+    class Meta:
+        model = Delegation
+        fields = _DELEGATION_FIELDS
+
+    def clean(self):
+        data = super().clean()
+        checked = ("delegator", "delegate", "starts_at", "ends_at")
+        if all(data.get(name) for name in checked):
+            services.delegation_check(
+                site=data.get("site"), **{name: data[name] for name in checked}
+            )
+        return data
+
+
 @admin.register(Delegation)
 class DelegationAdmin(admin.ModelAdmin):
+    form = DelegationAdminForm
     list_display = ["delegator", "delegate", "starts_at", "ends_at", "site", "kind", "revoked_at"]
     list_select_related = ["delegator", "delegate", "site"]
     autocomplete_fields = ["delegator", "delegate"]
-    fields = ["delegator", "delegate", "starts_at", "ends_at", "site", "kind", "max_amount", "note"]
+    fields = _DELEGATION_FIELDS
     actions = ["revoke_now"]
 
     def has_delete_permission(self, request, obj=None) -> bool:

@@ -1,7 +1,8 @@
 """Checks a policy version must pass before it is published; each error names its rule.
 
-Three mistakes would otherwise surface only when a request gets stuck: a tier nobody can
-decide at some site the version governs, two route rules that both claim the same request but
+Four mistakes would otherwise surface only when a request gets stuck: a tier naming a role that
+decides nothing (a requester, auditor or administrator), a tier nobody can decide at some site
+the version governs, two route rules that both claim the same request but
 route it differently, and chains longer than anyone will work through.
 """
 
@@ -23,9 +24,16 @@ from approvals.models import (
 )
 from approvals.specs import RuleSpec, TierSpec, VersionSpec
 from sites.models import Membership, Site
-from sites.roles import Role
+from sites.roles import DECIDING_ROLES, Role
 
 ROUTE, ADD = PolicyRule.Effect.ROUTE, PolicyRule.Effect.ADD
+
+# Requesters raise, auditors read and administrators configure: a tier naming one of them would
+# wait for a decision its holders are never meant to take (sites.roles.DECIDING_ROLES).
+_DECIDERS = [role.label.lower() for role in Role if role in DECIDING_ROLES]
+_ONLY_DECIDERS = (
+    f"only the {', '.join(_DECIDERS[:-1])} and {_DECIDERS[-1]} roles decide approval tiers"
+)
 
 
 def lint(policy: ApprovalPolicy, spec: VersionSpec, *, at: datetime) -> list[str]:
@@ -83,6 +91,8 @@ def _tier_errors(tier: TierSpec) -> list[str]:
     found = []
     if tier.role not in Role.values:
         found.append(f"unknown role {tier.role!r}")
+    elif tier.role not in DECIDING_ROLES:
+        found.append(f"the {_label(tier.role)} role decides nothing ({_ONLY_DECIDERS})")
     if tier.held_at not in HeldAt.values:
         found.append(f"held at must be one of {', '.join(HeldAt.values)}")
     if tier.quorum < 1:
@@ -93,6 +103,11 @@ def _tier_errors(tier: TierSpec) -> list[str]:
         found.append("stages are numbered from 1")
     if tier.escalation_role and tier.escalation_role not in Role.values:
         found.append(f"unknown escalation role {tier.escalation_role!r}")
+    elif tier.escalation_role and tier.escalation_role not in DECIDING_ROLES:
+        found.append(
+            f"it escalates to the {_label(tier.escalation_role)} role, which decides nothing "
+            f"({_ONLY_DECIDERS})"
+        )
     if tier.on_breach not in OnBreach.values:
         found.append(
             f"unknown breach action {tier.on_breach!r}; use one of {', '.join(OnBreach.values)}"
@@ -100,6 +115,10 @@ def _tier_errors(tier: TierSpec) -> list[str]:
     if tier.on_breach == OnBreach.ESCALATE and not tier.escalation_role:
         found.append("it escalates on breach but names no escalation role")
     return found
+
+
+def _label(role: str) -> str:
+    return Role(role).label.lower()
 
 
 def _always_fast(rule: RuleSpec) -> bool:

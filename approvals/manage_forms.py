@@ -52,9 +52,10 @@ class SiteSelect(forms.Select):
 class DelegationForm(forms.Form):
     """Hand my approvals to someone for a period of days in my sites' zone, optionally narrowed.
 
-    Only people holding a role in every region the delegation reaches are offered: a delegate
-    sees the requests they may decide, and someone from another region would see that region's
-    requests through the delegation alone.
+    Only people holding a role in a region where I decide are offered, each marked with those
+    regions so that the page narrows the list to the site chosen. Whether the person chosen
+    works wherever the delegation reaches is the service's rule (a delegate sees the requests
+    they may decide); its refusal is shown on the form.
     """
 
     delegate = forms.TypedChoiceField(
@@ -110,19 +111,14 @@ class DelegationForm(forms.Form):
             str(person.pk): " ".join(map(str, sorted(regions))) for person, regions, _ in candidates
         }
 
-    @staticmethod
-    def _not_here() -> str:
-        return (
-            "Choose someone from the list: they hold a role in the region of every site this "
-            "delegation covers."
-        )
-
     def clean_delegate(self):
         chosen = self.candidates.get(self.cleaned_data["delegate"])
         # One answer for "no such person" and "works elsewhere": the form must not tell who
         # exists in other regions.
         if chosen is None:
-            raise ValidationError(self._not_here())
+            raise ValidationError(
+                "Choose someone from the list: they hold a role in a region where you decide."
+            )
         return chosen[0]
 
     def clean_site(self):
@@ -142,12 +138,6 @@ class DelegationForm(forms.Form):
     def clean_ends_at(self) -> date:
         return self._plausible(self.cleaned_data["ends_at"])
 
-    def _works_where_delegated(self, delegate, site) -> bool:
-        """Whether `delegate` holds a role in every region the delegation reaches."""
-        covered = [site] if site else list(self.sites.values())
-        regions = {covered_site.region_id for covered_site in covered}
-        return bool(regions) and regions <= self.candidates[delegate.pk][1]
-
     def clean(self):
         data = super().clean()
         first, last = data.get("starts_at"), data.get("ends_at")
@@ -160,10 +150,6 @@ class DelegationForm(forms.Form):
                 # Whole days in the zone shown on the page, stored as UTC moments.
                 data["starts_at"] = datetime.combine(first, time(0), tzinfo=self.zone)
                 data["ends_at"] = datetime.combine(last + timedelta(days=1), time(0), self.zone)
-        delegate = data.get("delegate")
-        site_ok = "site" not in self.errors
-        if delegate and site_ok and not self._works_where_delegated(delegate, data.get("site")):
-            self.add_error("delegate", self._not_here())
         return data
 
 

@@ -15,7 +15,7 @@ from approvals.models import (
     RequestState,
 )
 from sites import policies as site_policies
-from sites.models import Site
+from sites.models import Region, Site
 from sites.policies import Capability
 from sites.roles import Role
 
@@ -156,3 +156,32 @@ def may_manage_delegation(actor, delegator) -> bool:
     return (
         reach.exists() and administered.exists() and not reach.exclude(pk__in=administered).exists()
     )
+
+
+def why_not_delegate_to(delegator, delegate, site: Site | None = None) -> str | None:
+    """None when `delegate` works wherever `delegator`'s approvals would be handed over; else
+    why not, in a sentence (two or three queries).
+
+    A delegate sees the requests they decide, so someone from elsewhere would see another
+    region's requests through the delegation alone. With a site, the delegate must hold a role
+    in force there; without one, in every region where the delegator decides.
+    """
+    name = delegate.get_full_name() or delegate.get_username()
+    if site is not None:
+        if site_policies.may(delegate, Capability.VIEW, site):
+            return None
+        return f"{name} holds no role at {site.code}, so they cannot take over approvals there."
+    deciding = site_policies.sites_where(delegator, Capability.DECIDE)
+    regions = set(deciding.values_list("region", flat=True))
+    if not regions:
+        who = delegator.get_full_name() or delegator.get_username()
+        return f"{who} decides no approvals at any open site, so there is nothing to hand over."
+    reach = site_policies.sites_where(delegate, Capability.VIEW).values_list("region", flat=True)
+    missing = Region.objects.filter(pk__in=regions - set(reach)).order_by("name")
+    if not missing:
+        return None
+    where = ", ".join(region.name for region in missing)
+    instead = "choose someone who works there"
+    if len(missing) < len(regions):
+        instead += ", or hand over only the approvals of a site where they work"
+    return f"{name} holds no role in {where}, where these approvals are decided: {instead}."

@@ -908,8 +908,9 @@ def delegation_create(
     """Hand `delegator`'s approvals to `delegate` for a period, optionally narrowed."""
     if not policies.may_manage_delegation(actor, delegator):
         raise PermissionDenied("You may manage only your own delegations.")
-    if not delegate.is_active:
-        raise ValidationError({"delegate": f"{delegate.get_username()} is deactivated."})
+    delegation_check(
+        delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, site=site
+    )
     with transaction.atomic():
         delegation = Delegation(
             delegator=delegator,
@@ -922,10 +923,6 @@ def delegation_create(
             note=note,
             created_by=actor,
         )
-        if delegate.pk == delegator.pk:
-            raise ValidationError({"delegate": "Delegate to someone else."})
-        if ends_at <= starts_at:
-            raise ValidationError({"ends_at": "A delegation must end after it starts."})
         delegation.full_clean()
         delegation.save()
         audit_record(
@@ -937,6 +934,22 @@ def delegation_create(
             after=_delegation_summary(delegation),
         )
     return delegation
+
+
+def delegation_check(*, delegator, delegate, starts_at: datetime, ends_at: datetime, site=None):
+    """Raise the ValidationError `delegation_create` would raise for these people and dates.
+
+    The admin's form calls it too, so that a refusal is shown on the form there as well.
+    """
+    if delegate.pk == delegator.pk:
+        raise ValidationError({"delegate": "Delegate to someone else."})
+    if not delegate.is_active:
+        raise ValidationError({"delegate": f"{delegate.get_username()} is deactivated."})
+    if ends_at <= starts_at:
+        raise ValidationError({"ends_at": "A delegation must end after it starts."})
+    refusal = policies.why_not_delegate_to(delegator, delegate, site)
+    if refusal:
+        raise ValidationError({"delegate": refusal})
 
 
 def delegation_revoke(*, actor, delegation_id: int) -> Delegation:

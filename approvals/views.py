@@ -398,7 +398,11 @@ def bulk(request):
         return _bulk_page(request, groups, one_by_one, group, form, status=400)
     outcomes = []
     for request_id in form.cleaned_data["requests"]:
-        outcomes.append(_bulk_approve_one(request, request_id, form.cleaned_data["comment"]))
+        outcomes.append(
+            _bulk_approve_one(
+                request.user, request_id, form.cleaned_data["comment"], authority_for(request)
+            )
+        )
     return render(
         request,
         "approvals/bulk_result.html",
@@ -419,17 +423,14 @@ def _bulk_page(request, groups, one_by_one, group, form, *, status=200):
     )
 
 
-def _bulk_approve_one(request, request_id: int, comment: str) -> dict:
+def _bulk_approve_one(user, request_id: int, comment: str, authority=None) -> dict:
     """Approve one request through the service; report what happened to it."""
     approval = ApprovalRequest.objects.filter(pk=request_id).only("pk", "title").first()
     label = approval.reference if approval else f"#{request_id}"
     title = approval.title if approval else ""
     try:
         services.request_approve(
-            actor=request.user,
-            request_id=request_id,
-            comment=comment,
-            authority=authority_for(request),
+            actor=user, request_id=request_id, comment=comment, authority=authority
         )
     except STALE as error:
         return {

@@ -40,11 +40,15 @@ MEANINGS: dict[Role, str] = {
 }
 
 
-# The only roles that decide approval tiers: a tier may name no other (policy lint refuses it).
-# Requesters raise, auditors read and administrators configure; none of them decides.
 DECIDING_ROLES: frozenset[Role] = frozenset(
     {Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}
 )
+"""The only roles an approval tier may name, and the only ones that decide anywhere.
+
+Requesters raise, auditors read and administrators configure (see MEANINGS): a tier naming one
+of them would wait for a decision its holders are never meant to take. Policy lint refuses such
+a tier, and the DECIDE capability is granted by exactly these roles.
+"""
 
 
 def permission_codename(role: str) -> str:

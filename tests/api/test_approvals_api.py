@@ -13,7 +13,9 @@ from rest_framework.test import APIClient
 from approvals import policies, services
 from approvals.models import ApprovalRequest, Decision, Delegation, RequestState
 from portal.audit.models import AuditEvent
+from sites.roles import Role
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
+from tests.conftest import persona
 
 __all__ = ["_working_morning", "matrix", "staffed"]
 
@@ -370,9 +372,10 @@ def test_delegating_needs_a_tier_of_ones_own_and_a_colleague_at_the_site(
 
 
 def test_a_stand_in_is_refused_delegation_with_the_reason_the_detail_gives(
-    api_client_for, purchase_a1, site_manager, staffed
+    api_client_for, purchase_a1, site_manager, site_a1
 ):
-    stand_in = staffed["site_manager_a2"]
+    # A colleague at A1 (a delegate must work where they stand in) who decides nothing there.
+    stand_in = persona("stand.in", Role.REQUESTER, site=site_a1)
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,

@@ -150,6 +150,13 @@ def staffed(site_a1, site_a2, site_b1, region_a, region_b, outsider):
 
 
 @pytest.fixture
+def colleague(site_a1):
+    """A second requester at A1: sees the site's requests and decides none of them, except
+    through a delegation (a delegate must work where the approvals are handed over)."""
+    return persona("colleague", Role.REQUESTER, site=site_a1)
+
+
+@pytest.fixture
 def matrix(staffed, requester, site_manager, regional_manager, finance):
     """The global policy v1 and region B's local variant v1, and the pound's rate."""
     services.currency_rate_add(

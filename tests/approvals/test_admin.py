@@ -1,5 +1,6 @@
 """The approvals admin shows everything and changes nothing behind the services' back."""
 
+import html
 from datetime import timedelta
 
 import pytest
@@ -7,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import ApprovalRequest, Delegation
+from portal.audit.models import AuditEvent
 from tests.approvals.conftest import raise_request
 
 
@@ -55,14 +57,14 @@ def test_requests_cannot_be_edited_or_deleted_in_the_admin(
 
 
 def test_delegation_added_in_the_admin_goes_through_the_service(
-    superuser_client, matrix, site_manager, stranger
+    superuser_client, matrix, site_manager, colleague
 ):
     start = timezone.now()
     response = superuser_client.post(
         reverse("admin:approvals_delegation_add"),
         {
             "delegator": site_manager.pk,
-            "delegate": stranger.pk,
+            "delegate": colleague.pk,
             "starts_at_0": start.strftime("%Y-%m-%d"),
             "starts_at_1": start.strftime("%H:%M:%S"),
             "ends_at_0": (start + timedelta(days=3)).strftime("%Y-%m-%d"),
@@ -75,3 +77,48 @@ def test_delegation_added_in_the_admin_goes_through_the_service(
     assert response.status_code == 302, response.content
     delegation = Delegation.objects.get()
     assert delegation.created_by.username == "root"
+
+
+def _admin_delegation(delegator, delegate, site=None) -> dict:
+    start = timezone.now()
+    return {
+        "delegator": delegator.pk,
+        "delegate": delegate.pk,
+        "starts_at_0": start.strftime("%Y-%m-%d"),
+        "starts_at_1": start.strftime("%H:%M:%S"),
+        "ends_at_0": (start + timedelta(days=3)).strftime("%Y-%m-%d"),
+        "ends_at_1": start.strftime("%H:%M:%S"),
+        "site": site.pk if site else "",
+        "kind": "",
+        "note": "Holiday",
+    }
+
+
+@pytest.mark.parametrize(
+    ("at_site", "reason"),
+    [(False, "holds no role in Region A"), (True, "holds no role at A1")],
+)
+def test_admin_refuses_a_delegate_from_another_region_and_writes_nothing(
+    superuser_client, matrix, site_manager, site_a1, outsider, at_site, reason
+):
+    form = _admin_delegation(site_manager, outsider, site_a1 if at_site else None)
+
+    response = superuser_client.post(reverse("admin:approvals_delegation_add"), form)
+
+    assert response.status_code == 200
+    assert reason in html.unescape(response.text)
+    assert not Delegation.objects.exists()
+    assert not AuditEvent.objects.filter(action="delegation.created").exists()
+
+
+def test_admin_shows_a_backwards_period_on_the_form(
+    superuser_client, matrix, site_manager, colleague
+):
+    form = _admin_delegation(site_manager, colleague)
+    form["ends_at_0"], form["starts_at_0"] = form["starts_at_0"], form["ends_at_0"]
+
+    response = superuser_client.post(reverse("admin:approvals_delegation_add"), form)
+
+    assert response.status_code == 200
+    assert "A delegation must end after it starts." in response.text
+    assert not Delegation.objects.exists()

@@ -276,44 +276,44 @@ def test_exact_page_leaves_no_empty_page_behind(matrix, requester, site_a1, site
 
 
 def test_delegate_sees_what_their_delegator_can_decide(
-    matrix, requester, site_a1, site_a2, site_manager, stranger, staffed
+    matrix, requester, site_a1, site_a2, site_manager, colleague, staffed
 ):
     requester_a2 = persona("requester.a2", Role.REQUESTER, site=site_a2)
     purchase = raise_request(requester, site_a1, amount="1000")
     transfer = raise_request(requester, site_a1, kind="transfer", amount="100")
     raise_request(requester_a2, site_a2, amount="1000")
-    assert inbox_for(stranger).requests == []
+    assert inbox_for(colleague).requests == []
 
-    _delegate(site_manager, stranger)
+    _delegate(site_manager, colleague)
 
-    assert _ids(inbox_for(stranger)) == _ids(inbox_for(site_manager)) == [purchase.pk, transfer.pk]
+    assert _ids(inbox_for(colleague)) == _ids(inbox_for(site_manager)) == [purchase.pk, transfer.pk]
     services.request_approve(actor=site_manager, request_id=purchase.pk)
-    assert _ids(inbox_for(stranger)) == [transfer.pk]
+    assert _ids(inbox_for(colleague)) == [transfer.pk]
 
 
 def test_narrowed_delegation_shows_only_what_it_covers(
-    matrix, requester, site_a1, site_manager, stranger
+    matrix, requester, site_a1, site_manager, colleague
 ):
     raise_request(requester, site_a1, amount="1000")
     transfer = raise_request(requester, site_a1, kind="transfer", amount="100")
 
-    _delegate(site_manager, stranger, kind="transfer")
+    _delegate(site_manager, colleague, kind="transfer")
 
-    assert _ids(inbox_for(stranger)) == [transfer.pk]
+    assert _ids(inbox_for(colleague)) == [transfer.pk]
 
 
 def test_requesters_never_see_their_own_requests(
-    matrix, requester, site_a1, site_manager, stranger
+    matrix, requester, site_a1, site_manager, colleague
 ):
     other_manager = persona("sm.a1.second", Role.SITE_MANAGER, site=site_a1)
     own = raise_request(site_manager, site_a1, amount="1000")
     _delegate(other_manager, site_manager)
-    _delegate(site_manager, stranger)
+    _delegate(site_manager, colleague)
 
     assert inbox_for(site_manager).requests == []
     assert inbox_for(other_manager).requests == [own]
     # Standing in for the requester does not let a delegate decide the requester's own request.
-    assert inbox_for(stranger).requests == []
+    assert inbox_for(colleague).requests == []
     assert inbox_for(requester).requests == []
 
 

@@ -12,7 +12,7 @@ from approvals.lint import governed_sites
 from approvals.models import HeldAt, PolicyRule, PolicyTier, PolicyVersion
 from approvals.specs import RuleSpec, VersionSpec, version_spec
 from portal.audit.models import AuditEvent
-from sites.roles import Role
+from sites.roles import DECIDING_ROLES, Role
 from tests.approvals.conftest import (
     FINANCE_PARALLEL,
     REGIONAL,
@@ -81,15 +81,24 @@ def test_quorum_larger_than_the_region_is_refused_naming_rule_tier_and_sites(mat
     assert routing.version_in_force(site_a1) == v1
 
 
-def test_role_nobody_holds_at_a_site_is_refused_naming_that_site(matrix, auditor):
-    # Region A has an auditor; region B has none, so B1's tier would resolve to nobody.
-    local = matrix["region_b"]
-    audited = (SITE_MANAGER, tier(Role.AUDITOR, stage=2))
+@pytest.fixture
+def area_manager(region_a, site_a1, site_a2):
+    """A site manager for every site of region A; region B has only site-held site managers."""
+    return persona("area.manager", Role.SITE_MANAGER, region=region_a)
 
-    messages = refused(local.policy, _edited(local, "Transfers", tiers=audited))
+
+AREA_TIER = tier(Role.SITE_MANAGER, stage=2, held_at=HeldAt.REGION)
+
+
+def test_role_nobody_holds_at_a_site_is_refused_naming_that_site(matrix, area_manager):
+    # Region A has a site manager held at the region; region B has none, so B1's tier would
+    # resolve to nobody.
+    local = matrix["region_b"]
+
+    messages = refused(local.policy, _edited(local, "Transfers", tiers=(SITE_MANAGER, AREA_TIER)))
 
     assert messages == [
-        "Rule 'Transfers', tier 2 (1 × Auditor at the request's site): "
+        "Rule 'Transfers', tier 2 (1 × Site manager at the request's region): "
         "resolves to 0 people at B1; it needs 1."
     ]
 
@@ -111,12 +120,12 @@ def test_region_policy_is_checked_only_at_its_own_sites(matrix, region_b):
     ]
 
 
-def test_global_policy_ignores_sites_that_have_their_own_policy(matrix, auditor):
-    # Nobody audits B1, but region B's own policy governs it, not the global one.
+def test_global_policy_ignores_sites_that_have_their_own_policy(matrix, area_manager):
+    # Nobody manages B1 from the region, but region B's own policy governs it, not the global one.
     enterprise = matrix["global"]
-    audited = (SITE_MANAGER, tier(Role.AUDITOR, stage=2))
+    tiers = (SITE_MANAGER, AREA_TIER)
 
-    v2 = published(enterprise.policy, _edited(enterprise, "Transfers", tiers=audited))
+    v2 = published(enterprise.policy, _edited(enterprise, "Transfers", tiers=tiers))
 
     assert str(v2) == "Enterprise framework v2"
 
@@ -142,6 +151,47 @@ def test_governed_sites_are_those_where_the_policy_is_the_most_specific_in_force
     assert codes(enterprise, later) == ["A1"]
     assert codes(local, later) == ["B1"]
     assert codes(own, now) == ["A2"]
+
+
+# --- roles that decide nothing --------------------------------------------------------------
+
+_ONLY_DECIDERS = "(only the site manager, regional manager and finance roles decide approval tiers)"
+
+
+@pytest.mark.parametrize(
+    ("role", "label"),
+    [(Role.ADMIN, "administrator"), (Role.REQUESTER, "requester"), (Role.AUDITOR, "auditor")],
+)
+def test_tier_naming_a_role_that_decides_nothing_is_refused(matrix, role, label):
+    v1 = matrix["global"]
+    spec = _edited(v1, "Transfers", tiers=(SITE_MANAGER, tier(role, stage=2)))
+
+    assert refused(v1.policy, spec) == [
+        f"Rule 'Transfers': tier 2: the {label} role decides nothing {_ONLY_DECIDERS}."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("role", "label"),
+    [(Role.ADMIN, "administrator"), (Role.REQUESTER, "requester"), (Role.AUDITOR, "auditor")],
+)
+def test_tier_escalating_to_a_role_that_decides_nothing_is_refused(matrix, role, label):
+    v1 = matrix["global"]
+    spec = _edited(v1, "Transfers", tiers=(tier(Role.SITE_MANAGER, escalation_role=role),))
+
+    assert refused(v1.policy, spec) == [
+        f"Rule 'Transfers': tier 1: it escalates to the {label} role, which decides nothing "
+        f"{_ONLY_DECIDERS}."
+    ]
+
+
+@pytest.mark.parametrize("role", sorted(DECIDING_ROLES))
+def test_tiers_naming_each_deciding_role_are_accepted(matrix, role):
+    v1 = matrix["global"]
+    decider = tier(role, stage=2, escalation_role=role)
+    spec = _edited(v1, "Transfers", tiers=(SITE_MANAGER, decider))
+
+    assert str(published(v1.policy, spec)) == "Enterprise framework v2"
 
 
 # --- overlapping route rules ----------------------------------------------------------------

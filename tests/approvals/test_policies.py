@@ -164,23 +164,23 @@ def test_available_actions_match_what_the_services_allow(matrix, requester, site
 
 
 def test_available_actions_refuse_handing_on_a_tier_held_for_someone_else(
-    matrix, requester, site_a1, site_manager, stranger
+    matrix, requester, site_a1, site_manager, colleague
 ):
     target = _in_review(requester, site_a1)
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now(),
         ends_at=timezone.now() + timedelta(days=7),
     )
-    options = policies.decision_options(stranger, target)
+    options = policies.decision_options(colleague, target)
 
-    actions = policies.available_actions(stranger, target, options=options)
+    actions = policies.available_actions(colleague, target, options=options)
 
     assert [option.on_behalf_of_id for option in options] == [site_manager.pk]
     assert actions["approve"] is None
-    assert actions["delegate"] == policies.why_not_delegate(stranger, target)
+    assert actions["delegate"] == policies.why_not_delegate(colleague, target)
     assert actions["delegate"] is not None
 
 

@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from approvals.errors import Conflict
 from approvals.models import (
     ApprovalRequest,
     Decision,
+    Delegation,
     Outcome,
     RequestState,
     StepState,
@@ -28,6 +28,7 @@ from portal.audit.models import AuditEvent
 from sites.roles import Role
 from tests.approvals.conftest import raise_request
 from tests.conftest import persona
+from tests.factories import grant
 
 D = Decimal
 
@@ -172,32 +173,34 @@ def test_unsampled_fast_path_needs_no_review(matrix, requester, site_a1, finance
 
 
 def test_decision_under_delegation_records_on_behalf_of(
-    matrix, requester, site_a1, site_manager, stranger
+    matrix, requester, site_a1, site_manager, colleague
 ):
     delegation = services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now(),
         ends_at=timezone.now() + timedelta(days=14),
     )
     target = raise_request(requester, site_a1, amount="1000")
-    assert target in inbox_for(stranger).requests
+    assert target in inbox_for(colleague).requests
 
-    decision = services.request_approve(actor=stranger, request_id=target.pk)
+    decision = services.request_approve(actor=colleague, request_id=target.pk)
 
     assert (decision.actor, decision.on_behalf_of, decision.delegation) == (
-        stranger,
+        colleague,
         site_manager,
         delegation,
     )
-    assert str(decision) == "Approved by stranger on behalf of site.manager"
+    assert str(decision) == "Approved by colleague on behalf of site.manager"
     event = AuditEvent.objects.get(action="request.approved", object_id=target.pk)
-    assert (event.actor, event.on_behalf_of) == (stranger, site_manager)
+    assert (event.actor, event.on_behalf_of) == (colleague, site_manager)
 
 
-def test_delegation_does_not_cascade(matrix, requester, site_a1, site_manager, stranger):
-    middle = persona("middle", Role.AUDITOR, site=site_a1)
+def test_delegation_does_not_cascade(matrix, requester, site_a1, site_a2, site_manager, colleague):
+    # Both delegates work where the approvals are: the middle decides at A2 and reads A1.
+    middle = persona("middle", Role.SITE_MANAGER, site=site_a2)
+    grant(middle, Role.AUDITOR, site=site_a1)
     now = timezone.now()
     services.delegation_create(
         actor=site_manager,
@@ -209,17 +212,16 @@ def test_delegation_does_not_cascade(matrix, requester, site_a1, site_manager, s
     services.delegation_create(
         actor=middle,
         delegator=middle,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=now,
         ends_at=now + timedelta(days=7),
     )
     target = raise_request(requester, site_a1, amount="1000")
 
     assert target in inbox_for(middle).requests
-    assert target not in inbox_for(stranger).requests
-    # The stranger holds no role anywhere, so the request does not exist for them.
-    with pytest.raises(Http404):
-        services.request_approve(actor=stranger, request_id=target.pk)
+    assert target not in inbox_for(colleague).requests
+    with pytest.raises(PermissionDenied):
+        services.request_approve(actor=colleague, request_id=target.pk)
 
 
 def test_site_manager_hands_their_tier_to_a_colleague_narrowed_to_the_request(
@@ -246,7 +248,7 @@ def test_site_manager_hands_their_tier_to_a_colleague_narrowed_to_the_request(
 
 
 def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_colleague(
-    matrix, requester, site_a1, site_manager, stranger
+    matrix, requester, site_a1, site_manager, colleague
 ):
     from approvals import policies
     from approvals.models import Delegation
@@ -256,7 +258,7 @@ def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_coll
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now(),
         ends_at=ends,
     )
@@ -264,9 +266,9 @@ def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_coll
 
     with pytest.raises(PermissionDenied) as stand_in:
         services.request_delegate(
-            actor=stranger, request_id=target.pk, delegate="site.manager", ends_at=ends
+            actor=colleague, request_id=target.pk, delegate="site.manager", ends_at=ends
         )
-    assert str(stand_in.value) == policies.why_not_delegate(stranger, target)
+    assert str(stand_in.value) == policies.why_not_delegate(colleague, target)
     with pytest.raises(ValidationError) as nobody:
         services.request_delegate(
             actor=site_manager, request_id=target.pk, delegate="nobody", ends_at=ends
@@ -282,13 +284,13 @@ def test_request_delegate_refuses_a_stand_in_a_final_request_and_a_stranger_coll
 
 
 def test_delegation_limits_by_site_kind_amount_and_period(
-    matrix, requester, site_a1, site_a2, site_manager, stranger, staffed
+    matrix, requester, site_a1, site_a2, site_manager, colleague, staffed
 ):
     now = timezone.now()
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=now,
         ends_at=now + timedelta(days=7),
         site=site_a1,
@@ -299,18 +301,18 @@ def test_delegation_limits_by_site_kind_amount_and_period(
     large = raise_request(requester, site_a1, amount="3000")
     transfer = raise_request(requester, site_a1, kind="transfer", amount="100")
 
-    assert inbox_for(stranger).requests == [small]
+    assert inbox_for(colleague).requests == [small]
     assert large in inbox_for(site_manager).requests
     assert transfer in inbox_for(site_manager).requests
     later = now + timedelta(days=8)
-    assert inbox_for(stranger, at=later).requests == []
+    assert inbox_for(colleague, at=later).requests == []
 
 
-def test_revoked_delegation_stops_at_once(matrix, requester, site_a1, site_manager, stranger):
+def test_revoked_delegation_stops_at_once(matrix, requester, site_a1, site_manager, colleague):
     delegation = services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now(),
         ends_at=timezone.now() + timedelta(days=7),
     )
@@ -318,9 +320,9 @@ def test_revoked_delegation_stops_at_once(matrix, requester, site_a1, site_manag
 
     services.delegation_revoke(actor=site_manager, delegation_id=delegation.pk)
 
-    assert inbox_for(stranger).requests == []
-    with pytest.raises(Http404):
-        services.request_approve(actor=stranger, request_id=target.pk)
+    assert inbox_for(colleague).requests == []
+    with pytest.raises(PermissionDenied):
+        services.request_approve(actor=colleague, request_id=target.pk)
 
 
 def test_only_the_delegator_or_their_administrator_manages_a_delegation(
@@ -340,6 +342,94 @@ def test_only_the_delegator_or_their_administrator_manages_a_delegation(
     )
     assert handed[0].created_by == administrator
     assert handed[0].delegator == site_manager
+
+
+def _delegations_written() -> tuple[int, int]:
+    created = AuditEvent.objects.filter(action="delegation.created")
+    return Delegation.objects.count(), created.count()
+
+
+def _hand_over(delegator, delegate, **narrowing):
+    now = timezone.now()
+    return services.delegation_create(
+        actor=delegator,
+        delegator=delegator,
+        delegate=delegate,
+        starts_at=now,
+        ends_at=now + timedelta(days=7),
+        **narrowing,
+    )
+
+
+def _refusal(delegator, delegate, **narrowing) -> list[str]:
+    """Expect the delegation to be refused, with nothing written; the reasons given."""
+    before = _delegations_written()
+    with pytest.raises(ValidationError) as refused:
+        _hand_over(delegator, delegate, **narrowing)
+    assert _delegations_written() == before
+    return refused.value.message_dict["delegate"]
+
+
+def test_delegate_from_another_region_is_refused_and_nothing_is_written(
+    matrix, site_a1, site_manager, outsider
+):
+    name = outsider.get_full_name()
+
+    assert _refusal(site_manager, outsider) == [
+        f"{name} holds no role in Region A, where these approvals are decided: "
+        "choose someone who works there."
+    ]
+    assert _refusal(site_manager, outsider, site=site_a1) == [
+        f"{name} holds no role at A1, so they cannot take over approvals there."
+    ]
+
+
+def test_delegate_must_hold_a_role_at_the_delegations_own_site(
+    matrix, site_a1, site_a2, site_manager, staffed
+):
+    peer = staffed["site_manager_a2"]
+
+    assert _refusal(site_manager, peer, site=site_a1) == [
+        f"{peer.get_full_name()} holds no role at A1, so they cannot take over approvals there."
+    ]
+    assert _hand_over(site_manager, peer, site=site_a2).delegate == peer
+    assert _hand_over(site_manager, peer).site is None
+
+
+def test_delegate_must_work_in_every_region_the_delegator_decides_in(
+    matrix, region_b, site_b1, regional_manager, colleague
+):
+    grant(regional_manager, Role.REGIONAL_MANAGER, region=region_b)
+
+    assert _refusal(regional_manager, colleague) == [
+        f"{colleague.get_full_name()} holds no role in Region B, where these approvals are "
+        "decided: choose someone who works there, or hand over only the approvals of a site "
+        "where they work."
+    ]
+    assert _refusal(regional_manager, colleague, site=site_b1)
+
+
+def test_someone_who_decides_nothing_has_nothing_to_hand_over(matrix, auditor, colleague):
+    assert _refusal(auditor, colleague) == [
+        f"{auditor.get_full_name()} decides no approvals at any open site, so there is nothing "
+        "to hand over."
+    ]
+
+
+def test_hand_over_to_someone_from_another_region_writes_nothing(
+    matrix, administrator, site_manager, staffed, outsider
+):
+    before = _delegations_written()
+    with pytest.raises(ValidationError) as refused:
+        services.delegation_hand_over(
+            actor=administrator,
+            delegators=[staffed["site_manager_a2"], site_manager],
+            delegate=outsider,
+            until=timezone.now() + timedelta(days=3),
+        )
+
+    assert "holds no role in Region A" in refused.value.messages[0]
+    assert _delegations_written() == before
 
 
 def test_drift_sends_an_approved_request_back_to_review(matrix, requester, site_a1, site_manager):

@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 
-from approvals.models import ApprovalStep
 from approvals.authority import Authority
+from approvals.models import ApprovalStep
 from tests.benchmarks import dataset
 from tests.benchmarks.harness import use_database
 

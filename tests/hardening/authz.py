@@ -265,7 +265,7 @@ def _cases(world: World, sites, viewers, staff) -> None:
 def _delegations(world: World, sites, viewers, staff) -> None:
     now = timezone.now()
     for suffix, delegator, delegate, site in (
-        ("a", viewers["site_manager"].user, staff["sm.ax2"], sites["AX1"]),
+        ("a", viewers["site_manager"].user, staff["rm.a.second"], sites["AX1"]),
         ("b", viewers["outsider"].user, staff["rm.b"], sites["ZQ9"]),
     ):
         world.objects[f"delegation_{suffix}"] = approval_services.delegation_create(

@@ -20,6 +20,7 @@ from tests.approvals.conftest import raise_request
 _working_morning = approval_fixtures._working_morning
 matrix = approval_fixtures.matrix
 staffed = approval_fixtures.staffed
+colleague = approval_fixtures.colleague
 
 HOME = reverse("inbox:home")
 
@@ -198,7 +199,7 @@ def _rendered_queries(client) -> int:
 
 
 def test_inbox_renders_with_a_constant_number_of_queries(
-    client, matrix, requester, site_a1, site_manager, stranger
+    client, matrix, requester, site_a1, site_manager, colleague
 ):
     client.force_login(site_manager)
     for i in range(2):
@@ -208,7 +209,7 @@ def test_inbox_renders_with_a_constant_number_of_queries(
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now() - timedelta(hours=1),
         ends_at=timezone.now() + timedelta(days=1),
     )
@@ -217,7 +218,7 @@ def test_inbox_renders_with_a_constant_number_of_queries(
         _case(site_a1, f"many-{i}", kind="shipment_delay")
 
     many = _rendered_queries(client)
-    client.force_login(stranger)
+    client.force_login(colleague)
     delegated = _rendered_queries(client)
 
     assert few == many

@@ -17,6 +17,7 @@ from portal.core import formatting
 from sites.roles import Role
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
 from tests.conftest import persona
+from tests.factories import grant
 
 __all__ = ["_working_morning", "matrix", "staffed"]
 
@@ -39,7 +40,7 @@ def period(days: int = 7) -> dict:
 def test_site_manager_delegates_and_the_delegate_can_decide(
     client, matrix, requester, site_manager, site_a1, staffed
 ):
-    deputy = staffed["site_manager_a2"]
+    deputy = staffed["regional_manager_2"]
     client.force_login(site_manager)
     response = client.post(
         reverse("manage:delegations"),
@@ -107,6 +108,31 @@ def test_approvals_cannot_be_handed_to_someone_from_another_region(
     assert not Delegation.objects.exists()
     request = raise_request(requester, site_a1, amount="1000")
     assert not selectors.requests_visible_to(outsider).filter(pk=request.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("site_field", "reason"), [("every site", "holds no role in Region A"), ("A1", "at A1")]
+)
+def test_someone_on_the_list_who_does_not_work_where_delegated_is_refused_by_the_service(
+    client, matrix, regional_manager, site_a1, region_b, staffed, site_field, reason
+):
+    # Deciding in both regions, the regional manager is offered region B's people too; the
+    # service refuses one of them for region A's approvals, and the form says why.
+    grant(regional_manager, Role.REGIONAL_MANAGER, region=region_b)
+    elsewhere = staffed["finance_b"]
+    client.force_login(regional_manager)
+    chosen = {"site": site_a1.pk} if site_field == "A1" else {}
+    offered = client.get(reverse("manage:delegations")).text
+
+    response = client.post(
+        reverse("manage:delegations"), {"delegate": elsewhere.pk, **chosen, **period()}
+    )
+
+    assert f'value="{elsewhere.pk}"' in offered
+    assert response.status_code == 400
+    assert "holds no role" in response.text and reason in response.text
+    assert not Delegation.objects.exists()
+    assert not AuditEvent.objects.filter(action="delegation.created").exists()
 
 
 def test_delegate_is_picked_from_the_people_the_rule_allows(
@@ -383,7 +409,7 @@ def _spec_of(client, policy) -> dict:
 def test_publish_with_lint_errors_changes_nothing(client, site_policy, region_admin):
     client.force_login(region_admin)
     spec = _spec_of(client, site_policy)
-    spec["rules"][0]["tiers"][0]["role"] = "auditor"  # nobody may decide as an auditor here
+    spec["rules"][0]["tiers"][0]["role"] = "auditor"  # auditors read; they decide nothing
     spec["rules"].append(dict(spec["rules"][1]))  # a duplicate name
     response = client.post(
         reverse("manage:policy_publish", args=[site_policy.pk]),
@@ -393,6 +419,7 @@ def test_publish_with_lint_errors_changes_nothing(client, site_policy, region_ad
     page = response.content.decode()
     assert "Not published: nothing was changed" in page
     assert "two rules have this name" in page
+    assert "tier 1: the auditor role decides nothing" in page
     assert PolicyVersion.objects.filter(policy=site_policy).count() == 1
 
 
@@ -443,7 +470,9 @@ def _queries(client, url) -> int:
     return len(captured.captured_queries)
 
 
-def test_delegations_page_costs_the_same_queries_whatever_the_count(client, site_manager, staffed):
+def test_delegations_page_costs_the_same_queries_whatever_the_count(
+    client, site_manager, site_a1, staffed
+):
     client.force_login(site_manager)
     url = reverse("manage:delegations")
     now = timezone.now()
@@ -459,8 +488,9 @@ def test_delegations_page_costs_the_same_queries_whatever_the_count(client, site
 
     delegate_to(staffed["site_manager_a2"])
     few = _queries(client, url)
-    for name in ("regional_manager_2", "regional_manager_b", "finance_b", "requester_b"):
-        delegate_to(staffed[name])
+    delegate_to(staffed["regional_manager_2"])
+    for n in range(3):
+        delegate_to(persona(f"deputy.{n}", Role.REQUESTER, site=site_a1))
     assert _queries(client, url) == few
 
 

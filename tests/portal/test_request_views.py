@@ -10,13 +10,16 @@ from django.utils import timezone
 from approvals import services
 from approvals.models import ApprovalRequest, Decision, RequestState, StepState
 from portal.core import formatting
+from sites.roles import Role
 from tests.approvals import conftest as approval_fixtures
 from tests.approvals.conftest import raise_request
+from tests.conftest import persona
 
 # The staffed company and its policy matrix, shared with the approvals tests.
 _working_morning = approval_fixtures._working_morning
 matrix = approval_fixtures.matrix
 staffed = approval_fixtures.staffed
+colleague = approval_fixtures.colleague
 
 D = Decimal
 
@@ -230,15 +233,15 @@ def test_get_never_decides(client, purchase, site_manager):
     assert not Decision.objects.filter(request=purchase).exists()
 
 
-def test_delegate_decides_on_behalf_of_the_site_manager(client, purchase, site_manager, stranger):
+def test_delegate_decides_on_behalf_of_the_site_manager(client, purchase, site_manager, colleague):
     services.delegation_create(
         actor=site_manager,
         delegator=site_manager,
-        delegate=stranger,
+        delegate=colleague,
         starts_at=timezone.now() - timezone.timedelta(hours=1),
         ends_at=timezone.now() + timezone.timedelta(days=3),
     )
-    client.force_login(stranger)
+    client.force_login(colleague)
 
     page = _page(client, purchase.pk).text
     inbox = client.get(reverse("inbox:home")).text
@@ -490,12 +493,14 @@ def test_requester_is_told_why_they_cannot_delegate(client, purchase, requester)
 
 
 def test_a_stand_in_may_decide_but_not_hand_on_and_is_told_why_as_the_page_says(
-    client, purchase, site_manager, stranger
+    client, purchase, site_manager, site_a1
 ):
     from django.utils.html import escape
 
     from approvals import policies
     from approvals.models import Delegation
+
+    stranger = persona("stand.in", Role.REQUESTER, site=site_a1)
 
     services.delegation_create(
         actor=site_manager,

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from sites import policies, services
 from sites.models import Membership
-from sites.policies import Capability, sites_where
-from sites.roles import Role
+from sites.policies import GRANTED_BY, Capability, sites_where
+from sites.roles import DECIDING_ROLES, Role
 from sites.selectors import site_list_for_user
 from tests.factories import SiteFactory, UserFactory, grant
 
@@ -130,6 +130,11 @@ def test_capabilities_at_site_a1(request, site_a1, persona, capability, allowed)
     user = request.getfixturevalue(persona)
 
     assert policies.may(user, capability, site_a1) is allowed
+
+
+def test_only_deciding_roles_grant_the_decide_capability():
+    assert GRANTED_BY[Capability.DECIDE] == DECIDING_ROLES
+    assert set(DECIDING_ROLES) == {Role.SITE_MANAGER, Role.REGIONAL_MANAGER, Role.FINANCE}
 
 
 def test_has_perm_answers_per_role_at_the_site(regional_manager, site_a1, site_b1):
