@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Exists, F, OuterRef, Q, Sum
 from django.utils import timezone
 
 from approvals import authority
@@ -236,9 +236,13 @@ def inbox_count(who, filters: InboxFilters | None = None, *, at=None) -> dict[st
     query = ApprovalRequest.objects.filter(
         Exists(steps), state=RequestState.IN_REVIEW, site__in=sites
     )
-    query = _filtered(query, filters, at).order_by()
-    total = query[: COUNT_CAP + 1].count()
-    overdue = query.filter(due_at__lt=at)[: COUNT_CAP + 1].count() if total else 0
+    # One query: the soonest due first, so the overdue ones come before the others and the
+    # capped window holds as many of them as there are, up to the cap.
+    window = _filtered(query, filters, at).order_by(F("due_at").asc(nulls_last=True))
+    counts = window[: COUNT_CAP + 1].aggregate(
+        total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=at))
+    )
+    total, overdue = counts["total"], counts["overdue"]
     return {
         "total": min(total, COUNT_CAP),
         "overdue": min(overdue, COUNT_CAP),

@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,11 +18,12 @@ from approvals import context
 from approvals.authority import Authority, authority_for
 from approvals.context import COUNT_CAP
 from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
+from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
-from exceptions.selectors import QueueFilters, open_cases_for
 from portal.inbox.forms import InboxFilterForm, cursor_text
+from portal.inbox.templatetags.portal_nav import remember_roles
 from sites.roles import MEANINGS
-from sites.selectors import memberships_in_force, site_list_for_user
+from sites.selectors import memberships_in_force, site_list_for_user, sites_listed
 
 PAGE_SIZE = 25
 CASE_LIMIT = 50
@@ -34,8 +35,10 @@ def home(request):
     """The inbox, its filters and counts, and the sites and roles behind them."""
     authority = authority_for(request)
     now = authority.at
-    sites = list(site_list_for_user(request.user))
+    # The sites the person may view are those their authority already read from the grants.
+    sites = list(sites_listed(authority.view_site_ids))
     memberships = list(memberships_in_force(request.user))
+    remember_roles(request, memberships)
     form = InboxFilterForm(request.GET, sites=sites)
     errors = []
     if not form.is_valid():
@@ -52,7 +55,7 @@ def home(request):
         "sites": sites,
         "memberships": [(m, MEANINGS[m.role]) for m in memberships],
         **_approvals(authority, form, now),
-        **_cases(request.user, form, memberships, now),
+        **_cases(form, sites, memberships, now),
         "own_requests": _own_requests(authority),
         "own_limit": OWN_LIMIT,
         "page_size": PAGE_SIZE,
@@ -161,19 +164,23 @@ def _following(authority: Authority, form: InboxFilterForm, done: int | None):
     return page.requests[0] if page.requests else None
 
 
-def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
-    """Open cases in the queues `user` works, soonest due first: one page and two capped
-    counts, however many cases are open in scope."""
+def _cases(form: InboxFilterForm, sites, memberships, now) -> dict:
+    """Open cases in the queues the person works, soonest due first: one page and one capped
+    count, however many cases are open in scope.
+
+    The cases are those exceptions.selectors.open_cases_for would give (open, at a site the
+    person may view), narrowed to the queues they work: both read from what the page already
+    holds (their sites and memberships), so the queries test plain site lists.
+    """
     if not form.shows_cases:
         return {"cases": [], "case_counts": _no_counts()}
     data = form.cleaned_data
-    filters = QueueFilters(
-        queue=data.get("queue") or "",
-        site_id=data.get("site"),
-        kind=data.get("kind") or "",
-        overdue=bool(data.get("overdue")),
-    )
-    worked = open_cases_for(user, filters, at=now).filter(_works(memberships), site__active=True)
+    by_id = {site.pk: site for site in sites}
+    worked = ExceptionCase.objects.filter(_works(memberships, sites), state__in=OPEN_CASE_STATES)
+    narrowing = {"queue": data.get("queue"), "site": data.get("site"), "kind": data.get("kind")}
+    worked = worked.filter(**{k: v for k, v in narrowing.items() if v})
+    if data.get("overdue"):
+        worked = worked.filter(due_at__lt=now)
     low, high = data.get("min_amount"), data.get("max_amount")
     if low is not None:
         worked = worked.filter(amount_at_stake__gte=low)
@@ -182,12 +189,17 @@ def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
     text = (data.get("q") or "").strip()
     if text:
         worked = worked.filter(title__icontains=text)
-    shown = worked.order_by(F("due_at").asc(nulls_last=True), "pk")[:CASE_LIMIT]
-    counted = worked.order_by()
-    total = counted[: COUNT_CAP + 1].count()
-    overdue = counted.filter(due_at__lt=now)[: COUNT_CAP + 1].count() if total else 0
+    soonest = worked.order_by(F("due_at").asc(nulls_last=True), "pk")
+    cases = list(soonest.select_related("owner")[:CASE_LIMIT])
+    for case in cases:
+        case.site = by_id[case.site_id]
+    # Soonest due first, so the capped window holds every overdue case, up to the cap.
+    counts = soonest[: COUNT_CAP + 1].aggregate(
+        total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
+    )
+    total, overdue = counts["total"], counts["overdue"]
     return {
-        "cases": list(shown),
+        "cases": cases,
         "case_counts": {
             "total": min(total, COUNT_CAP),
             "overdue": min(overdue, COUNT_CAP),
@@ -201,18 +213,26 @@ def _no_counts() -> dict:
     return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
 
 
-def _works(memberships) -> Q:
+def _works(memberships, sites) -> Q:
     """The open cases one of `memberships` (already in force) works: the queues its role
-    serves, at its site or at any site of its region."""
-    worked = Q(pk__in=[])
+    serves, at its site or at any site of its region, among the open `sites` the person may
+    view (a filter over plain site lists, queue by queue)."""
+    open_sites = [site for site in sites if site.active]
+    by_queue: dict[str, set[int]] = {}
     for membership in memberships:
         queues = [queue for queue, roles in QUEUE_ROLES.items() if membership.role in roles]
         if not queues:
             continue
-        where = (
-            Q(site=membership.site_id)
-            if membership.site_id
-            else Q(site__region=membership.region_id)
-        )
-        worked |= Q(queue__in=queues) & where
+        covered = {
+            site.pk
+            for site in open_sites
+            if site.pk == membership.site_id
+            or (membership.region_id is not None and site.region_id == membership.region_id)
+        }
+        for queue in queues:
+            by_queue.setdefault(queue, set()).update(covered)
+    worked = Q(pk__in=[])
+    for queue, site_ids in sorted(by_queue.items()):
+        if site_ids:
+            worked |= Q(queue=queue, site__in=sorted(site_ids))
     return worked
