@@ -20,6 +20,7 @@ from approvals.context import COUNT_CAP
 from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
+from portal.inbox import rows
 from portal.inbox.forms import InboxFilterForm, cursor_text
 from portal.inbox.templatetags.portal_nav import remember_roles
 from sites.roles import MEANINGS
@@ -48,19 +49,25 @@ def home(request):
         form = InboxFilterForm(kept, sites=sites)
         form.is_valid()
     data = form.cleaned_data
+    # The filter travels to the request page, so that "and next" stays within it.
+    inbox_query = urlencode([(k, v) for k, v in request.GET.items() if k != "after" and v])
+    approvals = _approvals(authority, form, now)
+    cases = _cases(form, sites, memberships, now)
     context_data = {
         "form": form,
         "filter_errors": errors,
         "now": now,
         "sites": sites,
+        "site_rows": rows.site_rows(sites),
         "memberships": [(m, MEANINGS[m.role]) for m in memberships],
-        **_approvals(authority, form, now),
-        **_cases(form, sites, memberships, now),
+        **approvals,
+        "approval_rows": rows.approval_rows(approvals["entries"], now, inbox_query),
+        **cases,
+        "case_rows": rows.case_rows(cases["cases"], now, request.user.pk),
         "own_requests": _own_requests(authority),
         "own_limit": OWN_LIMIT,
         "page_size": PAGE_SIZE,
-        # The filter travels to the request page, so that "and next" stays within it.
-        "inbox_query": urlencode([(k, v) for k, v in request.GET.items() if k != "after" and v]),
+        "inbox_query": inbox_query,
         "filtered": any(data.get(k) for k in ("site", "kind", "queue", "overdue", "q"))
         or data.get("min_amount") is not None
         or data.get("max_amount") is not None,
