@@ -18,6 +18,7 @@ from approvals.models import (
     ApprovalStep,
     Decision,
     Outcome,
+    PolicyRule,
     RequestState,
     RiskFlag,
 )
@@ -170,12 +171,9 @@ def inbox_entries(who, requests: list[ApprovalRequest], *, at=None) -> list[Inbo
     if not requests:
         return []
     options = authority.as_authority(who, at=at).options_for(requests)
-    rules = {
-        request.pk: request.rule
-        for request in ApprovalRequest.objects.filter(
-            pk__in=[r.pk for r in requests], rule__isnull=False
-        ).select_related("rule")
-    }
+    # The rules by their own keys: a lookup by primary key, not the requests read again.
+    by_id = PolicyRule.objects.in_bulk({r.rule_id for r in requests if r.rule_id is not None})
+    rules = {request.pk: by_id.get(request.rule_id) for request in requests}
     delegators = {
         person.pk: person
         for person in get_user_model().objects.filter(

@@ -223,23 +223,28 @@ def _no_counts() -> dict:
 def _works(memberships, sites) -> Q:
     """The open cases one of `memberships` (already in force) works: the queues its role
     serves, at its site or at any site of its region, among the open `sites` the person may
-    view (a filter over plain site lists, queue by queue)."""
-    open_sites = [site for site in sites if site.active]
+    view (a filter over plain site lists, one list for the queues worked at the same sites)."""
+    in_region: dict[int, set[int]] = {}
+    for site in sites:
+        if site.active:
+            in_region.setdefault(site.region_id, set()).add(site.pk)
+    open_ids = set().union(*in_region.values())
     by_queue: dict[str, set[int]] = {}
     for membership in memberships:
         queues = [queue for queue, roles in QUEUE_ROLES.items() if membership.role in roles]
         if not queues:
             continue
-        covered = {
-            site.pk
-            for site in open_sites
-            if site.pk == membership.site_id
-            or (membership.region_id is not None and site.region_id == membership.region_id)
-        }
+        if membership.site_id is not None:
+            covered = {membership.site_id} & open_ids
+        else:
+            covered = in_region.get(membership.region_id, set())
         for queue in queues:
             by_queue.setdefault(queue, set()).update(covered)
-    worked = Q(pk__in=[])
-    for queue, site_ids in sorted(by_queue.items()):
+    by_sites: dict[tuple[int, ...], list[str]] = {}
+    for queue, site_ids in by_queue.items():
         if site_ids:
-            worked |= Q(queue=queue, site__in=sorted(site_ids))
+            by_sites.setdefault(tuple(sorted(site_ids)), []).append(queue)
+    worked = Q(pk__in=[])
+    for site_ids, queues in by_sites.items():
+        worked |= Q(queue__in=sorted(queues), site__in=site_ids)
     return worked
