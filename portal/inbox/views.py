@@ -99,11 +99,17 @@ def _approvals(authority: Authority, form: InboxFilterForm, now) -> dict:
     data = form.cleaned_data
     filters = _request_filters(data)
     page = inbox_for(authority, filters=filters, after=data.get("after"), limit=PAGE_SIZE)
+    paged = data.get("after") is not None
+    if paged or page.next_cursor is not None:
+        counts = context.inbox_count(authority, filters)
+    else:
+        # A first page with nothing after it holds every request there is to count.
+        counts = _counts_of(page.requests, now)
     return {
         "entries": context.inbox_entries(authority, page.requests),
         "next_cursor": cursor_text(page.next_cursor),
-        "request_counts": context.inbox_count(authority, filters),
-        "paged": data.get("after") is not None,
+        "request_counts": counts,
+        "paged": paged,
     }
 
 
@@ -200,19 +206,28 @@ def _cases(form: InboxFilterForm, sites, memberships, now) -> dict:
     cases = list(soonest.select_related("owner")[:CASE_LIMIT])
     for case in cases:
         case.site = by_id[case.site_id]
+    if len(cases) < CASE_LIMIT:
+        # Every case there is to count is on the page.
+        return {"cases": cases, "case_counts": _counts_of(cases, now)}
     # Soonest due first, so the capped window holds every overdue case, up to the cap.
     counts = soonest[: COUNT_CAP + 1].aggregate(
         total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
     )
-    total, overdue = counts["total"], counts["overdue"]
+    return {"cases": cases, "case_counts": _capped(counts["total"], counts["overdue"])}
+
+
+def _counts_of(items, now) -> dict:
+    """The counts of a list that holds every item there is (no query)."""
+    overdue = sum(1 for item in items if item.due_at and item.due_at < now)
+    return _capped(len(items), overdue)
+
+
+def _capped(total: int, overdue: int) -> dict:
     return {
-        "cases": cases,
-        "case_counts": {
-            "total": min(total, COUNT_CAP),
-            "overdue": min(overdue, COUNT_CAP),
-            "more": total > COUNT_CAP,
-            "more_overdue": overdue > COUNT_CAP,
-        },
+        "total": min(total, COUNT_CAP),
+        "overdue": min(overdue, COUNT_CAP),
+        "more": total > COUNT_CAP,
+        "more_overdue": overdue > COUNT_CAP,
     }
 
 
