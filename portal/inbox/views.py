@@ -106,7 +106,7 @@ def _approvals(authority: Authority, form: InboxFilterForm, now) -> dict:
         # A first page with nothing after it holds every request there is to count.
         counts = _counts_of(page.requests, now)
     return {
-        "entries": context.inbox_entries(authority, page.requests),
+        "entries": context.inbox_rows(authority, page.requests),
         "next_cursor": cursor_text(page.next_cursor),
         "request_counts": counts,
         "paged": paged,
