@@ -24,7 +24,7 @@ from portal.inbox import rows
 from portal.inbox.forms import InboxFilterForm, cursor_text
 from portal.inbox.templatetags.portal_nav import remember_roles
 from sites.roles import MEANINGS
-from sites.selectors import memberships_in_force, site_list_for_user, sites_listed
+from sites.selectors import memberships_in_force, sites_listed
 
 PAGE_SIZE = 25
 CASE_LIMIT = 50
@@ -135,9 +135,10 @@ def next_item(request):
     A decided request has left the inbox, so the first item is the next one; a skipped one is
     still there, so the item after it is. With nothing left, back to the inbox with a word.
     """
-    form, origin = _origin_filters(request.user, request.GET.get("from", ""))
+    authority = authority_for(request)
+    form, origin = _origin_filters(authority, request.GET.get("from", ""))
     done = request.GET.get("done", "")
-    following = _following(authority_for(request), form, int(done) if done.isdigit() else None)
+    following = _following(authority, form, int(done) if done.isdigit() else None)
     if following is None:
         messages.info(
             request,
@@ -151,12 +152,12 @@ def next_item(request):
     return redirect(f"{detail}?{urlencode({'from': origin})}")
 
 
-def _origin_filters(user, raw: str) -> tuple[InboxFilterForm, str]:
+def _origin_filters(authority: Authority, raw: str) -> tuple[InboxFilterForm, str]:
     """The inbox filter form for a carried query string, keeping only the valid filters."""
     query = QueryDict(raw if len(raw) <= 500 else "", mutable=True)
     query.pop("after", None)
     kept = {k: v for k, v in query.items() if v and k in InboxFilterForm.base_fields}
-    sites = list(site_list_for_user(user))
+    sites = list(sites_listed(authority.view_site_ids))
     form = InboxFilterForm(kept, sites=sites)
     if not form.is_valid():
         kept = {k: v for k, v in kept.items() if k not in form.errors}
