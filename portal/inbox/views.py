@@ -1,8 +1,10 @@
 """The one governed inbox: what the signed-in person can act on now.
 
 Approval tiers come from approvals.selectors.inbox_for (their own and those they stand in for,
-soonest due first, keyset pages); exception cases from exceptions.selectors, narrowed to the
-queues the person works. The page also keeps the person's sites and roles.
+soonest due first, keyset pages); exception cases open at the person's sites, narrowed to the
+queues they work. The page also keeps the person's sites and roles. Everything about the person
+is read once (their authority, sites and memberships) and reused by every section; the long
+lists are written out by portal.inbox.rows.
 """
 
 from urllib.parse import urlencode
@@ -179,8 +181,8 @@ def _following(authority: Authority, form: InboxFilterForm, done: int | None):
 
 
 def _cases(form: InboxFilterForm, sites, memberships, now) -> dict:
-    """Open cases in the queues the person works, soonest due first: one page and one capped
-    count, however many cases are open in scope.
+    """Open cases in the queues the person works, soonest due first: one page, and one capped
+    count when the page is full, however many cases are open in scope.
 
     The cases are those exceptions.selectors.open_cases_for would give (open, at a site the
     person may view), narrowed to the queues they work: both read from what the page already
