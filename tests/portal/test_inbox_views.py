@@ -222,7 +222,8 @@ def test_inbox_renders_with_a_constant_number_of_queries(
     delegated = _rendered_queries(client)
 
     assert few == many
-    assert delegated <= many + 1
+    # A stand-in reads the page's tiers and votes, and the people they stand in for.
+    assert delegated <= many + 3
 
 
 def test_pages_carry_a_strict_content_security_policy(client, site_manager):
