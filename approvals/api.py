@@ -34,6 +34,7 @@ from approvals.serializers import (
     DelegationSerializer,
     InboxPageSerializer,
     InboxQuerySerializer,
+    InboxRequestSerializer,
     PolicySerializer,
     PreviewQuerySerializer,
     RejectSerializer,
@@ -382,7 +383,7 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
             params = request.query_params.copy()
             params["cursor"] = _encode_cursor(page.next_cursor)
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
-        results = ApprovalRequestSerializer(page.requests, many=True).data
+        results = InboxRequestSerializer(page.requests, many=True).data
         return Response({"next": next_url, "results": results})
 
 

@@ -126,7 +126,9 @@ class Cover:
 class Authority:
     """What one person may decide at one moment; build it with `Authority.of`."""
 
-    def __init__(self, user_id, at, reach, view_site_ids, covers, delegator_reach):
+    def __init__(
+        self, user_id, at, reach, view_site_ids, covers, delegator_reach, open_roles=frozenset()
+    ):
         self.user_id: int | None = user_id
         self.at: datetime = at
         self.reach: Reach = reach
@@ -135,6 +137,8 @@ class Authority:
         self.covers: list[Cover] = covers
         # Each delegator's deciding roles, narrowed to the sites the delegate may view.
         self.delegator_reach: dict[int, Reach] = delegator_reach
+        # Every role the person holds at some open site (any role, not only deciding ones).
+        self.open_roles: frozenset[str] = open_roles
 
     @classmethod
     def of(cls, user, *, at: datetime | None = None) -> "Authority":
@@ -180,6 +184,11 @@ class Authority:
             if reach is not None:
                 sites |= reach.site_ids()
         return sorted(sites)
+
+    def holds_at_an_open_site(self, roles) -> bool:
+        """Whether the person holds one of `roles` at some open site (no query): read from the
+        same grant rows as the rest, so pages that have the authority need not ask again."""
+        return self.user_id is not None and not self.open_roles.isdisjoint(roles)
 
     def visible(self) -> Q:
         """A filter on ApprovalRequest: what this person may open. Deciding never widens it,
@@ -267,15 +276,18 @@ def _load(user, at: datetime) -> Authority:
     people = {user.pk} | {cover.delegator_id for cover in covers}
     reaches: dict[int, Reach] = {person: Reach() for person in people}
     seen: set[int] = set()
+    open_roles: set[str] = set()
     for grant in site_policies.grants_in_force(people, at=at):
         if grant.user_id == user.pk:
             seen.add(grant.site_id)
+            if grant.site_active:
+                open_roles.add(grant.role)
         if grant.role in DECIDING_ROLES and grant.site_active:
             reaches[grant.user_id].add(grant.role, grant.site_id, through_region=grant.regional)
     view = frozenset(seen)
     own = reaches.pop(user.pk)
     delegators = {person: reach.within(set(view)) for person, reach in reaches.items()}
-    return Authority(user.pk, at, own, view, covers, delegators)
+    return Authority(user.pk, at, own, view, covers, delegators, frozenset(open_roles))
 
 
 def authority_for(http_request) -> Authority:

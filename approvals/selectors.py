@@ -95,7 +95,9 @@ def _from_batches(decidable: Exists, waiting: QuerySet, sites: list[int], cursor
         if batch:
             # The per-step test runs on this batch only, not on every waiting request.
             theirs = ApprovalRequest.objects.filter(decidable, pk__in=[pk for pk, _due in batch])
-            found += theirs.select_related("site", "requester").order_by("due_at", "pk")
+            # Only as many rows as the page still lacks: the rest would be read and dropped.
+            theirs = theirs.select_related("site", "requester").order_by("due_at", "pk")
+            found += theirs[: need - len(found)]
         if len(found) >= need or len(batch) < size:
             return found[:need], _DONE
         cursor = (batch[-1][1], batch[-1][0])

@@ -265,8 +265,45 @@ class DelegationSerializer(serializers.Serializer):
         return settings.TOLLGATE_BASE_CURRENCY
 
 
+class InboxRequestSerializer(ApprovalRequestSerializer):
+    """One request as the inbox lists it: ApprovalRequestSerializer's fields and values, read
+    straight off the request. DRF's general path (a lookup and a call per field and row) cost
+    about half as much again as the inbox's own queries on a page of fifty."""
+
+    def to_representation(self, request):
+        fields = self.fields
+        money = fields["amount"].to_representation
+        moment = fields["created_at"].to_representation
+        return {
+            "id": request.pk,
+            "reference": request.reference,
+            "kind": fields["kind"].to_representation(request.kind),
+            "state": str(request.state),
+            "site": request.site.code,
+            "site_id": request.site_id,
+            "requester": request.requester.username,
+            "title": request.title,
+            "amount": money(request.amount),
+            "currency": request.currency,
+            "amount_base": None if request.amount_base is None else money(request.amount_base),
+            "base_currency": self.get_base_currency(request),
+            "risk_flags": self.get_risk_flags(request),
+            "revision": request.revision,
+            "created_at": moment(request.created_at),
+            "submitted_at": _or_none(moment, request.submitted_at),
+            "due_at": _or_none(moment, request.due_at),
+            "overdue": self.get_overdue(request),
+            "decided_at": _or_none(moment, request.decided_at),
+        }
+
+
+def _or_none(represent, value):
+    return None if value is None else represent(value)
+
+
 class InboxPageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True, help_text="The next page, or null.")
+    # Documented as the request list's rows, which InboxRequestSerializer's are.
     results = ApprovalRequestSerializer(many=True)
 
 

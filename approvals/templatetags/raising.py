@@ -3,17 +3,25 @@
 from django import template
 
 from approvals import policies
+from sites.policies import GRANTED_BY, Capability
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
 def may_raise_somewhere(context) -> bool:
-    """True when the signed-in person may raise a request at some site (one query, once)."""
+    """True when the signed-in person may raise a request at some site (once a request: from
+    the authority the page already built, or else one query)."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return False
     if not hasattr(request, "_may_raise_somewhere"):
-        request._may_raise_somewhere = policies.raising_sites(user).exists()
+        authority = getattr(request, "_tollgate_authority", None)
+        if authority is not None and authority.user_id == user.pk:
+            # The same grant rows the query below reads, already loaded for this request.
+            found = authority.holds_at_an_open_site(GRANTED_BY[Capability.RAISE_REQUEST])
+        else:
+            found = policies.raising_sites(user).exists()
+        request._may_raise_somewhere = found
     return request._may_raise_somewhere

@@ -4,16 +4,53 @@ from datetime import datetime
 from decimal import Decimal
 
 from django import forms
+from django.utils.html import conditional_escape
+from django.utils.safestring import mark_safe
 
 from approvals.models import RequestKind
 from exceptions.models import CaseKind, Queue
 
 
+class QuickSelect(forms.Select):
+    """Django's select box, written out in Python rather than through a template per option:
+    the same markup, at a fraction of the cost for the site filter, which lists every site the
+    person may view (hundreds, for some)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        parts = [f'<select name="{conditional_escape(widget["name"])}"{_attrs(widget["attrs"])}>']
+        for group_name, options, _index in widget["optgroups"]:
+            if group_name:
+                parts.append(f'\n  <optgroup label="{conditional_escape(group_name)}">')
+            for option in options:
+                parts.append(
+                    f'\n  <option value="{conditional_escape(str(option["value"]))}"'
+                    f"{_attrs(option['attrs'])}>{conditional_escape(option['label'])}</option>\n"
+                )
+            if group_name:
+                parts.append("\n  </optgroup>")
+        parts.append("\n</select>")
+        return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
+
+
+def _attrs(attrs: dict) -> str:
+    """Django's attrs.html: ` name="value"`, a bare name for True, nothing for False."""
+    return "".join(
+        f" {conditional_escape(name)}"
+        + ("" if value is True else f'="{conditional_escape(str(value))}"')
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
 class InboxFilterForm(forms.Form):
-    site = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
-    kind = forms.ChoiceField(required=False, label="Kind")
+    site = forms.TypedChoiceField(required=False, coerce=int, empty_value=None, widget=QuickSelect)
+    kind = forms.ChoiceField(required=False, label="Kind", widget=QuickSelect)
     queue = forms.ChoiceField(
-        required=False, choices=[("", "Any queue"), *Queue.choices], label="Queue"
+        required=False,
+        choices=[("", "Any queue"), *Queue.choices],
+        label="Queue",
+        widget=QuickSelect,
     )
     min_amount = forms.DecimalField(
         required=False, min_value=Decimal(0), max_digits=16, decimal_places=2, label="Amount from"

@@ -1,15 +1,17 @@
 """The one governed inbox: what the signed-in person can act on now.
 
 Approval tiers come from approvals.selectors.inbox_for (their own and those they stand in for,
-soonest due first, keyset pages); exception cases from exceptions.selectors, narrowed to the
-queues the person works. The page also keeps the person's sites and roles.
+soonest due first, keyset pages); exception cases open at the person's sites, narrowed to the
+queues they work. The page also keeps the person's sites and roles. Everything about the person
+is read once (their authority, sites and memberships) and reused by every section; the long
+lists are written out by portal.inbox.rows.
 """
 
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -18,11 +20,13 @@ from approvals import context
 from approvals.authority import Authority, authority_for
 from approvals.context import COUNT_CAP
 from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
+from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
-from exceptions.selectors import QueueFilters, open_cases_for
+from portal.inbox import rows
 from portal.inbox.forms import InboxFilterForm, cursor_text
+from portal.inbox.templatetags.portal_nav import remember_roles
 from sites.roles import MEANINGS
-from sites.selectors import memberships_in_force, site_list_for_user
+from sites.selectors import memberships_in_force, sites_listed
 
 PAGE_SIZE = 25
 CASE_LIMIT = 50
@@ -34,8 +38,10 @@ def home(request):
     """The inbox, its filters and counts, and the sites and roles behind them."""
     authority = authority_for(request)
     now = authority.at
-    sites = list(site_list_for_user(request.user))
+    # The sites the person may view are those their authority already read from the grants.
+    sites = list(sites_listed(authority.view_site_ids))
     memberships = list(memberships_in_force(request.user))
+    remember_roles(request, memberships)
     form = InboxFilterForm(request.GET, sites=sites)
     errors = []
     if not form.is_valid():
@@ -45,19 +51,25 @@ def home(request):
         form = InboxFilterForm(kept, sites=sites)
         form.is_valid()
     data = form.cleaned_data
+    # The filter travels to the request page, so that "and next" stays within it.
+    inbox_query = urlencode([(k, v) for k, v in request.GET.items() if k != "after" and v])
+    approvals = _approvals(authority, form, now)
+    cases = _cases(form, sites, memberships, now)
     context_data = {
         "form": form,
         "filter_errors": errors,
         "now": now,
         "sites": sites,
+        "site_rows": rows.site_rows(sites),
         "memberships": [(m, MEANINGS[m.role]) for m in memberships],
-        **_approvals(authority, form, now),
-        **_cases(request.user, form, memberships, now),
+        **approvals,
+        "approval_rows": rows.approval_rows(approvals["entries"], now, inbox_query),
+        **cases,
+        "case_rows": rows.case_rows(cases["cases"], now, request.user.pk),
         "own_requests": _own_requests(authority),
         "own_limit": OWN_LIMIT,
         "page_size": PAGE_SIZE,
-        # The filter travels to the request page, so that "and next" stays within it.
-        "inbox_query": urlencode([(k, v) for k, v in request.GET.items() if k != "after" and v]),
+        "inbox_query": inbox_query,
         "filtered": any(data.get(k) for k in ("site", "kind", "queue", "overdue", "q"))
         or data.get("min_amount") is not None
         or data.get("max_amount") is not None,
@@ -89,11 +101,17 @@ def _approvals(authority: Authority, form: InboxFilterForm, now) -> dict:
     data = form.cleaned_data
     filters = _request_filters(data)
     page = inbox_for(authority, filters=filters, after=data.get("after"), limit=PAGE_SIZE)
+    paged = data.get("after") is not None
+    if paged or page.next_cursor is not None:
+        counts = context.inbox_count(authority, filters)
+    else:
+        # A first page with nothing after it holds every request there is to count.
+        counts = _counts_of(page.requests, now)
     return {
-        "entries": context.inbox_entries(authority, page.requests),
+        "entries": context.inbox_rows(authority, page.requests),
         "next_cursor": cursor_text(page.next_cursor),
-        "request_counts": context.inbox_count(authority, filters),
-        "paged": data.get("after") is not None,
+        "request_counts": counts,
+        "paged": paged,
     }
 
 
@@ -119,9 +137,10 @@ def next_item(request):
     A decided request has left the inbox, so the first item is the next one; a skipped one is
     still there, so the item after it is. With nothing left, back to the inbox with a word.
     """
-    form, origin = _origin_filters(request.user, request.GET.get("from", ""))
+    authority = authority_for(request)
+    form, origin = _origin_filters(authority, request.GET.get("from", ""))
     done = request.GET.get("done", "")
-    following = _following(authority_for(request), form, int(done) if done.isdigit() else None)
+    following = _following(authority, form, int(done) if done.isdigit() else None)
     if following is None:
         messages.info(
             request,
@@ -135,12 +154,12 @@ def next_item(request):
     return redirect(f"{detail}?{urlencode({'from': origin})}")
 
 
-def _origin_filters(user, raw: str) -> tuple[InboxFilterForm, str]:
+def _origin_filters(authority: Authority, raw: str) -> tuple[InboxFilterForm, str]:
     """The inbox filter form for a carried query string, keeping only the valid filters."""
     query = QueryDict(raw if len(raw) <= 500 else "", mutable=True)
     query.pop("after", None)
     kept = {k: v for k, v in query.items() if v and k in InboxFilterForm.base_fields}
-    sites = list(site_list_for_user(user))
+    sites = list(sites_listed(authority.view_site_ids))
     form = InboxFilterForm(kept, sites=sites)
     if not form.is_valid():
         kept = {k: v for k, v in kept.items() if k not in form.errors}
@@ -161,19 +180,23 @@ def _following(authority: Authority, form: InboxFilterForm, done: int | None):
     return page.requests[0] if page.requests else None
 
 
-def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
-    """Open cases in the queues `user` works, soonest due first: one page and two capped
-    counts, however many cases are open in scope."""
+def _cases(form: InboxFilterForm, sites, memberships, now) -> dict:
+    """Open cases in the queues the person works, soonest due first: one page, and one capped
+    count when the page is full, however many cases are open in scope.
+
+    The cases are those exceptions.selectors.open_cases_for would give (open, at a site the
+    person may view), narrowed to the queues they work: both read from what the page already
+    holds (their sites and memberships), so the queries test plain site lists.
+    """
     if not form.shows_cases:
         return {"cases": [], "case_counts": _no_counts()}
     data = form.cleaned_data
-    filters = QueueFilters(
-        queue=data.get("queue") or "",
-        site_id=data.get("site"),
-        kind=data.get("kind") or "",
-        overdue=bool(data.get("overdue")),
-    )
-    worked = open_cases_for(user, filters, at=now).filter(_works(memberships), site__active=True)
+    by_id = {site.pk: site for site in sites}
+    worked = ExceptionCase.objects.filter(_works(memberships, sites), state__in=OPEN_CASE_STATES)
+    narrowing = {"queue": data.get("queue"), "site": data.get("site"), "kind": data.get("kind")}
+    worked = worked.filter(**{k: v for k, v in narrowing.items() if v})
+    if data.get("overdue"):
+        worked = worked.filter(due_at__lt=now)
     low, high = data.get("min_amount"), data.get("max_amount")
     if low is not None:
         worked = worked.filter(amount_at_stake__gte=low)
@@ -182,18 +205,32 @@ def _cases(user, form: InboxFilterForm, memberships, now) -> dict:
     text = (data.get("q") or "").strip()
     if text:
         worked = worked.filter(title__icontains=text)
-    shown = worked.order_by(F("due_at").asc(nulls_last=True), "pk")[:CASE_LIMIT]
-    counted = worked.order_by()
-    total = counted[: COUNT_CAP + 1].count()
-    overdue = counted.filter(due_at__lt=now)[: COUNT_CAP + 1].count() if total else 0
+    soonest = worked.order_by(F("due_at").asc(nulls_last=True), "pk")
+    cases = list(soonest.select_related("owner")[:CASE_LIMIT])
+    for case in cases:
+        case.site = by_id[case.site_id]
+    if len(cases) < CASE_LIMIT:
+        # Every case there is to count is on the page.
+        return {"cases": cases, "case_counts": _counts_of(cases, now)}
+    # Soonest due first, so the capped window holds every overdue case, up to the cap.
+    counts = soonest[: COUNT_CAP + 1].aggregate(
+        total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
+    )
+    return {"cases": cases, "case_counts": _capped(counts["total"], counts["overdue"])}
+
+
+def _counts_of(items, now) -> dict:
+    """The counts of a list that holds every item there is (no query)."""
+    overdue = sum(1 for item in items if item.due_at and item.due_at < now)
+    return _capped(len(items), overdue)
+
+
+def _capped(total: int, overdue: int) -> dict:
     return {
-        "cases": list(shown),
-        "case_counts": {
-            "total": min(total, COUNT_CAP),
-            "overdue": min(overdue, COUNT_CAP),
-            "more": total > COUNT_CAP,
-            "more_overdue": overdue > COUNT_CAP,
-        },
+        "total": min(total, COUNT_CAP),
+        "overdue": min(overdue, COUNT_CAP),
+        "more": total > COUNT_CAP,
+        "more_overdue": overdue > COUNT_CAP,
     }
 
 
@@ -201,18 +238,31 @@ def _no_counts() -> dict:
     return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
 
 
-def _works(memberships) -> Q:
+def _works(memberships, sites) -> Q:
     """The open cases one of `memberships` (already in force) works: the queues its role
-    serves, at its site or at any site of its region."""
-    worked = Q(pk__in=[])
+    serves, at its site or at any site of its region, among the open `sites` the person may
+    view (a filter over plain site lists, one list for the queues worked at the same sites)."""
+    in_region: dict[int, set[int]] = {}
+    for site in sites:
+        if site.active:
+            in_region.setdefault(site.region_id, set()).add(site.pk)
+    open_ids = set().union(*in_region.values())
+    by_queue: dict[str, set[int]] = {}
     for membership in memberships:
         queues = [queue for queue, roles in QUEUE_ROLES.items() if membership.role in roles]
         if not queues:
             continue
-        where = (
-            Q(site=membership.site_id)
-            if membership.site_id
-            else Q(site__region=membership.region_id)
-        )
-        worked |= Q(queue__in=queues) & where
+        if membership.site_id is not None:
+            covered = {membership.site_id} & open_ids
+        else:
+            covered = in_region.get(membership.region_id, set())
+        for queue in queues:
+            by_queue.setdefault(queue, set()).update(covered)
+    by_sites: dict[tuple[int, ...], list[str]] = {}
+    for queue, site_ids in by_queue.items():
+        if site_ids:
+            by_sites.setdefault(tuple(sorted(site_ids)), []).append(queue)
+    worked = Q(pk__in=[])
+    for site_ids, queues in by_sites.items():
+        worked |= Q(queue__in=sorted(queues), site__in=site_ids)
     return worked

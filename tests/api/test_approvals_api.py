@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from approvals import policies, services
 from approvals.models import ApprovalRequest, Decision, Delegation, RequestState
+from approvals.serializers import ApprovalRequestSerializer
 from portal.audit.models import AuditEvent
 from sites.roles import Role
 from tests.approvals.conftest import _working_morning, matrix, raise_request, staffed
@@ -419,6 +420,21 @@ def test_inbox_pages_through_what_the_caller_may_decide_soonest_due_first(
     second_page = site_manager_api.get(next_url)
     assert [r["id"] for r in second_page.json()["results"]] == [second.pk]
     assert second_page.json()["next"] is None
+
+
+def test_inbox_lists_each_request_as_the_request_list_does(
+    site_manager_api, requester, site_a1, purchase_a1
+):
+    second = raise_request(requester, site_a1, amount="1500", title="Second")
+
+    listed = site_manager_api.get(f"{URL}inbox/").json()["results"]
+    expected = ApprovalRequestSerializer(
+        ApprovalRequest.objects.filter(pk__in=[purchase_a1.pk, second.pk]).order_by("due_at", "pk"),
+        many=True,
+    ).data
+
+    assert [r["id"] for r in listed] == [purchase_a1.pk, second.pk]
+    assert listed == [dict(row) for row in expected]
 
 
 def test_inbox_refuses_a_cursor_it_did_not_give_out(site_manager_api, purchase_a1):

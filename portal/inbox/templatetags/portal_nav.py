@@ -8,6 +8,12 @@ from sites.selectors import memberships_in_force
 register = template.Library()
 
 
+def remember_roles(request, memberships) -> None:
+    """Keep the roles of `memberships` (all those of the signed-in person in force now, already
+    read by the view) for the navigation, so that it does not read them again."""
+    request._tollgate_nav_roles = frozenset(m.role for m in memberships)
+
+
 @register.simple_tag(takes_context=True)
 def nav_roles(context) -> frozenset[str]:
     """The roles the person holds anywhere right now (one query, cached for the request)."""
