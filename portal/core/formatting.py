@@ -65,9 +65,14 @@ def money(amount, currency: str, locale: str | None = None) -> str:
     number = _decimal(amount)
     if number is None or not currency:
         return "—"
-    return format_currency(
-        number, currency.upper(), locale=_babel(locale_or_default(locale)), currency_digits=True
-    )
+    return _money(str(number), currency.upper(), locale_or_default(locale))
+
+
+# Pages show the same amounts and deadlines again and again (a queue's cases, to everyone who
+# opens it): each written form is kept, keyed by everything that decides it.
+@lru_cache(maxsize=4096)
+def _money(number: str, currency: str, locale: str) -> str:
+    return format_currency(Decimal(number), currency, locale=_babel(locale), currency_digits=True)
 
 
 def quantity(value, locale: str | None = None) -> str:
@@ -135,9 +140,15 @@ def moment(
             return day(value, locale=locale)
         return "—"
     tz = zone_of(zone)
-    local = when.astimezone(tz)
     today = (now or timezone.now()).astimezone(tz).date()
-    loc = _babel(locale_or_default(locale))
+    # In UTC the moment has one spelling, so equal keys are the same instant.
+    return _moment(when.astimezone(UTC), tz, today, locale_or_default(locale), with_zone)
+
+
+@lru_cache(maxsize=4096)
+def _moment(when: datetime, tz: ZoneInfo, today: date, locale: str, with_zone: bool) -> str:
+    local = when.astimezone(tz)
+    loc = _babel(locale)
     clock = format_time(local, "HH:mm", locale=loc)
     suffix = f" {local.tzname()}" if with_zone else ""
     offset = (local.date() - today).days
