@@ -137,7 +137,8 @@ def queue_page(
     # (and counts them all in the same pass), then the page's cases are read whole.
     top = cases.select_related(None).annotate(total=Window(Count("pk")))
     ranks = list(top.values_list("pk", "workable", "total")[:limit])
-    found = ExceptionCase.objects.select_related("site", "owner").in_bulk([r[0] for r in ranks])
+    page = ExceptionCase.objects.select_related("site", "owner").defer("payload")
+    found = page.in_bulk([r[0] for r in ranks])
     items = []
     for pk, workable, _ in ranks:
         case = found.get(pk)
