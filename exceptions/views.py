@@ -36,7 +36,7 @@ from exceptions.forms import (
     ReasonForm,
     ResolveForm,
 )
-from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue
+from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue, Severity
 from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES, resolution_codes
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import CASE_TYPE, trail_for
@@ -136,6 +136,10 @@ class _Row:
     due: str
 
 
+# The choices' labels, as the models' get_FOO_display() give them, looked up once per row.
+_QUEUES, _STATES, _SEVERITIES = dict(Queue.choices), dict(CaseState.choices), dict(Severity.choices)
+
+
 def _rows(items: list[selectors.QueueItem], now) -> list[_Row]:
     base = settings.TOLLGATE_BASE_CURRENCY
     rows = []
@@ -150,15 +154,15 @@ def _rows(items: list[selectors.QueueItem], now) -> list[_Row]:
                 title=case.title,
                 overdue=bool(case.due_at and case.due_at < now),
                 workable=item.workable,
-                queue=case.get_queue_display(),
+                queue=_QUEUES.get(case.queue, case.queue),
                 site=f"{case.site.code} {case.site.name}",
-                state=case.get_state_display(),
+                state=_STATES.get(case.state, case.state),
                 reason=capfirst(item.reason),
                 age=count(item.age_days, "working day") if item.age_days else "new today",
                 stake=money(item.stake, base) if item.stake else "—",
                 owner=(owner.get_full_name() or owner.username) if owner else "nobody yet",
                 severity=case.severity,
-                severity_label=case.get_severity_display(),
+                severity_label=_SEVERITIES.get(case.severity, case.severity),
                 due_iso=timezone.localtime(case.due_at).isoformat() if case.due_at else "",
                 due=moment(case.due_at, case.site, now=now) if case.due_at else "",
             )
