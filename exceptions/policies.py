@@ -3,9 +3,15 @@
 Cases are seen by anyone with a role at their site (the view capability); they are worked by
 holders of the queue's roles at the site, through a membership in force. Out of scope means
 404, never 403.
+
+`visible_cases` and `worked_cases` are SQL (`EXISTS` over the grant rows), so they cost nothing
+until the query they filter runs. A page that asks them several times reads the person's grants
+once instead (`reach_of`, one query) and passes that reach, which turns both filters into plain
+lists of site ids; tests/exceptions/test_reach.py holds the two forms equal.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -17,18 +23,50 @@ from sites import policies as site_policies
 from sites.policies import Capability
 
 
-def visible_cases(user) -> Q:
-    """A filter on ExceptionCase: the cases `user` may open."""
+@dataclass(frozen=True)
+class CaseReach:
+    """Where one person sees cases, and at which open sites they work each queue, as their
+    grants in force stood at one moment."""
+
+    seen: frozenset[int]
+    worked: dict[str, frozenset[int]]
+
+
+def reach_of(user, *, at: datetime | None = None) -> CaseReach:
+    """The person's reach over cases, from their grants in force at `at` (one query)."""
+    if not (user and user.is_authenticated and user.is_active):
+        return CaseReach(frozenset(), {queue: frozenset() for queue in QUEUE_ROLES})
+    grants = site_policies.grants_in_force([user.pk], at=at)
+    # Seeing needs any role that grants the view capability, at an open or a closed site;
+    # working a queue needs one of its roles at an open site (as `site_policies.holding`).
+    viewing = site_policies.GRANTED_BY[Capability.VIEW]
+    return CaseReach(
+        seen=frozenset(g.site_id for g in grants if g.role in viewing),
+        worked={
+            queue: frozenset(g.site_id for g in grants if g.site_active and g.role in roles)
+            for queue, roles in QUEUE_ROLES.items()
+        },
+    )
+
+
+def visible_cases(user, *, reach: CaseReach | None = None) -> Q:
+    """A filter on ExceptionCase: the cases `user` may open (`reach`, when given, is theirs)."""
+    if reach is not None:
+        return Q(site__in=sorted(reach.seen))
     return site_policies.in_scope(user, Capability.VIEW, site_field="site")
 
 
-def worked_cases(user, *, at=None) -> Q:
-    """A filter on ExceptionCase: the cases in a queue `user` works at the case's site."""
+def worked_cases(user, *, at=None, reach: CaseReach | None = None) -> Q:
+    """A filter on ExceptionCase: the cases in a queue `user` works at the case's site
+    (`reach`, when given, is theirs at `at`)."""
     condition = Q(pk__in=[])
     for queue, roles in QUEUE_ROLES.items():
-        condition |= Q(queue=queue) & site_policies.holding(
-            user, sorted(roles), site_field="site", at=at
-        )
+        if reach is None:
+            condition |= Q(queue=queue) & site_policies.holding(
+                user, sorted(roles), site_field="site", at=at
+            )
+        elif reach.worked[queue]:
+            condition |= Q(queue=queue, site__in=sorted(reach.worked[queue]))
     return condition
 
 

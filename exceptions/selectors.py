@@ -11,7 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    Window,
+)
 from django.utils import timezone
 
 from exceptions import policies, priority
@@ -50,12 +60,16 @@ class QueuePage:
     total: int
 
 
-def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> QuerySet:
-    """The open cases `user` may see, narrowed by `filters` (one query when evaluated)."""
+def open_cases_for(
+    user, filters: QueueFilters | None = None, *, at=None, reach: policies.CaseReach | None = None
+) -> QuerySet:
+    """The open cases `user` may see, narrowed by `filters` (one query when evaluated).
+
+    `reach`, when given, is the person's (`policies.reach_of`), read once for the page."""
     at = at or timezone.now()
     filters = filters or QueueFilters()
     cases = ExceptionCase.objects.filter(
-        policies.visible_cases(user), state__in=OPEN_CASE_STATES
+        policies.visible_cases(user, reach=reach), state__in=OPEN_CASE_STATES
     ).select_related("site", "owner")
     narrowing = {
         "queue": filters.queue,
@@ -66,7 +80,7 @@ def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> Que
     }
     cases = cases.filter(**{k: v for k, v in narrowing.items() if v})
     if filters.worked_only:
-        cases = cases.filter(policies.worked_cases(user, at=at))
+        cases = cases.filter(policies.worked_cases(user, at=at, reach=reach))
     if filters.overdue:
         cases = cases.filter(due_at__lt=at)
     if filters.older_than_days is not None:
@@ -74,13 +88,25 @@ def open_cases_for(user, filters: QueueFilters | None = None, *, at=None) -> Que
     return cases
 
 
-def ranked(user, filters: QueueFilters | None = None, *, at=None, rates=None) -> QuerySet:
+def ranked(
+    user,
+    filters: QueueFilters | None = None,
+    *,
+    at=None,
+    rates=None,
+    reach: policies.CaseReach | None = None,
+) -> QuerySet:
     """The open cases in scope ordered by priority in the database, marked workable or not."""
     at = at or timezone.now()
     rates = rates if rates is not None else priority.rates_at(at)
-    cases = open_cases_for(user, filters, at=at).annotate(
-        workable=ExpressionWrapper(policies.worked_cases(user, at=at), BooleanField())
-    )
+    if filters is not None and filters.worked_only:
+        # Only worked cases are left: each is workable, without asking the database again.
+        workable = Value(True, BooleanField())
+    else:
+        workable = ExpressionWrapper(
+            policies.worked_cases(user, at=at, reach=reach), BooleanField()
+        )
+    cases = open_cases_for(user, filters, at=at, reach=reach).annotate(workable=workable)
     return priority.annotate(cases, at=at, rates=rates)
 
 
@@ -92,16 +118,36 @@ def prioritised(
 
 
 def queue_page(
-    user, filters: QueueFilters | None = None, *, at=None, limit: int | None = None, counted=True
+    user,
+    filters: QueueFilters | None = None,
+    *,
+    at=None,
+    limit: int | None = None,
+    counted=True,
+    reach: policies.CaseReach | None = None,
 ) -> QueuePage:
     """The first `limit` cases by priority, and how many there are in all (three queries)."""
     at = at or timezone.now()
     rates = priority.rates_at(at)
-    cases = ranked(user, filters, at=at, rates=rates)
-    rows = list(cases[:limit] if limit is not None else cases)
-    items = [_item(case, at, rates) for case in rows]
-    total = cases.count() if counted and limit is not None and len(rows) == limit else len(rows)
-    return QueuePage(items, total)
+    cases = ranked(user, filters, at=at, rates=rates, reach=reach)
+    if limit is None:
+        rows = list(cases)
+        return QueuePage([_item(case, at, rates) for case in rows], len(rows))
+    # Ranking reads thousands of cases at a large company: it reads only what the order needs
+    # (and counts them all in the same pass), then the page's cases are read whole.
+    top = cases.select_related(None).annotate(total=Window(Count("pk")))
+    ranks = list(top.values_list("pk", "workable", "total")[:limit])
+    page = ExceptionCase.objects.select_related("site", "owner").defer("payload")
+    found = page.in_bulk([r[0] for r in ranks])
+    items = []
+    for pk, workable, _ in ranks:
+        case = found.get(pk)
+        if case is None:  # gone between the two reads
+            continue
+        case.workable = workable
+        items.append(_item(case, at, rates))
+    total = ranks[0][2] if ranks else 0
+    return QueuePage(items, total if counted else len(items))
 
 
 def _item(case: ExceptionCase, at: datetime, rates: dict) -> QueueItem:
@@ -132,7 +178,25 @@ def working_days(since: datetime, at: datetime, site) -> int:
     return total
 
 
-def queue_summary(user, *, at=None, filters: QueueFilters | None = None) -> dict[str, dict]:
+def sites_seen(reach: policies.CaseReach) -> QuerySet:
+    """The sites whose cases the person sees, in the order `sites.selectors.site_list_for_user`
+    lists them (one query)."""
+    from sites.models import Site
+
+    return (
+        Site.objects.filter(pk__in=sorted(reach.seen))
+        .select_related("region")
+        .order_by("region__code", "code")
+    )
+
+
+def queue_summary(
+    user,
+    *,
+    at=None,
+    filters: QueueFilters | None = None,
+    reach: policies.CaseReach | None = None,
+) -> dict[str, dict]:
     """Per queue: open cases, overdue ones, and how long they have waited (one query)."""
     at = at or timezone.now()
     buckets = {}
@@ -144,7 +208,7 @@ def queue_summary(user, *, at=None, filters: QueueFilters | None = None) -> dict
         lower = days
     aliases = {f"bucket_{i}": expr for i, expr in enumerate(buckets.values())}
     rows = (
-        open_cases_for(user, filters, at=at)
+        open_cases_for(user, filters, at=at, reach=reach)
         .order_by()
         .values("queue")
         .annotate(open=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=at)), **aliases)

@@ -7,6 +7,8 @@ page with its current state; bad input shows the form again and changes nothing.
 """
 
 import json
+from dataclasses import dataclass
+from html import escape
 
 from django.conf import settings
 from django.contrib import messages
@@ -18,6 +20,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.safestring import mark_safe
+from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
@@ -32,12 +36,12 @@ from exceptions.forms import (
     ReasonForm,
     ResolveForm,
 )
-from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue
+from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue, Severity
 from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES, resolution_codes
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import CASE_TYPE, trail_for
+from portal.core.formatting import count, moment, money
 from sites import policies as site_policies
-from sites.selectors import site_list_for_user
 
 STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
 QUEUE_PAGE = 100
@@ -53,7 +57,9 @@ def _case_or_404(user, case_id: int) -> ExceptionCase:
 @login_required
 def queues(request):
     """The queues the person works (or every queue they see), by priority, paged in SQL."""
-    sites = list(site_list_for_user(request.user))
+    now = timezone.now()
+    reach = _reach(request, at=now)
+    sites = list(selectors.sites_seen(reach))
     form = QueueFilterForm(request.GET or None, sites=sites)
     data = form.cleaned_data if form.is_bound and form.is_valid() else {}
     every_queue = data.get("show") == "all"
@@ -66,11 +72,13 @@ def queues(request):
         overdue=data.get("overdue", False),
         worked_only=not every_queue,
     )
-    now = timezone.now()
-    page = selectors.queue_page(request.user, filters, at=now, limit=QUEUE_PAGE)
+    page = selectors.queue_page(request.user, filters, at=now, limit=QUEUE_PAGE, reach=reach)
     worked = policies.worked_queues(request.user)
     summary = selectors.queue_summary(
-        request.user, at=now, filters=selectors.QueueFilters(worked_only=not every_queue)
+        request.user,
+        at=now,
+        filters=selectors.QueueFilters(worked_only=not every_queue),
+        reach=reach,
     )
     labels = dict(Queue.choices)
     buckets = [label for label, _ in selectors.AGING_BUCKETS]
@@ -79,7 +87,7 @@ def queues(request):
     # still checks each case against the person chosen.
     people = selectors.workers_of(
         {item.case.queue for item in workable}, {item.case.site for item in workable}
-    )
+    ).values_list("pk", "first_name", "last_name", "username")
     template = "exceptions/_queue_list.html" if request.htmx else "exceptions/queues.html"
     return render(
         request,
@@ -94,14 +102,95 @@ def queues(request):
                 for q, entry in sorted(summary.items())
             ],
             "buckets": buckets,
-            "items": page.items,
+            "rows": _rows(page.items, now),
             "total": page.total,
             "shown": len(page.items),
-            "people": list(people) if workable else [],
+            "people": _options(people) if workable else "",
             "base_currency": settings.TOLLGATE_BASE_CURRENCY,
             "any_workable": bool(workable),
         },
     )
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One case of the queue page with its words already written, so the page's loop only
+    places them."""
+
+    pk: int
+    reference: str
+    url: str
+    title: str
+    overdue: bool
+    workable: bool
+    queue: str
+    site: str
+    state: str
+    reason: str
+    age: str
+    stake: str
+    owner: str
+    severity: str
+    severity_label: str
+    due_iso: str
+    due: str
+
+
+# The choices' labels, as the models' get_FOO_display() give them, looked up once per row.
+_QUEUES, _STATES, _SEVERITIES = dict(Queue.choices), dict(CaseState.choices), dict(Severity.choices)
+
+
+def _rows(items: list[selectors.QueueItem], now) -> list[_Row]:
+    base = settings.TOLLGATE_BASE_CURRENCY
+    rows = []
+    for item in items:
+        case = item.case
+        owner = case.owner
+        rows.append(
+            _Row(
+                pk=case.pk,
+                reference=case.reference,
+                url=reverse("exceptions:detail", args=[case.pk]),
+                title=case.title,
+                overdue=bool(case.due_at and case.due_at < now),
+                workable=item.workable,
+                queue=_QUEUES.get(case.queue, case.queue),
+                site=f"{case.site.code} {case.site.name}",
+                state=_STATES.get(case.state, case.state),
+                reason=capfirst(item.reason),
+                age=count(item.age_days, "working day") if item.age_days else "new today",
+                stake=money(item.stake, base) if item.stake else "—",
+                owner=(owner.get_full_name() or owner.username) if owner else "nobody yet",
+                severity=case.severity,
+                severity_label=_SEVERITIES.get(case.severity, case.severity),
+                due_iso=timezone.localtime(case.due_at).isoformat() if case.due_at else "",
+                due=moment(case.due_at, case.site, now=now) if case.due_at else "",
+            )
+        )
+    return rows
+
+
+def _reach(request, *, at) -> policies.CaseReach:
+    """The person's reach over cases, read once per web request (one query)."""
+    reach = getattr(request, "_tollgate_case_reach", None)
+    if reach is None:
+        reach = policies.reach_of(request.user, at=at)
+        request._tollgate_case_reach = reach
+    return reach
+
+
+def _options(people) -> str:
+    """The picker's `<option>`s, one per (id, first, last, username), each named as
+    `User.get_full_name` (or the username) and escaped as the template would.
+
+    Finance's picker lists about two thousand people: written by the template's loop, it cost
+    more than the rest of the page; as one string it costs a millisecond or two.
+    """
+    options = "".join(
+        f'<option value="{int(pk)}">{escape(f"{first} {last}".strip() or username)}</option>'
+        for pk, first, last, username in people
+    )
+    return mark_safe(options)  # noqa: S308 - the id is a number, the name escaped above
 
 
 @login_required

@@ -9,6 +9,7 @@ lead in Gothenburg and an auditor in London must read the same due time the same
 from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel import Locale, UnknownLocaleError
@@ -26,12 +27,23 @@ current_locale: ContextVar[str | None] = ContextVar("tollgate_format_locale", de
 def locale_or_default(name: str | None) -> str:
     """A locale Babel knows, from a name such as 'de-DE' or 'en_GB'; the default otherwise."""
     name = name or current_locale.get()
-    if not name:
-        return getattr(settings, "TOLLGATE_DEFAULT_LOCALE", DEFAULT_LOCALE)
+    known = _known_locale(name) if name else None
+    return known or getattr(settings, "TOLLGATE_DEFAULT_LOCALE", DEFAULT_LOCALE)
+
+
+# A page formats a hundred values or more: Babel parses each locale name once per process, not
+# once per value (its functions take the parsed Locale as they take the name).
+@lru_cache(maxsize=256)
+def _known_locale(name: str) -> str | None:
     try:
         return str(Locale.parse(name.replace("-", "_")))
     except (UnknownLocaleError, ValueError, TypeError):
-        return getattr(settings, "TOLLGATE_DEFAULT_LOCALE", DEFAULT_LOCALE)
+        return None
+
+
+@lru_cache(maxsize=64)
+def _babel(name: str) -> Locale:
+    return Locale.parse(name)
 
 
 def _decimal(value) -> Decimal | None:
@@ -53,9 +65,14 @@ def money(amount, currency: str, locale: str | None = None) -> str:
     number = _decimal(amount)
     if number is None or not currency:
         return "—"
-    return format_currency(
-        number, currency.upper(), locale=locale_or_default(locale), currency_digits=True
-    )
+    return _money(str(number), currency.upper(), locale_or_default(locale))
+
+
+# Pages show the same amounts and deadlines again and again (a queue's cases, to everyone who
+# opens it): each written form is kept, keyed by everything that decides it.
+@lru_cache(maxsize=4096)
+def _money(number: str, currency: str, locale: str) -> str:
+    return format_currency(Decimal(number), currency, locale=_babel(locale), currency_digits=True)
 
 
 def quantity(value, locale: str | None = None) -> str:
@@ -123,9 +140,15 @@ def moment(
             return day(value, locale=locale)
         return "—"
     tz = zone_of(zone)
-    local = when.astimezone(tz)
     today = (now or timezone.now()).astimezone(tz).date()
-    loc = locale_or_default(locale)
+    # In UTC the moment has one spelling, so equal keys are the same instant.
+    return _moment(when.astimezone(UTC), tz, today, locale_or_default(locale), with_zone)
+
+
+@lru_cache(maxsize=4096)
+def _moment(when: datetime, tz: ZoneInfo, today: date, locale: str, with_zone: bool) -> str:
+    local = when.astimezone(tz)
+    loc = _babel(locale)
     clock = format_time(local, "HH:mm", locale=loc)
     suffix = f" {local.tzname()}" if with_zone else ""
     offset = (local.date() - today).days

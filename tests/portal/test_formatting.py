@@ -1,6 +1,7 @@
 """How amounts, quantities, counts and moments read: portal.core.formatting."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -110,3 +111,17 @@ def test_count_says_one_line_and_three_lines_never_line_s():
     assert formatting.count(1, "line") == "1 line"
     assert formatting.count(3, "line") == "3 lines"
     assert formatting.count(2, "person", "people") == "2 people"
+
+
+def test_the_hour_that_repeats_keeps_its_zone_however_often_it_is_written():
+    berlin = ZoneInfo("Europe/Berlin")
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=berlin)  # summer time, then again in winter
+    second = first.replace(fold=1)
+    noon = datetime(2026, 10, 25, 12, 0, tzinfo=UTC)
+
+    words = [
+        formatting.moment(when, "Europe/Berlin", now=noon)
+        for when in (first, second, first, second)
+    ]
+
+    assert words == ["today 02:30 CEST", "today 02:30 CET"] * 2

@@ -200,3 +200,22 @@ def test_a_case_outside_ones_sites_answers_404_and_nothing_changes(
     assert response.status_code == 404
     case.refresh_from_db()
     assert case.owner is None
+
+
+def test_the_picker_names_people_as_written_and_escaped(client, region_a, site_a1, finance):
+    _case(site_a1, "names")
+    odd = persona("odd.name", Role.FINANCE, region=region_a)
+    odd.first_name, odd.last_name = '<b>Ann & "Co"</b>', ""
+    odd.save(update_fields=["first_name", "last_name"])
+    bare = persona("no.name", Role.FINANCE, site=site_a1)
+    bare.first_name = bare.last_name = ""
+    bare.save(update_fields=["first_name", "last_name"])
+    client.force_login(finance)
+
+    page = client.get(QUEUES).text
+
+    picker = page[page.index('id="bulk-assignee"') :].split("</select>")[0]
+    escaped = "&lt;b&gt;Ann &amp; &quot;Co&quot;&lt;/b&gt;"
+    assert f'<option value="{odd.pk}">{escaped}</option>' in picker
+    assert f'<option value="{bare.pk}">no.name</option>' in picker
+    assert f'<option value="{finance.pk}">{finance.get_full_name()}</option>' in picker
