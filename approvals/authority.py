@@ -126,9 +126,7 @@ class Cover:
 class Authority:
     """What one person may decide at one moment; build it with `Authority.of`."""
 
-    def __init__(
-        self, user_id, at, reach, view_site_ids, covers, delegator_reach, open_roles=frozenset()
-    ):
+    def __init__(self, user_id, at, reach, view_site_ids, covers, delegator_reach, grants=()):
         self.user_id: int | None = user_id
         self.at: datetime = at
         self.reach: Reach = reach
@@ -137,8 +135,10 @@ class Authority:
         self.covers: list[Cover] = covers
         # Each delegator's deciding roles, narrowed to the sites the delegate may view.
         self.delegator_reach: dict[int, Reach] = delegator_reach
-        # Every role the person holds at some open site (any role, not only deciding ones).
-        self.open_roles: frozenset[str] = open_roles
+        # The person's own roles in force, site by site (any role, not only deciding ones), for
+        # the other questions a page asks of the same grant rows.
+        self.grants: tuple[site_policies.Grant, ...] = tuple(grants)
+        self.open_roles: frozenset[str] = frozenset(g.role for g in self.grants if g.site_active)
 
     @classmethod
     def of(cls, user, *, at: datetime | None = None) -> "Authority":
@@ -275,19 +275,16 @@ def _load(user, at: datetime) -> Authority:
     ]
     people = {user.pk} | {cover.delegator_id for cover in covers}
     reaches: dict[int, Reach] = {person: Reach() for person in people}
-    seen: set[int] = set()
-    open_roles: set[str] = set()
+    own_grants = []
     for grant in site_policies.grants_in_force(people, at=at):
         if grant.user_id == user.pk:
-            seen.add(grant.site_id)
-            if grant.site_active:
-                open_roles.add(grant.role)
+            own_grants.append(grant)
         if grant.role in DECIDING_ROLES and grant.site_active:
             reaches[grant.user_id].add(grant.role, grant.site_id, through_region=grant.regional)
-    view = frozenset(seen)
+    view = frozenset(grant.site_id for grant in own_grants)
     own = reaches.pop(user.pk)
     delegators = {person: reach.within(set(view)) for person, reach in reaches.items()}
-    return Authority(user.pk, at, own, view, covers, delegators, frozenset(open_roles))
+    return Authority(user.pk, at, own, view, covers, delegators, own_grants)
 
 
 def authority_for(http_request) -> Authority:

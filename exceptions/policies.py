@@ -32,11 +32,13 @@ class CaseReach:
     worked: dict[str, frozenset[int]]
 
 
-def reach_of(user, *, at: datetime | None = None) -> CaseReach:
-    """The person's reach over cases, from their grants in force at `at` (one query)."""
+def reach_of(user, *, at: datetime | None = None, grants=None) -> CaseReach:
+    """The person's reach over cases, from their grants in force at `at` (one query), or from
+    `grants` already read for them at that moment (no query)."""
     if not (user and user.is_authenticated and user.is_active):
         return CaseReach(frozenset(), {queue: frozenset() for queue in QUEUE_ROLES})
-    grants = site_policies.grants_in_force([user.pk], at=at)
+    if grants is None:
+        grants = site_policies.grants_in_force([user.pk], at=at)
     # Seeing needs any role that grants the view capability, at an open or a closed site;
     # working a queue needs one of its roles at an open site (as `site_policies.holding`).
     viewing = site_policies.GRANTED_BY[Capability.VIEW]

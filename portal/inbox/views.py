@@ -20,8 +20,8 @@ from approvals import context
 from approvals.authority import Authority, authority_for
 from approvals.context import COUNT_CAP
 from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
+from exceptions import policies as case_policies
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
-from exceptions.rules import QUEUE_ROLES
 from portal.inbox import rows
 from portal.inbox.forms import InboxFilterForm, cursor_text
 from portal.inbox.templatetags.portal_nav import remember_roles
@@ -54,7 +54,7 @@ def home(request):
     # The filter travels to the request page, so that "and next" stays within it.
     inbox_query = urlencode([(k, v) for k, v in request.GET.items() if k != "after" and v])
     approvals = _approvals(authority, form, now)
-    cases = _cases(form, sites, memberships, now)
+    cases = _cases(form, sites, authority, request.user, now)
     context_data = {
         "form": form,
         "filter_errors": errors,
@@ -180,19 +180,22 @@ def _following(authority: Authority, form: InboxFilterForm, done: int | None):
     return page.requests[0] if page.requests else None
 
 
-def _cases(form: InboxFilterForm, sites, memberships, now) -> dict:
+def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dict:
     """Open cases in the queues the person works, soonest due first: one page, and one capped
     count when the page is full, however many cases are open in scope.
 
-    The cases are those exceptions.selectors.open_cases_for would give (open, at a site the
-    person may view), narrowed to the queues they work: both read from what the page already
-    holds (their sites and memberships), so the queries test plain site lists.
+    The cases are open ones in a queue the person works at the case's site
+    (exceptions.policies.worked_cases), judged from the grant rows their authority already
+    read, so the queries test plain site lists.
     """
     if not form.shows_cases:
         return {"cases": [], "case_counts": _no_counts()}
     data = form.cleaned_data
     by_id = {site.pk: site for site in sites}
-    worked = ExceptionCase.objects.filter(_works(memberships, sites), state__in=OPEN_CASE_STATES)
+    reach = case_policies.reach_of(user, grants=authority.grants)
+    worked = ExceptionCase.objects.filter(
+        case_policies.worked_cases(user, reach=reach), state__in=OPEN_CASE_STATES
+    )
     narrowing = {"queue": data.get("queue"), "site": data.get("site"), "kind": data.get("kind")}
     worked = worked.filter(**{k: v for k, v in narrowing.items() if v})
     if data.get("overdue"):
@@ -236,33 +239,3 @@ def _capped(total: int, overdue: int) -> dict:
 
 def _no_counts() -> dict:
     return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
-
-
-def _works(memberships, sites) -> Q:
-    """The open cases one of `memberships` (already in force) works: the queues its role
-    serves, at its site or at any site of its region, among the open `sites` the person may
-    view (a filter over plain site lists, one list for the queues worked at the same sites)."""
-    in_region: dict[int, set[int]] = {}
-    for site in sites:
-        if site.active:
-            in_region.setdefault(site.region_id, set()).add(site.pk)
-    open_ids = set().union(*in_region.values())
-    by_queue: dict[str, set[int]] = {}
-    for membership in memberships:
-        queues = [queue for queue, roles in QUEUE_ROLES.items() if membership.role in roles]
-        if not queues:
-            continue
-        if membership.site_id is not None:
-            covered = {membership.site_id} & open_ids
-        else:
-            covered = in_region.get(membership.region_id, set())
-        for queue in queues:
-            by_queue.setdefault(queue, set()).update(covered)
-    by_sites: dict[tuple[int, ...], list[str]] = {}
-    for queue, site_ids in by_queue.items():
-        if site_ids:
-            by_sites.setdefault(tuple(sorted(site_ids)), []).append(queue)
-    worked = Q(pk__in=[])
-    for site_ids, queues in by_sites.items():
-        worked |= Q(queue__in=sorted(queues), site__in=site_ids)
-    return worked
