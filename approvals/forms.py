@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 
 # A hand-over from the request page covers an absence; a longer one is set up under "My
 # delegations". The bound also keeps the day after `until` (where the delegation ends) a date.
@@ -136,10 +137,45 @@ class LinkDecisionForm(forms.Form):
         return data
 
 
+class LongSelect(forms.Select):
+    """A select of many options (every colleague at a site), written out directly rather than
+    through a template per option; the markup is exactly forms.Select's."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        context = self.get_context(name, value, attrs)["widget"]
+        if any(group_name for group_name, _, _ in context["optgroups"]):
+            return super().render(name, value, attrs, renderer)
+        options = format_html_join(
+            "",
+            '\n  <option value="{}"{}>{}</option>\n',
+            (
+                (option["value"], _attrs(option["attrs"]), option["label"])
+                for _, group, _ in context["optgroups"]
+                for option in group
+            ),
+        )
+        return format_html(
+            '<select name="{}"{}>{}\n</select>', context["name"], _attrs(context["attrs"]), options
+        )
+
+
+def _attrs(attrs: dict) -> str:
+    """HTML attributes as Django's widgets/attrs.html writes them, in their order."""
+    return format_html_join(
+        "",
+        "{}",
+        (
+            (format_html(" {}", name) if value is True else format_html(' {}="{}"', name, value),)
+            for name, value in attrs.items()
+            if value is not False
+        ),
+    )
+
+
 class DelegateForm(forms.Form):
     """Hand one's own decisions of this kind at this site, up to this amount, to a colleague."""
 
-    delegate = forms.TypedChoiceField(coerce=int, label="Colleague")
+    delegate = forms.TypedChoiceField(coerce=int, label="Colleague", widget=LongSelect)
     until = forms.DateField(
         label="Until the end of",
         # A date input shows only an ISO value; the locale's format would leave it empty.
