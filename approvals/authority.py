@@ -126,7 +126,7 @@ class Cover:
 class Authority:
     """What one person may decide at one moment; build it with `Authority.of`."""
 
-    def __init__(self, user_id, at, reach, view_site_ids, covers, delegator_reach):
+    def __init__(self, user_id, at, reach, view_site_ids, covers, delegator_reach, grants=()):
         self.user_id: int | None = user_id
         self.at: datetime = at
         self.reach: Reach = reach
@@ -135,6 +135,13 @@ class Authority:
         self.covers: list[Cover] = covers
         # Each delegator's deciding roles, narrowed to the sites the delegate may view.
         self.delegator_reach: dict[int, Reach] = delegator_reach
+        # The person's own roles in force, site by site, as read for the rest: a page that asks
+        # whether they audit or administer a site reads it here instead of asking again.
+        self.grants: tuple[site_policies.Grant, ...] = tuple(grants)
+
+    def roles_at(self, site_id: int) -> set[str]:
+        """The roles this person holds in force at `site_id` (no query)."""
+        return {grant.role for grant in self.grants if grant.site_id == site_id}
 
     @classmethod
     def of(cls, user, *, at: datetime | None = None) -> "Authority":
@@ -199,6 +206,19 @@ class Authority:
     def options(self, request: ApprovalRequest) -> list[DecisionOption]:
         """The tiers of `request` this person may decide now, in order (two queries)."""
         return self.options_for([request]).get(request.pk, [])
+
+    def options_among(self, request: ApprovalRequest, steps, votes) -> list[DecisionOption]:
+        """`options`, from the request's steps and votes already read (see `votes_of`): no
+        query, for a page that reads them anyway."""
+        if self.user_id is None or self.decides_nothing:
+            return []
+        if request.state != RequestState.IN_REVIEW or request.requester_id == self.user_id:
+            return []
+        active = sorted(
+            (step for step in steps if step.state == StepState.ACTIVE), key=lambda s: s.position
+        )
+        found = (self._option(request, step, votes) for step in active)
+        return [option for option in found if option is not None]
 
     def options_for(self, requests) -> dict[int, list[DecisionOption]]:
         """`options` for many requests at once (two queries, whatever their number)."""
@@ -267,15 +287,17 @@ def _load(user, at: datetime) -> Authority:
     people = {user.pk} | {cover.delegator_id for cover in covers}
     reaches: dict[int, Reach] = {person: Reach() for person in people}
     seen: set[int] = set()
+    own_grants = []
     for grant in site_policies.grants_in_force(people, at=at):
         if grant.user_id == user.pk:
             seen.add(grant.site_id)
+            own_grants.append(grant)
         if grant.role in DECIDING_ROLES and grant.site_active:
             reaches[grant.user_id].add(grant.role, grant.site_id, through_region=grant.regional)
     view = frozenset(seen)
     own = reaches.pop(user.pk)
     delegators = {person: reach.within(set(view)) for person, reach in reaches.items()}
-    return Authority(user.pk, at, own, view, covers, delegators)
+    return Authority(user.pk, at, own, view, covers, delegators, own_grants)
 
 
 def authority_for(http_request) -> Authority:
@@ -323,10 +345,20 @@ def _votes_on(request_ids: list[int]) -> dict[int, list[_Vote]]:
     rows = Decision.objects.filter(request__in=request_ids).values_list(
         "request", "actor", "on_behalf_of", "step", "round", "outcome"
     )
-    for request_id, actor, on_behalf_of, step_id, round_, outcome in rows:
-        people = frozenset(p for p in (actor, on_behalf_of) if p is not None)
-        votes[request_id].append(_Vote(people, step_id, round_, outcome == Outcome.APPROVE))
+    for request_id, *vote in rows:
+        votes[request_id].append(_vote(*vote))
     return votes
+
+
+def _vote(actor, on_behalf_of, step_id, round_, outcome) -> _Vote:
+    people = frozenset(p for p in (actor, on_behalf_of) if p is not None)
+    return _Vote(people, step_id, round_, outcome == Outcome.APPROVE)
+
+
+def votes_of(decisions) -> list[_Vote]:
+    """The votes `options_among` and `audience_among` need, from one request's decisions
+    already read (Decision rows), so that a page reading them anyway asks nothing more."""
+    return [_vote(d.actor_id, d.on_behalf_of_id, d.step_id, d.round, d.outcome) for d in decisions]
 
 
 def _acted(person_id: int, step, votes) -> bool:
@@ -346,12 +378,25 @@ def audience(step: ApprovalStep, *, at: datetime | None = None) -> list:
     if step.state != StepState.ACTIVE or request.state != RequestState.IN_REVIEW:
         return []
     votes = _votes_on([request.pk]).get(request.pk, [])
+    grants = site_policies.grants_at(step.site_id, at=at)
+    people = get_user_model().objects.filter(
+        pk__in=audience_among(step, request, votes, grants, at=at), is_active=True
+    )
+    return list(people.order_by("username"))
+
+
+def audience_among(step, request, votes, grants, *, at: datetime) -> set[int]:
+    """The ids of `audience(step)` (before leaving out inactive people), from what a page has
+    read already: the request's votes (`votes_of`) and `grants_at(step.site_id)`. At most one
+    query, for the delegations of the people holding the tier."""
+    if step.state != StepState.ACTIVE or request.state != RequestState.IN_REVIEW:
+        return set()
     barred = {request.requester_id} | {
         person for vote in votes for person in vote.people if _acted(person, step, votes)
     }
     roles = ({step.role, step.escalated_role} - {""}) & DECIDING_ROLES
     holders, viewers = set(), set()
-    for grant in site_policies.grants_at(step.site_id, at=at):
+    for grant in grants:
         viewers.add(grant.user_id)
         regional_enough = step.held_at == HeldAt.SITE or grant.regional
         if grant.role in roles and grant.site_active and regional_enough:
@@ -371,5 +416,4 @@ def audience(step: ApprovalStep, *, at: datetime | None = None) -> list:
             cover = Cover(0, scope[0], scope[1], scope[2], scope[3], at)
             if cover.reaches(request):
                 delegates.add(delegate)
-    people = get_user_model().objects.filter(pk__in=principals | delegates, is_active=True)
-    return list(people.order_by("username"))
+    return principals | delegates
