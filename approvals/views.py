@@ -148,6 +148,9 @@ def _audits_anywhere(deciding: Authority) -> bool:
     return any(grant.role in AUDITING_ROLES for grant in deciding.grants)
 
 
+NAMES = ("pk", "username", "first_name", "last_name", "is_active")
+
+
 class _SiteGrants:
     """The roles in force at a site, read once per site for the page."""
 
@@ -167,7 +170,8 @@ def _people(approval: ApprovalRequest, user, ids: set[int], *, colleagues: bool)
         return [], None
     from django.contrib.auth import get_user_model
 
-    found = get_user_model().objects.filter(is_active=True)
+    # Only what the page writes of them: a site has hundreds of colleagues.
+    found = get_user_model().objects.filter(is_active=True).only(*NAMES)
     if colleagues:
         holders = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
         found = found.annotate(colleague=Exists(holders.filter(pk=OuterRef("pk"))))
