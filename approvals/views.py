@@ -7,6 +7,7 @@ the transition) answers the 409 page with the request's current state; bad input
 again with the message and changes nothing.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Value
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -148,7 +149,21 @@ def _audits_anywhere(deciding: Authority) -> bool:
     return any(grant.role in AUDITING_ROLES for grant in deciding.grants)
 
 
-NAMES = ("pk", "username", "first_name", "last_name", "is_active")
+@dataclass(frozen=True)
+class Person:
+    """A person as the page names them (pending on a tier, or offered on the delegation form):
+    the page reads hundreds of colleagues at a busy site, so not as whole user rows."""
+
+    pk: int
+    username: str
+    first_name: str
+    last_name: str
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_username(self) -> str:
+        return self.username
 
 
 class _SiteGrants:
@@ -170,20 +185,24 @@ def _people(approval: ApprovalRequest, user, ids: set[int], *, colleagues: bool)
         return [], None
     from django.contrib.auth import get_user_model
 
-    # Only what the page writes of them: a site has hundreds of colleagues.
-    found = get_user_model().objects.filter(is_active=True).only(*NAMES)
+    found = get_user_model().objects.filter(is_active=True)
     if colleagues:
         holders = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
         found = found.annotate(colleague=Exists(holders.filter(pk=OuterRef("pk"))))
         found = found.filter(Q(colleague=True) | Q(pk__in=ids))
     else:
-        found = found.filter(pk__in=ids)
-    found = list(found.order_by("username"))
-    pending = [person for person in found if person.pk in ids]
+        found = found.annotate(colleague=Value(False)).filter(pk__in=ids)
+    rows = found.order_by("username").values_list(
+        "pk", "username", "first_name", "last_name", "colleague"
+    )
+    people = [(Person(*row[:4]), row[4]) for row in rows]
+    pending = [person for person, _ in people if person.pk in ids]
     if not colleagues:
         return pending, None
     others = {user.pk, approval.requester_id}
-    return pending, [p for p in found if p.colleague and p.pk not in others]
+    return pending, [
+        person for person, colleague in people if colleague and person.pk not in others
+    ]
 
 
 def _colleagues(approval: ApprovalRequest, user):
