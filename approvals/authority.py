@@ -404,15 +404,20 @@ def audience_among(step, request, votes, grants, *, at: datetime) -> set[int]:
     principals = holders - barred
     delegates = set()
     if principals:
+        # The delegations in force that could cover this request's site and kind, read whole
+        # and matched here: a site has hundreds of people, a list the database need not parse.
+        standing_in = viewers - barred
         covering = Delegation.objects.filter(
-            delegator__in=principals,
-            delegate__in=viewers - barred,
+            Q(site__isnull=True) | Q(site=request.site_id),
+            Q(kind="") | Q(kind=request.kind),
             delegator__is_active=True,
             starts_at__lte=at,
             ends_at__gt=at,
             revoked_at__isnull=True,
         ).values_list("delegate", "delegator", "site", "kind", "max_amount")
         for delegate, *scope in covering:
+            if scope[0] not in principals or delegate not in standing_in:
+                continue
             cover = Cover(0, scope[0], scope[1], scope[2], scope[3], at)
             if cover.reaches(request):
                 delegates.add(delegate)
