@@ -137,6 +137,8 @@ class _UpperMedian(Aggregate):
 class PathTier:
     step: ApprovalStep
     decisions: list = field(default_factory=list)
+    # For an active tier, who may decide it, by name ("" when nobody may); None otherwise.
+    pending: str | None = None
 
 
 def policy_path(request: ApprovalRequest, *, steps=None, decisions=None) -> list[PathTier]:

@@ -101,6 +101,10 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         step_id: [person for person in people if person.pk in ids]
         for step_id, ids in pending_ids.items()
     }
+    for tier in path:
+        if tier.step.pk in pending:
+            names = (person.get_full_name() or person.username for person in pending[tier.step.pk])
+            tier.pending = ", ".join(names)
     roles = deciding.roles_at(approval.site_id)
     retry = policies.may_retry_apply(user, approval)
     return {
