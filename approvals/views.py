@@ -70,9 +70,9 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     `from_query` is the inbox filter the viewer came from, carried on to "and next".
 
     The request's tiers and decisions are read once and serve the viewer's options, the policy
-    path and who is pending; the site's grants are read once and serve who is pending and
-    whether the viewer audits the site; the people pending and the colleagues of the
-    delegation form come in one query.
+    path and who is pending; the site's grants are read once for every pending tier; the
+    people pending and the colleagues of the delegation form come in one query; whether the
+    viewer audits is judged from the roles their authority has read already.
     """
     sites = presenters.sites_named_in([approval])
     user = request.user
