@@ -136,9 +136,14 @@ class Authority:
         # Each delegator's deciding roles, narrowed to the sites the delegate may view.
         self.delegator_reach: dict[int, Reach] = delegator_reach
         # The person's own roles in force, site by site (any role, not only deciding ones), for
-        # the other questions a page asks of the same grant rows.
+        # the other questions a page asks of the same grant rows (may they audit this site, which
+        # queues do they work, may they raise anywhere) without asking again.
         self.grants: tuple[site_policies.Grant, ...] = tuple(grants)
         self.open_roles: frozenset[str] = frozenset(g.role for g in self.grants if g.site_active)
+
+    def roles_at(self, site_id: int) -> set[str]:
+        """The roles this person holds in force at `site_id` (no query)."""
+        return {grant.role for grant in self.grants if grant.site_id == site_id}
 
     @classmethod
     def of(cls, user, *, at: datetime | None = None) -> "Authority":
@@ -208,6 +213,19 @@ class Authority:
     def options(self, request: ApprovalRequest) -> list[DecisionOption]:
         """The tiers of `request` this person may decide now, in order (two queries)."""
         return self.options_for([request]).get(request.pk, [])
+
+    def options_among(self, request: ApprovalRequest, steps, votes) -> list[DecisionOption]:
+        """`options`, from the request's steps and votes already read (see `votes_of`): no
+        query, for a page that reads them anyway."""
+        if self.user_id is None or self.decides_nothing:
+            return []
+        if request.state != RequestState.IN_REVIEW or request.requester_id == self.user_id:
+            return []
+        active = sorted(
+            (step for step in steps if step.state == StepState.ACTIVE), key=lambda s: s.position
+        )
+        found = (self._option(request, step, votes) for step in active)
+        return [option for option in found if option is not None]
 
     def options_for(self, requests) -> dict[int, list[DecisionOption]]:
         """`options` for many requests at once (two queries, whatever their number)."""
@@ -332,10 +350,20 @@ def _votes_on(request_ids: list[int]) -> dict[int, list[_Vote]]:
     rows = Decision.objects.filter(request__in=request_ids).values_list(
         "request", "actor", "on_behalf_of", "step", "round", "outcome"
     )
-    for request_id, actor, on_behalf_of, step_id, round_, outcome in rows:
-        people = frozenset(p for p in (actor, on_behalf_of) if p is not None)
-        votes[request_id].append(_Vote(people, step_id, round_, outcome == Outcome.APPROVE))
+    for request_id, *vote in rows:
+        votes[request_id].append(_vote(*vote))
     return votes
+
+
+def _vote(actor, on_behalf_of, step_id, round_, outcome) -> _Vote:
+    people = frozenset(p for p in (actor, on_behalf_of) if p is not None)
+    return _Vote(people, step_id, round_, outcome == Outcome.APPROVE)
+
+
+def votes_of(decisions) -> list[_Vote]:
+    """The votes `options_among` and `audience_among` need, from one request's decisions
+    already read (Decision rows), so that a page reading them anyway asks nothing more."""
+    return [_vote(d.actor_id, d.on_behalf_of_id, d.step_id, d.round, d.outcome) for d in decisions]
 
 
 def _acted(person_id: int, step, votes) -> bool:
@@ -355,12 +383,25 @@ def audience(step: ApprovalStep, *, at: datetime | None = None) -> list:
     if step.state != StepState.ACTIVE or request.state != RequestState.IN_REVIEW:
         return []
     votes = _votes_on([request.pk]).get(request.pk, [])
+    grants = site_policies.grants_at(step.site_id, at=at)
+    people = get_user_model().objects.filter(
+        pk__in=audience_among(step, request, votes, grants, at=at), is_active=True
+    )
+    return list(people.order_by("username"))
+
+
+def audience_among(step, request, votes, grants, *, at: datetime) -> set[int]:
+    """The ids of `audience(step)` (before leaving out inactive people), from what a page has
+    read already: the request's votes (`votes_of`) and `grants_at(step.site_id)`. At most one
+    query, for the delegations of the people holding the tier."""
+    if step.state != StepState.ACTIVE or request.state != RequestState.IN_REVIEW:
+        return set()
     barred = {request.requester_id} | {
         person for vote in votes for person in vote.people if _acted(person, step, votes)
     }
     roles = ({step.role, step.escalated_role} - {""}) & DECIDING_ROLES
     holders, viewers = set(), set()
-    for grant in site_policies.grants_at(step.site_id, at=at):
+    for grant in grants:
         viewers.add(grant.user_id)
         regional_enough = step.held_at == HeldAt.SITE or grant.regional
         if grant.role in roles and grant.site_active and regional_enough:
@@ -368,17 +409,21 @@ def audience(step: ApprovalStep, *, at: datetime | None = None) -> list:
     principals = holders - barred
     delegates = set()
     if principals:
+        # The delegations in force that could cover this request's site and kind, read whole
+        # and matched here: a site has hundreds of people, a list the database need not parse.
+        standing_in = viewers - barred
         covering = Delegation.objects.filter(
-            delegator__in=principals,
-            delegate__in=viewers - barred,
+            Q(site__isnull=True) | Q(site=request.site_id),
+            Q(kind="") | Q(kind=request.kind),
             delegator__is_active=True,
             starts_at__lte=at,
             ends_at__gt=at,
             revoked_at__isnull=True,
         ).values_list("delegate", "delegator", "site", "kind", "max_amount")
         for delegate, *scope in covering:
+            if scope[0] not in principals or delegate not in standing_in:
+                continue
             cover = Cover(0, scope[0], scope[1], scope[2], scope[3], at)
             if cover.reaches(request):
                 delegates.add(delegate)
-    people = get_user_model().objects.filter(pk__in=principals | delegates, is_active=True)
-    return list(people.order_by("username"))
+    return principals | delegates

@@ -1,8 +1,10 @@
 """The portal's forms for deciding requests; the services validate again and have the last word."""
 
+import html
 from datetime import timedelta
 
 from django import forms
+from django.utils.safestring import mark_safe
 
 # A hand-over from the request page covers an absence; a longer one is set up under "My
 # delegations". The bound also keeps the day after `until` (where the delegation ends) a date.
@@ -136,10 +138,48 @@ class LinkDecisionForm(forms.Form):
         return data
 
 
+class LongSelect(forms.Select):
+    """A select of many options (every colleague at a site), written out directly rather than
+    through a template and a dictionary per option; the markup is exactly forms.Select's."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        choices = list(self.choices)
+        if self.allow_multiple_selected or any(isinstance(c[1], list | tuple) for c in choices):
+            return super().render(name, value, attrs, renderer)
+        wanted = set(self.format_value(value))
+        parts = [f'<select name="{_escape(name)}"{_attrs(self.build_attrs(self.attrs, attrs))}>']
+        chosen = False
+        for option_value, label in choices:
+            option_value = "" if option_value is None else option_value
+            selected = not chosen and str(option_value) in wanted
+            chosen = chosen or selected
+            parts.append(
+                f'\n  <option value="{_escape(option_value)}"{" selected" if selected else ""}>'
+                f"{_escape(label)}</option>\n"
+            )
+        parts.append("\n</select>")
+        # Every name, value and label above went through _escape.
+        return mark_safe("".join(parts))  # noqa: S308
+
+
+def _escape(value) -> str:
+    """What the template's autoescape writes for `value`."""
+    return value.__html__() if hasattr(value, "__html__") else html.escape(str(value))
+
+
+def _attrs(attrs: dict) -> str:
+    """HTML attributes as Django's widgets/attrs.html writes them, in their order."""
+    return "".join(
+        f" {_escape(name)}" if value is True else f' {_escape(name)}="{_escape(value)}"'
+        for name, value in attrs.items()
+        if value is not False
+    )
+
+
 class DelegateForm(forms.Form):
     """Hand one's own decisions of this kind at this site, up to this amount, to a colleague."""
 
-    delegate = forms.TypedChoiceField(coerce=int, label="Colleague")
+    delegate = forms.TypedChoiceField(coerce=int, label="Colleague", widget=LongSelect)
     until = forms.DateField(
         label="Until the end of",
         # A date input shows only an ISO value; the locale's format would leave it empty.

@@ -12,7 +12,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals import policies
-from approvals.authority import authority_for
+from approvals.authority import authority_for, votes_of
 from approvals.models import ApprovalPolicy, RequestKind
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
@@ -161,12 +161,11 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
 
     @extend_schema_field(StepSerializer(many=True))
     def get_steps(self, request):
-        return StepSerializer(request.steps.order_by("round", "position"), many=True).data
+        return StepSerializer(self._read(request)[0], many=True).data
 
     @extend_schema_field(DecisionSerializer(many=True))
     def get_decisions(self, request):
-        decisions = request.decisions.select_related("actor", "on_behalf_of", "policy_version")
-        return DecisionSerializer(decisions, many=True).data
+        return DecisionSerializer(self._read(request)[1], many=True).data
 
     @extend_schema_field(serializers.DictField(child=ActionSerializer()))
     def get_available_actions(self, request):
@@ -180,10 +179,25 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
     def get_decidable_step_ids(self, request):
         return [option.step.pk for option in self._options(request)]
 
+    def _read(self, request):
+        """The request's tiers and decisions, read once: they serve the steps, the decisions
+        and the caller's options (two queries)."""
+        cache = self.context.setdefault("_read", {})
+        if request.pk not in cache:
+            steps = list(request.steps.order_by("round", "position"))
+            decisions = list(
+                request.decisions.select_related("actor", "on_behalf_of", "policy_version__policy")
+            )
+            cache[request.pk] = (steps, decisions)
+        return cache[request.pk]
+
     def _options(self, request):
         cache = self.context.setdefault("_options", {})
         if request.pk not in cache:
-            cache[request.pk] = authority_for(self.context["request"]).options(request)
+            steps, decisions = self._read(request)
+            cache[request.pk] = authority_for(self.context["request"]).options_among(
+                request, steps, votes_of(decisions)
+            )
         return cache[request.pk]
 
 

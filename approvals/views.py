@@ -7,6 +7,7 @@ the transition) answers the 409 page with the request's current state; bad input
 again with the message and changes nothing.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -16,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef, Q, Value
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +27,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import context, email_links, policies, presenters, selectors, services
-from approvals.authority import Authority, authority_for
+from approvals.authority import Authority, audience_among, authority_for, votes_of
 from approvals.errors import Conflict
 from approvals.forms import (
     ApproveForm,
@@ -46,8 +48,12 @@ FROM_MAX = 500
 
 
 def _request_or_404(request, request_id: int) -> ApprovalRequest:
+    """The request if the viewer may see it (selectors.requests_visible_to), with what its page
+    names beside it (the site, the requester, the policy and its rule) in the same query."""
+    visible = selectors.requests_visible_to(authority_for(request))
+    related = visible.select_related("site", "requester", "policy_version__policy", "rule")
     try:
-        return selectors.request_for(authority_for(request), request_id)
+        return related.get(pk=request_id)
     except ApprovalRequest.DoesNotExist:
         raise Http404("No such approval request.") from None
 
@@ -62,26 +68,51 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     """Everything the request page shows; the decision forms may be passed in with errors.
 
     `from_query` is the inbox filter the viewer came from, carried on to "and next".
+
+    The request's tiers and decisions are read once and serve the viewer's options, the policy
+    path and who is pending; the site's grants are read once for every pending tier; the
+    people pending and the colleagues of the delegation form come in one query; whether the
+    viewer audits is judged from the roles their authority has read already.
     """
     sites = presenters.sites_named_in([approval])
     user = request.user
-    options = authority_for(request).options(approval)
+    deciding = authority_for(request)
+    steps = list(approval.steps.order_by("position", "pk"))
+    decisions = list(approval.decisions.select_related("actor", "on_behalf_of"))
+    votes = votes_of(decisions)
+    options = deciding.options_among(approval, steps, votes)
     actions = policies.available_actions(user, approval, options=options)
     option = options[0] if options else None
     comment_required = bool(option and option.step.comment_required)
-    path = context.policy_path(approval)
-    pending = {
-        tier.step.pk: context.pending_people(tier.step)
+    path = context.policy_path(approval, steps=steps, decisions=decisions)
+    grants = _SiteGrants()
+    pending_ids = {
+        tier.step.pk: audience_among(
+            tier.step, approval, votes, grants.at(tier.step.site_id), at=deciding.at
+        )
         for tier in path
         if tier.step.state == "active"
     }
+    wants_delegate_form = actions["delegate"] is None and not forms.get("delegate_form")
+    people, colleagues = _people(
+        approval, user, set().union(*pending_ids.values()), colleagues=wants_delegate_form
+    )
+    pending = {
+        step_id: [person for person in people if person.pk in ids]
+        for step_id, ids in pending_ids.items()
+    }
+    for tier in path:
+        if tier.step.pk in pending:
+            names = (person.get_full_name() or person.username for person in pending[tier.step.pk])
+            tier.pending = ", ".join(names)
+    roles = deciding.roles_at(approval.site_id)
     retry = policies.may_retry_apply(user, approval)
     return {
         "now": timezone.now(),
         "approval": approval,
         "actions": actions,
         "option": option,
-        "on_behalf_of": _person(option.on_behalf_of_id) if option else None,
+        "on_behalf_of": _person(option.on_behalf_of_id, decisions) if option else None,
         "retry_allowed": retry,
         "retry_reason": None
         if retry
@@ -90,7 +121,8 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         or ApproveForm(comment_required=comment_required, initial=_step(option)),
         "reject_form": forms.get("reject_form") or RejectForm(initial=_step(option)),
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
-        "delegate_form": forms.get("delegate_form") or _delegate_form(approval, user)
+        "delegate_form": forms.get("delegate_form")
+        or _delegate_form(approval, user, colleagues=colleagues)
         if actions["delegate"] is None
         else None,
         "flags": _flags(approval),
@@ -98,9 +130,9 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         "pending": pending,
         "earlier": context.earlier_decisions(approval),
         "trend": context.site_trend(approval),
-        "timeline": context.timeline(user, approval),
+        "timeline": context.timeline(user, approval, audits=_audits_anywhere(deciding)),
         # The printable trail lives in the auditor area, which answers 404 to anyone else.
-        "may_audit": site_policies.may(user, site_policies.Capability.AUDIT, approval.site),
+        "may_audit": bool(roles & AUDITING_ROLES),
         "odoo_link": context.odoo_link(approval),
         "lines": presenters.line_items(approval, sites=sites),
         "no_lines": presenters.no_lines_sentence(approval),
@@ -110,6 +142,71 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         "base_currency": settings.TOLLGATE_BASE_CURRENCY,
         "next_link": next_url(approval.pk, from_query),
     }
+
+
+# The roles that let a person audit a site (sites.policies, Capability.AUDIT).
+AUDITING_ROLES = site_policies.GRANTED_BY[site_policies.Capability.AUDIT]
+
+
+def _audits_anywhere(deciding: Authority) -> bool:
+    """Whether the viewer may audit any site at all (else no audit trail is theirs)."""
+    return any(grant.role in AUDITING_ROLES for grant in deciding.grants)
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as the page names them (pending on a tier, or offered on the delegation form):
+    the page reads hundreds of colleagues at a busy site, so not as whole user rows."""
+
+    pk: int
+    username: str
+    first_name: str
+    last_name: str
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_username(self) -> str:
+        return self.username
+
+
+class _SiteGrants:
+    """The roles in force at a site, read once per site for the page."""
+
+    def __init__(self):
+        self.read: dict[int, list] = {}
+
+    def at(self, site_id: int) -> list:
+        if site_id not in self.read:
+            self.read[site_id] = site_policies.grants_at(site_id)
+        return self.read[site_id]
+
+
+def _people(approval: ApprovalRequest, user, ids: set[int], *, colleagues: bool):
+    """The active people among `ids`, and (when asked) the viewer's colleagues at the site,
+    each by username, in one query."""
+    if not ids and not colleagues:
+        return [], None
+    from django.contrib.auth import get_user_model
+
+    found = get_user_model().objects.filter(is_active=True)
+    if colleagues:
+        holders = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
+        found = found.annotate(colleague=Exists(holders.filter(pk=OuterRef("pk"))))
+        found = found.filter(Q(colleague=True) | Q(pk__in=ids))
+    else:
+        found = found.annotate(colleague=Value(False)).filter(pk__in=ids)
+    rows = found.order_by("username").values_list(
+        "pk", "username", "first_name", "last_name", "colleague"
+    )
+    people = [(Person(*row[:4]), row[4]) for row in rows]
+    pending = [person for person, _ in people if person.pk in ids]
+    if not colleagues:
+        return pending, None
+    others = {user.pk, approval.requester_id}
+    return pending, [
+        person for person, colleague in people if colleague and person.pk not in others
+    ]
 
 
 def _colleagues(approval: ApprovalRequest, user):
@@ -123,20 +220,28 @@ def _colleague(approval: ApprovalRequest, user, pk: int):
     return next((person for person in _colleagues(approval, user) if person.pk == pk), None)
 
 
-def _delegate_form(approval: ApprovalRequest, user, data=None) -> DelegateForm:
+def _delegate_form(approval: ApprovalRequest, user, data=None, colleagues=None) -> DelegateForm:
     today = timezone.now().astimezone(ZoneInfo(approval.site.time_zone)).date()
     return DelegateForm(
         data,
-        colleagues=_colleagues(approval, user),
+        colleagues=_colleagues(approval, user) if colleagues is None else colleagues,
         today=today,
         initial={"until": today + timedelta(days=3)},
     )
 
 
-def _person(user_id):
+def _person(user_id, decisions=()):
+    """The person `user_id`, taken from the decisions already read when one of them names
+    them (a delegator has often voted), else read."""
     from django.contrib.auth import get_user_model
 
-    return get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    if not user_id:
+        return None
+    for decision in decisions:
+        for person in (decision.actor, decision.on_behalf_of):
+            if person is not None and person.pk == user_id:
+                return person
+    return get_user_model().objects.filter(pk=user_id).first()
 
 
 def _step(option) -> dict:

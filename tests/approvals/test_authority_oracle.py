@@ -366,6 +366,18 @@ def _agrees(people, requests):
                 else []
             )
             assert got == want, (who, request.pk)
+            # The same options from the tiers and votes a page has read already.
+            among = theirs.options_among(
+                request,
+                list(request.steps.order_by("position", "pk")),
+                authority.votes_of(request.decisions.all()),
+            )
+            assert sorted((o.step.pk, o.on_behalf_of_id, o.delegation_id) for o in among) == sorted(
+                got
+            ), (who, request.pk)
+            assert [o.step.position for o in among] == [
+                o.step.position for o in theirs.options(request)
+            ]
             if any(on_behalf_of for _, on_behalf_of, _ in want):
                 event("someone decides through a delegation")
     # Everyone in the database is among `people`: oracle.audience, from the sets already read.

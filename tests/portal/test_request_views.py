@@ -440,6 +440,36 @@ def test_request_page_renders_with_a_constant_number_of_queries(
     assert few == many
 
 
+def test_request_page_queries_stay_few(client, matrix, requester, site_a1, site_manager):
+    """Tiers, votes, who is pending, colleagues and the site's grants are each read once."""
+    client.force_login(site_manager)
+    waiting = raise_request(requester, site_a1, amount="6000")
+
+    assert _queries(client, reverse("approvals:detail", args=[waiting.pk])) <= 16
+
+
+@pytest.mark.parametrize("hours, median", [([5, 1, 3], 3.0), ([4, 1, 2, 8], 4.0)])
+def test_trend_median_is_the_middle_span_the_later_for_an_even_count(
+    matrix, requester, site_a1, site_manager, hours, median
+):
+    from datetime import timedelta
+
+    from approvals import context
+
+    now = timezone.now()
+    for span in hours:
+        earlier = raise_request(requester, site_a1, amount="900")
+        services.request_reject(actor=site_manager, request_id=earlier.pk, reason="Not now")
+        ApprovalRequest.objects.filter(pk=earlier.pk).update(
+            submitted_at=now - timedelta(hours=span + 1), decided_at=now - timedelta(hours=1)
+        )
+    current = raise_request(requester, site_a1, amount="1000")
+
+    trend = context.site_trend(current)
+
+    assert (trend.decided, trend.rejected, trend.median_hours) == (len(hours), len(hours), median)
+
+
 # --- handing a decision on --------------------------------------------------------------------
 
 
