@@ -308,7 +308,7 @@ def test_security_headers_on_a_page_an_api_answer_and_error_pages(requester, cli
 def test_security_headers_on_the_500_page(requester, monkeypatch):
     browser = Client(raise_request_exception=False)
     browser.force_login(requester)
-    monkeypatch.setattr("portal.inbox.views.site_list_for_user", _boom)
+    monkeypatch.setattr("portal.inbox.views.sites_listed", _boom)
 
     response = browser.get("/", secure=True)
 
@@ -381,7 +381,7 @@ def test_no_secret_reaches_an_error_page_or_the_log(
     # one signed with the real secret.
     browser.post("/accounts/login/", {"username": "requester", "password": password_typed})
     browser.force_login(requester)
-    monkeypatch.setattr("portal.inbox.views.site_list_for_user", _boom)
+    monkeypatch.setattr("portal.inbox.views.sites_listed", _boom)
     failed = browser.post("/", {"password": password_typed, "token": token})
     api = Client(raise_request_exception=False)
     api.get("/api/v1/tokens/", HTTP_AUTHORIZATION=f"Bearer {token}x")
@@ -419,11 +419,11 @@ def test_no_secret_reaches_an_error_page_or_the_log(
 def test_the_500_page_shows_no_internals(requester, monkeypatch):
     browser = Client(raise_request_exception=False)
     browser.force_login(requester)
-    monkeypatch.setattr("portal.inbox.views.site_list_for_user", _boom)
+    monkeypatch.setattr("portal.inbox.views.sites_listed", _boom)
 
     page = browser.get("/")
 
     assert page.status_code == 500
     assert "Traceback" not in page.text
     assert "the inbox failed" not in page.text
-    assert "site_list_for_user" not in page.text
+    assert "sites_listed" not in page.text
