@@ -261,9 +261,12 @@ def _tab(query: QuerySet, user, authority: Authority, tab: str) -> QuerySet:
         return query.filter(Exists(Decision.objects.filter(request=OuterRef("pk"), actor=user.pk)))
     if tab == "waiting":
         # The inbox's own rule: the request has an active tier the person may decide now.
-        # Only requests in review have one; saying so lets the database use the inbox index.
+        # Only requests in review at a site where they decide have one; saying so lets the
+        # database start from the inbox index at those sites instead of testing every row.
         steps = ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk"))
-        return query.filter(Exists(steps), state=RequestState.IN_REVIEW)
+        return query.filter(
+            Exists(steps), state=RequestState.IN_REVIEW, site__in=authority.deciding_site_ids()
+        )
     return query
 
 

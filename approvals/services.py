@@ -387,6 +387,8 @@ def request_approve(
     """`actor` approves one tier (for themselves or for whom they stand in); locks the request,
     and the audit ledger only for the appends at the end. Pass the `authority` already built
     for this web request, if there is one."""
+    # Read before the transaction: who may decide does not need the request's lock.
+    authority = _authority_of(actor, authority)
     with transaction.atomic(), appended_at_end():
         request, option = _decidable(actor, request_id, step_id, authority)
         step = option.step
@@ -412,6 +414,7 @@ def request_reject(
     the audit ledger only for the appends at the end."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": "Say why the request is rejected."})
+    authority = _authority_of(actor, authority)
     with transaction.atomic(), appended_at_end():
         request, option = _decidable(actor, request_id, step_id, authority)
         decision = _record_vote(request, option, actor, Outcome.REJECT, reason)
