@@ -139,11 +139,6 @@ class Authority:
         # the other questions a page asks of the same grant rows (may they audit this site, which
         # queues do they work, may they raise anywhere) without asking again.
         self.grants: tuple[site_policies.Grant, ...] = tuple(grants)
-        self.open_roles: frozenset[str] = frozenset(g.role for g in self.grants if g.site_active)
-
-    def roles_at(self, site_id: int) -> set[str]:
-        """The roles this person holds in force at `site_id` (no query)."""
-        return {grant.role for grant in self.grants if grant.site_id == site_id}
 
     @classmethod
     def of(cls, user, *, at: datetime | None = None) -> "Authority":
@@ -189,11 +184,6 @@ class Authority:
             if reach is not None:
                 sites |= reach.site_ids()
         return sorted(sites)
-
-    def holds_at_an_open_site(self, roles) -> bool:
-        """Whether the person holds one of `roles` at some open site (no query): read from the
-        same grant rows as the rest, so pages that have the authority need not ask again."""
-        return self.user_id is not None and not self.open_roles.isdisjoint(roles)
 
     def visible(self) -> Q:
         """A filter on ApprovalRequest: what this person may open. Deciding never widens it,

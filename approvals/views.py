@@ -105,8 +105,8 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         if tier.step.pk in pending:
             names = (person.get_full_name() or person.username for person in pending[tier.step.pk])
             tier.pending = ", ".join(names)
-    roles = deciding.roles_at(approval.site_id)
     retry = policies.may_retry_apply(user, approval)
+    audits_anywhere = site_policies.granted(deciding.grants, site_policies.Capability.AUDIT)
     return {
         "now": timezone.now(),
         "approval": approval,
@@ -130,9 +130,11 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         "pending": pending,
         "earlier": context.earlier_decisions(approval),
         "trend": context.site_trend(approval),
-        "timeline": context.timeline(user, approval, audits=_audits_anywhere(deciding)),
+        "timeline": context.timeline(user, approval, audits=audits_anywhere),
         # The printable trail lives in the auditor area, which answers 404 to anyone else.
-        "may_audit": bool(roles & AUDITING_ROLES),
+        "may_audit": site_policies.granted(
+            deciding.grants, site_policies.Capability.AUDIT, approval.site_id
+        ),
         "odoo_link": context.odoo_link(approval),
         "lines": presenters.line_items(approval, sites=sites),
         "no_lines": presenters.no_lines_sentence(approval),
@@ -142,15 +144,6 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         "base_currency": settings.TOLLGATE_BASE_CURRENCY,
         "next_link": next_url(approval.pk, from_query),
     }
-
-
-# The roles that let a person audit a site (sites.policies, Capability.AUDIT).
-AUDITING_ROLES = site_policies.GRANTED_BY[site_policies.Capability.AUDIT]
-
-
-def _audits_anywhere(deciding: Authority) -> bool:
-    """Whether the viewer may audit any site at all (else no audit trail is theirs)."""
-    return any(grant.role in AUDITING_ROLES for grant in deciding.grants)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,19 @@ def _grants(rows: QuerySet[SiteUserObjectPermission]) -> list[Grant]:
     return found
 
 
+def granted(grants: Iterable[Grant], capability: Capability, site_id: int | None = None) -> bool:
+    """`may`, answered from one person's grant rows already read (`grants_in_force`) instead of
+    a query: at `site_id`, or at some site when it is None."""
+    roles = GRANTED_BY[capability]
+    open_only = capability in _OPEN_SITES_ONLY
+    return any(
+        grant.role in roles
+        and (grant.site_active or not open_only)
+        and (site_id is None or grant.site_id == site_id)
+        for grant in grants
+    )
+
+
 def may(user, capability: Capability, site: Site, *, at: datetime | None = None) -> bool:
     """Whether `user` may do `capability` at `site` right now (one query)."""
     return sites_where(user, capability, at=at).filter(pk=site.pk).exists()

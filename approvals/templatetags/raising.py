@@ -3,7 +3,7 @@
 from django import template
 
 from approvals import policies
-from sites.policies import GRANTED_BY, Capability
+from sites.policies import Capability, granted
 
 register = template.Library()
 
@@ -20,7 +20,7 @@ def may_raise_somewhere(context) -> bool:
         authority = getattr(request, "_tollgate_authority", None)
         if authority is not None and authority.user_id == user.pk:
             # The same grant rows the query below reads, already loaded for this request.
-            found = authority.holds_at_an_open_site(GRANTED_BY[Capability.RAISE_REQUEST])
+            found = granted(authority.grants, Capability.RAISE_REQUEST)
         else:
             found = policies.raising_sites(user).exists()
         request._may_raise_somewhere = found

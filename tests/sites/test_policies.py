@@ -217,3 +217,17 @@ def test_superuser_flag_grants_no_business_capability(site_a1):
     assert not policies.may(root, Capability.DECIDE, site_a1)
     assert not sites_where(root, Capability.VIEW).exists()
     assert policies.may_administer_site(root, site_a1)
+
+
+def test_granted_answers_like_may_from_grant_rows_already_read(site_a1, site_b1, region_a):
+    auditor, buyer = UserFactory(), UserFactory()
+    grant(auditor, Role.AUDITOR, region=region_a)
+    grant(buyer, Role.REQUESTER, site=site_a1)
+    for person in (auditor, buyer):
+        rows = policies.grants_in_force([person.pk])
+        for capability in Capability:
+            for site in (site_a1, site_b1):
+                expected = policies.may(person, capability, site)
+                assert policies.granted(rows, capability, site.pk) == expected
+            expected = sites_where(person, capability).exists()
+            assert policies.granted(rows, capability) == expected
