@@ -31,6 +31,7 @@ from operator import or_
 
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from approvals.models import (
     ApprovalRequest,
@@ -143,7 +144,7 @@ class Authority:
     @classmethod
     def of(cls, user, *, at: datetime | None = None) -> "Authority":
         """The authority of `user` at `at` (now by default), loaded in two queries."""
-        return _load(user, at or _now())
+        return _load(user, at or timezone.now())
 
     @property
     def decides_nothing(self) -> bool:
@@ -259,12 +260,6 @@ class Authority:
         return reach if reach.site_ids() else None
 
 
-def _now() -> datetime:
-    from django.utils import timezone
-
-    return timezone.now()
-
-
 def _load(user, at: datetime) -> Authority:
     active = bool(user and user.is_authenticated and user.is_active)
     if not active:
@@ -368,7 +363,7 @@ def audience(step: ApprovalStep, *, at: datetime | None = None) -> list:
     """Who may decide `step` now, segregation of duties applied: the people holding its role
     where it needs it and those standing in for them, less the requester and anyone who has
     already approved a tier of this round or voted on this one (four queries)."""
-    at = at or _now()
+    at = at or timezone.now()
     request = step.request
     if step.state != StepState.ACTIVE or request.state != RequestState.IN_REVIEW:
         return []

@@ -113,11 +113,6 @@ def may_review_fast_path(user, request: ApprovalRequest) -> bool:
     return request.sampled_for_review and site_policies.holds_role(user, Role.FINANCE, request.site)
 
 
-def visible_requests(who) -> Q:
-    """A filter on ApprovalRequest: what `who` may see (anything else answers 404)."""
-    return as_authority(who).visible()
-
-
 def available_actions(
     user, request: ApprovalRequest, *, options: list[DecisionOption] | None = None
 ) -> dict[str, str | None]:
