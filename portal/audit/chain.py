@@ -17,6 +17,7 @@ of an event changes its hash; removing or reordering events breaks the next `pre
 import hashlib
 import json
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -125,3 +126,31 @@ def canonical_text(value) -> str:
 def seal(fields: dict) -> str:
     """The hash of an event given its canonical fields."""
     return hashlib.sha256(canonical(fields)).hexdigest()
+
+
+# --- the same bytes, faster, for walks over millions of events -------------------------------
+
+# FIELDS in the order the canonical object lists them (sorted keys), each with the index of its
+# value in a row of FIELDS order and its key already serialised.
+_SORTED = tuple((FIELDS.index(name), encode_basestring(name) + ":") for name in sorted(FIELDS))
+
+
+def canonical_row(values) -> bytes:
+    """`canonical(fields)` of an event given as its values in FIELDS order, with `at` already
+    in its canonical text: the same bytes, without building a dict or sorting its keys.
+
+    The values the canonical form holds at the top level are text, integers, null and the three
+    JSON columns; anything else is serialised as `canonical` would.
+    """
+    parts = []
+    for index, key in _SORTED:
+        value = values[index]
+        if value.__class__ is str:
+            parts.append(key + encode_basestring(value))
+        elif value is None:
+            parts.append(key + "null")
+        elif value.__class__ is int:
+            parts.append(key + int.__repr__(value))
+        else:
+            parts.append(key + _ENCODER.encode(value))
+    return ("{" + ",".join(parts) + "}").encode()
