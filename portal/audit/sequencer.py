@@ -45,6 +45,7 @@ writer's own transaction instead (`seal_inline`).
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -184,6 +185,21 @@ def _seal_batch(batch: int) -> int | None:
             )
         _before_seal_commit()
         return len(backlog)
+
+
+def sequence_of(event: AuditEvent) -> int | None:
+    """The number `event` was sealed with, sealing the backlog if needed: for the rare caller
+    that must name its own event by number (an export's manifest). Call it after the event's
+    transaction committed; waits at most AUDIT_MAX_SEAL_SECONDS, then answers None."""
+    if event.sequence is not None:
+        return event.sequence
+    deadline = time.monotonic() + settings.AUDIT_MAX_SEAL_SECONDS
+    while True:
+        number = AuditEvent.objects.filter(pk=event.pk).values_list("sequence", flat=True).first()
+        if number is not None or time.monotonic() >= deadline:
+            return number
+        seal()
+        time.sleep(0.02)
 
 
 def _before_seal_commit() -> None:
