@@ -76,7 +76,13 @@ def queues(request):
     # Unfiltered, the page lists the cases the summary counts: their number is its total.
     known = sum(entry["open"] for entry in summary.values()) if filters == scope else None
     page = selectors.queue_page(
-        request.user, filters, at=now, limit=QUEUE_PAGE, reach=reach, total=known
+        request.user,
+        filters,
+        at=now,
+        limit=QUEUE_PAGE,
+        reach=reach,
+        total=known,
+        fields=selectors.PAGE_FIELDS,
     )
     worked = policies.worked_queues(request.user)
     labels = dict(Queue.choices)
