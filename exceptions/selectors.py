@@ -171,8 +171,8 @@ def queue_page(
     if limit is None:
         rows = list(cases)
         return QueuePage([_item(case, at, rates) for case in rows], len(rows))
-    # The ranking reads every case in scope, but only the page's cases leave the database,
-    # whole, in the same pass that counts them all (unless the count is known already).
+    # The ranking reads every case in scope, but only the page's cases leave the database, in
+    # the same pass that counts them all (unless the count is known already).
     if counted and total is None:
         cases = cases.annotate(total=Window(Count("pk")))
     rows = list(cases[:limit])
@@ -231,8 +231,8 @@ def queue_summary(
 ) -> dict[str, dict]:
     """Per queue: open cases, overdue ones, and how long they have waited (one query).
 
-    It counts rows rather than ids: everything it reads is in the index of open cases by site
-    and queue, so the database need not visit the cases themselves."""
+    It counts a column of the index of open cases by site and queue, not the ids: everything it
+    reads is then in that index, and the database need not visit the cases themselves."""
     at = at or timezone.now()
     buckets = {}
     lower = None
