@@ -127,6 +127,13 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["site", "state"], name="case_site_state"),
             models.Index(fields=["odoo_model", "odoo_id"], name="case_odoo_record"),
             models.Index(fields=["state", "escalated_at", "due_at"], name="case_sla"),
+            # The queues: the open cases at the person's sites, with what the summary counts,
+            # so it is read from the index alone and the ranking visits only those cases.
+            models.Index(
+                fields=["site", "queue", "due_at", "detected_at"],
+                condition=Q(state__in=["new", "assigned", "in_progress"]),
+                name="case_open_at_site",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -58,17 +58,26 @@ def visible_cases(user, *, reach: CaseReach | None = None) -> Q:
     return site_policies.in_scope(user, Capability.VIEW, site_field="site")
 
 
-def worked_cases(user, *, at=None, reach: CaseReach | None = None) -> Q:
+def worked_cases(user, *, at=None, reach: CaseReach | None = None, seen_only=False) -> Q:
     """A filter on ExceptionCase: the cases in a queue `user` works at the case's site
-    (`reach`, when given, is theirs at `at`)."""
+    (`reach`, when given, is theirs at `at`); with `seen_only` (and `reach`), only those they
+    also see, which is `visible_cases` and this filter in one."""
     condition = Q(pk__in=[])
-    for queue, roles in QUEUE_ROLES.items():
-        if reach is None:
+    if reach is None:
+        for queue, roles in QUEUE_ROLES.items():
             condition |= Q(queue=queue) & site_policies.holding(
                 user, sorted(roles), site_field="site", at=at
             )
-        elif reach.worked[queue]:
-            condition |= Q(queue=queue, site__in=sorted(reach.worked[queue]))
+        return condition
+    # Queues worked at the same sites share one condition (`queue IN … AND site IN …`), which
+    # the database answers from its index of open cases by site and queue.
+    queues_at: dict[frozenset[int], list[str]] = {}
+    for queue, worked in reach.worked.items():
+        sites = worked & reach.seen if seen_only else worked
+        if sites:
+            queues_at.setdefault(sites, []).append(queue)
+    for sites, queues in queues_at.items():
+        condition |= Q(queue__in=queues, site__in=sorted(sites))
     return condition
 
 

@@ -74,23 +74,27 @@ def rates_at(at: datetime) -> dict[str, Decimal]:
 
 
 def annotate(cases: QuerySet, *, at: datetime, rates: dict[str, Decimal]) -> QuerySet:
-    """`cases` with a `priority` annotation, ordered by it (then deadline, age, id)."""
+    """`cases` with a `priority` annotation, ordered by it (then deadline, age, id).
+
+    The three parts are aliases, not columns: selected on their own, the database would work
+    each of them out twice for every case in scope. Each part first answers the common case
+    (no money at stake; not overdue and no shipment lateness) with one test instead of all."""
     return (
-        cases.annotate(
-            stake_currency=Coalesce(NullIf(F("currency"), Value("")), F("site__currency"))
-        )
-        .annotate(
+        cases.alias(stake_currency=Coalesce(NullIf(F("currency"), Value("")), F("site__currency")))
+        .alias(
             severity_points=Case(
                 *[When(severity=s, then=Value(p)) for s, p in SEVERITY_POINTS.items()],
                 default=Value(0),
                 output_field=IntegerField(),
             ),
             lateness_points=Case(
+                When(_not_late(at), then=Value(0)),
                 *[When(_late_by(days, at), then=Value(p)) for days, p in LATENESS_POINTS],
                 default=Value(0),
                 output_field=IntegerField(),
             ),
             money_points=Case(
+                When(amount_at_stake__isnull=True, then=Value(0)),
                 *[When(_stake_at_least(t, rates), then=Value(p)) for t, p in MONEY_POINTS],
                 default=Value(0),
                 output_field=IntegerField(),
@@ -99,6 +103,11 @@ def annotate(cases: QuerySet, *, at: datetime, rates: dict[str, Decimal]) -> Que
         .annotate(priority=F("severity_points") + F("lateness_points") + F("money_points"))
         .order_by(*ORDERING)
     )
+
+
+def _not_late(at: datetime) -> Q:
+    # Not due yet (or due now) and no shipment lateness reported: no lateness rule can apply.
+    return Q(due_at__gte=at) & ~Q(evidence__has_key="days_late")
 
 
 def _late_by(days: int, at: datetime) -> Q:

@@ -7,7 +7,6 @@ page with its current state; bad input shows the form again and changes nothing.
 """
 
 import json
-from dataclasses import dataclass
 from html import escape
 
 from django.conf import settings
@@ -72,14 +71,20 @@ def queues(request):
         overdue=data.get("overdue", False),
         worked_only=not every_queue,
     )
-    page = selectors.queue_page(request.user, filters, at=now, limit=QUEUE_PAGE, reach=reach)
-    worked = policies.worked_queues(request.user)
-    summary = selectors.queue_summary(
+    scope = selectors.QueueFilters(worked_only=not every_queue)
+    summary = selectors.queue_summary(request.user, at=now, filters=scope, reach=reach)
+    # Unfiltered, the page lists the cases the summary counts: their number is its total.
+    known = sum(entry["open"] for entry in summary.values()) if filters == scope else None
+    page = selectors.queue_page(
         request.user,
+        filters,
         at=now,
-        filters=selectors.QueueFilters(worked_only=not every_queue),
+        limit=QUEUE_PAGE,
         reach=reach,
+        total=known,
+        fields=selectors.PAGE_FIELDS,
     )
+    worked = policies.worked_queues(request.user)
     labels = dict(Queue.choices)
     buckets = [label for label, _ in selectors.AGING_BUCKETS]
     workable = [item for item in page.items if item.workable]
@@ -112,62 +117,73 @@ def queues(request):
     )
 
 
-@dataclass(frozen=True)
-class _Row:
-    """One case of the queue page with its words already written, so the page's loop only
-    places them."""
-
-    pk: int
-    reference: str
-    url: str
-    title: str
-    overdue: bool
-    workable: bool
-    queue: str
-    site: str
-    state: str
-    reason: str
-    age: str
-    stake: str
-    owner: str
-    severity: str
-    severity_label: str
-    due_iso: str
-    due: str
-
-
 # The choices' labels, as the models' get_FOO_display() give them, looked up once per row.
 _QUEUES, _STATES, _SEVERITIES = dict(Queue.choices), dict(CaseState.choices), dict(Severity.choices)
 
+# One case of the queue page. The rows are written here, each value escaped as the template
+# would, rather than by the template's loop: a hundred rows through the template language cost
+# more than everything else the page does at 10k requests.
+_ROW = """
+      <li class="item queue-row{overdue}" data-case="{pk}">
+        <span class="pick">{pick}</span>
+        <a class="item-link" href="{url}">
+          <span class="item-main">
+            <span class="ref">{reference}</span>
+            <span class="title">{title}</span>
+            <span class="meta">{queue} · {site} · {state}{read_only}</span>
+            <span class="why">{reason}</span>
+          </span>
+          <span class="age"><span class="cell-label">Age </span>{age}</span>
+          <span class="num-cell stake"><span class="cell-label">At stake </span>{stake}</span>
+          <span class="owner"><span class="cell-label">Owner </span>{owner}</span>
+          <span><span class="tag sev-{severity}">{severity_label}</span></span>
+          <span class="due"><span class="cell-label">Due </span>{due}</span>
+        </a>
+      </li>"""
+_PICK = '<input type="checkbox" name="cases" value="{pk}" id="pick-{pk}" aria-label="Select {ref}">'
+_READ_ONLY = ' · <span class="read-only-note">read-only for you</span>'
 
-def _rows(items: list[selectors.QueueItem], now) -> list[_Row]:
+
+def _rows(items: list[selectors.QueueItem], now) -> str:
+    """The page's cases as `<li>`s, most urgent first."""
+    # A case's address differs from the next one's only by its id: reversed once per page
+    # (reversing a URL costs more than writing the rest of the row).
+    head, _, tail = reverse("exceptions:detail", args=[_ANY_ID]).partition(str(_ANY_ID))
     base = settings.TOLLGATE_BASE_CURRENCY
-    rows = []
-    for item in items:
-        case = item.case
-        owner = case.owner
-        rows.append(
-            _Row(
-                pk=case.pk,
-                reference=case.reference,
-                url=reverse("exceptions:detail", args=[case.pk]),
-                title=case.title,
-                overdue=bool(case.due_at and case.due_at < now),
-                workable=item.workable,
-                queue=_QUEUES.get(case.queue, case.queue),
-                site=f"{case.site.code} {case.site.name}",
-                state=_STATES.get(case.state, case.state),
-                reason=capfirst(item.reason),
-                age=count(item.age_days, "working day") if item.age_days else "new today",
-                stake=money(item.stake, base) if item.stake else "—",
-                owner=(owner.get_full_name() or owner.username) if owner else "nobody yet",
-                severity=case.severity,
-                severity_label=_SEVERITIES.get(case.severity, case.severity),
-                due_iso=timezone.localtime(case.due_at).isoformat() if case.due_at else "",
-                due=moment(case.due_at, case.site, now=now) if case.due_at else "",
-            )
-        )
-    return rows
+    rows = "".join(_row(item, now, f"{head}{int(item.case.pk)}{tail}", base) for item in items)
+    return mark_safe(rows)  # noqa: S308 - every value is escaped in _row
+
+
+_ANY_ID = 987654321
+
+
+def _row(item: selectors.QueueItem, now, url: str, base_currency: str) -> str:
+    case = item.case
+    owner = case.owner
+    reference = escape(case.reference)
+    due = ""
+    if case.due_at:
+        at = escape(timezone.localtime(case.due_at).isoformat())
+        due = f'<time datetime="{at}">{escape(moment(case.due_at, case.site, now=now))}</time>'
+    return _ROW.format(
+        overdue=" overdue" if case.due_at and case.due_at < now else "",
+        pk=int(case.pk),
+        pick=_PICK.format(pk=int(case.pk), ref=reference) if item.workable else "",
+        url=escape(url),
+        reference=reference,
+        title=escape(case.title),
+        queue=escape(_QUEUES.get(case.queue, case.queue)),
+        site=escape(f"{case.site.code} {case.site.name}"),
+        state=escape(_STATES.get(case.state, case.state)),
+        read_only="" if item.workable else _READ_ONLY,
+        reason=escape(capfirst(item.reason)),
+        age=escape(count(item.age_days, "working day") if item.age_days else "new today"),
+        stake=escape(money(item.stake, base_currency) if item.stake else "—"),
+        owner=escape((owner.get_full_name() or owner.username) if owner else "nobody yet"),
+        severity=escape(case.severity),
+        severity_label=escape(_SEVERITIES.get(case.severity, case.severity)),
+        due=due or "no deadline",
+    )
 
 
 def _reach(request, *, at) -> policies.CaseReach:

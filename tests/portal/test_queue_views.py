@@ -271,3 +271,35 @@ def test_the_resolve_form_offers_the_codes_as_administered(client, invoice, fina
         {"code": "vendor_rebate", "note": "Rebate on the next invoice"},
     )
     assert "Vendor rebate" in client.get(_detail(invoice)).content.decode()
+
+
+def test_the_queue_rows_escape_what_a_case_says(client, site_a1, finance):
+    services.case_raise(
+        kind="invoice_mismatch",
+        site=site_a1,
+        severity="high",
+        title='<script>alert("x")</script> & <b>bold</b>',
+        source="odoo",
+        dedupe_key="queue-test:escape",
+        payload={},
+        evidence={},
+    )
+    client.force_login(finance)
+
+    page = client.get(QUEUES).text
+
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in page
+    assert "<script>alert" not in page and "<b>bold</b>" not in page
+
+
+def test_a_filtered_queue_counts_only_the_cases_it_keeps(client, site_a1, finance):
+    for i in range(3):
+        _case(site_a1, f"bill-{i}", kind="invoice_mismatch")
+    _case(site_a1, "late-0", kind="shipment_delay")
+    client.force_login(finance)
+
+    everything = client.get(QUEUES, {"show": "all"}).text
+    bills = client.get(QUEUES, {"show": "all", "queue": "finance"}).text
+
+    assert "(4 of 4)" in everything
+    assert "(3 of 3)" in bills
