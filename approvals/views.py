@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -35,7 +36,7 @@ from approvals.forms import (
     RejectForm,
     WithdrawForm,
 )
-from approvals.models import ApprovalRequest, HeldAt, PolicyRule, RequestState
+from approvals.models import ApprovalRequest, Attachment, HeldAt, PolicyRule, RequestState
 from sites import policies as site_policies
 from sites.roles import Role
 
@@ -47,9 +48,13 @@ FROM_MAX = 500
 
 def _request_or_404(request, request_id: int) -> ApprovalRequest:
     """The request if the viewer may see it (selectors.requests_visible_to), with what its page
-    names beside it (the site, the requester, the policy and its rule) in the same query."""
+    names beside it (the site, the requester, the policy and its rule) and whether it has any
+    attachment in the same query."""
     visible = selectors.requests_visible_to(authority_for(request))
     related = visible.select_related("site", "requester", "policy_version__policy", "rule")
+    related = related.annotate(
+        has_attachments=Exists(Attachment.objects.filter(request=OuterRef("pk")))
+    )
     try:
         return related.get(pk=request_id)
     except ApprovalRequest.DoesNotExist:
@@ -123,6 +128,10 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         if actions["delegate"] is None
         else None,
         "flags": _flags(approval),
+        # Most requests have none: then they are not asked for.
+        "attachments": list(approval.attachments.all())
+        if getattr(approval, "has_attachments", True)
+        else [],
         "path": path,
         "pending": pending,
         "earlier": context.earlier_decisions(approval),
