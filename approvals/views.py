@@ -73,8 +73,8 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     `from_query` is the inbox filter the viewer came from, carried on to "and next".
 
     The request's tiers and decisions are read once and serve the viewer's options, the policy
-    path and who is pending; the site's grants are read once for every pending tier; the
-    people pending and the colleagues of the delegation form come in one query; whether the
+    path and who is pending; the site's grants are read once, with the names of the people
+    holding them, for every pending tier and the colleagues of the delegation form; whether the
     viewer audits is judged from the roles their authority has read already.
     """
     sites = presenters.sites_named_in([approval])
