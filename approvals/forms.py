@@ -4,6 +4,7 @@ import html
 from datetime import timedelta
 
 from django import forms
+from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import mark_safe
 
 # A hand-over from the request page covers an absence; a longer one is set up under "My
@@ -176,6 +177,18 @@ def _attrs(attrs: dict) -> str:
     )
 
 
+class _Pairs(BaseChoiceIterator):
+    """Choices already as (value, label) pairs of plain values. Django normalizes a plain list
+    of choices item by item, for the field and again for its widget (milliseconds for the
+    hundreds of colleagues at a busy site); choices given as an iterator it takes as they are."""
+
+    def __init__(self, pairs: list[tuple]):
+        self.pairs = pairs
+
+    def __iter__(self):
+        return iter(self.pairs)
+
+
 class DelegateForm(forms.Form):
     """Hand one's own decisions of this kind at this site, up to this amount, to a colleague."""
 
@@ -191,9 +204,10 @@ class DelegateForm(forms.Form):
         kwargs.setdefault("auto_id", "delegate_%s")
         super().__init__(*args, **kwargs)
         self.today = today
-        self.fields["delegate"].choices = [("", "Choose a colleague")] + [
+        names = [
             (person.pk, person.get_full_name() or person.get_username()) for person in colleagues
         ]
+        self.fields["delegate"].choices = _Pairs([("", "Choose a colleague"), *names])
         self.fields["delegate"].error_messages.update(
             {
                 "required": "Choose the colleague who decides in your place.",

@@ -7,7 +7,6 @@ the transition) answers the 409 page with the request's current state; bad input
 again with the message and changes nothing.
 """
 
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Exists, OuterRef, Q, Value
+from django.db.models import Exists, OuterRef
 from django.http import Http404, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -37,7 +36,7 @@ from approvals.forms import (
     RejectForm,
     WithdrawForm,
 )
-from approvals.models import ApprovalRequest, HeldAt, PolicyRule, RequestState
+from approvals.models import ApprovalRequest, Attachment, HeldAt, PolicyRule, RequestState
 from sites import policies as site_policies
 from sites.roles import Role
 
@@ -49,9 +48,13 @@ FROM_MAX = 500
 
 def _request_or_404(request, request_id: int) -> ApprovalRequest:
     """The request if the viewer may see it (selectors.requests_visible_to), with what its page
-    names beside it (the site, the requester, the policy and its rule) in the same query."""
+    names beside it (the site, the requester, the policy and its rule) and whether it has any
+    attachment in the same query."""
     visible = selectors.requests_visible_to(authority_for(request))
     related = visible.select_related("site", "requester", "policy_version__policy", "rule")
+    related = related.annotate(
+        has_attachments=Exists(Attachment.objects.filter(request=OuterRef("pk")))
+    )
     try:
         return related.get(pk=request_id)
     except ApprovalRequest.DoesNotExist:
@@ -70,8 +73,8 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     `from_query` is the inbox filter the viewer came from, carried on to "and next".
 
     The request's tiers and decisions are read once and serve the viewer's options, the policy
-    path and who is pending; the site's grants are read once for every pending tier; the
-    people pending and the colleagues of the delegation form come in one query; whether the
+    path and who is pending; the site's grants are read once, with the names of the people
+    holding them, for every pending tier and the colleagues of the delegation form; whether the
     viewer audits is judged from the roles their authority has read already.
     """
     sites = presenters.sites_named_in([approval])
@@ -85,26 +88,25 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     option = options[0] if options else None
     comment_required = bool(option and option.step.comment_required)
     path = context.policy_path(approval, steps=steps, decisions=decisions)
-    grants = _SiteGrants()
-    pending_ids = {
-        tier.step.pk: audience_among(
-            tier.step, approval, votes, grants.at(tier.step.site_id), at=deciding.at
+    at_site = _SitePeople(deciding.at)
+    pending = {
+        tier.step.pk: at_site.named(
+            tier.step.site_id,
+            audience_among(
+                tier.step, approval, votes, at_site.grants(tier.step.site_id), at=deciding.at
+            ),
         )
         for tier in path
         if tier.step.state == "active"
-    }
-    wants_delegate_form = actions["delegate"] is None and not forms.get("delegate_form")
-    people, colleagues = _people(
-        approval, user, set().union(*pending_ids.values()), colleagues=wants_delegate_form
-    )
-    pending = {
-        step_id: [person for person in people if person.pk in ids]
-        for step_id, ids in pending_ids.items()
     }
     for tier in path:
         if tier.step.pk in pending:
             names = (person.get_full_name() or person.username for person in pending[tier.step.pk])
             tier.pending = ", ".join(names)
+    colleagues = None
+    if actions["delegate"] is None and not forms.get("delegate_form"):
+        others = {user.pk, approval.requester_id}
+        colleagues = [p for p in at_site.people(approval.site_id) if p.pk not in others]
     retry = policies.may_retry_apply(user, approval)
     audits_anywhere = site_policies.granted(deciding.grants, site_policies.Capability.AUDIT)
     return {
@@ -126,6 +128,10 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         if actions["delegate"] is None
         else None,
         "flags": _flags(approval),
+        # Most requests have none: then they are not asked for.
+        "attachments": list(approval.attachments.all())
+        if getattr(approval, "has_attachments", True)
+        else [],
         "path": path,
         "pending": pending,
         "earlier": context.earlier_decisions(approval),
@@ -146,60 +152,31 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     }
 
 
-@dataclass(frozen=True)
-class Person:
-    """A person as the page names them (pending on a tier, or offered on the delegation form):
-    the page reads hundreds of colleagues at a busy site, so not as whole user rows."""
+class _SitePeople:
+    """The roles in force at a site and the people holding them (by username), read once per
+    site for the page: who may decide each pending tier, and the colleagues to hand on to."""
 
-    pk: int
-    username: str
-    first_name: str
-    last_name: str
+    def __init__(self, at):
+        self.at = at
+        self.read: dict[int, tuple[list, list]] = {}
 
-    def get_full_name(self) -> str:
-        return f"{self.first_name} {self.last_name}".strip()
-
-    def get_username(self) -> str:
-        return self.username
-
-
-class _SiteGrants:
-    """The roles in force at a site, read once per site for the page."""
-
-    def __init__(self):
-        self.read: dict[int, list] = {}
-
-    def at(self, site_id: int) -> list:
+    def _at(self, site_id: int) -> tuple[list, list]:
         if site_id not in self.read:
-            self.read[site_id] = site_policies.grants_at(site_id)
+            self.read[site_id] = site_policies.people_at(site_id, at=self.at)
         return self.read[site_id]
 
+    def grants(self, site_id: int) -> list:
+        return self._at(site_id)[0]
 
-def _people(approval: ApprovalRequest, user, ids: set[int], *, colleagues: bool):
-    """The active people among `ids`, and (when asked) the viewer's colleagues at the site,
-    each by username, in one query."""
-    if not ids and not colleagues:
-        return [], None
-    from django.contrib.auth import get_user_model
+    def people(self, site_id: int) -> list:
+        """Everyone holding a role at the site: selectors.role_holders (every role, at site),
+        which the delegation service checks, as the grant rows record it."""
+        return self._at(site_id)[1]
 
-    found = get_user_model().objects.filter(is_active=True)
-    if colleagues:
-        holders = selectors.role_holders(list(Role), HeldAt.SITE, approval.site)
-        found = found.annotate(colleague=Exists(holders.filter(pk=OuterRef("pk"))))
-        found = found.filter(Q(colleague=True) | Q(pk__in=ids))
-    else:
-        found = found.annotate(colleague=Value(False)).filter(pk__in=ids)
-    rows = found.order_by("username").values_list(
-        "pk", "username", "first_name", "last_name", "colleague"
-    )
-    people = [(Person(*row[:4]), row[4]) for row in rows]
-    pending = [person for person, _ in people if person.pk in ids]
-    if not colleagues:
-        return pending, None
-    others = {user.pk, approval.requester_id}
-    return pending, [
-        person for person, colleague in people if colleague and person.pk not in others
-    ]
+    def named(self, site_id: int, ids: set[int]) -> list:
+        """The people `ids` of a tier's audience, by username: all of them hold a role at the
+        tier's site (those holding its role, and their delegates who may view the site)."""
+        return [person for person in self.people(site_id) if person.pk in ids]
 
 
 def _colleagues(approval: ApprovalRequest, user):

@@ -177,4 +177,7 @@ class SiteUserObjectPermission(UserObjectPermissionBase):
         unique_together = [("membership", "content_object")]
         indexes = [
             models.Index(fields=["user", "permission", "content_object"], name="site_grant_lookup"),
+            # Everyone's roles at one site (who may decide a tier, who is pending on it): the
+            # site's rows of each role, without intersecting a role's rows across all sites.
+            models.Index(fields=["content_object", "permission"], name="site_grant_by_site"),
         ]

@@ -441,11 +441,12 @@ def test_request_page_renders_with_a_constant_number_of_queries(
 
 
 def test_request_page_queries_stay_few(client, matrix, requester, site_a1, site_manager):
-    """Tiers, votes, who is pending, colleagues and the site's grants are each read once."""
+    """Tiers, votes and the site's grants are each read once; who is pending and the colleagues
+    come with the site's grants, and a request without attachments does not ask for them."""
     client.force_login(site_manager)
     waiting = raise_request(requester, site_a1, amount="6000")
 
-    assert _queries(client, reverse("approvals:detail", args=[waiting.pk])) <= 16
+    assert _queries(client, reverse("approvals:detail", args=[waiting.pk])) <= 14
 
 
 @pytest.mark.parametrize("hours, median", [([5, 1, 3], 3.0), ([4, 1, 2, 8], 4.0)])
@@ -646,3 +647,48 @@ def test_each_vote_shows_its_time_in_the_sites_zone(
     page = _page(client, purchase.pk).text
 
     assert f"today {local:%H:%M} {local.tzname()} — “Tier one”" in page
+
+
+def test_delegate_form_offers_exactly_the_colleagues_the_service_accepts(
+    client, purchase, site_manager, requester, regional_manager, outsider, site_a1, site_a2
+):
+    """The page reads the colleagues in the same query as the people pending: the same people
+    as selectors.role_holders, which the delegation service checks (here: a site role, a region
+    role, a role only at the sister site, one ended, one not begun, one of a deactivated person
+    and one at another region)."""
+    from approvals.models import HeldAt
+    from approvals.selectors import role_holders
+    from tests.factories import UserFactory, grant
+
+    now = timezone.now()
+    grant(UserFactory(username="auditor.a1"), Role.AUDITOR, site=site_a1)
+    grant(UserFactory(username="sister.site"), Role.SITE_MANAGER, site=site_a2)
+    grant(
+        UserFactory(username="ended"),
+        Role.FINANCE,
+        site=site_a1,
+        valid_from=now - timezone.timedelta(days=9),
+        valid_to=now - timezone.timedelta(days=1),
+    )
+    grant(
+        UserFactory(username="not.yet"),
+        Role.FINANCE,
+        site=site_a1,
+        valid_from=now + timezone.timedelta(days=1),
+    )
+    gone = UserFactory(username="gone")
+    grant(gone, Role.SITE_MANAGER, site=site_a1)
+    gone.is_active = False
+    gone.save()
+    client.force_login(site_manager)
+
+    offered = _page(client, purchase.pk).context["delegate_form"].fields["delegate"].choices
+    accepted = role_holders(list(Role), HeldAt.SITE, site_a1).exclude(
+        pk__in=[site_manager.pk, requester.pk]
+    )
+
+    assert [pk for pk, _ in offered][1:] == [person.pk for person in accepted]
+    assert {"auditor.a1", "regional.manager"} <= {person.username for person in accepted}
+    assert not {"sister.site", "ended", "not.yet", "gone", "outsider"} & {
+        person.username for person in accepted
+    }

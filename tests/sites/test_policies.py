@@ -231,3 +231,22 @@ def test_granted_answers_like_may_from_grant_rows_already_read(site_a1, site_b1,
                 assert policies.granted(rows, capability, site.pk) == expected
             expected = sites_where(person, capability).exists()
             assert policies.granted(rows, capability) == expected
+
+
+def test_people_at_a_site_are_its_grants_and_their_holders_by_username(site_a1, site_b1, region_a):
+    both = UserFactory(username="both", first_name="Bo", last_name="Th")
+    grant(both, Role.SITE_MANAGER, site=site_a1)
+    grant(both, Role.AUDITOR, region=region_a)
+    grant(UserFactory(username="another.region"), Role.FINANCE, site=site_b1)
+    gone = UserFactory(username="gone")
+    grant(gone, Role.REQUESTER, site=site_a1)
+    gone.is_active = False
+    gone.save()
+    grant(UserFactory(username="able"), Role.REQUESTER, site=site_a1)
+
+    grants, people = policies.people_at(site_a1.pk)
+
+    assert sorted(grants, key=repr) == sorted(policies.grants_at(site_a1.pk), key=repr)
+    assert [person.username for person in people] == ["able", "both"]
+    assert {grant.user_id for grant in grants} == {person.pk for person in people}
+    assert (people[1].pk, people[1].get_full_name()) == (both.pk, "Bo Th")
