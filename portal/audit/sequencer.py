@@ -2,8 +2,8 @@
 
 A change writes its events in its own transaction with no sequence number and no hash, and
 takes no lock (portal.audit.services). Sealing is separate, as in a transparency log: one short
-transaction under the chain lock reads the head, takes the backlog in order, numbers and hashes
-it, and writes the four seal columns of each event (the only UPDATE the database allows, once).
+transaction under the chain lock reads the head, numbers and hashes the backlog in order, and
+writes the four seal columns of each event (the only UPDATE the database allows, once).
 
 Which events, in which order. Ids are handed out at insert, not at commit: a change that
 inserted id 10 may commit after one that inserted id 11, so "every event up to the highest id"
@@ -45,6 +45,7 @@ writer's own transaction instead (`seal_inline`).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -60,7 +61,9 @@ from portal.audit.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 
-# pg_advisory_xact_lock key of the chain: "TGAUDIT" as a number, so nothing else picks it.
+# The chain's advisory lock key: "TGAUDIT" as a number, so nothing else picks it. Inline sealing
+# takes it for its transaction, the sequencer for its session while it seals; they exclude
+# each other.
 CHAIN_LOCK = 0x5447415544495400
 # Events sealed per transaction: short enough to keep the lock hold short, long enough that a
 # backlog drains in few transactions.
@@ -128,42 +131,62 @@ def seal_after_commit() -> None:
     seal()
 
 
+# One sealer per process at a time: a thread that finds another of its process sealing leaves
+# the backlog to it without asking the database.
+_sealing_here = threading.Lock()
+
+
 def seal(*, limit: int | None = None) -> int:
     """Seal every committed event that can be sealed now, in order; return how many.
 
     Takes the chain lock without waiting: when another sealer holds it, that one seals the
-    backlog and this returns 0 at once. Must not run inside a transaction (the lock would be
-    held until the caller's transaction ended, and its own events could not be sealed).
+    backlog and this returns 0 at once (one statement). The lock is held by the session while
+    the batches commit one by one, and released at the end, or by the session's end if the
+    process dies. Must not run inside a transaction (its own events could not be sealed).
     """
     if inline():
         return 0  # events were sealed as they were written
     if connection.in_atomic_block:
         raise RuntimeError("seal() runs in a transaction of its own, after the writers commit")
+    if not _sealing_here.acquire(blocking=False):
+        return 0
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [CHAIN_LOCK])
+            if not cursor.fetchone()[0]:
+                return 0
+        try:
+            return _seal_batches(limit)
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK])
+    finally:
+        _sealing_here.release()
+
+
+def _seal_batches(limit: int | None) -> int:
     sealed = 0
     while limit is None or sealed < limit:
         batch = BATCH if limit is None else min(BATCH, limit - sealed)
         done = _seal_batch(batch)
-        if done is None:
-            break  # another sealer holds the chain
         sealed += done
         if done < batch:
             break
     return sealed
 
 
-def _seal_batch(batch: int) -> int | None:
+def _seal_batch(batch: int) -> int:
+    """Seal up to `batch` events; the caller holds the chain lock."""
+    # Read outside a transaction: nobody else seals while the lock is held, and an empty
+    # backlog (the common case right after a commit) then costs one statement.
+    backlog = list(
+        AuditEvent.objects.filter(sequence__isnull=True, txid__lt=_ENDED_BELOW)
+        .order_by("txid", "id")
+        .values_list("id", *chain.COLUMNS)[:batch]
+    )
+    if not backlog:
+        return 0
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [CHAIN_LOCK])
-            if not cursor.fetchone()[0]:
-                return None
-        backlog = list(
-            AuditEvent.objects.filter(sequence__isnull=True, txid__lt=_ENDED_BELOW)
-            .order_by("txid", "id")
-            .values_list("id", *chain.COLUMNS)[:batch]
-        )
-        if not backlog:
-            return 0
         sequence, previous = _head()
         ids, sequences, previous_hashes, hashes = [], [], [], []
         for row in backlog:
@@ -184,7 +207,7 @@ def _seal_batch(batch: int) -> int | None:
                 [ids, sequences, previous_hashes, hashes],
             )
         _before_seal_commit()
-        return len(backlog)
+    return len(backlog)
 
 
 def sequence_of(event: AuditEvent) -> int | None:

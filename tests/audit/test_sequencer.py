@@ -332,6 +332,16 @@ def _writer_process(site_id: int, name: str) -> None:
         connections.close_all()
 
 
+def _sealer_process(stop) -> None:
+    """A sealer of its own (another web node or worker): seals until told to stop."""
+    connections.close_all()
+    try:
+        while not stop.is_set():
+            sequencer.seal()
+    finally:
+        connections.close_all()
+
+
 @only_postgresql
 @pytest.mark.django_db(transaction=True)
 def test_thirty_two_writers_two_sealers_and_the_beat_leave_one_gapless_chain(site_a1):
@@ -349,24 +359,22 @@ def test_thirty_two_writers_two_sealers_and_the_beat_leave_one_gapless_chain(sit
         finally:
             connection.close()
 
-    def sealer() -> None:
-        while not stop.is_set():
-            sequencer.seal()
-
     def beat() -> None:
         while not stop.is_set():
             tasks.seal()  # the beat job's own entry point
             stop.wait(0.05)
 
-    helpers = [threading.Thread(target=guarded, args=(work,)) for work in (sealer, sealer, beat)]
-    connection.close()  # the forked writers must not inherit an open connection
+    connection.close()  # the forked writers and sealers must not inherit an open connection
     context = multiprocessing.get_context("fork")
+    sealers_stop = context.Event()
+    sealers = [context.Process(target=_sealer_process, args=(sealers_stop,)) for _ in range(2)]
     processes = [
         context.Process(target=_writer_process, args=(site_a1.pk, f"p{n}"))
         for n in range(WRITERS_EACH)
     ]
-    for process in processes:  # forked before any other thread runs
+    for process in sealers + processes:  # forked before any other thread runs
         process.start()
+    helpers = [threading.Thread(target=guarded, args=(beat,))]
     threads = [
         threading.Thread(target=guarded, args=(lambda n=n: _write_changes(site_a1.pk, f"t{n}"),))
         for n in range(WRITERS_EACH)
@@ -376,9 +384,11 @@ def test_thirty_two_writers_two_sealers_and_the_beat_leave_one_gapless_chain(sit
     for worker in processes + threads:
         worker.join(timeout=120)
     stop.set()
-    for helper in helpers:
+    sealers_stop.set()
+    for helper in helpers + sealers:
         helper.join(timeout=30)
 
+    assert [sealer.exitcode for sealer in sealers] == [0, 0]
     assert failures == []
     assert [process.exitcode for process in processes] == [0] * WRITERS_EACH
     ledger.seal_all()

@@ -419,7 +419,7 @@ def test_decisions_per_second(company, floor_table, results):
     # With inline sealing the statements from the ledger lock to the COMMIT hold up every other
     # decision; with the sequencer the decision takes no lock and tries the seal after COMMIT.
     waited = [n for n, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
-    tried = [n for n, sql in enumerate(statements) if "pg_try_advisory_xact_lock" in sql]
+    tried = [n for n, sql in enumerate(statements) if "pg_try_advisory_lock" in sql]
     if waited:
         how = f"{len(statements) - waited[0]} of them from the ledger lock on"
     elif tried:
