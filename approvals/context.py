@@ -305,6 +305,11 @@ def inbox_count(who, filters: InboxFilters | None = None, *, at=None) -> dict[st
     return capped(counts["total"], counts["overdue"])
 
 
+# What a list of requests never shows: the long texts and documents of each request, left
+# unread by the inbox page's lists.
+LISTED_WITHOUT = ("reason", "details", "odoo_snapshot", "drift", "apply_error")
+
+
 @dataclass(frozen=True)
 class InboxHead:
     """The first page of someone's inbox and its capped counts (see `inbox_head`)."""
@@ -316,8 +321,9 @@ class InboxHead:
 
 def inbox_head(who, filters: InboxFilters | None = None, *, limit: int, at=None) -> InboxHead:
     """The first `limit` requests `who` can decide now under `filters`, soonest due first (the
-    rows and cursor of `approvals.selectors.inbox_for`'s first page), with `inbox_count`'s
-    counts: two queries in the common case, for the inbox page.
+    rows and cursor of `approvals.selectors.inbox_for`'s first page, with their sites but not
+    their requesters or long texts), with `inbox_count`'s counts: two queries in the common
+    case, for the inbox page.
 
     The counts need the soonest due COUNT_CAP + 1 decidable requests. Rather than have the
     database test every waiting request at the person's sites (hundreds of milliseconds for a
@@ -366,7 +372,8 @@ def inbox_head(who, filters: InboxFilters | None = None, *, limit: int, at=None)
     shown = [pk for pk, _due in found[:limit]]
     page = list(
         ApprovalRequest.objects.filter(pk__in=shown)
-        .select_related("site", "requester")
+        .select_related("site")
+        .defer(*LISTED_WITHOUT)
         .order_by("due_at", "pk")
     )
     more = len(found) > limit

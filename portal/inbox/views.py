@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.db.models import Count, F, Q, Window
+from django.db.models import BooleanField, Count, F, Func, Q, Window
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -93,6 +93,7 @@ def _own_requests(authority: Authority) -> list:
     return list(
         ApprovalRequest.objects.filter(requester=authority.user_id)
         .select_related("site")
+        .defer(*context.LISTED_WITHOUT)
         .order_by("-created_at", "-pk")[:OWN_LIMIT]
     )
 
@@ -222,6 +223,7 @@ def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dic
                 window_overdue=Window(Count("pk", filter=Q(due_at__lt=now))),
             )
             .select_related("owner")
+            .defer(*_CASE_LISTED_WITHOUT)
             .order_by(*_SOONEST)[:CASE_LIMIT]
         )
         counts = (cases[0].window_total, cases[0].window_overdue) if cases else (0, 0)
@@ -234,6 +236,8 @@ def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dic
 # state in due order (an index range each, merged) rather than site by site and sorted.
 CASE_SITES_MAX = 24
 _SOONEST = (F("due_at").asc(nulls_last=True), "pk")
+# What the list of cases never shows: each case's documents and notes, left unread.
+_CASE_LISTED_WITHOUT = ("payload", "evidence", "resolution_note")
 
 
 def _narrowed_cases(cases, data: dict, now):
@@ -253,13 +257,28 @@ def _narrowed_cases(cases, data: dict, now):
     return cases
 
 
+class _AnyOf(Func):
+    """`field = ANY(%s)` with the values as one array parameter (PostgreSQL): a list of hundreds
+    of sites costs one parameter to build and send, not one each."""
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, values: list[int]):
+        super().__init__(F(field))
+        self.values = values
+
+    def as_sql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"{column} = ANY(%s)", (*params, self.values)
+
+
 def _cases_by_queue(narrowed, reach, size: int, now) -> tuple[list, tuple[int, int]]:
     """The page and the window's counts for someone who works a queue at many sites (two
     queries). Each queue the person works, in each open state, is one range of the
     (queue, state, due) index read in due order, narrowed to the sites where they work that
     queue (exactly `worked_cases`' branch for the queue); the soonest `size` of them merged."""
     streams = [
-        narrowed.filter(queue=queue, state=state, site__in=sorted(worked))
+        narrowed.filter(_AnyOf("site", sorted(worked)), queue=queue, state=state)
         .order_by(*_SOONEST)
         .values_list("pk", "due_at")[:size]
         for queue, worked in sorted(reach.worked.items())
@@ -270,7 +289,10 @@ def _cases_by_queue(narrowed, reach, size: int, now) -> tuple[list, tuple[int, i
     overdue = sum(1 for _pk, due in window if due is not None and due < now)
     shown = [pk for pk, _due in window[:CASE_LIMIT]]
     cases = list(
-        ExceptionCase.objects.filter(pk__in=shown).select_related("owner").order_by(*_SOONEST)
+        ExceptionCase.objects.filter(pk__in=shown)
+        .select_related("owner")
+        .defer(*_CASE_LISTED_WITHOUT)
+        .order_by(*_SOONEST)
     )
     return cases, (len(window), overdue)
 

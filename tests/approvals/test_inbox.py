@@ -188,7 +188,7 @@ def test_the_head_is_the_first_page_with_its_counts(
             # A query a batch, at most the last resort, and the rows.
             with django_assert_max_num_queries(batches + 2):
                 head = context.inbox_head(authority, filters, limit=limit)
-                [(r.site.code, r.requester.username) for r in head.requests]
+                [(r.site.code, r.title, r.amount) for r in head.requests]
 
             assert _ids(head) == _ids(page)
             assert head.next_cursor == page.next_cursor
