@@ -34,7 +34,7 @@ from approvals.models import (
     RequestState,
     RiskFlag,
 )
-from approvals.selectors import InboxFilters, _filtered
+from approvals.selectors import LISTED_WITHOUT, InboxFilters, _filtered
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import REQUEST_TYPE, trail_for
 from portal.audit.sentences import event_sentence
@@ -303,11 +303,6 @@ def inbox_count(who, filters: InboxFilters | None = None, *, at=None) -> dict[st
         total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=deciding.at))
     )
     return capped(counts["total"], counts["overdue"])
-
-
-# What a list of requests never shows: the long texts and documents of each request, left
-# unread by the inbox page's lists.
-LISTED_WITHOUT = ("reason", "details", "odoo_snapshot", "drift", "apply_error")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from approvals import context
 from approvals.authority import Authority, authority_for
 from approvals.context import COUNT_CAP
 from approvals.models import ApprovalRequest
-from approvals.selectors import InboxFilters, inbox_for
+from approvals.selectors import LISTED_WITHOUT, InboxFilters, inbox_for
 from exceptions import policies as case_policies
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from portal.inbox import rows
@@ -93,7 +93,7 @@ def _own_requests(authority: Authority) -> list:
     return list(
         ApprovalRequest.objects.filter(requester=authority.user_id)
         .select_related("site")
-        .defer(*context.LISTED_WITHOUT)
+        .defer(*LISTED_WITHOUT)
         .order_by("-created_at", "-pk")[:OWN_LIMIT]
     )
 
