@@ -204,14 +204,13 @@ def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dic
     data = form.cleaned_data
     by_id = {site.pk: site for site in sites}
     reach = case_policies.reach_of(user, grants=authority.grants)
-    narrowed = _narrowed_cases(ExceptionCase.objects.all(), data, now)
     # Soonest due first, so the capped window holds every overdue case, up to the cap.
     size = max(COUNT_CAP, CASE_LIMIT) + 1
     many = max((len(worked) for worked in reach.worked.values()), default=0) > CASE_SITES_MAX
     if many and connection.vendor == "postgresql":
-        cases, counts = _cases_by_queue(narrowed, reach, size, now)
+        cases, counts = _cases_by_queue(data, reach, size, now)
     else:
-        worked = narrowed.filter(
+        worked = _narrowed_cases(ExceptionCase.objects.all(), data, now).filter(
             case_policies.worked_cases(user, reach=reach), state__in=OPEN_CASE_STATES
         )
         window = worked.order_by(*_SOONEST).values("pk")[:size]
@@ -272,20 +271,54 @@ class _AnyOf(Func):
         return f"{column} = ANY(%s)", (*params, self.values)
 
 
-def _cases_by_queue(narrowed, reach, size: int, now) -> tuple[list, tuple[int, int]]:
+_ONE_RANGE = ("inbox-range-queue", "inbox-range-state")
+
+
+def _merged_ranges(data: dict, ranges: list, size: int, now) -> list | None:
+    """`_cases_by_queue`'s window as one UNION ALL of the compiled text of one range, or None
+    when the compiled range does not start with its sites, queue and state."""
+    sites = [0]
+    one = (
+        ExceptionCase.objects.filter(_AnyOf("site", sites), queue=_ONE_RANGE[0])
+        .filter(state=_ONE_RANGE[1])
+        .order_by(*_SOONEST)
+    )
+    one = _narrowed_cases(one, data, now).values_list("pk", "due_at")[:size]
+    sql, params = one.query.sql_with_params()
+    if len(params) < 3 or params[0] is not sites or tuple(params[1:3]) != _ONE_RANGE:
+        return None
+    # Only Django's own compiled text is repeated; every value travels as a parameter.
+    merged = " UNION ALL ".join(f"({sql})" for _ in ranges)
+    values = [value for found in ranges for value in (*found, *params[3:])]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{merged} ORDER BY 2 ASC NULLS LAST, 1 ASC LIMIT %s", [*values, size])
+        return cursor.fetchall()
+
+
+def _cases_by_queue(data: dict, reach, size: int, now) -> tuple[list, tuple[int, int]]:
     """The page and the window's counts for someone who works a queue at many sites (two
     queries). Each queue the person works, in each open state, is one range of the
     (queue, state, due) index read in due order, narrowed to the sites where they work that
-    queue (exactly `worked_cases`' branch for the queue); the soonest `size` of them merged."""
-    streams = [
-        narrowed.filter(_AnyOf("site", sorted(worked)), queue=queue, state=state)
-        .order_by(*_SOONEST)
-        .values_list("pk", "due_at")[:size]
+    queue (exactly `worked_cases`' branch for the queue); the soonest `size` of them merged.
+
+    The ranges differ only in their queue, state and sites, so Django compiles one of them and
+    the others reuse its text with their own values."""
+    ranges = [
+        (sorted(worked), queue, state)
         for queue, worked in sorted(reach.worked.items())
         if worked
         for state in OPEN_CASE_STATES
     ]
-    window = list(streams[0].union(*streams[1:], all=True).order_by("due_at", "pk")[:size])
+    window = _merged_ranges(data, ranges, size, now)
+    if window is None:
+        streams = [
+            _narrowed_cases(ExceptionCase.objects.all(), data, now)
+            .filter(_AnyOf("site", sites), queue=queue, state=state)
+            .order_by(*_SOONEST)
+            .values_list("pk", "due_at")[:size]
+            for sites, queue, state in ranges
+        ]
+        window = list(streams[0].union(*streams[1:], all=True).order_by("due_at", "pk")[:size])
     overdue = sum(1 for _pk, due in window if due is not None and due < now)
     shown = [pk for pk, _due in window[:CASE_LIMIT]]
     cases = list(

@@ -330,6 +330,7 @@ def test_cases_read_queue_by_queue_for_many_sites_make_the_same_list(
     from exceptions.services import case_assign, case_start
     from portal.inbox import views
 
+    on_postgresql = connection.vendor == "postgresql"
     monkeypatch.setattr(context, "COUNT_CAP", cap)
     monkeypatch.setattr(views, "COUNT_CAP", cap)
     kinds = ("shipment_delay", "receipt_discrepancy", "return_damage")
@@ -346,10 +347,26 @@ def test_cases_read_queue_by_queue_for_many_sites_make_the_same_list(
         start = page.index('id="inbox-counts"')
         return page[start : page.index("</section>", page.index('id="cases-heading"'))]
 
+    merged = []
+    real = views._merged_ranges
+
+    def merging(*args):
+        merged.append(real(*args))
+        return merged[-1]
+
+    monkeypatch.setattr(views, "_merged_ranges", merging)
     by_site = cases_section(client.get(HOME).text)
     monkeypatch.setattr(views, "CASE_SITES_MAX", 0)
     by_queue = cases_section(client.get(HOME).text)
+    filtered = client.get(HOME, {"kind": "shipment_delay", "min_amount": "101"}).text
 
     assert by_queue == by_site
+    # Read as one statement, from the text Django compiled for one queue and state.
+    assert len(merged) == (2 if on_postgresql else 0)
+    assert all(window is not None for window in merged)
+    assert "Case queue-3" in filtered and "Case queue-0" not in filtered
     assert "Case queue-0" in by_site and "Case queue-3" in by_site
     assert "Case queue-2" not in by_site  # at B1, outside the regional manager's region
+    monkeypatch.setattr(views, "CASE_SITES_MAX", 24)
+    by_site_filtered = client.get(HOME, {"kind": "shipment_delay", "min_amount": "101"}).text
+    assert cases_section(by_site_filtered) == cases_section(filtered)
