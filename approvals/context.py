@@ -292,17 +292,10 @@ COUNT_CAP = 100
 
 def inbox_count(who, filters: InboxFilters | None = None, *, at=None) -> dict[str, int | bool]:
     """How many requests `who` can decide now under `filters`, and how many are overdue, each
-    counted up to COUNT_CAP; `more` says the total went past it."""
+    counted up to COUNT_CAP; `more` says the total went past it (see `_soonest_decidable`)."""
     deciding = authority.as_authority(who, at=at)
-    soonest = _decidable(deciding, filters)
-    if soonest is None:
-        return capped(0, 0)
-    # One query: the soonest due first, so the overdue ones come before the others and the
-    # capped window holds as many of them as there are, up to the cap.
-    counts = soonest[: COUNT_CAP + 1].aggregate(
-        total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=deciding.at))
-    )
-    return capped(counts["total"], counts["overdue"])
+    found = _soonest_decidable(deciding, filters or InboxFilters(), COUNT_CAP + 1)
+    return _counted(found, deciding.at)
 
 
 @dataclass(frozen=True)
@@ -318,50 +311,10 @@ def inbox_head(who, filters: InboxFilters | None = None, *, limit: int, at=None)
     """The first `limit` requests `who` can decide now under `filters`, soonest due first (the
     rows and cursor of `approvals.selectors.inbox_for`'s first page, with their sites but not
     their requesters or long texts), with `inbox_count`'s counts: two queries in the common
-    case, for the inbox page.
-
-    The counts need the soonest due COUNT_CAP + 1 decidable requests. Rather than have the
-    database test every waiting request at the person's sites (hundreds of milliseconds for a
-    region at a million requests), this reads the soonest due waiting requests in batches as
-    `inbox_for` does, each batch with whether each one is the person's to decide (one query a
-    batch, usually one batch), then the page's rows.
-    """
-    from approvals.selectors import INBOX_BATCHES, _after, _candidates, deciding_sites
-
+    case, for the inbox page."""
     deciding = authority.as_authority(who, at=at)
-    at = deciding.at
-    filters = filters or InboxFilters()
-    sites = deciding_sites(deciding, filters.site_id)
-    if not sites:
-        return InboxHead([], None, capped(0, 0))
-    waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
-    decidable = Exists(ApprovalStep.objects.filter(deciding.steps(), request=OuterRef("pk")))
-    need = max(COUNT_CAP, limit) + 1
-    # (id, due_at) of the soonest due decidable requests, up to `need` of them.
-    found: list[tuple[int, datetime]] = []
-    cursor, size, complete = None, 2 * need, False
-    for _ in range(INBOX_BATCHES):
-        batch = list(
-            ApprovalRequest.objects.filter(
-                pk__in=_candidates(waiting, sites, cursor, size).values("pk")
-            )
-            .annotate(theirs=decidable)
-            .order_by("due_at", "pk")
-            .values_list("pk", "due_at", "theirs")
-        )
-        found += [(pk, due) for pk, due, theirs in batch if theirs]
-        if len(found) >= need or len(batch) < size:
-            complete = True
-            break
-        cursor = (batch[-1][1], batch[-1][0])
-        size *= 4
-    if not complete:
-        # Someone who can decide few of the requests at their busy sites: finish with one
-        # query that tests every remaining request in order, as inbox_for does.
-        rest = _after(waiting.filter(decidable, site__in=sites), cursor)
-        found += rest.order_by("due_at", "pk").values_list("pk", "due_at")[: need - len(found)]
-    found = found[:need]
-    counts = capped(len(found), sum(1 for _pk, due in found if due is not None and due < at))
+    found = _soonest_decidable(deciding, filters or InboxFilters(), max(COUNT_CAP, limit) + 1)
+    counts = _counted(found, deciding.at)
     if not found:
         return InboxHead([], None, counts)
     shown = [pk for pk, _due in found[:limit]]
@@ -375,20 +328,51 @@ def inbox_head(who, filters: InboxFilters | None = None, *, limit: int, at=None)
     return InboxHead(page, (page[-1].due_at, page[-1].pk) if more else None, counts)
 
 
-def _decidable(deciding, filters: InboxFilters | None):
-    """The requests the authority `deciding` may decide now under `filters`, soonest due
-    first; None when there are none to look at (no deciding site)."""
-    from approvals.selectors import deciding_sites
+def _soonest_decidable(deciding, filters: InboxFilters, need: int) -> list[tuple[int, datetime]]:
+    """(id, due_at) of the first `need` requests the authority `deciding` may decide now under
+    `filters`, soonest due first.
 
-    filters = filters or InboxFilters()
+    Rather than have the database test every waiting request at the person's sites (hundreds
+    of milliseconds for a region at a million requests), this reads the soonest due waiting
+    requests in batches as `inbox_for` does, each batch with whether each one is the person's
+    to decide: one query a batch, usually one batch.
+    """
+    from approvals.selectors import INBOX_BATCHES, _after, _candidates, deciding_sites
+
+    at = deciding.at
     sites = deciding_sites(deciding, filters.site_id)
     if not sites:
-        return None
-    steps = ApprovalStep.objects.filter(deciding.steps(), request=OuterRef("pk"))
-    query = ApprovalRequest.objects.filter(
-        Exists(steps), state=RequestState.IN_REVIEW, site__in=sites
+        return []
+    waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
+    decidable = Exists(ApprovalStep.objects.filter(deciding.steps(), request=OuterRef("pk")))
+    found: list[tuple[int, datetime]] = []
+    cursor, size = None, 2 * need
+    for _ in range(INBOX_BATCHES):
+        batch = list(
+            ApprovalRequest.objects.filter(
+                pk__in=_candidates(waiting, sites, cursor, size).values("pk")
+            )
+            .annotate(theirs=decidable)
+            .order_by("due_at", "pk")
+            .values_list("pk", "due_at", "theirs")
+        )
+        found += [(pk, due) for pk, due, theirs in batch if theirs]
+        if len(found) >= need or len(batch) < size:
+            return found[:need]
+        cursor = (batch[-1][1], batch[-1][0])
+        size *= 4
+    # Someone who can decide few of the requests at their busy sites: finish with one query
+    # that tests every remaining request in order, as inbox_for does.
+    rest = _after(waiting.filter(decidable, site__in=sites), cursor)
+    return found + list(
+        rest.order_by("due_at", "pk").values_list("pk", "due_at")[: need - len(found)]
     )
-    return _filtered(query, filters, deciding.at).order_by(F("due_at").asc(nulls_last=True), "pk")
+
+
+def _counted(found: list[tuple[int, datetime]], at: datetime) -> dict[str, int | bool]:
+    """The capped counts of the soonest due decidable requests: overdue ones come first, so a
+    window of COUNT_CAP + 1 or more holds as many of them as there are, up to the cap."""
+    return capped(len(found), sum(1 for _pk, due in found if due is not None and due < at))
 
 
 def capped(total: int, overdue: int) -> dict[str, int | bool]:

@@ -173,16 +173,28 @@ def test_the_head_is_the_first_page_with_its_counts(
     # their head reads further batches, or with one batch allowed finishes with the plain
     # query; with a cap of 100 every batch runs out of requests.
     from approvals import context, selectors
+    from approvals.models import ApprovalRequest
 
     monkeypatch.setattr(context, "COUNT_CAP", cap)
     monkeypatch.setattr(selectors, "INBOX_BATCHES", batches)
     for request in crowded[1:30:2]:
         services.request_approve(actor=site_manager, request_id=request.pk)
-    overdue = crowded[0]
-    overdue.due_at = timezone.now() - timedelta(hours=1)
-    overdue.save(update_fields=["due_at"])
+    late = crowded[0]
+    late.due_at = timezone.now() - timedelta(hours=1)
+    late.save(update_fields=["due_at"])
+    totals = []
     for person in (regional_manager, busy, site_manager):
         authority = Authority.of(person)
+        # Every request theirs to decide, by the plain one-query filter, counted up to the cap.
+        every = _reference_page(person, filters, limit=1000)
+        overdue = ApprovalRequest.objects.filter(pk__in=every, due_at__lt=authority.at).count()
+        counts = {
+            "total": min(len(every), cap),
+            "overdue": min(overdue, cap),
+            "more": len(every) > cap,
+            "more_overdue": overdue > cap,
+        }
+        totals.append(len(every))
         for limit in (4, 50):
             page = inbox_for(authority, filters=filters, limit=limit)
             # A query a batch, at most the last resort, and the rows.
@@ -192,7 +204,8 @@ def test_the_head_is_the_first_page_with_its_counts(
 
             assert _ids(head) == _ids(page)
             assert head.next_cursor == page.next_cursor
-            assert head.counts == context.inbox_count(authority, filters)
+            assert head.counts == context.inbox_count(authority, filters) == counts
+    assert any(totals)
 
 
 # --- filters --------------------------------------------------------------------------------
