@@ -76,13 +76,20 @@ def inbox_for(
         # with one query that tests every remaining request in order.
         rest = _after(waiting.filter(Exists(steps), site__in=sites), cursor)
         missing = limit + 1 - len(found)
-        found += rest.select_related("site", "requester").order_by("due_at", "pk")[:missing]
+        found += (
+            rest.select_related("site", "requester")
+            .defer(*LISTED_WITHOUT)
+            .order_by("due_at", "pk")[:missing]
+        )
     rows = found[:limit]
     more = len(found) > limit
     return InboxPage(rows, (rows[-1].due_at, rows[-1].pk) if more else None)
 
 
 _DONE = object()
+# What a list of requests never shows: each request's long texts and documents, left unread by
+# the inbox and the lists built on it (reading one of them later costs a query).
+LISTED_WITHOUT = ("reason", "details", "odoo_snapshot", "drift", "apply_error")
 
 
 def _from_batches(decidable: Exists, waiting: QuerySet, sites: list[int], cursor, need: int):
@@ -96,7 +103,8 @@ def _from_batches(decidable: Exists, waiting: QuerySet, sites: list[int], cursor
             # The per-step test runs on this batch only, not on every waiting request.
             theirs = ApprovalRequest.objects.filter(decidable, pk__in=[pk for pk, _due in batch])
             # Only as many rows as the page still lacks: the rest would be read and dropped.
-            theirs = theirs.select_related("site", "requester").order_by("due_at", "pk")
+            theirs = theirs.select_related("site", "requester").defer(*LISTED_WITHOUT)
+            theirs = theirs.order_by("due_at", "pk")
             found += theirs[: need - len(found)]
         if len(found) >= need or len(batch) < size:
             return found[:need], _DONE

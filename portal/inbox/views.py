@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, F, Q
+from django.db import connection
+from django.db.models import BooleanField, Count, F, Func, Q, Window
 from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +20,8 @@ from django.urls import reverse
 from approvals import context
 from approvals.authority import Authority, authority_for
 from approvals.context import COUNT_CAP
-from approvals.selectors import InboxFilters, inbox_for, requests_visible_to
+from approvals.models import ApprovalRequest
+from approvals.selectors import LISTED_WITHOUT, InboxFilters, inbox_for
 from exceptions import policies as case_policies
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from portal.inbox import rows
@@ -81,11 +83,17 @@ def home(request):
 
 
 def _own_requests(authority: Authority) -> list:
-    """The requests the person raised, newest first (one query): where a requester tracks them."""
+    """The requests the person raised, newest first (one query): where a requester tracks them.
+
+    Whoever raised a request may open it (`Authority.visible`), so these need no test of the
+    person's sites, and the query reads the requester's own rows only.
+    """
+    if authority.user_id is None:
+        return []
     return list(
-        requests_visible_to(authority)
-        .filter(requester=authority.user_id)
+        ApprovalRequest.objects.filter(requester=authority.user_id)
         .select_related("site")
+        .defer(*LISTED_WITHOUT)
         .order_by("-created_at", "-pk")[:OWN_LIMIT]
     )
 
@@ -100,18 +108,20 @@ def _approvals(authority: Authority, form: InboxFilterForm, now) -> dict:
         return {"entries": [], "next_cursor": "", "request_counts": _no_counts()}
     data = form.cleaned_data
     filters = _request_filters(data)
-    page = inbox_for(authority, filters=filters, after=data.get("after"), limit=PAGE_SIZE)
-    paged = data.get("after") is not None
-    if paged or page.next_cursor is not None:
-        counts = context.inbox_count(authority, filters)
+    after = data.get("after")
+    if after is None:
+        # The first page and its counts come from one query.
+        head = context.inbox_head(authority, filters, limit=PAGE_SIZE)
+        requests, next_cursor, counts = head.requests, head.next_cursor, head.counts
     else:
-        # A first page with nothing after it holds every request there is to count.
-        counts = _counts_of(page.requests, now)
+        page = inbox_for(authority, filters=filters, after=after, limit=PAGE_SIZE)
+        requests, next_cursor = page.requests, page.next_cursor
+        counts = context.inbox_count(authority, filters)
     return {
-        "entries": context.inbox_rows(authority, page.requests),
-        "next_cursor": cursor_text(page.next_cursor),
+        "entries": context.inbox_rows(authority, requests),
+        "next_cursor": cursor_text(next_cursor),
         "request_counts": counts,
-        "paged": paged,
+        "paged": after is not None,
     }
 
 
@@ -181,8 +191,9 @@ def _following(authority: Authority, form: InboxFilterForm, done: int | None):
 
 
 def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dict:
-    """Open cases in the queues the person works, soonest due first: one page, and one capped
-    count when the page is full, however many cases are open in scope.
+    """Open cases in the queues the person works, soonest due first: one page and its capped
+    counts, in one query (two for someone who works queues at many sites), however many cases
+    are open in scope.
 
     The cases are open ones in a queue the person works at the case's site
     (exceptions.policies.worked_cases), judged from the grant rows their authority already
@@ -193,49 +204,131 @@ def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dic
     data = form.cleaned_data
     by_id = {site.pk: site for site in sites}
     reach = case_policies.reach_of(user, grants=authority.grants)
-    worked = ExceptionCase.objects.filter(
-        case_policies.worked_cases(user, reach=reach), state__in=OPEN_CASE_STATES
-    )
-    narrowing = {"queue": data.get("queue"), "site": data.get("site"), "kind": data.get("kind")}
-    worked = worked.filter(**{k: v for k, v in narrowing.items() if v})
-    if data.get("overdue"):
-        worked = worked.filter(due_at__lt=now)
-    low, high = data.get("min_amount"), data.get("max_amount")
-    if low is not None:
-        worked = worked.filter(amount_at_stake__gte=low)
-    if high is not None:
-        worked = worked.filter(amount_at_stake__lte=high)
-    text = (data.get("q") or "").strip()
-    if text:
-        worked = worked.filter(title__icontains=text)
-    soonest = worked.order_by(F("due_at").asc(nulls_last=True), "pk")
-    cases = list(soonest.select_related("owner")[:CASE_LIMIT])
+    # Soonest due first, so the capped window holds every overdue case, up to the cap.
+    size = max(COUNT_CAP, CASE_LIMIT) + 1
+    many = max((len(worked) for worked in reach.worked.values()), default=0) > CASE_SITES_MAX
+    if many and connection.vendor == "postgresql":
+        cases, counts = _cases_by_queue(data, reach, size, now)
+    else:
+        worked = _narrowed_cases(ExceptionCase.objects.all(), data, now).filter(
+            case_policies.worked_cases(user, reach=reach), state__in=OPEN_CASE_STATES
+        )
+        window = worked.order_by(*_SOONEST).values("pk")[:size]
+        # The page read from the window and the window counted with it.
+        cases = list(
+            ExceptionCase.objects.filter(pk__in=window)
+            .annotate(
+                window_total=Window(Count("pk")),
+                window_overdue=Window(Count("pk", filter=Q(due_at__lt=now))),
+            )
+            .select_related("owner")
+            .defer(*_CASE_LISTED_WITHOUT)
+            .order_by(*_SOONEST)[:CASE_LIMIT]
+        )
+        counts = (cases[0].window_total, cases[0].window_overdue) if cases else (0, 0)
     for case in cases:
         case.site = by_id[case.site_id]
-    if len(cases) < CASE_LIMIT:
-        # Every case there is to count is on the page.
-        return {"cases": cases, "case_counts": _counts_of(cases, now)}
-    # Soonest due first, so the capped window holds every overdue case, up to the cap.
-    counts = soonest[: COUNT_CAP + 1].aggregate(
-        total=Count("pk"), overdue=Count("pk", filter=Q(due_at__lt=now))
+    return {"cases": cases, "case_counts": context.capped(*counts)}
+
+
+# Beyond this many sites in one queue, the open cases are read queue by queue and state by
+# state in due order (an index range each, merged) rather than site by site and sorted.
+CASE_SITES_MAX = 24
+_SOONEST = (F("due_at").asc(nulls_last=True), "pk")
+# What the list of cases never shows: each case's documents and notes, left unread.
+_CASE_LISTED_WITHOUT = ("payload", "evidence", "resolution_note")
+
+
+def _narrowed_cases(cases, data: dict, now):
+    """`cases` under the inbox filters."""
+    narrowing = {"queue": data.get("queue"), "site": data.get("site"), "kind": data.get("kind")}
+    cases = cases.filter(**{k: v for k, v in narrowing.items() if v})
+    if data.get("overdue"):
+        cases = cases.filter(due_at__lt=now)
+    low, high = data.get("min_amount"), data.get("max_amount")
+    if low is not None:
+        cases = cases.filter(amount_at_stake__gte=low)
+    if high is not None:
+        cases = cases.filter(amount_at_stake__lte=high)
+    text = (data.get("q") or "").strip()
+    if text:
+        cases = cases.filter(title__icontains=text)
+    return cases
+
+
+class _AnyOf(Func):
+    """`field = ANY(%s)` with the values as one array parameter (PostgreSQL): a list of hundreds
+    of sites costs one parameter to build and send, not one each."""
+
+    output_field = BooleanField()
+
+    def __init__(self, field: str, values: list[int]):
+        super().__init__(F(field))
+        self.values = values
+
+    def as_sql(self, compiler, connection, **extra):
+        column, params = compiler.compile(self.source_expressions[0])
+        return f"{column} = ANY(%s)", (*params, self.values)
+
+
+_ONE_RANGE = ("inbox-range-queue", "inbox-range-state")
+
+
+def _merged_ranges(data: dict, ranges: list, size: int, now) -> list | None:
+    """`_cases_by_queue`'s window as one UNION ALL of the compiled text of one range, or None
+    when the compiled range does not start with its sites, queue and state."""
+    sites = [0]
+    one = (
+        ExceptionCase.objects.filter(_AnyOf("site", sites), queue=_ONE_RANGE[0])
+        .filter(state=_ONE_RANGE[1])
+        .order_by(*_SOONEST)
     )
-    return {"cases": cases, "case_counts": _capped(counts["total"], counts["overdue"])}
+    one = _narrowed_cases(one, data, now).values_list("pk", "due_at")[:size]
+    sql, params = one.query.sql_with_params()
+    if len(params) < 3 or params[0] is not sites or tuple(params[1:3]) != _ONE_RANGE:
+        return None
+    # Only Django's own compiled text is repeated; every value travels as a parameter.
+    merged = " UNION ALL ".join(f"({sql})" for _ in ranges)
+    values = [value for found in ranges for value in (*found, *params[3:])]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{merged} ORDER BY 2 ASC NULLS LAST, 1 ASC LIMIT %s", [*values, size])
+        return cursor.fetchall()
 
 
-def _counts_of(items, now) -> dict:
-    """The counts of a list that holds every item there is (no query)."""
-    overdue = sum(1 for item in items if item.due_at and item.due_at < now)
-    return _capped(len(items), overdue)
+def _cases_by_queue(data: dict, reach, size: int, now) -> tuple[list, tuple[int, int]]:
+    """The page and the window's counts for someone who works a queue at many sites (two
+    queries). Each queue the person works, in each open state, is one range of the
+    (queue, state, due) index read in due order, narrowed to the sites where they work that
+    queue (exactly `worked_cases`' branch for the queue); the soonest `size` of them merged.
 
-
-def _capped(total: int, overdue: int) -> dict:
-    return {
-        "total": min(total, COUNT_CAP),
-        "overdue": min(overdue, COUNT_CAP),
-        "more": total > COUNT_CAP,
-        "more_overdue": overdue > COUNT_CAP,
-    }
+    The ranges differ only in their queue, state and sites, so Django compiles one of them and
+    the others reuse its text with their own values."""
+    ranges = [
+        (sorted(worked), queue, state)
+        for queue, worked in sorted(reach.worked.items())
+        if worked
+        for state in OPEN_CASE_STATES
+    ]
+    window = _merged_ranges(data, ranges, size, now)
+    if window is None:
+        streams = [
+            _narrowed_cases(ExceptionCase.objects.all(), data, now)
+            .filter(_AnyOf("site", sites), queue=queue, state=state)
+            .order_by(*_SOONEST)
+            .values_list("pk", "due_at")[:size]
+            for sites, queue, state in ranges
+        ]
+        window = list(streams[0].union(*streams[1:], all=True).order_by("due_at", "pk")[:size])
+    overdue = sum(1 for _pk, due in window if due is not None and due < now)
+    shown = [pk for pk, _due in window[:CASE_LIMIT]]
+    cases = list(
+        ExceptionCase.objects.filter(pk__in=shown)
+        .select_related("owner")
+        .defer(*_CASE_LISTED_WITHOUT)
+        .order_by(*_SOONEST)
+    )
+    return cases, (len(window), overdue)
 
 
 def _no_counts() -> dict:
-    return {"total": 0, "overdue": 0, "more": False, "more_overdue": False}
+    return context.capped(0, 0)

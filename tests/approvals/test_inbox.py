@@ -154,6 +154,60 @@ def test_pages_match_the_plain_permission_filter_when_most_candidates_are_not_th
     assert _reference_page(regional_manager, limit=1000)
 
 
+@pytest.mark.parametrize(("cap", "batches"), [(3, 1), (3, 3), (100, 3)])
+@pytest.mark.parametrize(
+    "filters", [InboxFilters(), InboxFilters(kind="purchase", min_amount=D("5000"))]
+)
+def test_the_head_is_the_first_page_with_its_counts(
+    crowded,
+    regional_manager,
+    site_manager,
+    busy,
+    filters,
+    cap,
+    batches,
+    monkeypatch,
+    django_assert_max_num_queries,
+):
+    # Most of the soonest due requests at the regional manager's sites are someone else's, so
+    # their head reads further batches, or with one batch allowed finishes with the plain
+    # query; with a cap of 100 every batch runs out of requests.
+    from approvals import context, selectors
+    from approvals.models import ApprovalRequest
+
+    monkeypatch.setattr(context, "COUNT_CAP", cap)
+    monkeypatch.setattr(selectors, "INBOX_BATCHES", batches)
+    for request in crowded[1:30:2]:
+        services.request_approve(actor=site_manager, request_id=request.pk)
+    late = crowded[0]
+    late.due_at = timezone.now() - timedelta(hours=1)
+    late.save(update_fields=["due_at"])
+    totals = []
+    for person in (regional_manager, busy, site_manager):
+        authority = Authority.of(person)
+        # Every request theirs to decide, by the plain one-query filter, counted up to the cap.
+        every = _reference_page(person, filters, limit=1000)
+        overdue = ApprovalRequest.objects.filter(pk__in=every, due_at__lt=authority.at).count()
+        counts = {
+            "total": min(len(every), cap),
+            "overdue": min(overdue, cap),
+            "more": len(every) > cap,
+            "more_overdue": overdue > cap,
+        }
+        totals.append(len(every))
+        for limit in (4, 50):
+            page = inbox_for(authority, filters=filters, limit=limit)
+            # A query a batch, at most the last resort, and the rows.
+            with django_assert_max_num_queries(batches + 2):
+                head = context.inbox_head(authority, filters, limit=limit)
+                [(r.site.code, r.title, r.amount) for r in head.requests]
+
+            assert _ids(head) == _ids(page)
+            assert head.next_cursor == page.next_cursor
+            assert head.counts == context.inbox_count(authority, filters) == counts
+    assert any(totals)
+
+
 # --- filters --------------------------------------------------------------------------------
 
 

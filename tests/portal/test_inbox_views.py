@@ -318,3 +318,55 @@ def test_new_request_is_offered_only_to_people_who_may_raise_somewhere(
     assert 'id="new-request"' in raising
     assert 'id="new-request"' not in reading
     assert "Auditor" in reading  # their role is listed in their reach all the same
+
+
+@pytest.mark.parametrize("cap", [2, 100])
+def test_cases_read_queue_by_queue_for_many_sites_make_the_same_list(
+    client, matrix, site_a1, site_a2, site_b1, regional_manager, monkeypatch, cap
+):
+    # Someone who works a queue at many sites has their cases read queue by queue and state by
+    # state (on PostgreSQL); the list and its counts are those of the site-by-site read.
+    from approvals import context
+    from exceptions.services import case_assign, case_start
+    from portal.inbox import views
+
+    on_postgresql = connection.vendor == "postgresql"
+    monkeypatch.setattr(context, "COUNT_CAP", cap)
+    monkeypatch.setattr(views, "COUNT_CAP", cap)
+    kinds = ("shipment_delay", "receipt_discrepancy", "return_damage")
+    made = [
+        _case(site, f"queue-{i}", kind=kinds[i % 3], amount=str(100 + i))
+        for i, site in enumerate([site_a1, site_a2, site_b1] * 3)
+    ]
+    case_assign(actor=regional_manager, case_id=made[1].pk, owner=regional_manager)
+    case_assign(actor=regional_manager, case_id=made[3].pk, owner=regional_manager)
+    case_start(actor=regional_manager, case_id=made[3].pk)
+    client.force_login(regional_manager)
+
+    def cases_section(page: str) -> str:
+        start = page.index('id="inbox-counts"')
+        return page[start : page.index("</section>", page.index('id="cases-heading"'))]
+
+    merged = []
+    real = views._merged_ranges
+
+    def merging(*args):
+        merged.append(real(*args))
+        return merged[-1]
+
+    monkeypatch.setattr(views, "_merged_ranges", merging)
+    by_site = cases_section(client.get(HOME).text)
+    monkeypatch.setattr(views, "CASE_SITES_MAX", 0)
+    by_queue = cases_section(client.get(HOME).text)
+    filtered = client.get(HOME, {"kind": "shipment_delay", "min_amount": "101"}).text
+
+    assert by_queue == by_site
+    # Read as one statement, from the text Django compiled for one queue and state.
+    assert len(merged) == (2 if on_postgresql else 0)
+    assert all(window is not None for window in merged)
+    assert "Case queue-3" in filtered and "Case queue-0" not in filtered
+    assert "Case queue-0" in by_site and "Case queue-3" in by_site
+    assert "Case queue-2" not in by_site  # at B1, outside the regional manager's region
+    monkeypatch.setattr(views, "CASE_SITES_MAX", 24)
+    by_site_filtered = client.get(HOME, {"kind": "shipment_delay", "min_amount": "101"}).text
+    assert cases_section(by_site_filtered) == cases_section(filtered)
