@@ -21,7 +21,7 @@ from exceptions.models import CaseKind, CaseState, ExceptionCase
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import audit_record
-from portal.webhooks import schemas, sources
+from portal.webhooks import handoff, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Region, Site
 
@@ -246,9 +246,8 @@ def _store(source, webhook_id, text, payload, status, errors, site=None) -> Rece
             context={"source": source.name, "webhook_id": webhook_id},
         )
         if not errors:
-            # robust: the delivery is stored, so a broker that is down must not turn the
-            # answer into a 500; the stranded-delivery sweep enqueues it later.
-            transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
+            # Noted only: sent to the broker beside the requests, with others (see handoff).
+            transaction.on_commit(lambda: handoff.note(delivery.pk))
     if errors:
         return Received(status, {"error": errors[0], "errors": errors, "id": delivery.pk})
     return Received(202, {"status": "accepted", "id": delivery.pk})
@@ -287,25 +286,21 @@ def _insert_sql() -> str:
     )
 
 
-def _enqueue(delivery_id: int) -> None:
-    from portal.webhooks.tasks import process_delivery
-
-    process_delivery.delay(delivery_id)
-
-
 def deliveries_stranded_sweep(*, now: datetime | None = None) -> int:
     """Enqueue again every accepted delivery whose processing never happened; returns how many.
 
     Processing locks the delivery and skips anything no longer accepted, so a delivery enqueued
     twice (its first task was only slow) is still processed once.
     """
+    from portal.webhooks.tasks import process_deliveries
+
     cutoff = (now or timezone.now()) - STRANDED_AFTER
     stranded = InboundDelivery.objects.filter(
         status=DeliveryStatus.ACCEPTED, received_at__lte=cutoff
     ).order_by("received_at")
     ids = list(stranded.values_list("pk", flat=True)[:STRANDED_BATCH])
-    for delivery_id in ids:
-        _enqueue(delivery_id)
+    for start in range(0, len(ids), handoff.MAX_BATCH):
+        process_deliveries.delay(ids[start : start + handoff.MAX_BATCH])
     if ids:
         logger.warning("Re-enqueued %d stranded webhook deliveries", len(ids))
     return len(ids)
