@@ -35,7 +35,7 @@ from approvals.models import (
     RiskFlag,
 )
 from approvals.selectors import InboxFilters, _filtered
-from portal.audit.models import AuditEvent
+from portal.audit.models import LEDGER_ORDER, AuditEvent
 from portal.audit.selectors import REQUEST_TYPE, trail_for
 from portal.audit.sentences import event_sentence
 from portal.integrations.odoo import links
@@ -181,7 +181,7 @@ def timeline(user, request: ApprovalRequest, *, audits=None) -> list["TimelineEn
         events = list(
             AuditEvent.objects.filter(object_type=REQUEST_TYPE, object_id=str(request.pk))
             .select_related("actor", "on_behalf_of")
-            .order_by("sequence")
+            .order_by(*LEDGER_ORDER)
         )
     return [TimelineEntry(event.at, event_sentence(event), event.comment) for event in events]
 

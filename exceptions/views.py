@@ -38,7 +38,7 @@ from exceptions.forms import (
 )
 from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue, Severity
 from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES, resolution_codes
-from portal.audit.models import AuditEvent
+from portal.audit.models import LEDGER_ORDER, AuditEvent
 from portal.audit.selectors import CASE_TYPE, trail_for
 from portal.core.formatting import count, moment, money
 from sites import policies as site_policies
@@ -244,7 +244,7 @@ def _timeline(user, case: ExceptionCase) -> list[AuditEvent]:
         return list(
             AuditEvent.objects.filter(object_type=CASE_TYPE, object_id=str(case.pk))
             .select_related("actor")
-            .order_by("sequence")
+            .order_by(*LEDGER_ORDER)
         )
 
 

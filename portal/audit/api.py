@@ -87,12 +87,21 @@ class AuditEventViewSet(viewsets.GenericViewSet):
     cursor_ordering = ("sequence",)
 
     def get_queryset(self):
-        return selectors.events_visible_to(self.request.user).select_related("site", "on_behalf_of")
+        # Sealed events only: the numbered chain pages by sequence, and an event pending its
+        # seal gets its number within AUDIT_MAX_SEAL_SECONDS.
+        return (
+            selectors.events_visible_to(self.request.user)
+            .filter(sequence__isnull=False)
+            .order_by("sequence")
+            .select_related("site", "on_behalf_of")
+        )
 
     @extend_schema(
         summary="List audit events",
         description="The events at the sites you may audit (and those about your regions, or "
-        "about the whole company if you audit every site), oldest first.",
+        "about the whole company if you audit every site), oldest first. Only sealed events "
+        "are listed: one recorded moments ago appears once the sequencer has numbered it "
+        "(within AUDIT_MAX_SEAL_SECONDS).",
         responses={200: AuditEventSerializer(many=True)},
     )
     def list(self, request):

@@ -12,7 +12,7 @@ renamed or deactivated. See portal.audit.chain for how each event is sealed.
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 
@@ -30,6 +30,11 @@ class CurrentTransactionId(models.Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         return "(pg_current_xact_id()::text::bigint)", []
+
+
+# Ledger order, events pending their seal last (in the order they arrived), and its reverse.
+LEDGER_ORDER = (F("sequence").asc(nulls_last=True), "id")
+NEWEST_FIRST = (F("sequence").desc(nulls_first=True), "-id")
 
 
 class AuditEvent(models.Model):

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q, QuerySet
 
-from portal.audit.models import AuditEvent
+from portal.audit.models import LEDGER_ORDER, AuditEvent
 from sites.models import Site
 from sites.policies import Capability, in_scope, sites_where
 
@@ -84,7 +84,7 @@ def events_visible_to(user) -> QuerySet[AuditEvent]:
         regions = regions_audited_whole(user)
         if regions:
             visible |= Q(site__isnull=True, context__region__in=regions)
-    return AuditEvent.objects.filter(visible).order_by("sequence")
+    return AuditEvent.objects.filter(visible).order_by(*LEDGER_ORDER)
 
 
 def events_for_export(user, filters: ExportFilters) -> QuerySet[AuditEvent]:

@@ -10,25 +10,30 @@ inserted id 10 may commit after one that inserted id 11, so "every event up to t
 could seal past an event that is still on its way. Each event therefore carries the id of the
 transaction that inserted it (`txid`, PostgreSQL's 64-bit transaction id, taken when that
 transaction first writes). The sequencer seals only events whose transaction id is below the
-lowest id of every transaction still running (or, when none runs, below the next id to be
-handed out): every transaction with a lower id has ended by then, so all of their committed
-events are visible and none can still arrive, and events of a rolled-back transaction never
-become visible at all. Transaction ids are shared by all databases of a PostgreSQL server, so
-transactions that `pg_stat_activity` shows running in another database are left out of that
-minimum (a long report elsewhere on the server must not stall the seal); one whose database
-cannot be told (another role's session, without `pg_read_all_stats`) counts, which can only
-delay a seal, never misorder it. It seals them ordered by (transaction id, event id):
+lowest id of any transaction that is still writing to the ledger (one holding the lock an
+INSERT into the event table takes, seen in `pg_locks`), or, when none is, below the next id to
+be handed out. Every transaction with a lower id that wrote events has ended by then, so all of
+its committed events are visible, and events of a rolled-back one never become visible at all.
+Transactions that do not write the ledger (a long report, an index build, another database on
+the same server) never hold the seal back. It seals them ordered by (transaction id, event id):
 
 * every event is sealed exactly once, and the numbers run 1..N without a gap;
 * if one change began after another committed, every event of the earlier change comes first
   (the later one's transaction id is higher), so the chain never contradicts what a reader
   could have observed; events of one change keep the order they were recorded in;
-* two changes that overlapped in time are ordered by when each began to write, which is as good
-  as any order for changes neither of which saw the other.
+* two changes that overlapped in time may be sealed either way round, which is as good as any
+  order for changes neither of which saw the other. (A change that took its transaction id
+  early but records its events late can be sealed after changes with higher ids: they
+  committed while it was still running, so neither saw the other.)
 
-A transaction that stays open holds back the seal of every event written by transactions that
-began after it (not their commit, nor the change): the delay is bounded by the longest write
-transaction, which `AUDIT_MAX_SEAL_SECONDS` watches (`/readyz`, `/metrics`, `verify_audit`).
+Prepared (two-phase) transactions hold their locks without a session and are not seen; Tollgate
+does not use them.
+
+A transaction that stays open after recording an event holds back the seal of events recorded
+by transactions with higher ids (not their commit, nor the change): the delay is bounded by the
+longest transaction that writes the ledger, which `AUDIT_MAX_SEAL_SECONDS` watches (`/readyz`,
+`/metrics`, `verify_audit`). Services that run many statements record at their end
+(`appended_at_end`), which keeps that window short.
 
 Who seals: a writer, right after its transaction commits, tries the lock without waiting and
 seals the backlog if it got it (`seal_after_commit`); the beat job `audit.seal` does the same
@@ -59,16 +64,23 @@ CHAIN_LOCK = 0x5447415544495400
 # Events sealed per transaction: short enough to keep the lock hold short, long enough that a
 # backlog drains in few transactions.
 BATCH = 2000
-# Every transaction with a lower id than this has ended, or runs in another database. Part of
-# the statement that reads the backlog: a transaction that ends while that statement runs is
-# still in the statement's snapshot and so still counts as running.
+# Every transaction with a lower id than this that writes the ledger has ended: the lowest id of
+# the transactions holding an INSERT's lock on the event table (their own transaction-id lock
+# gives the id; pg_locks shows every role's sessions), else the next id to be handed out. Part of
+# the statement that reads the backlog.
 _ENDED_BELOW = RawSQL(
     """
     SELECT coalesce(
         (SELECT min(running) FROM pg_snapshot_xip(now.snapshot) AS running
-         WHERE running::xid NOT IN (
-             SELECT backend_xid FROM pg_stat_activity
-             WHERE datname IS DISTINCT FROM current_database() AND backend_xid IS NOT NULL)),
+         WHERE running::xid IN (
+             SELECT own.transactionid FROM pg_locks AS writer
+             JOIN pg_locks AS own ON own.pid = writer.pid AND own.locktype = 'transactionid'
+             WHERE writer.locktype = 'relation'
+               AND writer.relation = 'audit_auditevent'::regclass
+               AND writer.database = (SELECT oid FROM pg_database
+                                      WHERE datname = current_database())
+               AND writer.mode = 'RowExclusiveLock'
+               AND writer.pid <> pg_backend_pid())),
         pg_snapshot_xmax(now.snapshot))::text::bigint
     FROM (SELECT pg_current_snapshot() AS snapshot) AS now
     """,

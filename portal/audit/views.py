@@ -28,7 +28,7 @@ from django.views.decorators.http import require_POST, require_safe
 from portal.audit import signing, tasks, verify_export
 from portal.audit.export import FORMATS as EXPORT_FORMATS
 from portal.audit.export import Subject, audit_export_files
-from portal.audit.models import AuditCheckpoint, AuditEvent
+from portal.audit.models import NEWEST_FIRST, AuditCheckpoint, AuditEvent
 from portal.audit.selectors import (
     CASE_TYPE,
     REQUEST_TYPE,
@@ -73,8 +73,8 @@ def trail(request, object_type: str, object_id: str):
             "subject": subject,
             "record_kind": KIND_NAMES.get(label, "Record"),
             "export_kind": object_type if object_type in OBJECT_TYPES else None,
-            "first": events[0],
-            "last": events[-1],
+            "sealed": [event.sequence for event in events if event.sequence is not None],
+            "pending": sum(1 for event in events if event.sequence is None),
         },
     )
 
@@ -221,7 +221,7 @@ def _search(user, form: SearchForm):
     if data.get("before"):
         events = events.filter(sequence__lt=data["before"])
     page = list(
-        events.select_related("site", "actor", "on_behalf_of").order_by("-sequence")[
+        events.select_related("site", "actor", "on_behalf_of").order_by(*NEWEST_FIRST)[
             : PAGE_SIZE + 1
         ]
     )
@@ -229,7 +229,8 @@ def _search(user, form: SearchForm):
     page = page[:PAGE_SIZE]
     for event in page:
         event.trail_type = SHORT_NAMES.get(event.object_type)
-    return page, (page[-1].sequence if more else None)
+    # Events pending their seal come first and carry no number to page on; they are few.
+    return page, (page[-1].sequence if more and page[-1].sequence else None)
 
 
 def shared_zone(events) -> str | None:

@@ -146,3 +146,22 @@ def test_export_input_errors_answer_422(auditor_api, purchases):
 
 def test_someone_who_audits_nothing_gets_403_from_export(site_manager_api, purchases):
     assert site_manager_api.get(EXPORT, {"format": "jsonl"}).status_code == 403
+
+
+def test_events_waiting_for_their_seal_are_not_listed_until_numbered(auditor_api, purchases):
+    a1, _ = purchases
+    latest = AuditEvent.objects.filter(object_id=str(a1.pk)).latest("sequence")
+    waiting = AuditEvent(
+        **{
+            field.attname: getattr(latest, field.attname)
+            for field in AuditEvent._meta.concrete_fields
+            if field.attname not in {"id", "sequence", "prev_hash", "hash", "sealed_at", "txid"}
+        }
+    )
+    waiting.save(force_insert=True)
+
+    rows = _rows(auditor_api, {"page_size": 200})
+
+    assert rows and waiting.pk not in {row["id"] for row in rows}
+    assert all(row["sequence"] is not None and row["hash"] for row in rows)
+    assert auditor_api.get(f"{URL}{waiting.pk}/").status_code == 404

@@ -233,31 +233,28 @@ def test_a_writer_takes_no_lock_and_never_waits_for_the_chain(site_a1):
     _assert_chain_whole()
 
 
+INSERT_EVENT = (
+    "INSERT INTO audit_auditevent (at, action, actor_label, object_type, object_id, "
+    "object_reference, policy_version_label, comment, context) VALUES "
+    "(now(), 'test.race', 'tollgate', 'sites.site', %s, '', '', %s, '{}'::jsonb)"
+)
+
+
 @only_postgresql
 @pytest.mark.django_db(transaction=True)
-def test_events_are_sealed_in_the_order_their_changes_began_not_their_ids(site_a1):
+def test_a_change_still_writing_the_ledger_holds_back_later_ones_not_their_ids_order(site_a1):
     ledger.seal_all()
     early = connections.create_connection("default")
     try:
-        # The early change takes its transaction id first and stays open.
+        # The early change records its event first, with the lower id, and stays open.
         early.set_autocommit(False)
         with early.cursor() as cursor:
-            cursor.execute("SELECT pg_current_xact_id()")
-        # A later change commits first, with a lower event id than the early one will get.
+            cursor.execute(INSERT_EVENT, [str(site_a1.pk), "early change"])
+        # A later change commits first; the sequencer must not seal past the early one.
         with transaction.atomic():
             _record(site_a1, "later change")
-        assert AuditEvent.objects.get(comment="later change").sequence is None
         sequencer.seal()
         assert AuditEvent.objects.get(comment="later change").sequence is None  # held back
-
-        with early.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO audit_auditevent (at, action, actor_label, object_type, object_id, "
-                "object_reference, policy_version_label, comment, context) VALUES "
-                "(now(), 'test.race', 'tollgate', 'sites.site', %s, '', '', 'early change', "
-                "'{}'::jsonb)",
-                [str(site_a1.pk)],
-            )
         early.commit()
     finally:
         early.close()
@@ -269,10 +266,34 @@ def test_events_are_sealed_in_the_order_their_changes_began_not_their_ids(site_a
     sequencer.seal()
     early_event = AuditEvent.objects.get(comment="early change")
     later_event = AuditEvent.objects.get(comment="later change")
-    assert early_event.pk > later_event.pk
     assert early_event.sequence + 1 == later_event.sequence
     assert later_event.prev_hash == early_event.hash
     assert not AuditEvent.objects.filter(comment="rolled back").exists()
+    _assert_chain_whole()
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_transaction_that_does_not_write_the_ledger_holds_nothing_back(site_a1, region_a):
+    ledger.seal_all()
+    other = connections.create_connection("default")
+    try:
+        other.set_autocommit(False)
+        with other.cursor() as cursor:  # a long change elsewhere: it has a transaction id
+            cursor.execute("UPDATE sites_region SET name = name WHERE id = %s", [region_a.pk])
+            cursor.execute("SELECT pg_current_xact_id()")
+        with transaction.atomic():
+            _record(site_a1, "sealed at once")
+        assert AuditEvent.objects.get(comment="sealed at once").sequence is not None
+        # When it does record, later, it comes after: the two overlapped, neither saw the other.
+        with other.cursor() as cursor:
+            cursor.execute(INSERT_EVENT, [str(site_a1.pk), "recorded late"])
+        other.commit()
+    finally:
+        other.close()
+    ledger.seal_all()
+    late = AuditEvent.objects.get(comment="recorded late")
+    assert late.sequence == AuditEvent.objects.get(comment="sealed at once").sequence + 1
     _assert_chain_whole()
 
 

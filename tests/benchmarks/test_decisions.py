@@ -14,7 +14,15 @@ ledger intact afterwards (checked from the event before the run to the head) and
 decision and one outbox row per approved request; those two checks assert, the rate is reported.
 
 Also reported: the SQL statements one approval runs, counted on one more approval through the
-same service in this process after a warm-up approval (each statement is printed).
+same service in this process after a warm-up approval (each statement is printed), split into
+the decision's own transaction and the seal it tries after its commit.
+
+The ledger's sequencer (issue: no lock on the request path) is measured on the same run: a
+sampler connection reads `pg_locks` every 5 ms during the 16-client rounds and counts sessions
+waiting for the chain lock (target: none; clients only ever try it without waiting); a beat
+thread seals every AUDIT_SEAL_SECONDS as the beat job does; afterwards every event the rounds
+wrote is sealed, and its seal delay (`sealed_at - at`) gives p99 (target ≤ 2 s) and the maximum
+(target ≤ AUDIT_MAX_SEAL_SECONDS).
 """
 
 import contextlib
@@ -27,10 +35,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from approvals import services
 from approvals.models import (
@@ -43,7 +53,7 @@ from approvals.models import (
     RequestState,
 )
 from approvals.specs import RuleSpec, TierSpec, VersionSpec
-from portal.audit import chain
+from portal.audit import chain, sequencer
 from portal.audit.models import AuditEvent
 from portal.integrations.odoo.models import OutboxItem, OutboxState
 from sites.models import Region, Site
@@ -239,8 +249,93 @@ def floor_table(bench_db):
 
 
 def ledger_head() -> tuple[int, str]:
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    head = (
+        AuditEvent.objects.filter(sequence__isnull=False)
+        .order_by("-sequence")
+        .values_list("sequence", "hash")
+        .first()
+    )
     return head or (0, chain.GENESIS)
+
+
+# Sessions waiting (not granted) for the chain's advisory lock: a 64-bit key is stored as its
+# high and low 32 bits in classid and objid, with objsubid 1.
+CHAIN_LOCK_WAITS = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+    "AND classid = %s AND objid = %s AND objsubid = 1"
+)
+
+
+class LockSampler:
+    """Counts, every few milliseconds from its own connection, sessions waiting for the chain."""
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.samples = self.waits = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        key = sequencer.CHAIN_LOCK
+        own = connections.create_connection("default")
+        try:
+            with own.cursor() as cursor:
+                while not self._stop.is_set():
+                    cursor.execute(CHAIN_LOCK_WAITS, [key >> 32, key & 0xFFFFFFFF])
+                    self.waits += cursor.fetchone()[0]
+                    self.samples += 1
+                    self._stop.wait(self.interval)
+        finally:
+            own.close()
+
+
+class Beat:
+    """The beat job's part: seal whatever is left, every AUDIT_SEAL_SECONDS."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(settings.AUDIT_SEAL_SECONDS):
+                sequencer.seal()
+        finally:
+            connection.close()
+
+
+def seal_everything() -> None:
+    """After the run: seal what is left, as the next beat would."""
+    for _ in range(600):
+        sequencer.seal()
+        if not AuditEvent.objects.filter(sequence__isnull=True).exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError("events stayed unsealed after the run")
+
+
+def seal_delays(since) -> list[float]:
+    """Seconds from arrival to seal of every event recorded since `since`, sorted."""
+    rows = AuditEvent.objects.filter(at__gte=since, sealed_at__isnull=False).values_list(
+        "at", "sealed_at"
+    )
+    return sorted((sealed - at).total_seconds() for at, sealed in rows)
 
 
 def verify_since(sequence: int, previous_hash: str) -> int:
@@ -271,9 +366,13 @@ def statements_of_one_approval(company: Company) -> tuple[list[int], list[str]]:
 
 def test_decisions_per_second(company, floor_table, results):
     version_id = ApprovalPolicy.objects.get(site=company.site, name=POLICY).versions.get().pk
+    if not sequencer.inline():
+        seal_everything()
     before_sequence, before_hash = ledger_head()
     decided: list[int] = []
     rates: dict[int, dict[str, list[float]]] = {}
+    lock_samples = lock_waits = 0
+    delays: list[float] = []
     with celery_broker():
         for clients in CLIENTS:
             per_client = PER_CLIENT[clients]
@@ -281,15 +380,26 @@ def test_decisions_per_second(company, floor_table, results):
             for _ in range(ROUNDS):
                 ids = raise_pending(company, clients * (per_client + 1))
                 shares = [(company.deciders[c].pk, ids[c::clients]) for c in range(clients)]
-                seconds = run_clients(approve_share, shares)
+                if clients == 16:
+                    started = timezone.now()
+                    with LockSampler() as sampler, Beat():
+                        seconds = run_clients(approve_share, shares)
+                    lock_samples += sampler.samples
+                    lock_waits += sampler.waits
+                else:
+                    seconds = run_clients(approve_share, shares)
                 rates[clients]["decisions"].append(clients * per_client / seconds)
                 decided.extend(ids)
+                if clients == 16:
+                    seal_everything()
+                    delays.extend(seal_delays(started))
                 inserts = [(company.deciders[c].pk, per_client, version_id) for c in range(clients)]
                 seconds = run_clients(insert_share, inserts)
                 rates[clients]["inserts"].append(clients * per_client / seconds)
         approved, statements = statements_of_one_approval(company)
         decided.extend(approved)
 
+    seal_everything()
     checked = verify_since(before_sequence, before_hash)
     assert checked >= 2 * len(decided)
     assert ApprovalRequest.objects.filter(
@@ -306,16 +416,55 @@ def test_decisions_per_second(company, floor_table, results):
     print("  statements of one approval:")
     for number, sql in enumerate(statements, 1):
         print(f"    {number:2}. {sql[:160]}")
-    # Statements from the ledger lock to the COMMIT hold up every other decision.
-    locked = [n for n, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
-    under_lock = len(statements) - locked[0] if locked else 0
+    # With inline sealing the statements from the ledger lock to the COMMIT hold up every other
+    # decision; with the sequencer the decision takes no lock and tries the seal after COMMIT.
+    waited = [n for n, sql in enumerate(statements) if "pg_advisory_xact_lock" in sql]
+    tried = [n for n, sql in enumerate(statements) if "pg_try_advisory_xact_lock" in sql]
+    if waited:
+        how = f"{len(statements) - waited[0]} of them from the ledger lock on"
+    elif tried:
+        how = (
+            f"{tried[0]} in the decision's own transaction, none under a lock; "
+            f"{len(statements) - tried[0]} in the seal it tries after its commit"
+        )
+    else:
+        how = "no ledger lock"
     results.add(
         "Decisions",
         "statements per approval",
         len(statements),
         "statements",
         note=f"one final approval through approvals.services.request_approve, BEGIN and COMMIT "
-        f"included; {under_lock} of them from the ledger lock on",
+        f"included; {how}",
+    )
+    results.add(
+        "Decisions",
+        "waits for the chain lock, 16 clients",
+        lock_waits,
+        "waits",
+        target="0 (no wait on the chain lock in the request path)",
+        ok=lock_waits == 0 and lock_samples > 0,
+        note=f"pg_locks sampled {lock_samples} times every 5 ms during the 16-client rounds",
+    )
+    p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else 0.0
+    longest = delays[-1] if delays else 0.0
+    results.add(
+        "Decisions",
+        "seal delay p99, 16 clients",
+        p99,
+        "s",
+        target="≤ 2 s",
+        ok=bool(delays) and p99 <= 2,
+        note=f"{len(delays)} events recorded during the 16-client rounds, sealed_at minus at",
+    )
+    results.add(
+        "Decisions",
+        "seal delay max, 16 clients",
+        longest,
+        "s",
+        target=f"≤ AUDIT_MAX_SEAL_SECONDS ({settings.AUDIT_MAX_SEAL_SECONDS} s)",
+        ok=bool(delays) and longest <= settings.AUDIT_MAX_SEAL_SECONDS,
+        note="the beat seals every AUDIT_SEAL_SECONDS; writers seal after each commit",
     )
     for clients in CLIENTS:
         decisions = statistics.median(rates[clients]["decisions"])

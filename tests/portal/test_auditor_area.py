@@ -236,3 +236,28 @@ def test_a_trail_named_by_a_number_no_row_can_have_is_404(client, activity, audi
     assert client.get(f"/audit/trail/approvals.delegation/{object_id}/").status_code == 404
     real = reverse("audit:trail", args=["request", activity["approved"].pk])
     assert client.get(real).status_code == 200
+
+
+def test_an_event_waiting_for_its_seal_shows_as_pending(client, activity, auditor):
+    request = activity["approved"]
+    latest = AuditEvent.objects.filter(object_id=str(request.pk)).latest("sequence")
+    waiting = AuditEvent(
+        **{
+            field.attname: getattr(latest, field.attname)
+            for field in AuditEvent._meta.concrete_fields
+            if field.attname not in {"id", "sequence", "prev_hash", "hash", "sealed_at", "txid"}
+        }
+    )
+    waiting.comment = "Recorded a moment ago"
+    waiting.save(force_insert=True)
+    client.force_login(auditor)
+
+    trail = client.get(reverse("audit:trail", args=["request", request.pk])).content.decode()
+    assert "Recorded a moment ago" in trail
+    assert "1 event pending seal" in trail
+    assert f'id="pending-{waiting.pk}"' in trail
+    assert "None" not in trail
+
+    found = search(client)
+    assert found[0].pk == waiting.pk  # newest first: the one not yet numbered leads
+    assert "pending seal" in client.get(reverse("audit:home")).content.decode()
