@@ -8,6 +8,7 @@ the first two and the JSON encoder the last.
 """
 
 import math
+import re
 from datetime import datetime
 from decimal import Decimal
 
@@ -29,7 +30,11 @@ def validate(source: str, payload) -> list[str]:
 
 def is_storable(text: str) -> bool:
     """Whether `text` can be stored as it is: no NUL character and no unpaired surrogate."""
-    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
+    return _UNSTORABLE.search(text) is None
+
+
+# A str holds a surrogate only unpaired: a pair decodes to the one character it encodes.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _unstorable(payload: dict) -> str:

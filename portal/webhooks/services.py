@@ -5,12 +5,13 @@ A verified request is stored once per (source, webhook-id); the unique constrain
 race between two copies, so the loser answers "duplicate" instead of storing twice.
 """
 
+import functools
 import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -20,9 +21,9 @@ from exceptions.models import CaseKind, CaseState, ExceptionCase
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import audit_record
-from portal.webhooks import schemas
+from portal.webhooks import handoff, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
-from sites.models import Site
+from sites.models import Region, Site
 
 logger = logging.getLogger(__name__)
 
@@ -101,16 +102,15 @@ def webhook_secret_retire(*, actor, secret_id: int) -> WebhookSecret:
 # --- receiving --------------------------------------------------------------------------------
 
 
-def webhook_verify(*, source: WebhookSource, body: bytes, headers) -> str:
+def webhook_verify(*, sender: sources.Sender, body: bytes, headers) -> str:
     """Check the Standard Webhooks signature against every active secret; returns the id."""
     missing = [name for name in REQUIRED_HEADERS if not headers.get(name)]
     if missing:
         raise SignatureError(f"Missing headers: {', '.join(missing)}.")
     signed = {name: headers[name] for name in REQUIRED_HEADERS}
-    secrets = list(source.secrets.filter(retired_at=None).values_list("secret", flat=True))
-    for secret in secrets:
+    for signer in sender.signers:
         try:
-            Webhook(secret).verify(body, signed, json_parse=False)
+            signer.verify(body, signed, json_parse=False)
         except WebhookVerificationError as error:
             reason = str(error)
             if "too old" in reason or "too new" in reason or "Invalid Signature" in reason:
@@ -132,23 +132,31 @@ def _timestamp_message(reason: str) -> str:
     return "The webhook-timestamp is not a Unix time in seconds."
 
 
-def webhook_receive(*, source: WebhookSource, webhook_id: str, body: bytes) -> Received:
-    """Store a verified delivery once, and enqueue its processing; never stores twice."""
+def webhook_receive(
+    *, source: WebhookSource, webhook_id: str, body: bytes, stamp: str | None = None
+) -> Received:
+    """Store a verified delivery once, and enqueue its processing; never stores twice.
+
+    `stamp` is that of the sender `source` was verified as (see `sources`): if the source or
+    its secrets changed since, `sources.Stale` is raised before anything is stored.
+    """
     if len(webhook_id) > MAX_WEBHOOK_ID or not schemas.is_storable(webhook_id):
         return Received(
             400, {"error": f"The webhook-id must be 1 to {MAX_WEBHOOK_ID} printable characters."}
         )
-    if InboundDelivery.objects.filter(source=source, webhook_id=webhook_id).exists():
-        return Received(200, {"status": "duplicate"})
     text = body.decode()
     try:
-        payload = parse(text)
+        payload, unreadable = parse(text), ""
     except ValueError as error:
-        return _store(
-            source, webhook_id, text, None, 400, [f"The body is not valid JSON: {error}."]
-        )
+        payload, unreadable = None, f"The body is not valid JSON: {error}."
+    seen, current, site = _look_up(source, webhook_id, _site_code(payload))
+    if stamp is not None and current != stamp:
+        raise sources.Stale(source.name)
+    if seen:
+        return Received(200, {"status": "duplicate"})
+    if unreadable:
+        return _store(source, webhook_id, text, None, 400, [unreadable])
     errors = schemas.validate(source.name, payload)
-    site = _site_of(payload)
     if not errors and isinstance(payload.get("site"), str) and site is None:
         errors = [f"site: {payload['site']!r} is not a Tollgate site code."]
     return _store(source, webhook_id, text, payload, 422 if errors else 202, errors, site)
@@ -170,12 +178,41 @@ def parse(text: str):
         raise ValueError("it is nested too deeply") from None
 
 
-def _site_of(payload) -> Site | None:
+def _site_code(payload) -> str | None:
     code = payload.get("site") if isinstance(payload, dict) else None
     if not isinstance(code, str) or len(code) > 100 or not schemas.is_storable(code):
         return None
-    # With its region: the audit event names the region of the site.
-    return Site.objects.select_related("region").filter(code=code).first()
+    return code
+
+
+def _look_up(source: WebhookSource, webhook_id: str, site_code: str | None):
+    """(stored already?, the source's current stamp, the site named with its region or None).
+
+    One round trip for what a delivery needs to know before it is stored.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_look_up_sql(), [source.pk, webhook_id, source.name, site_code])
+        seen, stamp, site_id, code, name, region_id, region_code, region_name = cursor.fetchone()
+    if site_id is None:
+        return bool(seen), stamp, None
+    # Only what the audit event names; any other field is read if something asks for it.
+    site = Site.from_db(
+        connection.alias, ["id", "code", "name", "region_id"], [site_id, code, name, region_id]
+    )
+    site.region = Region.from_db(
+        connection.alias, ["id", "code", "name"], [region_id, region_code, region_name]
+    )
+    return bool(seen), stamp, site
+
+
+def _look_up_sql() -> str:
+    return (
+        "SELECT EXISTS (SELECT 1 FROM webhooks_inbounddelivery d "  # noqa: S608 - constant SQL
+        "WHERE d.source_id = %s AND d.webhook_id = %s), "
+        f"{sources.stamp_sql()}, t.id, t.code, t.name, t.region_id, r.code, r.name "
+        "FROM (SELECT 1) AS one LEFT JOIN sites_site t ON t.code = %s "
+        "LEFT JOIN sites_region r ON r.id = t.region_id"
+    )
 
 
 def _store(source, webhook_id, text, payload, status, errors, site=None) -> Received:
@@ -195,34 +232,58 @@ def _store(source, webhook_id, text, payload, status, errors, site=None) -> Rece
         error="\n".join(errors),
         site=site,
     )
-    try:
-        with transaction.atomic():
-            delivery.save(force_insert=True)
-            audit_record(
-                action=f"webhook.{delivery.status}",
-                actor=None,
-                obj=delivery,
-                site=site,
-                after={"status": delivery.status, "event_type": delivery.event_type},
-                comment=delivery.error,
-                context={"source": source.name, "webhook_id": webhook_id},
-            )
-            if not errors:
-                # robust: the delivery is stored, so a broker that is down must not turn the
-                # answer into a 500; the stranded-delivery sweep enqueues it later.
-                transaction.on_commit(lambda: _enqueue(delivery.pk), robust=True)
-    except IntegrityError:
-        # The same webhook-id was stored by a concurrent request a moment ago.
-        return Received(200, {"status": "duplicate"})
+    with transaction.atomic():
+        if not _insert_once(delivery):
+            # The same webhook-id was stored by a concurrent request a moment ago.
+            return Received(200, {"status": "duplicate"})
+        audit_record(
+            action=f"webhook.{delivery.status}",
+            actor=None,
+            obj=delivery,
+            site=site,
+            after={"status": delivery.status, "event_type": delivery.event_type},
+            comment=delivery.error,
+            context={"source": source.name, "webhook_id": webhook_id},
+        )
+        if not errors:
+            # Noted only: sent to the broker beside the requests, with others (see handoff).
+            transaction.on_commit(lambda: handoff.note(delivery.pk))
     if errors:
         return Received(status, {"error": errors[0], "errors": errors, "id": delivery.pk})
     return Received(202, {"status": "accepted", "id": delivery.pk})
 
 
-def _enqueue(delivery_id: int) -> None:
-    from portal.webhooks.tasks import process_delivery
+def _insert_once(delivery: InboundDelivery) -> bool:
+    """Insert `delivery` unless its (source, webhook-id) is stored; False if it is.
 
-    process_delivery.delay(delivery_id)
+    The unique constraint decides, in the insert itself: a copy racing this one waits for it
+    and then inserts nothing, with no error to recover from.
+    """
+    fields = _inserted_fields()
+    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_insert_sql(), values)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    delivery.pk = row[0]
+    delivery._state.adding, delivery._state.db = False, connection.alias
+    return True
+
+
+@functools.cache
+def _inserted_fields() -> tuple:
+    return tuple(f for f in InboundDelivery._meta.concrete_fields if not f.primary_key)
+
+
+@functools.cache
+def _insert_sql() -> str:
+    columns = [field.column for field in _inserted_fields()]
+    return (
+        f"INSERT INTO webhooks_inbounddelivery ({', '.join(columns)}) "  # noqa: S608 - constant SQL
+        f"VALUES ({', '.join(['%s'] * len(columns))}) "
+        "ON CONFLICT (source_id, webhook_id) DO NOTHING RETURNING id"
+    )
 
 
 def deliveries_stranded_sweep(*, now: datetime | None = None) -> int:
@@ -231,13 +292,15 @@ def deliveries_stranded_sweep(*, now: datetime | None = None) -> int:
     Processing locks the delivery and skips anything no longer accepted, so a delivery enqueued
     twice (its first task was only slow) is still processed once.
     """
+    from portal.webhooks.tasks import process_deliveries
+
     cutoff = (now or timezone.now()) - STRANDED_AFTER
     stranded = InboundDelivery.objects.filter(
         status=DeliveryStatus.ACCEPTED, received_at__lte=cutoff
     ).order_by("received_at")
     ids = list(stranded.values_list("pk", flat=True)[:STRANDED_BATCH])
-    for delivery_id in ids:
-        _enqueue(delivery_id)
+    for start in range(0, len(ids), handoff.MAX_BATCH):
+        process_deliveries.delay(ids[start : start + handoff.MAX_BATCH])
     if ids:
         logger.warning("Re-enqueued %d stranded webhook deliveries", len(ids))
     return len(ids)

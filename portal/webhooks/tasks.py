@@ -11,6 +11,13 @@ def process_delivery(delivery_id: int) -> None:
     services.delivery_process(delivery_id=delivery_id)
 
 
+@shared_task(name="webhooks.process_deliveries")
+def process_deliveries(delivery_ids: list[int]) -> None:
+    """Process stored deliveries one by one, each as `process_delivery` does."""
+    for delivery_id in delivery_ids:
+        services.delivery_process(delivery_id=delivery_id)
+
+
 @shared_task(name="webhooks.process_stranded")
 def process_stranded() -> int:
     """Enqueue again the accepted deliveries whose task was lost; returns how many."""

@@ -336,7 +336,7 @@ def test_a_broker_that_is_down_still_answers_202_and_keeps_the_delivery(
     def broker_down(*args, **kwargs):
         raise OSError("Connection refused")
 
-    monkeypatch.setattr(tasks.process_delivery, "delay", broker_down)
+    monkeypatch.setattr(tasks.process_deliveries, "delay", broker_down)
     body = carrier_event()
 
     with django_capture_on_commit_callbacks(execute=True):
