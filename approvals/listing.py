@@ -3,7 +3,9 @@
 Scope is `selectors.requests_visible_to`; the list only ever narrows it. "Waiting for me" asks
 `approvals.authority`, the rule the inbox is built on, so the tab and the inbox agree.
 A page costs the same queries whatever the number of rows: the rows (sites and requesters
-joined, the last decision's id and time as subqueries) and the last decisions with their people.
+joined) and the decisions on them with their people; "waiting for me" first reads candidates in
+the list's order and tests them batch by batch, as the inbox does. Newest first, each site's
+head is read on its own (an index range per site) for people with few sites.
 There is no total: counting everything a person may see would cost more than the page itself.
 """
 
@@ -11,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.core import signing
@@ -98,7 +101,6 @@ class ListFilters:
     def query(self, **changes) -> str:
         """These filters (with `changes`) as a query string, default values left out."""
         chosen = replace(self, **changes)
-        params = QueryDict(mutable=True)
         pairs = {
             "tab": chosen.tab,
             "state": chosen.state,
@@ -114,10 +116,8 @@ class ListFilters:
             "q": chosen.text,
             "sort": "" if chosen.sort == TAB_SORTS[chosen.tab] else chosen.sort,
         }
-        for key, value in pairs.items():
-            if value != "":
-                params[key] = str(value)
-        return params.urlencode()
+        # As QueryDict.urlencode writes them (it encodes each pair so), without building one.
+        return urlencode([(key, str(value)) for key, value in pairs.items() if value != ""])
 
 
 def _default_dates_of(tab: str) -> str:
@@ -383,9 +383,9 @@ def requests_page(
 ) -> ListPage:
     """One page of the list after the opaque cursor `after`.
 
-    Two queries: the rows (sites, requesters and the last decision's id and time joined) and
-    the last decisions with their people. "Waiting for me" reads its candidates in batches
-    first, as the inbox does: two queries a batch, usually one batch, at most eight in all.
+    Two queries: the rows (their sites and requesters joined) and the decisions on them with
+    their people, of which each row shows the last. "Waiting for me" first reads candidates
+    and tests them, two queries a batch (usually one batch, at most three), then the rows.
     Raises CursorError when the cursor was not made by this list for this sort.
     """
     at = at or timezone.now()
@@ -409,12 +409,16 @@ def requests_page(
     else:
         found = _first(query, filters, cursor, limit + 1, heads)
     rows, more = found[:limit], len(found) > limit
-    decisions = Decision.objects.filter(
-        pk__in=[r.last_decision_id for r in rows if r.last_decision_id]
-    ).select_related("actor", "on_behalf_of")
-    by_id = {decision.pk: decision for decision in decisions} if rows else {}
+    # Each row's last decision: the decisions of the page's requests (a few each), newest first.
+    last: dict[int, Decision] = {}
+    if rows:
+        decisions = Decision.objects.filter(request__in=[r.pk for r in rows])
+        for decision in decisions.select_related("actor", "on_behalf_of").order_by(
+            "request", "-at", "-pk"
+        ):
+            last.setdefault(decision.request_id, decision)
     return ListPage(
-        rows=[Row(r, by_id.get(r.last_decision_id), _is_overdue(r, at)) for r in rows],
+        rows=[Row(r, last.get(r.pk), _is_overdue(r, at)) for r in rows],
         next_cursor=make_cursor(rows[-1], filters) if more else "",
     )
 
@@ -452,8 +456,9 @@ class _Heads:
 
 
 def _first(query: QuerySet, filters: ListFilters, cursor, need: int, heads=None) -> list:
-    """The first `need` rows of `query` after `cursor` in the list's order, annotated, with
-    their sites and requesters; with `heads`, only among the first `need` of those."""
+    """The first `need` rows of `query` after `cursor` in the list's order, with their sites
+    and requesters (annotated only for the order by last decision, which needs it); with
+    `heads`, only among the first `need` of those."""
     if filters.sort_key == "decided":
         # The order is a subquery per row: nothing to start from but every row.
         query = _annotated(query)
@@ -464,7 +469,6 @@ def _first(query: QuerySet, filters: ListFilters, cursor, need: int, heads=None)
             query = _after(query, filters, *cursor)
         if heads is not None:
             query = query.filter(pk__in=_head_ids(heads, filters, cursor, need))
-        query = _annotated(query)
     return list(ordered(query.select_related("site", "requester"), filters)[:need])
 
 
@@ -486,7 +490,7 @@ def _waiting(query: QuerySet, filters: ListFilters, authority: Authority, cursor
     if filters.sort_key == "decided":
         return _first(query.filter(decidable), filters, cursor, need)
     column = SORTS[filters.sort_key]
-    found: list = []
+    found: list[int] = []
     size = 2 * need
     for _ in range(WAITING_BATCHES):
         if heads is not None:
@@ -496,19 +500,28 @@ def _waiting(query: QuerySet, filters: ListFilters, authority: Authority, cursor
         else:
             candidates = _after(query, filters, *cursor) if cursor else query
             batch = list(ordered(candidates, filters).values_list("pk", column)[:size])
-        got = []
-        if batch:
-            # The candidates passed the filters already: only the test is left (and the scope,
-            # which the heads leave to the page; deciding never widens it, checked in hand).
-            theirs = ApprovalRequest.objects.filter(decidable, pk__in=[pk for pk, _v in batch])
-            got = _first(theirs, filters, None, need - len(found))
-            found += [r for r in got if authority.may_view(r)]
+        ids = [pk for pk, _value in batch]
+        # The candidates passed the filters already: only the test is left, on ids alone
+        # (the batch is in the list's order; the rows are read once, for the page).
+        theirs = set(ApprovalRequest.objects.filter(decidable, pk__in=ids).values_list("pk"))
+        got = [pk for pk in ids if (pk,) in theirs]
+        found += got[: need - len(found)]
         if len(found) >= need or len(batch) < size:
-            return found[:need]
-        cursor = (batch[-1][1], batch[-1][0])
+            return _read(found, filters, authority)
+        cursor = batch[-1][1], batch[-1][0]
         # Enough for what is missing at twice the share this batch held, up to four times it.
         size = min(4 * size, max(need, 2 * (need - len(found)) * len(batch) // max(len(got), 1)))
-    return found + _first(query.filter(decidable), filters, cursor, need - len(found))
+    rest = _first(query.filter(decidable), filters, cursor, need - len(found))
+    return _read(found, filters, authority) + rest
+
+
+def _read(ids: list[int], filters: ListFilters, authority: Authority) -> list:
+    """The rows `ids`, in the list's order, with their sites and requesters; the
+    scope checked in hand (the heads leave it to the page, and deciding never widens it)."""
+    if not ids:
+        return []
+    rows = _first(ApprovalRequest.objects.filter(pk__in=ids), filters, None, len(ids))
+    return [row for row in rows if authority.may_view(row)]
 
 
 def _head_ids(heads: _Heads, filters: ListFilters, cursor, size: int) -> RawSQL:
