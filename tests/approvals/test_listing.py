@@ -290,8 +290,8 @@ def test_bad_values_say_what_is_wrong_and_are_left_out(query, field, words):
 @pytest.fixture
 def second_tier(matrix, requester, site_a1, site_a2, regional_manager, site_manager, staffed):
     """Requests in review at two sites, only every third of them past the site manager's tier
-    (so the regional manager decides few of what waits at their sites), and one the regional
-    manager raised themself."""
+    (so the regional manager decides few of what waits at their sites), one the regional
+    manager raised themself, and two drafts."""
     at_a2 = persona("requester.a2", Role.REQUESTER, site=site_a2)
     made = []
     for i in range(12):
@@ -304,6 +304,9 @@ def second_tier(matrix, requester, site_a1, site_a2, regional_manager, site_mana
         if i % 3 == 0:
             services.request_approve(actor=manager, request_id=made[-1].pk)
     made.append(raise_request(regional_manager, site_a2, amount="1500", title="Own shelving"))
+    # Drafts have no submission or due time: they sort last either way.
+    made.append(raise_request(requester, site_a1, amount="700", submit=False))
+    made.append(raise_request(regional_manager, site_a2, amount="800", submit=False))
     return made
 
 
