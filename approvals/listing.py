@@ -413,9 +413,11 @@ def requests_page(
     last: dict[int, Decision] = {}
     if rows:
         decisions = Decision.objects.filter(request__in=[r.pk for r in rows])
-        for decision in decisions.select_related("actor", "on_behalf_of").order_by(
-            "request", "-at", "-pk"
-        ):
+        decisions = decisions.select_related("actor", "on_behalf_of")
+        decisions = decisions.order_by("request_id", "-at", "-pk")
+        if connection.vendor == "postgresql":
+            decisions = decisions.distinct("request_id")  # only the last of each is read
+        for decision in decisions:
             last.setdefault(decision.request_id, decision)
     return ListPage(
         rows=[Row(r, last.get(r.pk), _is_overdue(r, at)) for r in rows],
