@@ -474,9 +474,9 @@ def _first(query: QuerySet, filters: ListFilters, cursor, need: int, heads=None)
     return list(ordered(query.select_related("site", "requester"), filters)[:need])
 
 
-# Batches of candidates "waiting for me" reads before the last resort; each is four times the
-# one before, the first twice the page (most people may decide about half of what waits at
-# their sites).
+# Batches of candidates "waiting for me" reads before the last resort: the first twice the page
+# (most people may decide about half of what waits at their sites), each next one sized by the
+# share the one before held, at most four times it.
 WAITING_BATCHES = 3
 
 
@@ -505,8 +505,9 @@ def _waiting(query: QuerySet, filters: ListFilters, authority: Authority, cursor
         ids = [pk for pk, _value in batch]
         # The candidates passed the filters already: only the test is left, on ids alone
         # (the batch is in the list's order; the rows are read once, for the page).
-        theirs = set(ApprovalRequest.objects.filter(decidable, pk__in=ids).values_list("pk"))
-        got = [pk for pk in ids if (pk,) in theirs]
+        tested = ApprovalRequest.objects.filter(decidable, pk__in=ids)
+        theirs = set(tested.values_list("pk", flat=True))
+        got = [pk for pk in ids if pk in theirs]
         found += got[: need - len(found)]
         if len(found) >= need or len(batch) < size:
             return _read(found, filters, authority)
