@@ -3,7 +3,9 @@
 Scope is `selectors.requests_visible_to`; the list only ever narrows it. "Waiting for me" asks
 `approvals.authority`, the rule the inbox is built on, so the tab and the inbox agree.
 A page costs the same queries whatever the number of rows: the rows (sites and requesters
-joined, the last decision's id and time as subqueries) and the last decisions with their people.
+joined) and the decisions on them with their people; "waiting for me" first reads candidates in
+the list's order and tests them batch by batch, as the inbox does. Newest first, each site's
+head is read on its own (an index range per site) for people with few sites.
 There is no total: counting everything a person may see would cost more than the page itself.
 """
 
@@ -11,10 +13,13 @@ import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.core import signing
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.expressions import RawSQL
 from django.http import QueryDict
 from django.utils import timezone
 
@@ -96,7 +101,6 @@ class ListFilters:
     def query(self, **changes) -> str:
         """These filters (with `changes`) as a query string, default values left out."""
         chosen = replace(self, **changes)
-        params = QueryDict(mutable=True)
         pairs = {
             "tab": chosen.tab,
             "state": chosen.state,
@@ -112,10 +116,8 @@ class ListFilters:
             "q": chosen.text,
             "sort": "" if chosen.sort == TAB_SORTS[chosen.tab] else chosen.sort,
         }
-        for key, value in pairs.items():
-            if value != "":
-                params[key] = str(value)
-        return params.urlencode()
+        # As QueryDict.urlencode writes them (it encodes each pair so), without building one.
+        return urlencode([(key, str(value)) for key, value in pairs.items() if value != ""])
 
 
 def _default_dates_of(tab: str) -> str:
@@ -244,9 +246,29 @@ def scoped(
     """The requests `user` may see that pass `filters`, annotated for sorting (not ordered).
     Pass the `authority` already built for this web request, if there is one."""
     authority = authority or Authority.of(user, at=at)
-    query = requests_visible_to(authority)
-    query = _tab(query, user, authority, filters.tab)
-    query = _narrowed(query, user, filters, zone, at)
+    query = _tab(_unannotated(user, filters, zone, at, authority), authority, filters.tab)
+    return _annotated(query)
+
+
+def _unannotated(
+    user, filters: ListFilters, zone: ZoneInfo, at, authority, *, visible: bool = True
+) -> QuerySet:
+    """`scoped` without the per-step test of "waiting for me" and without the annotations:
+    the candidates, which a page reads in its order before testing or annotating the few it
+    shows. `visible` False leaves out the person's scope, for a query that states it itself
+    (a site of theirs, their own requests) and only names candidates for one that keeps it."""
+    query = requests_visible_to(authority) if visible else ApprovalRequest.objects.all()
+    if filters.tab == "raised":
+        query = query.filter(requester=user.pk)
+    elif filters.tab == "decided":
+        query = query.filter(Exists(Decision.objects.filter(request=OuterRef("pk"), actor=user.pk)))
+    elif filters.tab == "waiting":
+        # Only requests in review at a site where they decide can be theirs to decide.
+        query = query.filter(state=RequestState.IN_REVIEW, site__in=authority.deciding_site_ids())
+    return _narrowed(query, user, filters, zone, at)
+
+
+def _annotated(query: QuerySet) -> QuerySet:
     last = Decision.objects.filter(request=OuterRef("pk")).order_by("-at", "-pk")
     return query.annotate(
         last_decision_id=Subquery(last.values("pk")[:1]),
@@ -254,20 +276,15 @@ def scoped(
     )
 
 
-def _tab(query: QuerySet, user, authority: Authority, tab: str) -> QuerySet:
-    if tab == "raised":
-        return query.filter(requester=user.pk)
-    if tab == "decided":
-        return query.filter(Exists(Decision.objects.filter(request=OuterRef("pk"), actor=user.pk)))
+def _tab(query: QuerySet, authority: Authority, tab: str) -> QuerySet:
     if tab == "waiting":
         # The inbox's own rule: the request has an active tier the person may decide now.
-        # Only requests in review at a site where they decide have one; saying so lets the
-        # database start from the inbox index at those sites instead of testing every row.
-        steps = ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk"))
-        return query.filter(
-            Exists(steps), state=RequestState.IN_REVIEW, site__in=authority.deciding_site_ids()
-        )
+        return query.filter(_decidable(authority))
     return query
+
+
+def _decidable(authority: Authority) -> Exists:
+    return Exists(ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk")))
 
 
 def _narrowed(query: QuerySet, user, filters: ListFilters, zone: ZoneInfo, at) -> QuerySet:
@@ -364,26 +381,184 @@ def requests_page(
     at: datetime | None = None,
     authority: Authority | None = None,
 ) -> ListPage:
-    """One page of the list after the opaque cursor `after` (two queries).
+    """One page of the list after the opaque cursor `after`.
 
+    Two queries: the rows (their sites and requesters joined) and the decisions on them with
+    their people, of which each row shows the last. "Waiting for me" first reads candidates
+    and tests them, two queries a batch (usually one batch, at most three), then the rows.
     Raises CursorError when the cursor was not made by this list for this sort.
     """
     at = at or timezone.now()
     limit = limit or PAGE_SIZE
-    query = scoped(user, filters, zone=zone, at=at, authority=authority)
-    query = query.select_related("site", "requester")
-    if after:
-        query = _after(query, filters, *read_cursor(after, filters))
-    found = list(ordered(query, filters)[: limit + 1])
+    authority = authority or Authority.of(user, at=at)
+    cursor = read_cursor(after, filters) if after else None
+    query = _unannotated(user, filters, zone, at, authority)
+    heads = None
+    if filters.tab in ("all", "waiting") and _indexed_per_site(filters):
+        # The same filters without the scope: each site's head is read from the index of
+        # that site alone, and the page's own query keeps the scope.
+        loose = _unannotated(user, filters, zone, at, authority, visible=False)
+        if filters.tab == "all":
+            heads = _Heads(loose, _sites(filters, authority.view_site_ids), user.pk)
+        else:
+            heads = _Heads(loose, _sites(filters, authority.deciding_site_ids()), None)
+        if not 0 < len(heads.sites) <= PER_SITE_MAX:
+            heads = None
+    if filters.tab == "waiting":
+        found = _waiting(query, filters, authority, cursor, limit + 1, heads)
+    else:
+        found = _first(query, filters, cursor, limit + 1, heads)
     rows, more = found[:limit], len(found) > limit
-    decisions = Decision.objects.filter(
-        pk__in=[r.last_decision_id for r in rows if r.last_decision_id]
-    ).select_related("actor", "on_behalf_of")
-    by_id = {decision.pk: decision for decision in decisions} if rows else {}
+    # Each row's last decision: the decisions of the page's requests (a few each), newest first.
+    last: dict[int, Decision] = {}
+    if rows:
+        decisions = Decision.objects.filter(request__in=[r.pk for r in rows])
+        decisions = decisions.select_related("actor", "on_behalf_of")
+        decisions = decisions.order_by("request_id", "-at", "-pk")
+        if connection.vendor == "postgresql":
+            decisions = decisions.distinct("request_id")  # only the last of each is read
+        for decision in decisions:
+            last.setdefault(decision.request_id, decision)
     return ListPage(
-        rows=[Row(r, by_id.get(r.last_decision_id), _is_overdue(r, at)) for r in rows],
+        rows=[Row(r, last.get(r.pk), _is_overdue(r, at)) for r in rows],
         next_cursor=make_cursor(rows[-1], filters) if more else "",
     )
+
+
+def _sites(filters: ListFilters, site_ids) -> list[int]:
+    """The sites whose rows the page can hold: those given, narrowed to the one chosen."""
+    if filters.site_id:
+        return [filters.site_id] if filters.site_id in site_ids else []
+    return sorted(site_ids)
+
+
+# Up to this many sites, each site's head is read on its own (a range of a per-site index in
+# the list's order) and the heads merged; beyond it, one walk over an index of every site's
+# rows in that order is cheaper.
+PER_SITE_MAX = 24
+
+
+def _indexed_per_site(filters: ListFilters) -> bool:
+    """Whether an index per site holds the rows in the list's order: newest first (see
+    `request_site_recent`), or soonest due among requests in review (the inbox's
+    `request_site_inbox`)."""
+    if connection.vendor != "postgresql":
+        return False
+    return filters.sort == "-submitted" or (filters.sort == "due" and filters.tab == "waiting")
+
+
+@dataclass(frozen=True)
+class _Heads:
+    """Where a page's candidates can be read site by site: `query` (the page's filters
+    without the scope) at each of `sites`, and the requests of `own`, when not None."""
+
+    query: QuerySet
+    sites: list[int]
+    own: int | None
+
+
+def _first(query: QuerySet, filters: ListFilters, cursor, need: int, heads=None) -> list:
+    """The first `need` rows of `query` after `cursor` in the list's order, with their sites
+    and requesters (annotated only for the order by last decision, which needs it); with
+    `heads`, only among the first `need` of those."""
+    if filters.sort_key == "decided":
+        # The order is a subquery per row: nothing to start from but every row.
+        query = _annotated(query)
+        if cursor:
+            query = _after(query, filters, *cursor)
+    else:
+        if cursor:
+            query = _after(query, filters, *cursor)
+        if heads is not None:
+            query = query.filter(pk__in=_head_ids(heads, filters, cursor, need))
+    return list(ordered(query.select_related("site", "requester"), filters)[:need])
+
+
+# Batches of candidates "waiting for me" reads before the last resort: the first twice the page
+# (most people may decide about half of what waits at their sites), each next one sized by the
+# share the one before held, at most four times it.
+WAITING_BATCHES = 3
+
+
+def _waiting(query: QuerySet, filters: ListFilters, authority: Authority, cursor, need, heads):
+    """The first `need` requests `authority` may decide now among `query` (requests in review
+    at their deciding sites, under the filters), after `cursor` in the list's order.
+
+    The per-tier test runs on batches of candidates read in the list's order, not on every
+    request in review: only the last resort, for someone who may decide few of the requests
+    at their sites, tests every remaining one.
+    """
+    decidable = _decidable(authority)
+    if filters.sort_key == "decided":
+        return _first(query.filter(decidable), filters, cursor, need)
+    column = SORTS[filters.sort_key]
+    found: list[int] = []
+    size = 2 * need
+    for _ in range(WAITING_BATCHES):
+        if heads is not None:
+            with connection.cursor() as reading:
+                reading.execute(*_head_sql(heads, filters, cursor, size))
+                batch = reading.fetchall()
+        else:
+            candidates = _after(query, filters, *cursor) if cursor else query
+            batch = list(ordered(candidates, filters).values_list("pk", column)[:size])
+        ids = [pk for pk, _value in batch]
+        # The candidates passed the filters already: only the test is left, on ids alone
+        # (the batch is in the list's order; the rows are read once, for the page).
+        tested = ApprovalRequest.objects.filter(decidable, pk__in=ids)
+        theirs = set(tested.values_list("pk", flat=True))
+        got = [pk for pk in ids if pk in theirs]
+        found += got[: need - len(found)]
+        if len(found) >= need or len(batch) < size:
+            return _read(found, filters, authority)
+        cursor = batch[-1][1], batch[-1][0]
+        # Enough for what is missing at twice the share this batch held, up to four times it.
+        size = min(4 * size, max(need, 2 * (need - len(found)) * len(batch) // max(len(got), 1)))
+    rest = _first(query.filter(decidable), filters, cursor, need - len(found))
+    return _read(found, filters, authority) + rest
+
+
+def _read(ids: list[int], filters: ListFilters, authority: Authority) -> list:
+    """The rows `ids`, in the list's order, with their sites and requesters; the
+    scope checked in hand (the heads leave it to the page, and deciding never widens it)."""
+    if not ids:
+        return []
+    rows = _first(ApprovalRequest.objects.filter(pk__in=ids), filters, None, len(ids))
+    return [row for row in rows if authority.may_view(row)]
+
+
+def _head_ids(heads: _Heads, filters: ListFilters, cursor, size: int) -> RawSQL:
+    """The ids of `_head_sql`, for a query that keeps the scope and the filters."""
+    sql, params = _head_sql(heads, filters, cursor, size)
+    return RawSQL(f"SELECT first.id FROM ({sql}) AS first(id, value)", params)  # noqa: S608, S611
+
+
+def _head_sql(heads: _Heads, filters: ListFilters, cursor, size: int) -> tuple[str, tuple]:
+    """(id, sort value) of the first `size` rows after `cursor` of each site's first `size`
+    (and of `own`'s), in the list's order: the first `size` of `heads.query` at those sites."""
+    column = SORTS[filters.sort_key]
+    query = _after(heads.query, filters, *cursor) if cursor else heads.query
+    granted = RawSQL("granted.site_id", (), output_field=IntegerField())
+    per_site = ordered(query.filter(site=granted), filters).values_list("pk", column)[:size]
+    sql, params = per_site.query.sql_with_params()
+    # Only Django's own compiled queries are spliced in; every value travels as a parameter.
+    branches = (
+        "SELECT head.id, head.value FROM unnest(%s::integer[]) AS granted(site_id) "  # noqa: S608
+        f"CROSS JOIN LATERAL ({sql}) AS head(id, value)"
+    )
+    params = (heads.sites, *params)
+    if heads.own is not None:
+        own = ordered(query.filter(requester=heads.own), filters).values_list("pk", column)
+        own_sql, own_params = own[:size].query.sql_with_params()
+        # UNION, not UNION ALL: a request of their own at one of their sites is one candidate.
+        branches += f" UNION ({own_sql})"
+        params = (*params, *own_params)
+    way = "DESC" if filters.descending else "ASC"
+    first = (
+        f"SELECT heads.id, heads.value FROM ({branches}) AS heads(id, value) "  # noqa: S608
+        f"ORDER BY heads.value {way} NULLS LAST, heads.id {way} LIMIT %s"
+    )
+    return first, (*params, size)
 
 
 def _is_overdue(request: ApprovalRequest, at: datetime) -> bool:

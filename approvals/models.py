@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
@@ -353,6 +353,23 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
                 name="request_site_decided",
             ),
             models.Index(fields=["site", "submitted_at", "id"], name="request_site_submitted"),
+            # The requests list, newest first: each site's head, every site's rows in order,
+            # and a person's own requests (PostgreSQL only: see migration 0008).
+            models.Index(
+                F("site"),
+                F("submitted_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="request_site_recent",
+            ),
+            models.Index(
+                F("submitted_at").desc(nulls_last=True), F("id").desc(), name="request_recent"
+            ),
+            models.Index(
+                F("requester"),
+                F("submitted_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="request_requester_recent",
+            ),
         ]
 
     def __str__(self) -> str:

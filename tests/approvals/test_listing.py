@@ -282,3 +282,60 @@ def test_bad_values_say_what_is_wrong_and_are_left_out(query, field, words):
     assert words in errors[field]
     assert filters.min_amount is None or field != "amount_min"
     assert filters.date_from is None or field != "from"
+
+
+# --- reading in batches and site by site --------------------------------------------------------
+
+
+@pytest.fixture
+def second_tier(matrix, requester, site_a1, site_a2, regional_manager, site_manager, staffed):
+    """Requests in review at two sites, only every third of them past the site manager's tier
+    (so the regional manager decides few of what waits at their sites), one the regional
+    manager raised themself, and two drafts."""
+    at_a2 = persona("requester.a2", Role.REQUESTER, site=site_a2)
+    made = []
+    for i in range(12):
+        by, at, manager = (
+            (requester, site_a1, site_manager)
+            if i % 2
+            else (at_a2, site_a2, staffed["site_manager_a2"])
+        )
+        made.append(raise_request(by, at, amount=str(6000 + i)))
+        if i % 3 == 0:
+            services.request_approve(actor=manager, request_id=made[-1].pk)
+    made.append(raise_request(regional_manager, site_a2, amount="1500", title="Own shelving"))
+    # Drafts have no submission or due time: they sort last either way.
+    made.append(raise_request(requester, site_a1, amount="700", submit=False))
+    made.append(raise_request(regional_manager, site_a2, amount="800", submit=False))
+    return made
+
+
+def _whole(user, filters: ListFilters) -> list[int]:
+    """The list in one query, the per-tier test on every row: what the pages must add up to."""
+    query = listing.scoped(user, filters, zone=AMSTERDAM, at=timezone.now())
+    return [r.pk for r in listing.ordered(query, filters)]
+
+
+@pytest.mark.parametrize("sort", ["due", "-due", "-submitted", "submitted", "-amount", "-decided"])
+@pytest.mark.parametrize("tab", ["waiting", "all"])
+def test_pages_read_in_batches_or_site_by_site_add_up_to_the_whole_list(
+    second_tier, regional_manager, tab, sort
+):
+    filters = ListFilters(tab=tab, sort=sort)
+    whole = _whole(regional_manager, filters)
+
+    assert whole, "the fixture gives every tab rows"
+    for limit in (1, 2, 5, 50):
+        assert [r.pk for r in _all(regional_manager, filters, limit=limit)] == whole, limit
+
+
+def test_waiting_for_me_runs_out_of_batches_and_finishes_with_every_remaining_request(
+    second_tier, regional_manager, monkeypatch
+):
+    monkeypatch.setattr(listing, "WAITING_BATCHES", 1)
+    filters = ListFilters(tab="waiting", sort="due")
+
+    first = listing.requests_page(regional_manager, filters, limit=3, zone=AMSTERDAM)
+
+    assert [row.request.pk for row in first.rows] == _whole(regional_manager, filters)[:3]
+    assert first.next_cursor
