@@ -67,7 +67,11 @@ FAST_HASHER = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=FAST_HASHER):
+    # The world lives in one transaction that is never committed: its events are sealed inline.
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=FAST_HASHER, AUDIT_SEAL_INLINE=True),
+    ):
         atomic = transaction.atomic()
         atomic.__enter__()
         try:

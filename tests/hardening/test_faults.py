@@ -213,7 +213,13 @@ def test_odoo_down_while_decisions_are_made_is_shown_retried_and_applied_once(
         what="every write-back to be retried at least once",
     )
     # While Odoo is down: the probe, the metrics and the dashboard all say so.
-    assert tollgate.ready() == {"database": True, "broker": True, "odoo": False, "status": 503}
+    assert tollgate.ready() == {
+        "database": True,
+        "broker": True,
+        "odoo": False,
+        "audit_seal": True,
+        "status": 503,
+    }
     assert pending_in_metrics(tollgate) == count
     assert retrying_on_dashboard(client) == {"AMS": count}
     assert time.monotonic() - went_down < outage, "the outage ended before it was observed"
@@ -274,7 +280,13 @@ def test_decisions_and_events_taken_while_the_broker_is_down_are_applied_after_t
     assert [a["status"] for a in answers] == [200] * count + [202] * count, [
         a.get("detail", "")[:2000] for a in answers
     ]
-    assert tollgate.ready() == {"database": True, "broker": False, "odoo": True, "status": 503}
+    assert tollgate.ready() == {
+        "database": True,
+        "broker": False,
+        "odoo": True,
+        "audit_seal": True,
+        "status": 503,
+    }
     tollgate.redis.start()
     stack.wait_for(lambda: tollgate.ready()["broker"], timeout=30, what="the broker back")
 
