@@ -64,16 +64,49 @@ def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
+def _audit_seal() -> dict:
+    """Whether the sequencer keeps up: no event waits longer than AUDIT_MAX_SEAL_SECONDS."""
+    from portal.audit import sequencer
+
+    started = time.perf_counter()
+    try:
+        waiting = sequencer.backlog()
+    except Exception as error:
+        return {"ok": False, "error": type(error).__name__, "ms": _elapsed_ms(started)}
+    result = {
+        "ok": not waiting.overdue,
+        "unsealed": waiting.count,
+        "oldest_seconds": round(waiting.oldest_seconds, 1),
+        "ms": _elapsed_ms(started),
+    }
+    if waiting.overdue:
+        result["error"] = f"audit ledger: {waiting.describe()}"
+    return result
+
+
 @never_cache
 @require_GET
 def readyz(request):
-    """Every dependency Tollgate needs to serve and to do its background work is reachable."""
+    """Every dependency Tollgate needs to serve and to do its background work is reachable.
+
+    A sequencer that falls behind (events waiting longer than AUDIT_MAX_SEAL_SECONDS for their
+    seal) makes the answer "degraded" with status 200: this node still serves correctly, and
+    taking it out of the load balancer would not seal anything sooner.
+    """
     results = {name: _run(check) for name, check in READINESS_CHECKS.items()}
     ready = all(result["ok"] for result in results.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": results},
-        status=200 if ready else 503,
-    )
+    results["audit_seal"] = _audit_seal() if results["database"]["ok"] else _skipped()
+    if not ready:
+        status = "unavailable"
+    elif not results["audit_seal"]["ok"]:
+        status = "degraded"
+    else:
+        status = "ok"
+    return JsonResponse({"status": status, "checks": results}, status=200 if ready else 503)
+
+
+def _skipped() -> dict:
+    return {"ok": False, "error": "database unavailable", "ms": 0.0}
 
 
 PROBES = {"/healthz": healthz, "/readyz": readyz}

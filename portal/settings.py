@@ -319,6 +319,14 @@ CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# Events arrive unsealed and the sequencer seals them into the chain (portal.audit.sequencer):
+# right after the change that wrote them commits, or at the latest by the beat job every
+# AUDIT_SEAL_SECONDS. An event still unsealed after AUDIT_MAX_SEAL_SECONDS makes /readyz report
+# "degraded" and `verify_audit` exit 2. AUDIT_SEAL_INLINE=1 seals inside each writer's own
+# transaction under a lock instead (the way SQLite, with its one writer, always works).
+AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 2, minimum=1)
+AUDIT_MAX_SEAL_SECONDS = env_int("AUDIT_MAX_SEAL_SECONDS", 10, minimum=1)
+AUDIT_SEAL_INLINE = env_bool("AUDIT_SEAL_INLINE", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
     "approvals-sla-sweep": {
@@ -341,6 +349,12 @@ CELERY_BEAT_SCHEDULE: dict = {
     "approvals-daily-digest": {
         "task": "approvals.daily_digest",
         "schedule": crontab(hour=env_int("APPROVAL_DIGEST_HOUR_UTC", 6, minimum=0), minute=0),
+    },
+    # Seals whatever the writers left unsealed; an overlapping run finds the lock taken and stops.
+    "audit-seal": {
+        "task": "audit.seal",
+        "schedule": AUDIT_SEAL_SECONDS,
+        "options": {"expires": AUDIT_SEAL_SECONDS},
     },
     "audit-checkpoint": {
         "task": "audit.checkpoint",

@@ -66,6 +66,23 @@ def _tasks_run_in_process(request):
     _set_task_join_will_block(False)
 
 
+@pytest.fixture(autouse=True)
+def _ledger_sealing(request, settings):
+    """How events are sealed: as in production, unless the test never commits.
+
+    The sequencer seals an event only after the transaction that wrote it has ended, and a test
+    on the `db` fixture runs inside one transaction that is rolled back at its end: there it
+    could seal nothing, so such tests seal inline (as SQLite always does). Tests that commit
+    (`transaction=True`, `transactional_db`, `live_server`) run the sequencer as production
+    does; the pinned value also keeps whatever AUDIT_SEAL_INLINE the shell has out of the run.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    commits = (marker is not None and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    settings.AUDIT_SEAL_INLINE = not commits
+
+
 # Whether the last transactional test set the ledger's triggers aside for its flush.
 _ledger_unlocked = False
 

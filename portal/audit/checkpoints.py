@@ -22,7 +22,12 @@ _TIMEOUT = 10
 
 def checkpoint_take() -> AuditCheckpoint | None:
     """Record the ledger's head, and send it to AUDIT_CHECKPOINT_SINK when one is set."""
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+    head = (
+        AuditEvent.objects.filter(sequence__isnull=False)
+        .order_by("-sequence")
+        .values_list("sequence", "hash")
+        .first()
+    )
     if head is None:
         return None
     sink = settings.AUDIT_CHECKPOINT_SINK or ""

@@ -1,20 +1,40 @@
 """The audit ledger: append-only, hash-chained events.
 
-Rows are only ever inserted, through portal.audit.services.audit_record; the database itself
-refuses UPDATE, DELETE and TRUNCATE on this table (triggers installed by migrations). Names and
-labels are copied in (`actor_label`, `object_reference`, `policy_version_label`) so the trail
-reads the same after people are renamed or deactivated. See portal.audit.chain for how each
-event is sealed.
+Rows are only ever inserted, through portal.audit.services.audit_record, and then sealed once by
+the sequencer (portal.audit.sequencer), which fills in `sequence`, `prev_hash`, `hash` and
+`sealed_at`; the database itself refuses any other UPDATE, and every DELETE and TRUNCATE, on
+this table (triggers installed by migrations, portal.audit.triggers). An event with no
+sequence yet is "pending seal". Names and labels are copied in (`actor_label`,
+`object_reference`, `policy_version_label`) so the trail reads the same after people are
+renamed or deactivated. See portal.audit.chain for how each event is sealed.
 """
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
+class CurrentTransactionId(models.Func):
+    """The inserting transaction's id on PostgreSQL (64-bit, never wraps); nothing elsewhere.
+
+    The sequencer seals an event only once every transaction with a lower id has ended, which
+    is how it knows no earlier-started change can still add events before it.
+    """
+
+    output_field = models.BigIntegerField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return "NULL", []
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return "(pg_current_xact_id()::text::bigint)", []
+
+
 class AuditEvent(models.Model):
-    sequence = models.PositiveBigIntegerField(unique=True)
+    # Sealing fills these four in, once (events recorded before the sequencer have no sealed_at).
+    sequence = models.PositiveBigIntegerField(unique=True, null=True)
     at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=64, db_index=True)
     actor = models.ForeignKey(
@@ -39,23 +59,36 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, encoder=DjangoJSONEncoder)
     comment = models.TextField(blank=True)
     context = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
-    prev_hash = models.CharField(max_length=64, blank=True)
-    hash = models.CharField(max_length=64, unique=True)
+    # NULL, not "", until sealed: "" is the first event's prev_hash, and hashes are unique.
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    hash = models.CharField(max_length=64, unique=True, null=True)  # noqa: DJ001
+    sealed_at = models.DateTimeField(null=True)
+    # Which transaction inserted the event (PostgreSQL), set by the database itself.
+    txid = models.BigIntegerField(null=True, editable=False, db_default=CurrentTransactionId())
 
     class Meta:
         ordering = ["sequence"]
         indexes = [
             models.Index(fields=["object_type", "object_id", "sequence"], name="audit_object"),
             models.Index(fields=["site", "sequence"], name="audit_site"),
+            # The sequencer's backlog: small, and read on every seal.
+            models.Index(
+                fields=["txid", "id"], name="audit_unsealed", condition=Q(sequence__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.at:%Y-%m-%d %H:%M} {self.action} {self.object_reference}"
+        where = "pending seal" if self.sequence is None else f"#{self.sequence}"
+        return f"{where} {self.at:%Y-%m-%d %H:%M} {self.action} {self.object_reference}"
 
     def save(self, *args, **kwargs):
         if not self._state.adding:
             raise ValueError("Audit events are never changed once recorded.")
         super().save(*args, **kwargs)
+
+    @property
+    def sealed(self) -> bool:
+        return self.sequence is not None
 
 
 class AuditCheckpoint(models.Model):

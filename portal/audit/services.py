@@ -1,14 +1,15 @@
 """The one function every service calls to put an event in the audit ledger.
 
-Callers pass what happened in business terms; the ledger seals it into the chain. It must run
-inside the caller's transaction, so that an event exists exactly when its change does. Appends
-are serialised (a transaction-scoped advisory lock on PostgreSQL; SQLite lets one writer in at a
-time anyway), so every event's `prev_hash` is the hash of the event numbered just before it.
+Callers pass what happened in business terms. It must run inside the caller's transaction, so
+that an event exists exactly when its change does. On PostgreSQL the event is inserted unsealed
+and takes no lock; the sequencer (portal.audit.sequencer) numbers and hashes it into the chain
+once the transaction has committed, so writers never wait for each other on the ledger. On
+SQLite, which lets one writer in at a time anyway, or with AUDIT_SEAL_INLINE, events are sealed
+as they are inserted.
 
-The lock is held until the transaction ends, so every statement a change runs after its first
-append keeps all other writers waiting. A service whose change takes many statements records
-inside `appended_at_end()`: its events are sealed and inserted together as that block ends, and
-the ledger is locked only for that insert and the commit.
+A service whose change takes many statements may record inside `appended_at_end()`: its events
+are inserted together as that block ends (one statement instead of one per event; with inline
+sealing, the chain is then locked only for that insert and the commit).
 """
 
 import threading
@@ -18,12 +19,10 @@ from typing import Any
 
 from django.db import connection
 
-from portal.audit import chain
+from portal.audit import chain, sequencer
 from portal.audit import context as audit_context
 from portal.audit.models import AuditEvent
 
-# pg_advisory_xact_lock key: "TGAUDIT" as a number, so that nothing else picks it by chance.
-_LEDGER_LOCK = 0x5447415544495400
 # The events recorded inside `appended_at_end()` on this thread (and so this connection).
 _held_back = threading.local()
 
@@ -82,7 +81,8 @@ def appended_at_end() -> Iterator[None]:
     Enter it inside the transaction of the change, around code that does not swallow an error
     of a savepoint it rolls back: an event recorded in such a savepoint would still be appended.
     An error leaving the block drops the events with the transaction they belonged to. Events
-    recorded inside have no sequence, hash or id until the block ends. Nested blocks append
+    recorded inside have no id until the block ends (nor, until sealed, a sequence or hash).
+    Nested blocks append
     with the outermost one.
     """
     if getattr(_held_back, "events", None) is not None:
@@ -111,19 +111,10 @@ def _reference(obj, site) -> str:
 
 
 def _append(events: list[AuditEvent]) -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LEDGER_LOCK])
-    head = AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
-    sequence, previous = head or (0, chain.GENESIS)
-    for event in events:
-        sequence += 1
-        event.sequence, event.prev_hash = sequence, previous
-        event.hash = previous = chain.seal(chain.payload(event))
-    if len(events) == 1:
-        events[0].save(force_insert=True)
+    if sequencer.inline():
+        sequencer.seal_inline(events)
     else:
-        AuditEvent.objects.bulk_create(events)
+        sequencer.arrive(events)
 
 
 VERIFIED = "audit.verified"

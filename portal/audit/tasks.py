@@ -5,6 +5,14 @@ from celery import shared_task
 from portal.audit.checkpoints import checkpoint_take
 
 
+@shared_task(name="audit.seal")
+def seal() -> int:
+    """Seal whatever the writers left unsealed (every few seconds, from beat)."""
+    from portal.audit.sequencer import seal as seal_backlog
+
+    return seal_backlog()
+
+
 @shared_task(name="audit.checkpoint")
 def checkpoint() -> int | None:
     """Write the ledger's head down, inside and outside the database (daily, from beat)."""

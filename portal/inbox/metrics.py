@@ -22,6 +22,7 @@ from prometheus_client.exposition import choose_encoder
 
 from approvals.models import ApprovalRequest, ApprovalStep, RequestState, StepState
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
+from portal.audit import sequencer
 from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.integrations.odoo.models import OutboxItem
 from portal.webhooks.models import InboundDelivery
@@ -113,9 +114,26 @@ class TollgateCollector:
     def _ledger(self):
         # Sequences are gap-free (verify_audit checks it), so the highest is the count.
         head = AuditEvent.objects.aggregate(head=Max("sequence"))["head"] or 0
-        events = CounterMetricFamily("tollgate_audit_events", "Events in the audit ledger.")
+        events = CounterMetricFamily("tollgate_audit_events", "Sealed events in the audit ledger.")
         events.add_metric([], head)
         yield events
+        waiting = sequencer.backlog()
+        unsealed = GaugeMetricFamily(
+            "tollgate_audit_unsealed_events", "Events recorded and not yet sealed into the chain."
+        )
+        unsealed.add_metric([], waiting.count)
+        yield unsealed
+        oldest = GaugeMetricFamily(
+            "tollgate_audit_oldest_unsealed_seconds",
+            "How long the oldest unsealed event has waited for its seal (0 when none waits).",
+        )
+        oldest.add_metric([], round(waiting.oldest_seconds, 3))
+        yield oldest
+        allowed = GaugeMetricFamily(
+            "tollgate_audit_max_seal_seconds", "The longest an event may wait for its seal."
+        )
+        allowed.add_metric([], waiting.max_seconds)
+        yield allowed
         checkpoint = AuditCheckpoint.objects.order_by("-sequence", "-at").first()
         at = GaugeMetricFamily(
             "tollgate_audit_last_checkpoint_timestamp_seconds",

@@ -277,6 +277,7 @@ def test_fifty_concurrent_writers_leave_one_unbroken_chain(region_a):
         thread.join()
 
     assert failures == []
+    ledger.seal_all()
     assert AuditEvent.objects.filter(action="test.concurrent").count() == 50
     sequences = list(AuditEvent.objects.order_by("sequence").values_list("sequence", flat=True))
     assert sequences == list(range(1, len(sequences) + 1))

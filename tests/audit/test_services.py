@@ -10,6 +10,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.services import appended_at_end, audit_record
 from portal.audit.verify import verify_chain
 from sites import services as site_services
+from tests import ledger
 
 
 def _record(obj, action: str, comment: str = ""):
@@ -103,6 +104,7 @@ def test_concurrent_changes_keep_their_events_together_and_the_chain_whole(regio
         thread.join()
 
     assert failures == []
+    ledger.seal_all()
     verdict = verify_chain()
     assert verdict.intact, verdict.reason
     held_back = list(

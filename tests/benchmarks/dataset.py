@@ -199,6 +199,7 @@ def ensure(scale: str = "1m") -> Dataset:
     started = time.perf_counter()
     _recreate(name, template=template)
     with use_database(name):
+        _forget_marker()  # the company's, copied with the template: a failed build is no dataset
         call_command("migrate", interactive=False, verbosity=0)
         counts = Builder(scale).build()
         seconds = time.perf_counter() - started
@@ -288,6 +289,13 @@ def _recreate(name: str, *, template: str | None = None) -> None:
     with _admin_connection() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"{copy_of}')
+
+
+def _forget_marker() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_dataset")
 
 
 def _write_marker(scale: str, counts: dict, seconds: float) -> None:
@@ -432,6 +440,7 @@ class Company:
         self._regions_and_sites()
         self._people()
         self._policy()
+        _seal_backlog()
         with connection_cursor() as cursor:
             cursor.execute("ANALYZE")
         return {
@@ -949,8 +958,12 @@ class Builder:
         """
         from portal.audit import chain
 
+        _seal_backlog()
         with connection_cursor() as cursor:
-            cursor.execute("SELECT sequence, hash FROM audit_auditevent ORDER BY sequence DESC")
+            cursor.execute(
+                "SELECT sequence, hash FROM audit_auditevent WHERE sequence IS NOT NULL "
+                "ORDER BY sequence DESC LIMIT 1"
+            )
             head = cursor.fetchone()
         self.sequence, self.prev_hash = head if head else (0, chain.GENESIS)
         target = 2 * self.requests
@@ -1148,6 +1161,16 @@ def _sampled(version_id: int, request_id: int, rate: Decimal) -> bool:
     # The same rule as approvals.services: which fast-path approvals finance reviews afterwards.
     digest = hashlib.sha256(f"{version_id}:{request_id}".encode()).digest()
     return Decimal(int.from_bytes(digest[:4], "big")) / Decimal(2**32) < rate
+
+
+def _seal_backlog() -> None:
+    """Seal the events the services wrote, so the generated chain continues from a sealed head."""
+    from django.db import connection
+
+    from portal.audit import sequencer
+
+    if not connection.in_atomic_block:
+        sequencer.seal()
 
 
 def _reset_sequences(tables: list[str]) -> None:

@@ -35,6 +35,7 @@ def test_readyz_reports_database_broker_and_odoo_reachable(client, db, odoo_up):
         "database",
         "broker",
         "odoo",
+        "audit_seal",
     }
 
 

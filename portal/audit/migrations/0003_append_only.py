@@ -6,7 +6,7 @@ from django.db import migrations
 def install(apps, schema_editor):
     from portal.audit import triggers
 
-    triggers.install(schema_editor.connection)
+    triggers.install_v1(schema_editor.connection)
 
 
 def remove(apps, schema_editor):
