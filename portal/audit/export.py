@@ -52,6 +52,7 @@ import json
 import multiprocessing
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,7 @@ from django.db.models import F, Func, Max, Min, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from portal.audit import chain, selectors, signing
+from portal.audit import chain, selectors, sequencer, signing
 from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.audit.selectors import ExportFilters
 from portal.audit.services import audit_record
@@ -722,8 +723,28 @@ def _export(
             **({"subject": subject.as_dict()} if subject else {}),
         },
     )
-    manifest["recorded_as_sequence"] = recorded.sequence
+    manifest["recorded_as_sequence"] = _sealed_sequence(recorded)
     return signing.sign_manifest(manifest)
+
+
+_SEAL_WAIT_SECONDS = 5.0
+
+
+def _sealed_sequence(event: AuditEvent) -> int | None:
+    """The sequence number sealed onto `event`; None if it is still pending seal after a short
+    wait. The writer seals its events right after its commit, unless another sealer holds the
+    chain: that one, or the beat job, seals them moments later."""
+    deadline = time.monotonic() + _SEAL_WAIT_SECONDS
+    while event.sequence is None:  # else sealed inside the writer's transaction
+        sealed = AuditEvent.objects.filter(pk=event.pk, sequence__isnull=False)
+        sequence = sealed.values_list("sequence", flat=True).first()
+        if sequence is not None:
+            return sequence
+        if time.monotonic() >= deadline:
+            return None
+        sequencer.seal()  # never waits for the chain lock
+        time.sleep(0.05)
+    return event.sequence
 
 
 def _file_entry(fmt: str, name: str, sha256: str) -> dict:
