@@ -506,19 +506,30 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _start_worker(params: dict, snapshot: str) -> None:
+def _start_worker(params: dict, role: str | None, snapshot: str) -> None:
+    """A worker's connection, in the parent's snapshot. A failure is kept and raised by the
+    worker's first task (a Pool would start a worker whose initializer fails again forever)."""
     import psycopg
     from psycopg import sql
 
     gc.freeze()  # what was inherited stays shared with the parent, not copied on write
-    raw = psycopg.connect(**params)
-    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-    raw.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
-    _worker["raw"] = raw
-    multiprocessing.util.Finalize(None, raw.close, exitpriority=10)
+    try:
+        raw = psycopg.connect(**params, autocommit=True)
+        multiprocessing.util.Finalize(None, raw.close, exitpriority=10)
+        if role:  # as Django's OPTIONS["assume_role"] has it
+            raw.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
+        raw.autocommit = False
+        raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        raw.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+    except Exception as error:  # handed to the parent with the first task
+        _worker["error"] = error
+    else:
+        _worker["raw"] = raw
 
 
 def _read_range(task: tuple[str, list[str], list[str]]) -> _Part:
+    if "error" in _worker:
+        raise _worker["error"]
     statement, formats, paths = task
     files = [open(path, "wb") for path in paths]  # noqa: SIM115 - closed below
     try:
@@ -528,11 +539,14 @@ def _read_range(task: tuple[str, list[str], list[str]]) -> _Part:
             file.close()
 
 
-def _worker_params(alias: str) -> dict:
-    params = connections[alias].get_connection_params()
+def _worker_params(alias: str) -> tuple[dict, str | None]:
+    """How a worker connects like Django's connection `alias`, and the role it assumes."""
+    database = connections[alias]
+    params = database.get_connection_params()
     for django_only in ("cursor_factory", "context", "prepare_threshold"):
         params.pop(django_only, None)
-    return params
+    params["application_name"] = "tollgate audit export"  # for pg_stat_activity
+    return params, database.settings_dict["OPTIONS"].get("assume_role")
 
 
 def _read_postgresql(events: QuerySet, sinks: dict[str, "_HashingSink"], workers: int):
@@ -588,8 +602,8 @@ def _read_in_parallel(events, formats, sinks, workers, snapshot, low, high) -> _
             )
             for index, bounds in enumerate(ranges)
         ]
-        params = _worker_params(events.db)
-        with context.Pool(workers, _start_worker, (params, snapshot)) as pool:
+        params, role = _worker_params(events.db)
+        with context.Pool(workers, _start_worker, (params, role, snapshot)) as pool:
             # In order: each range's files are appended (and hashed) once it and all before
             # it are done, while the workers go on with the next ranges.
             for (_, _, paths), done in zip(tasks, pool.imap(_read_range, tasks), strict=True):

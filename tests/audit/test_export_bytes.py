@@ -261,3 +261,22 @@ def test_an_event_pending_seal_is_in_no_file_and_no_manifest(awkward):
     pending.refresh_from_db()
     assert pending.sequence == sealed + 1
     assert manifest["recorded_as_sequence"] == sealed + 2
+
+
+def test_a_worker_that_cannot_read_fails_the_export_which_records_nothing(awkward, monkeypatch):
+    refused = {**export._worker_params("default")[0], "port": 1, "connect_timeout": 2}
+    monkeypatch.setattr(export, "_worker_params", lambda alias: (refused, None))
+    out = io.BytesIO()
+
+    with pytest.raises(Exception, match="port 1"):
+        export.audit_export(
+            actor=awkward,
+            filters=ExportFilters(),
+            fmt="csv",
+            out=out,
+            manifest_out=io.BytesIO(),
+            workers=2,
+        )
+
+    assert out.getvalue() == b""
+    assert not AuditEvent.objects.filter(action="audit.exported").exists()
