@@ -32,6 +32,8 @@ from django.utils import timezone
 from portal.audit import chain, selectors
 from portal.audit.export import COLUMNS
 from portal.audit.models import AuditEvent
+from sites.models import Site
+from sites.policies import Capability, in_scope
 from sites.roles import Role
 from tests.benchmarks import dataset
 from tests.benchmarks.harness import ROOT, create_database_if_missing, database_url, use_database
@@ -45,6 +47,7 @@ SCALE = "1m"
 OWN_EVENTS = 2_000_000
 OWN_AUDITOR = "bench.auditor"
 COPY_LIMIT = 3.0
+OTHER_BENCHMARKS_REGION = "ZBENCH"
 RSS_LIMIT_MB = 150
 VERIFY_LIMIT_S = 60
 # The model fields behind the export's columns, in the export's order.
@@ -236,7 +239,12 @@ def _measured(command: list[str], log: Path) -> tuple[float, float]:
 def test_export_1m_events_against_copy_and_verify_2m(ledger, results, tmp_path):
     username = ledger.auditor
     auditor = get_user_model().objects.get(username=username)
-    assert selectors.audits_every_site(auditor), f"{username} must audit every site"
+    unaudited = Site.objects.exclude(in_scope(auditor, Capability.AUDIT))
+    # The decision and webhook benchmarks add a region and site of their own to the same
+    # database, after the dataset's ledger; every site the dataset built is audited.
+    assert not unaudited.exclude(region__code=OTHER_BENCHMARKS_REGION).exists(), (
+        f"{username} must audit every site of the dataset"
+    )
     assert AuditEvent.objects.count() >= ledger.audit_events
     export_events = ledger.audit_events // 2
     date_from, date_to = _days_for(export_events)

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.audit.export import WRITERS, audit_export
+from portal.audit.export import WRITERS, audit_export, default_workers
 from portal.audit.selectors import ExportFilters
 
 
@@ -41,11 +41,20 @@ class Command(BaseCommand):
         parser.add_argument("--actor", default="", help="username of whoever acted")
         parser.add_argument("--format", dest="fmt", choices=sorted(WRITERS), required=True)
         parser.add_argument("--output", required=True, help="data file to write")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=default_workers(),
+            help="processes formatting a large export on PostgreSQL (default: one per CPU, "
+            "at most 4; 1 reads in this process only)",
+        )
 
     def handle(self, *args, **options):
         actor = self._actor(options["username"])
         filters = self._filters(options)
         output = Path(options["output"])
+        if options["workers"] < 1:
+            raise CommandError("--workers must be at least 1.")
         manifest_path = output.with_name(output.name + ".manifest.json")
         if not output.parent.is_dir():
             raise CommandError(f"No directory {output.parent} to write the export into.")
@@ -62,6 +71,7 @@ class Command(BaseCommand):
                     out=out,
                     manifest_out=manifest_out,
                     data_name=output.name,
+                    workers=options["workers"],
                 )
         except BaseException as error:
             partial.unlink(missing_ok=True)
