@@ -180,7 +180,8 @@ class AuditExportViewSet(viewsets.ViewSet):
             manifest_out.close()
         out.seek(0)
         # The ledger event recording the export makes the name unique, even within a second.
-        unique = filename.replace(f".{fmt}", f"-export{manifest['recorded_as_sequence']}.{fmt}")
+        number = manifest["recorded_as_sequence"] or "-pending"
+        unique = filename.replace(f".{fmt}", f"-export{number}.{fmt}")
         response = FileResponse(
             out, as_attachment=True, filename=unique, content_type=CONTENT_TYPES[fmt]
         )

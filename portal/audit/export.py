@@ -52,7 +52,6 @@ import json
 import multiprocessing
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -737,28 +736,10 @@ def _export(
             **({"subject": subject.as_dict()} if subject else {}),
         },
     )
-    manifest["recorded_as_sequence"] = _sealed_sequence(recorded)
+    # The writer seals right after its commit, unless another sealer holds the chain: that one,
+    # or the beat job, seals it moments later; None only past AUDIT_MAX_SEAL_SECONDS.
+    manifest["recorded_as_sequence"] = sequencer.sequence_of(recorded)
     return signing.sign_manifest(manifest)
-
-
-_SEAL_WAIT_SECONDS = 5.0
-
-
-def _sealed_sequence(event: AuditEvent) -> int | None:
-    """The sequence number sealed onto `event`; None if it is still pending seal after a short
-    wait. The writer seals its events right after its commit, unless another sealer holds the
-    chain: that one, or the beat job, seals them moments later."""
-    deadline = time.monotonic() + _SEAL_WAIT_SECONDS
-    while event.sequence is None:  # else sealed inside the writer's transaction
-        sealed = AuditEvent.objects.filter(pk=event.pk, sequence__isnull=False)
-        sequence = sealed.values_list("sequence", flat=True).first()
-        if sequence is not None:
-            return sequence
-        if time.monotonic() >= deadline:
-            return None
-        sequencer.seal()  # never waits for the chain lock
-        time.sleep(0.05)
-    return event.sequence
 
 
 def _file_entry(fmt: str, name: str, sha256: str) -> dict:

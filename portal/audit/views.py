@@ -401,7 +401,7 @@ def _package(request, stem: str, **selection) -> FileResponse:
     try:
         manifest = audit_export_files(actor=request.user, outs=outs, **selection)
         stamp = manifest["generated_at"][:19].replace("-", "").replace(":", "")
-        folder = f"{stem}-{stamp}Z-export{manifest['recorded_as_sequence']}"
+        folder = f"{stem}-{stamp}Z-export{manifest['recorded_as_sequence'] or '-pending'}"
         bundle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
         with zipfile.ZipFile(bundle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, data in outs.values():

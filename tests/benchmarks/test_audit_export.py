@@ -8,7 +8,8 @@ the process's peak resident memory. Then `manage.py verify_audit` over the whole
 Floor: PostgreSQL's own `COPY (the export's SELECT, same columns and rows) TO STDOUT` in CSV,
 streamed through psycopg into a file — what reading and serialising the rows costs at best.
 
-Targets: each export ≤ 3× the COPY time with peak RSS ≤ 150 MB; verify 2M events in ≤ 60 s.
+Targets: each export ≤ 3× the COPY time with peak RSS ≤ 150 MB; verify 2M events in ≤ 30 s
+on 2 cores.
 Every export also appends its own `audit.exported` event to the ledger, as in production; the
 chain stays valid (verify_audit checks it afterwards).
 """
@@ -29,7 +30,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from portal.audit import chain, selectors
+from portal.audit import chain, selectors, sequencer
 from portal.audit.export import COLUMNS
 from portal.audit.models import AuditEvent
 from sites.models import Site
@@ -49,7 +50,7 @@ OWN_AUDITOR = "bench.auditor"
 COPY_LIMIT = 3.0
 OTHER_BENCHMARKS_REGION = "ZBENCH"
 RSS_LIMIT_MB = 150
-VERIFY_LIMIT_S = 60
+VERIFY_LIMIT_S = 30
 # The model fields behind the export's columns, in the export's order.
 FIELD_OF = {"actor": "actor_label", "policy_version": "policy_version_label"}
 
@@ -103,16 +104,21 @@ def _recreate(name: str) -> None:
 def _seal_events(count: int) -> None:
     """Fill the ledger up to `count` events shaped like real ones, sealed into the chain.
 
-    audit_record appends one event per call (a lock, a head read and an INSERT each), which
-    would take an hour here. Rows are sealed with the ledger's own chain.seal instead and copied
-    in; the ledger's triggers allow INSERT, and the chain is exactly what audit_record writes.
+    audit_record appends one event per call and the sequencer seals them in batches, which
+    would take far too long here. Rows are sealed with the ledger's own chain.seal instead and
+    copied in; the ledger's triggers allow INSERT, and the chain is what the sequencer writes.
     """
     region = RegionFactory(code="BX")
     sites = [SiteFactory(code=f"BX{n}", region=region) for n in range(4)]
     actors = [UserFactory(username=f"bench.actor.{n}") for n in range(5)]
     grant(UserFactory(username=OWN_AUDITOR), Role.AUDITOR, region=region)
+    while sequencer.seal():  # the people and sites above recorded events of their own
+        pass
     sequence, prev_hash = (
-        AuditEvent.objects.order_by("-sequence").values_list("sequence", "hash").first()
+        AuditEvent.objects.filter(sequence__isnull=False)
+        .order_by("-sequence")
+        .values_list("sequence", "hash")
+        .first()
     )
     count -= sequence
     start = timezone.now() - timedelta(days=365)
@@ -306,7 +312,11 @@ def test_export_1m_events_against_copy_and_verify_2m(ledger, results, tmp_path):
         )
         output.unlink()
 
-    events = AuditEvent.objects.count()
+    # The sealed chain is what verify_audit checks; seal what is pending first, as the beat does.
+    if not sequencer.inline():
+        while sequencer.seal():
+            pass
+    events = AuditEvent.objects.filter(sequence__isnull=False).count()
     seconds, peak = _measured(["verify_audit"], tmp_path / "verify.log")
     verdict = (tmp_path / "verify.log").read_text()
     assert f"Audit ledger intact: {events} events" in verdict, verdict
