@@ -103,7 +103,7 @@ def seal_inline(events: list[AuditEvent]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK])
-    sequence, previous = _head()
+    sequence, previous = head()
     now = timezone.now()
     for event in events:
         sequence += 1
@@ -187,7 +187,7 @@ def _seal_batch(batch: int) -> int:
     if not backlog:
         return 0
     with transaction.atomic():
-        sequence, previous = _head()
+        sequence, previous = head()
         ids, sequences, previous_hashes, hashes = [], [], [], []
         for row in backlog:
             sequence += 1
@@ -229,7 +229,8 @@ def _before_seal_commit() -> None:
     """Nothing; the fault tests replace it to stop a sealer between its UPDATE and COMMIT."""
 
 
-def _head() -> tuple[int, str]:
+def head() -> tuple[int, str]:
+    """The sealed chain's last number and hash (0 and the genesis hash when empty)."""
     head = (
         AuditEvent.objects.filter(sequence__isnull=False)
         .order_by("-sequence")

@@ -12,25 +12,15 @@ Migration 0003 installed the first form (no UPDATE at all, `install_v1`); migrat
 replaces it with `install`.
 """
 
+from portal.audit import chain
+
 TABLE = "audit_auditevent"
 # The columns the seal fills in, once, from empty; every other column is the event's content.
 SEAL_COLUMNS = ("sequence", "prev_hash", "hash", "sealed_at")
+# The event's content: its id, the columns the hash covers but for the chain links, and txid.
 CONTENT_COLUMNS = (
     "id",
-    "at",
-    "action",
-    "actor_id",
-    "actor_label",
-    "on_behalf_of_id",
-    "object_type",
-    "object_id",
-    "object_reference",
-    "site_id",
-    "policy_version_label",
-    "before",
-    "after",
-    "comment",
-    "context",
+    *(column for column in chain.COLUMNS if column not in SEAL_COLUMNS),
     "txid",
 )
 _UNSEALED_BECOMES_SEALED = " AND ".join(

@@ -59,6 +59,7 @@ from portal.integrations.odoo.models import OutboxItem, OutboxState
 from sites.models import Region, Site
 from sites.roles import Role
 from sites.services import membership_grant, region_create, site_create
+from tests import ledger
 from tests.benchmarks.harness import celery_broker, reset_celery_producers
 
 REGION, SITE = "ZBENCH", "ZB1"
@@ -248,16 +249,6 @@ def floor_table(bench_db):
         cursor.execute(f"DROP TABLE {FLOOR_TABLE}")
 
 
-def ledger_head() -> tuple[int, str]:
-    head = (
-        AuditEvent.objects.filter(sequence__isnull=False)
-        .order_by("-sequence")
-        .values_list("sequence", "hash")
-        .first()
-    )
-    return head or (0, chain.GENESIS)
-
-
 # Sessions waiting (not granted) for the chain's advisory lock: a 64-bit key is stored as its
 # high and low 32 bits in classid and objid, with objsubid 1.
 CHAIN_LOCK_WAITS = (
@@ -266,12 +257,10 @@ CHAIN_LOCK_WAITS = (
 )
 
 
-class LockSampler:
-    """Counts, every few milliseconds from its own connection, sessions waiting for the chain."""
+class _Background:
+    """A daemon thread running `_run` from `with` until the block ends."""
 
-    def __init__(self, interval: float = 0.005):
-        self.interval = interval
-        self.samples = self.waits = 0
+    def __init__(self):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -281,7 +270,19 @@ class LockSampler:
 
     def __exit__(self, *exc):
         self._stop.set()
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class LockSampler(_Background):
+    """Counts, every few milliseconds from its own connection, sessions waiting for the chain."""
+
+    def __init__(self, interval: float = 0.005):
+        super().__init__()
+        self.interval = interval
+        self.samples = self.waits = 0
 
     def _run(self) -> None:
         key = sequencer.CHAIN_LOCK
@@ -297,20 +298,8 @@ class LockSampler:
             own.close()
 
 
-class Beat:
+class Beat(_Background):
     """The beat job's part: seal whatever is left, every AUDIT_SEAL_SECONDS."""
-
-    def __init__(self):
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=30)
 
     def _run(self) -> None:
         try:
@@ -318,16 +307,6 @@ class Beat:
                 sequencer.seal()
         finally:
             connection.close()
-
-
-def seal_everything() -> None:
-    """After the run: seal what is left, as the next beat would."""
-    for _ in range(600):
-        sequencer.seal()
-        if not AuditEvent.objects.filter(sequence__isnull=True).exists():
-            return
-        time.sleep(0.05)
-    raise AssertionError("events stayed unsealed after the run")
 
 
 def seal_delays(since) -> list[float]:
@@ -367,8 +346,8 @@ def statements_of_one_approval(company: Company) -> tuple[list[int], list[str]]:
 def test_decisions_per_second(company, floor_table, results):
     version_id = ApprovalPolicy.objects.get(site=company.site, name=POLICY).versions.get().pk
     if not sequencer.inline():
-        seal_everything()
-    before_sequence, before_hash = ledger_head()
+        ledger.seal_all()
+    before_sequence, before_hash = sequencer.head()
     decided: list[int] = []
     rates: dict[int, dict[str, list[float]]] = {}
     lock_samples = lock_waits = 0
@@ -391,7 +370,7 @@ def test_decisions_per_second(company, floor_table, results):
                 rates[clients]["decisions"].append(clients * per_client / seconds)
                 decided.extend(ids)
                 if clients == 16:
-                    seal_everything()
+                    ledger.seal_all()
                     delays.extend(seal_delays(started))
                 inserts = [(company.deciders[c].pk, per_client, version_id) for c in range(clients)]
                 seconds = run_clients(insert_share, inserts)
@@ -399,7 +378,7 @@ def test_decisions_per_second(company, floor_table, results):
         approved, statements = statements_of_one_approval(company)
         decided.extend(approved)
 
-    seal_everything()
+    ledger.seal_all()
     checked = verify_since(before_sequence, before_hash)
     assert checked >= 2 * len(decided)
     assert ApprovalRequest.objects.filter(
