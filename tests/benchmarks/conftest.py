@@ -44,6 +44,14 @@ def bench_db(django_db_blocker):
         yield connection.settings_dict["NAME"]
 
 
+@pytest.fixture(autouse=True)
+def _ledger_sealing(settings):
+    """The ledger as production runs it on PostgreSQL: events sealed by the sequencer after
+    each commit (tests/conftest.py seals inline for tests that never commit; every benchmark
+    commits, on databases of its own)."""
+    settings.AUDIT_SEAL_INLINE = False
+
+
 @pytest.fixture(scope="session")
 def results():
     return RESULTS
