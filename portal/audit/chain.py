@@ -85,6 +85,11 @@ def timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# `timestamp` done by PostgreSQL, for walks over millions of events: format a timestamptz
+# expression with `TIMESTAMP_SQL.format(expression)`.
+TIMESTAMP_SQL = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
 def payload(event) -> dict:
     """The canonical fields of a stored (or about to be stored) AuditEvent."""
     return {

@@ -274,7 +274,7 @@ WRITERS: dict[str, Callable[[Iterable[tuple], BinaryIO], Summary]] = {
 # chain.timestamp writes it and the JSON values as jsonb's text (put in canonical form here).
 _AT_TEXT = Func(
     F("at"),
-    template="""to_char(%(expressions)s AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
+    template=chain.TIMESTAMP_SQL.format("%(expressions)s"),
     output_field=TextField(),
 )
 _READ = {
