@@ -350,12 +350,6 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "approvals.daily_digest",
         "schedule": crontab(hour=env_int("APPROVAL_DIGEST_HOUR_UTC", 6, minimum=0), minute=0),
     },
-    # Seals whatever the writers left unsealed; an overlapping run finds the lock taken and stops.
-    "audit-seal": {
-        "task": "audit.seal",
-        "schedule": AUDIT_SEAL_SECONDS,
-        "options": {"expires": AUDIT_SEAL_SECONDS},
-    },
     "audit-checkpoint": {
         "task": "audit.checkpoint",
         # A demo takes one every five minutes, so its auditor sees exports tied to one.
@@ -383,6 +377,14 @@ CELERY_BEAT_SCHEDULE: dict = {
         "options": {"expires": 300},
     },
 }
+# Seals whatever the writers left unsealed; an overlapping run finds the lock taken and stops.
+# Only where events arrive unsealed: SQLite and AUDIT_SEAL_INLINE seal as they write.
+if _database["ENGINE"].endswith("postgresql") and not AUDIT_SEAL_INLINE:
+    CELERY_BEAT_SCHEDULE["audit-seal"] = {
+        "task": "audit.seal",
+        "schedule": AUDIT_SEAL_SECONDS,
+        "options": {"expires": AUDIT_SEAL_SECONDS},
+    }
 
 # --- Approvals ------------------------------------------------------------------------------
 # Policy amount bands are in this currency; request amounts are converted with CurrencyRate.

@@ -510,3 +510,12 @@ def test_a_one_byte_edit_of_a_sealed_event_is_located(site_a1):
     assert verdict.broken_at == target.sequence
     assert "no longer match" in verdict.reason
     assert chain.seal(chain.payload(AuditEvent.objects.get(pk=target.pk))) != target.hash
+
+
+@only_postgresql
+def test_the_beat_seals_every_few_seconds_where_events_arrive_unsealed():
+    from django.conf import settings as django_settings
+
+    entry = django_settings.CELERY_BEAT_SCHEDULE["audit-seal"]
+    assert entry["task"] == "audit.seal"
+    assert entry["schedule"] == django_settings.AUDIT_SEAL_SECONDS <= 5
