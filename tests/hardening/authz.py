@@ -326,3 +326,174 @@ def routes() -> list[Route]:
             continue
         found[name] = Route(name, path, _methods(callback))
     return sorted(found.values(), key=lambda route: route.name)
+
+
+# --- Django's admin ---------------------------------------------------------------------------
+
+# Staff who are not superusers hold Django's model permissions, and which ones is up to whoever
+# set them up: the staff administrator of the matrix holds every one there is, so that only the
+# scoping of each admin keeps region B out of reach. The superuser holds no membership at all.
+ADMIN_PERSONAS = ("staff_admin", "superuser")
+ADMIN_USERNAMES = {"staff_admin": "staff.admin", "superuser": "root"}
+
+# What a staff administrator of region A must never see in the admin, beyond region B's
+# markers: the region's name and the people who hold roles only there.
+ADMIN_MARKERS_B = (
+    *MARKERS["RB"],
+    "Region Borealis",
+    r"\boutsider\b",
+    r"\brm\.b\b",
+    r"\brequester\.b\b",
+    r"\bfinance\.b\b",
+)
+
+
+def admin_leaked(text: str) -> list[str]:
+    """The markers of region B (records, region name, its people) found in `text`."""
+    return [marker for marker in ADMIN_MARKERS_B if re.search(marker, text)]
+
+
+@dataclass(frozen=True)
+class AdminModel:
+    """What the admin of one model shows a staff administrator of region A.
+
+    `scoped`: the admin's rows are those of the sites the person administers, so the region-A
+    object opens and the region-B one answers 404 (or 403); `superuser`: the model is the whole
+    company's and only superusers reach it (every page 403 or 404, nothing listed). `objects`
+    names the region-A and region-B objects in the world (one for a company-wide model, None
+    when the world holds none).
+    """
+
+    access: str
+    objects: tuple[str, ...] | None
+
+
+ADMIN_MODELS: dict[str, AdminModel] = {
+    "auth.user": AdminModel("scoped", ("user_a", "user_b")),
+    "auth.group": AdminModel("superuser", ("group",)),
+    "axes.accessattempt": AdminModel("superuser", None),
+    "axes.accesslog": AdminModel("superuser", None),
+    "axes.accessfailurelog": AdminModel("superuser", None),
+    "sites.region": AdminModel("scoped", ("region_a", "region_b")),
+    "sites.site": AdminModel("scoped", ("site_a", "site_b")),
+    "sites.membership": AdminModel("scoped", ("membership_a", "membership_b")),
+    "approvals.approvalpolicy": AdminModel("scoped", ("policy_a", "policy_b")),
+    "approvals.policyversion": AdminModel("scoped", ("version_a", "version_b")),
+    "approvals.policytier": AdminModel("scoped", ("tier_a", "tier_b")),
+    "approvals.approvalrequest": AdminModel("scoped", ("request_a", "request_b")),
+    "approvals.delegation": AdminModel("scoped", ("delegation_a", "delegation_b")),
+    "approvals.currencyrate": AdminModel("superuser", ("rate",)),
+    "exceptions.queuerule": AdminModel("superuser", ("queue_rule",)),
+    "exceptions.casedeadline": AdminModel("superuser", None),
+    "exceptions.resolutioncode": AdminModel("superuser", None),
+    "exceptions.exceptioncase": AdminModel("scoped", ("case_a", "case_b")),
+    "audit.auditevent": AdminModel("scoped", ("event_a", "event_b")),
+    "audit.auditcheckpoint": AdminModel("superuser", None),
+    "webhooks.webhooksource": AdminModel("superuser", ("webhook_source",)),
+    "webhooks.webhooksecret": AdminModel("superuser", ("webhook_secret",)),
+    "webhooks.inbounddelivery": AdminModel("scoped", ("inbound_a", "inbound_b")),
+    "webhooks.webhooksubscription": AdminModel("scoped", ("subscription_a", "subscription_b")),
+    "webhooks.outboundevent": AdminModel("scoped", ("outbound_event_a", "outbound_event_b")),
+    "webhooks.outbounddelivery": AdminModel("scoped", ("outbound_a", "outbound_b")),
+    "webhooks.deliveryattempt": AdminModel("scoped", ("attempt_a", "attempt_b")),
+    "api.apitoken": AdminModel("scoped", ("token_a", "token_b_admin")),
+}
+
+
+def build_admin_world(world: World) -> None:
+    """The admin's personas and one object of each admin'd model per region (the caller holds
+    the transaction). Rows the services would refuse to write this way (deliveries, events)
+    are written directly: the matrix reads them, it does not test how they are made."""
+    from django.contrib.auth.models import Group, Permission
+
+    from approvals.models import CurrencyRate, PolicyTier, PolicyVersion
+    from exceptions.models import QueueRule
+    from portal.webhooks import services as webhook_services
+    from portal.webhooks.models import (
+        DeliveryAttempt,
+        InboundDelivery,
+        OutboundDelivery,
+        OutboundEvent,
+        WebhookSource,
+        WebhookSubscription,
+    )
+    from sites.models import Membership, Region
+
+    region_a = Region.objects.get(code="RA")
+    staff_admin = persona(ADMIN_USERNAMES["staff_admin"], Role.ADMIN, region=region_a)
+    staff_admin.is_staff = True
+    staff_admin.save(update_fields=["is_staff"])
+    staff_admin.user_permissions.set(Permission.objects.all())
+    root = UserFactory(username=ADMIN_USERNAMES["superuser"], is_staff=True, is_superuser=True)
+    world.viewers["staff_admin"] = Viewer(
+        "staff_admin", staff_admin, ((Role.ADMIN, "region", "RA"),)
+    )
+    world.viewers["superuser"] = Viewer("superuser", root, ())
+
+    objects = world.objects
+    site_manager, outsider = world.viewers["site_manager"].user, world.viewers["outsider"].user
+    objects.update(
+        user_a=site_manager,
+        user_b=outsider,
+        group=Group.objects.create(name="Warehouse leads"),
+        region_a=region_a,
+        region_b=Region.objects.get(code="RB"),
+        membership_a=Membership.objects.get(user=site_manager),
+        membership_b=Membership.objects.get(user=outsider),
+        rate=CurrencyRate.objects.get(currency="GBP"),
+        queue_rule=QueueRule.objects.create(
+            kind="receipt_discrepancy", site=objects["site_a"], queue="warehouse"
+        ),
+    )
+    for suffix in ("a", "b"):
+        policy = objects[f"policy_{suffix}"]
+        objects[f"version_{suffix}"] = PolicyVersion.objects.filter(policy=policy).first()
+        objects[f"tier_{suffix}"] = PolicyTier.objects.filter(rule__version__policy=policy).first()
+
+    source = WebhookSource.objects.create(name="matrix-carrier")
+    objects["webhook_source"] = source
+    objects["webhook_secret"] = webhook_services.webhook_secret_add(
+        actor=None, source=source, secret="whsec_" + "bWF0cml4LXNlY3JldC1mb3ItdGhlLWFkbWlu"
+    )
+    for suffix, site, name in (
+        ("a", objects["site_a"], "Aurora Depot"),
+        ("b", objects["site_b"], "Zanzibar Quay"),
+    ):
+        code = site.code
+        objects[f"inbound_{suffix}"] = InboundDelivery.objects.create(
+            source=source,
+            webhook_id=f"{code}-delivery-1",
+            event_type="shipment.delayed",
+            body=f'{{"warehouse": "{name}"}}',
+            status="processed",
+            site=site,
+        )
+        subscription = WebhookSubscription.objects.create(
+            name=f"{name} feed",
+            url=f"https://{code.lower()}.receiver.example/hook",
+            event_types=["approval.decided"],
+            region=site.region,
+        )
+        event = OutboundEvent.objects.create(
+            event_id=f"evt_{code}_1", type="approval.decided", data={"site": code}, site=site
+        )
+        delivery = OutboundDelivery.objects.create(subscription=subscription, event=event)
+        objects[f"subscription_{suffix}"] = subscription
+        objects[f"outbound_event_{suffix}"] = event
+        objects[f"outbound_{suffix}"] = delivery
+        objects[f"attempt_{suffix}"] = DeliveryAttempt.objects.create(
+            delivery=delivery, status_code=503, error=f"{name} receiver unavailable"
+        )
+    rm_b = next(user for user in _users_named("rm.b"))
+    objects["token_a"] = api_services.token_create(
+        actor=None, user=staff_admin, name="Aurora Depot feed"
+    )[0]
+    objects["token_b_admin"] = api_services.token_create(
+        actor=None, user=rm_b, name="Zanzibar Quay feed"
+    )[0]
+
+
+def _users_named(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username)
