@@ -3,11 +3,15 @@
 Requests, decisions and published policy versions are read-only here: states move only through
 approvals.services, and a policy changes by publishing a new version. Delegations and exchange
 rates are added through their services; nothing is ever deleted.
+
+Staff who are not superusers see the policies, requests and delegations of the sites they
+administer (sites.admin_scope); exchange rates are the whole company's, for superusers only.
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from approvals import services
@@ -24,7 +28,8 @@ from approvals.models import (
 )
 from approvals.selectors import requests_visible_to
 from portal.core.formatting import count
-from sites.policies import sites_administered_by
+from sites.admin_scope import ScopedAdmin, SuperuserOnlyAdmin, administered_sites
+from sites.policies import people_administered_by
 
 
 class ReadOnlyMixin:
@@ -50,10 +55,24 @@ class VersionInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+def policies_governing(request, prefix: str = "") -> Q:
+    """Policies (or rows reached through `prefix`) that govern a site the person administers:
+    the site's own, its region's, and the company-wide ones."""
+    sites = administered_sites(request)
+    return (
+        Q(**{f"{prefix}site__in": sites})
+        | Q(**{f"{prefix}region__in": sites.values("region")})
+        | Q(**{f"{prefix}site__isnull": True, f"{prefix}region__isnull": True})
+    )
+
+
 @admin.register(ApprovalPolicy)
-class ApprovalPolicyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ApprovalPolicyAdmin(ReadOnlyMixin, ScopedAdmin):
     list_display = ["name", "scope_label", "created_at"]
     inlines = [VersionInline]
+
+    def scope(self, request) -> Q:
+        return policies_governing(request)
 
 
 class RuleInline(ReadOnlyInline):
@@ -74,16 +93,22 @@ class RuleInline(ReadOnlyInline):
 
 
 @admin.register(PolicyVersion)
-class PolicyVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PolicyVersionAdmin(ReadOnlyMixin, ScopedAdmin):
     list_display = ["__str__", "effective_from", "published_at", "published_by"]
     list_select_related = ["policy", "published_by"]
     inlines = [RuleInline]
 
+    def scope(self, request) -> Q:
+        return policies_governing(request, "policy__")
+
 
 @admin.register(PolicyTier)
-class PolicyTierAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PolicyTierAdmin(ReadOnlyMixin, ScopedAdmin):
     list_display = ["rule", "position", "stage", "role", "held_at", "quorum", "sla_hours"]
     list_select_related = ["rule__version__policy"]
+
+    def scope(self, request) -> Q:
+        return policies_governing(request, "rule__version__policy__")
 
 
 class StepInline(ReadOnlyInline):
@@ -99,7 +124,7 @@ class DecisionInline(ReadOnlyInline):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ApprovalRequestAdmin(ReadOnlyMixin, ScopedAdmin):
     list_display = ["reference", "title", "kind", "site", "state", "amount", "currency", "due_at"]
     list_filter = ["state", "kind", "site"]
     search_fields = ["title", "counterparty"]
@@ -107,12 +132,11 @@ class ApprovalRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
     inlines = [StepInline, DecisionInline]
     actions = ["retry_apply"]
 
-    def get_queryset(self, request):
-        # Administrators see the requests of the sites they administer, to retry failed updates.
-        administered = (
-            super().get_queryset(request).filter(site__in=sites_administered_by(request.user))
-        )
-        return administered | requests_visible_to(request.user)
+    def scope(self, request) -> Q:
+        # Administrators see the requests of the sites they administer, to retry failed updates,
+        # and anyone what they may see anyway.
+        visible = requests_visible_to(request.user).values("pk")
+        return Q(site__in=administered_sites(request)) | Q(pk__in=visible)
 
     @admin.action(description="Send the failed Odoo update again")
     def retry_apply(self, request, queryset) -> None:
@@ -157,13 +181,19 @@ class DelegationAdminForm(forms.ModelForm):
 
 
 @admin.register(Delegation)
-class DelegationAdmin(admin.ModelAdmin):
+class DelegationAdmin(ScopedAdmin):
     form = DelegationAdminForm
     list_display = ["delegator", "delegate", "starts_at", "ends_at", "site", "kind", "revoked_at"]
     list_select_related = ["delegator", "delegate", "site"]
     autocomplete_fields = ["delegator", "delegate"]
     fields = _DELEGATION_FIELDS
     actions = ["revoke_now"]
+
+    def scope(self, request) -> Q:
+        # Those at a site the person administers, and those of people whose approvals they
+        # may hand on (approvals.policies.may_manage_delegation).
+        people = people_administered_by(request.user).values("pk")
+        return Q(site__in=administered_sites(request)) | Q(delegator__in=people)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -177,13 +207,19 @@ class DelegationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected delegations now")
     def revoke_now(self, request, queryset) -> None:
+        revoked = 0
         for delegation in queryset.filter(revoked_at__isnull=True, ends_at__gt=timezone.now()):
-            services.delegation_revoke(actor=request.user, delegation_id=delegation.pk)
-        self.message_user(request, "Revoked.")
+            try:
+                services.delegation_revoke(actor=request.user, delegation_id=delegation.pk)
+            except PermissionDenied as error:
+                self.message_user(request, f"{delegation}: {error}", messages.ERROR)
+            else:
+                revoked += 1
+        self.message_user(request, f"Revoked {count(revoked, 'delegation')}.")
 
 
 @admin.register(CurrencyRate)
-class CurrencyRateAdmin(admin.ModelAdmin):
+class CurrencyRateAdmin(SuperuserOnlyAdmin):
     list_display = ["currency", "units_per_base", "valid_from"]
     list_filter = ["currency"]
 

@@ -142,15 +142,7 @@ def may_manage_delegation(actor, delegator) -> bool:
     someone whose every site they administer (e.g. when that person leaves)."""
     if actor is None or actor.pk == delegator.pk:
         return True
-    reach = Site.objects.filter(
-        Q(memberships__user=delegator) | Q(region__memberships__user=delegator)
-    )
-    administered = site_policies.sites_administered_by(actor)
-    # Someone with no role yet cannot be delegated for: the delegation would follow them to
-    # whatever sites they are given later, outside this administrator's reach.
-    return (
-        reach.exists() and administered.exists() and not reach.exclude(pk__in=administered).exists()
-    )
+    return site_policies.may_administer_person(actor, delegator)
 
 
 def why_not_delegate_to(delegator, delegate, site: Site | None = None) -> str | None:

@@ -908,9 +908,18 @@ def delegation_create(
     max_amount: Decimal | None = None,
     note: str = "",
 ) -> Delegation:
-    """Hand `delegator`'s approvals to `delegate` for a period, optionally narrowed."""
+    """Hand `delegator`'s approvals to `delegate` for a period, optionally narrowed.
+
+    An administrator handing someone's approvals on may not hand them to themself: another
+    administrator or a superuser must, as for a deciding role (sites.services).
+    """
     if not policies.may_manage_delegation(actor, delegator):
         raise PermissionDenied("You may manage only your own delegations.")
+    if actor is not None and actor.pk == delegate.pk and actor.pk != delegator.pk:
+        raise PermissionDenied(
+            "You may not hand someone's approvals to yourself: another administrator or a "
+            "superuser must."
+        )
     delegation_check(
         delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, site=site
     )
@@ -934,7 +943,8 @@ def delegation_create(
             obj=delegation,
             site=site,
             on_behalf_of=delegator if actor and actor.pk != delegator.pk else None,
-            after=_delegation_summary(delegation),
+            after=_delegation_summary(delegation)
+            | {"created_by": actor.get_username() if actor is not None else None},
         )
     return delegation
 

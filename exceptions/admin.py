@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from exceptions import policies, services
 from exceptions.models import CaseDeadline, ExceptionCase, QueueRule, ResolutionCode
-from sites.policies import sites_administered_by
+from sites.admin_scope import ScopedAdmin, administered_sites
 
 
 class ConfigurationAdmin(admin.ModelAdmin):
@@ -99,7 +99,7 @@ class ResolutionCodeAdmin(ConfigurationAdmin):
 
 
 @admin.register(ExceptionCase)
-class ExceptionCaseAdmin(admin.ModelAdmin):
+class ExceptionCaseAdmin(ScopedAdmin):
     list_display = [
         "reference",
         "title",
@@ -117,12 +117,9 @@ class ExceptionCaseAdmin(admin.ModelAdmin):
     search_fields = ["title", "dedupe_key"]
     list_select_related = ["site", "owner"]
 
-    def get_queryset(self, request):
+    def scope(self, request) -> Q:
         # Administrators see the cases of the sites they administer, and anyone what they may see.
-        cases = super().get_queryset(request)
-        return cases.filter(
-            Q(site__in=sites_administered_by(request.user)) | policies.visible_cases(request.user)
-        )
+        return Q(site__in=administered_sites(request)) | policies.visible_cases(request.user)
 
     def has_add_permission(self, request) -> bool:
         return False

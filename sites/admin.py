@@ -1,18 +1,22 @@
 """Administration of regions, sites and memberships, writing through sites.services.
 
 Memberships are never deleted, only ended, so that who held which role when stays answerable.
-Staff who are not superusers see only the sites they administer.
+Staff who are not superusers see only the sites they administer, and the regions and people of
+those (sites.admin_scope); a site's Odoo company and warehouse, and adding a site, are for
+superusers.
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from portal.core.formatting import count, working_hours
 from sites import services
+from sites.admin_scope import ScopedAdmin, administered_regions, administered_sites, is_superuser
 from sites.models import Membership, MembershipChange, Region, Site
-from sites.policies import sites_administered_by
+from sites.policies import may_administer_region
 from sites.selectors import memberships_administered_by
 
 SITE_EDITABLE = [
@@ -29,10 +33,24 @@ SITE_EDITABLE = [
 ]
 
 
+# A site's place in Odoo: the company's, so a superuser's to set (sites.services refuses it too).
+ODOO_FIELDS = ["odoo_company_id", "odoo_warehouse_id"]
+
+
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
+class RegionAdmin(ScopedAdmin):
     list_display = ["code", "name"]
     search_fields = ["code", "name"]
+
+    def scope(self, request):
+        return Q(pk__in=administered_regions(request).values("pk"))
+
+    def has_add_permission(self, request) -> bool:
+        return is_superuser(request) and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or may_administer_region(request.user, obj))
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
@@ -83,14 +101,18 @@ class SiteForm(forms.ModelForm):
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(ScopedAdmin):
     form = SiteForm
     list_display = ["code", "name", "region", "time_zone", "business_hours", "currency", "active"]
     list_filter = ["region", "active"]
     search_fields = ["code", "name"]
 
-    def get_queryset(self, request):
-        return super().get_queryset(request) & sites_administered_by(request.user)
+    def scope(self, request):
+        return Q(pk__in=administered_sites(request).values("pk"))
+
+    def has_add_permission(self, request) -> bool:
+        # A new site names its Odoo company: the company's structure, like a region.
+        return is_superuser(request) and super().has_add_permission(request)
 
     @admin.display(description="Business hours")
     def business_hours(self, site: Site) -> str:
@@ -98,13 +120,16 @@ class SiteAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # The code is the Odoo warehouse code; a different code is a different site.
-        return ["code"] if obj else []
+        fixed = ["code"] if obj else []
+        return fixed if is_superuser(request) else [*fixed, *ODOO_FIELDS]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        values = {field: form.cleaned_data[field] for field in SITE_EDITABLE}
+        values = {
+            field: form.cleaned_data[field] for field in SITE_EDITABLE if field in form.cleaned_data
+        }
         if change:
             services.site_update(actor=request.user, site=obj, **values)
         else:
@@ -125,7 +150,7 @@ class MembershipChangeInline(admin.TabularInline):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ScopedAdmin):
     list_display = ["user", "role", "scope_label", "valid_from", "valid_to", "granted_by"]
     list_filter = ["role", "region", "site"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
@@ -134,12 +159,8 @@ class MembershipAdmin(admin.ModelAdmin):
     inlines = [MembershipChangeInline]
     actions = ["end_now"]
 
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .filter(pk__in=memberships_administered_by(request.user).values("pk"))
-        )
+    def scope(self, request):
+        return Q(pk__in=memberships_administered_by(request.user).values("pk"))
 
     def get_readonly_fields(self, request, obj=None):
         # Who holds what where is fixed once granted; a different grant is a new membership.

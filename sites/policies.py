@@ -19,10 +19,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import NamedTuple
 
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from sites.models import Region, Site, SiteUserObjectPermission
+from sites.models import Membership, Region, Site, SiteUserObjectPermission
 from sites.roles import DECIDING_ROLES, Role, permission_codename
 
 
@@ -223,6 +224,12 @@ def may_create_region(actor) -> bool:
     return actor is None or _is_superuser(actor)
 
 
+def may_set_odoo_ids(actor) -> bool:
+    """A site's Odoo company and warehouse say where decisions are written and whose stock is
+    read: the whole company's, so only a superuser (or the system) sets them."""
+    return actor is None or _is_superuser(actor)
+
+
 def sites_administered_by(actor) -> QuerySet[Site]:
     """The sites whose settings and memberships `actor` may change."""
     if actor is None or _is_superuser(actor):
@@ -243,6 +250,44 @@ def may_administer_region(actor, region: Region) -> bool:
         return True
     sites = Site.objects.filter(region=region)
     return sites.exists() and not sites.exclude(in_scope(actor, Capability.ADMINISTER)).exists()
+
+
+def _people_touching(sites: QuerySet[Site]) -> QuerySet[Membership]:
+    """The holders of a membership, in force or not, on one of `sites` or on its region."""
+    return Membership.objects.filter(Q(site__in=sites) | Q(region__sites__in=sites)).values("user")
+
+
+def people_administered_by(actor) -> QuerySet:
+    """The people every site of whose memberships (in force or not, at least one) `actor`
+    administers: those an administrator may act for, e.g. hand on their approvals when they
+    leave, or change their account. Someone with no role yet is no one's: whatever is done for
+    them would follow them to sites given later, outside this administrator's reach."""
+    people = get_user_model().objects.all()
+    if actor is None or _is_superuser(actor):
+        return people.filter(pk__in=_people_touching(Site.objects.all()))
+    administered = sites_administered_by(actor)
+    return people.filter(pk__in=_people_touching(administered)).exclude(
+        pk__in=_people_touching(Site.objects.exclude(pk__in=administered))
+    )
+
+
+def may_administer_person(actor, person) -> bool:
+    """Whether `person` is among `people_administered_by(actor)` (one query)."""
+    return people_administered_by(actor).filter(pk=person.pk).exists()
+
+
+def people_seen_by(actor) -> QuerySet:
+    """The people an administrator deals with: everyone who holds or held a role at a site
+    `actor` administers, and the newcomers who hold none anywhere yet (waiting for a first
+    grant). A superuser sees everyone; no one else sees a superuser's account."""
+    people = get_user_model().objects.all()
+    if actor is None or _is_superuser(actor):
+        return people
+    administered = sites_administered_by(actor)
+    if not administered.exists():
+        return people.none()
+    unplaced = ~Exists(Membership.objects.filter(user=OuterRef("pk")))
+    return people.filter(Q(pk__in=_people_touching(administered)) | Q(unplaced), is_superuser=False)
 
 
 def _is_active(user) -> bool:

@@ -18,7 +18,7 @@ from django.utils import timezone
 from portal.audit.services import audit_record
 from sites import policies
 from sites.models import Membership, MembershipChange, Region, Site, SiteUserObjectPermission
-from sites.roles import permission_codename
+from sites.roles import DECIDING_ROLES, permission_codename
 
 
 def region_create(*, actor, code: str, name: str) -> Region:
@@ -73,9 +73,13 @@ def site_create(
 ) -> Site:
     """Create a site; everyone holding a role on its region holds it here at once.
 
-    Locks the region row, so that no region grant is written between our read and our write.
+    Only a superuser (or the system) may: a site names its Odoo company and warehouse, which are
+    the whole company's. Locks the region row, so that no region grant is written between our
+    read and our write.
     """
     region = _lock_regions(region.pk)[0]
+    if not policies.may_set_odoo_ids(actor):
+        raise PermissionDenied("Only a superuser may add a site: it names an Odoo company.")
     if not policies.may_administer_region(actor, region):
         raise PermissionDenied("You do not administer every site of this region.")
     site = Site(
@@ -117,7 +121,8 @@ def site_update(
 ) -> Site:
     """Change a site; moving it to another region moves its region grants with it.
 
-    Locks the old and the new region rows (in id order) and then the site row.
+    Its Odoo company and warehouse change only by a superuser (or the system). Locks the old
+    and the new region rows (in id order) and then the site row.
     """
     region_ids = {site.region_id, region.pk if region else site.region_id}
     locked = {r.pk: r for r in _lock_regions(*region_ids)}
@@ -127,6 +132,11 @@ def site_update(
     moving = region is not None and region.pk != site.region_id
     if moving and not policies.may_administer_region(actor, locked[region.pk]):
         raise PermissionDenied("You do not administer every site of the target region.")
+    odoo = {"odoo_company_id": odoo_company_id, "odoo_warehouse_id": odoo_warehouse_id}
+    if not policies.may_set_odoo_ids(actor) and any(
+        value is not None and value != getattr(site, field) for field, value in odoo.items()
+    ):
+        raise PermissionDenied("Only a superuser may change a site's Odoo company or warehouse.")
     changes = {
         "name": name,
         "region": region,
@@ -207,6 +217,7 @@ def membership_grant(
     )
     membership.full_clean()
     _check_administers(actor, membership)
+    _check_not_self_granted(actor, membership, before=None)
     membership.save()
     _record(membership, MembershipChange.Action.GRANTED, actor=actor, before=None)
     _sync_membership_grants(membership)
@@ -221,8 +232,10 @@ def membership_update(
     membership = Membership.objects.select_for_update().get(pk=membership.pk)
     _check_administers(actor, membership)
     before = _snapshot(membership)
+    period_before = (membership.valid_from, membership.valid_to)
     membership.valid_from, membership.valid_to, membership.note = valid_from, valid_to, note
     membership.full_clean()
+    _check_not_self_granted(actor, membership, before=period_before)
     if _snapshot(membership) == before:
         return membership
     membership.save(update_fields=["valid_from", "valid_to", "note"])
@@ -263,6 +276,30 @@ def _check_administers(actor, membership: Membership) -> None:
         raise PermissionDenied(f"You do not administer {membership.scope_label}.")
 
 
+def _check_not_self_granted(actor, membership: Membership, *, before) -> None:
+    """No one gives themself a deciding role, nor lengthens their own: another administrator
+    or a superuser must, so that deciding rights always come from someone else. `before` is
+    the (valid_from, valid_to) being changed, None for a new grant; ending or shortening one's
+    own role stays possible, as do roles that decide nothing."""
+    if actor is None or actor.pk != membership.user_id or membership.role not in DECIDING_ROLES:
+        return
+    if before is not None and not _lengthens(before, membership):
+        return
+    raise PermissionDenied(
+        f"You may not grant yourself the {membership.get_role_display().lower()} role: "
+        "another administrator or a superuser must."
+    )
+
+
+def _lengthens(before, membership: Membership) -> bool:
+    start, end = before
+    if membership.valid_from < start:
+        return True
+    if end is None:
+        return False
+    return membership.valid_to is None or membership.valid_to > end
+
+
 def _snapshot(membership: Membership) -> dict:
     return {
         "user": membership.user_id,
@@ -287,7 +324,13 @@ def _record(membership: Membership, action: str, *, actor, before: dict | None) 
         site=membership.site,
         region=membership.region,
         before=before,
-        after=after | {"user": membership.user.get_username(), "scope": membership.scope_label},
+        after=after
+        | {
+            "user": membership.user.get_username(),
+            "scope": membership.scope_label,
+            # Who granted the role in the first place; the event's actor is who made this change.
+            "granted_by": membership.granted_by.get_username() if membership.granted_by else None,
+        },
         reference=f"{membership.user.get_username()}: {membership.get_role_display()} "
         f"at {membership.scope_label}",
     )

@@ -1,14 +1,20 @@
-"""Administrators see API tokens (never a secret, which is not stored) and can revoke them."""
+"""Administrators see API tokens (never a secret, which is not stored) and can revoke them.
+
+A token acts with its owner's whole reach and only its owner or a superuser may revoke it
+(portal.api.policies.can_revoke_token): staff who are not superusers see their own tokens alone.
+"""
 
 from django.contrib import admin, messages
+from django.db.models import Q
 
 from portal.api import services
 from portal.api.models import ApiToken
 from portal.core.formatting import count
+from sites.admin_scope import ScopedAdmin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ScopedAdmin):
     list_display = ["name", "prefix", "user", "created_at", "expires_at", "last_used_at"]
     list_filter = ["read_only", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
@@ -26,6 +32,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     exclude = ["digest"]
     actions = ["revoke"]
+
+    def scope(self, request) -> Q:
+        return Q(user=request.user.pk)
 
     def has_add_permission(self, request) -> bool:
         # A token is created by its owner (API or create_api_token), who sees its secret once.

@@ -167,17 +167,32 @@ def test_region_administrator_grants_in_the_region_but_not_outside(
     assert Membership.objects.filter(granted_by=administrator).count() == 2
 
 
-def test_region_administrator_may_add_a_site_to_the_region_only(
+def test_only_a_superuser_adds_a_site_for_it_names_an_odoo_company(
     administrator, region_a, region_b, site_b1
 ):
     values = {"name": "New", "time_zone": "UTC", "currency": "EUR", "odoo_company_id": 1}
+    root = UserFactory(username="root", is_superuser=True)
 
-    services.site_create(actor=administrator, code="A7", region=region_a, **values)
+    with pytest.raises(PermissionDenied, match="superuser"):
+        services.site_create(actor=administrator, code="A7", region=region_a, **values)
+    services.site_create(actor=root, code="A8", region=region_a, **values)
 
-    with pytest.raises(PermissionDenied):
-        services.site_create(actor=administrator, code="B7", region=region_b, **values)
-    assert set(Site.objects.values_list("code", flat=True)) >= {"A7"}
-    assert not Site.objects.filter(code="B7").exists()
+    assert not Site.objects.filter(code="A7").exists()
+    assert Site.objects.filter(code="A8", region=region_a).exists()
+
+
+def test_only_a_superuser_changes_a_sites_odoo_company_or_warehouse(administrator, site_a1):
+    before = (site_a1.odoo_company_id, site_a1.odoo_warehouse_id)
+
+    with pytest.raises(PermissionDenied, match="Odoo"):
+        services.site_update(actor=administrator, site=site_a1, odoo_warehouse_id=4242)
+    with pytest.raises(PermissionDenied, match="Odoo"):
+        services.site_update(actor=administrator, site=site_a1, odoo_company_id=77)
+    services.site_update(actor=administrator, site=site_a1, name="Renamed")
+
+    site_a1.refresh_from_db()
+    assert (site_a1.odoo_company_id, site_a1.odoo_warehouse_id) == before
+    assert site_a1.name == "Renamed"
 
 
 def test_moving_a_site_needs_the_target_region_administered(administrator, site_a1, region_b):
