@@ -164,7 +164,11 @@ _DELEGATION_FIELDS = [
 
 class DelegationAdminForm(forms.ModelForm):
     """Refuses on the form what delegation_create would refuse, so the admin shows the reason
-    (a delegate from another region, a period that ends before it starts) instead of failing."""
+    (a delegate from another region, a period that ends before it starts, handing someone's
+    approvals to oneself) instead of failing."""
+
+    # The person filling the form in; DelegationAdmin.get_form sets it on the form's class.
+    actor = None
 
     class Meta:
         model = Delegation
@@ -174,6 +178,9 @@ class DelegationAdminForm(forms.ModelForm):
         data = super().clean()
         checked = ("delegator", "delegate", "starts_at", "ends_at")
         if all(data.get(name) for name in checked):
+            refusal = services.why_not_hand_over(self.actor, data["delegator"], data["delegate"])
+            if refusal:
+                raise ValidationError({"delegate": refusal})
             services.delegation_check(
                 site=data.get("site"), **{name: data[name] for name in checked}
             )
@@ -200,6 +207,11 @@ class DelegationAdmin(ScopedAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
 
     def save_model(self, request, obj, form, change) -> None:
         data = form.cleaned_data

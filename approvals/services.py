@@ -915,11 +915,9 @@ def delegation_create(
     """
     if not policies.may_manage_delegation(actor, delegator):
         raise PermissionDenied("You may manage only your own delegations.")
-    if actor is not None and actor.pk == delegate.pk and actor.pk != delegator.pk:
-        raise PermissionDenied(
-            "You may not hand someone's approvals to yourself: another administrator or a "
-            "superuser must."
-        )
+    refusal = why_not_hand_over(actor, delegator, delegate)
+    if refusal:
+        raise PermissionDenied(refusal)
     delegation_check(
         delegator=delegator, delegate=delegate, starts_at=starts_at, ends_at=ends_at, site=site
     )
@@ -947,6 +945,17 @@ def delegation_create(
             | {"created_by": actor.get_username() if actor is not None else None},
         )
     return delegation
+
+
+def why_not_hand_over(actor, delegator, delegate) -> str | None:
+    """Why `actor` may not hand `delegator`'s approvals to `delegate`, or None: no one hands
+    someone else's approvals to themself (the admin's form shows it too)."""
+    if actor is not None and actor.pk == delegate.pk and actor.pk != delegator.pk:
+        return (
+            "You may not hand someone's approvals to yourself: another administrator or a "
+            "superuser must."
+        )
+    return None
 
 
 def delegation_check(*, delegator, delegate, starts_at: datetime, ends_at: datetime, site=None):

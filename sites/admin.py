@@ -149,8 +149,26 @@ class MembershipChangeInline(admin.TabularInline):
         return False
 
 
+class MembershipForm(forms.ModelForm):
+    """Says on the form what membership_grant would refuse: a deciding role granted to oneself."""
+
+    # The person filling the form in; MembershipAdmin.get_form sets it on the form's class.
+    actor = None
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None and data.get("user") and data.get("role"):
+            candidate = Membership(user=data["user"], role=data["role"])
+            refusal = services.why_not_self_granted(self.actor, candidate)
+            if refusal:
+                raise ValidationError({"user": refusal})
+        return data
+
+
 @admin.register(Membership)
 class MembershipAdmin(ScopedAdmin):
+    form = MembershipForm
+
     list_display = ["user", "role", "scope_label", "valid_from", "valid_to", "granted_by"]
     list_filter = ["role", "region", "site"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
@@ -161,6 +179,11 @@ class MembershipAdmin(ScopedAdmin):
 
     def scope(self, request):
         return Q(pk__in=memberships_administered_by(request.user).values("pk"))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.actor = request.user
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         # Who holds what where is fixed once granted; a different grant is a new membership.

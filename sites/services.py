@@ -277,15 +277,22 @@ def _check_administers(actor, membership: Membership) -> None:
 
 
 def _check_not_self_granted(actor, membership: Membership, *, before) -> None:
-    """No one gives themself a deciding role, nor lengthens their own: another administrator
-    or a superuser must, so that deciding rights always come from someone else. `before` is
-    the (valid_from, valid_to) being changed, None for a new grant; ending or shortening one's
-    own role stays possible, as do roles that decide nothing."""
+    refusal = why_not_self_granted(actor, membership, before=before)
+    if refusal:
+        raise PermissionDenied(refusal)
+
+
+def why_not_self_granted(actor, membership: Membership, *, before=None) -> str | None:
+    """Why `actor` may not write `membership`, or None: no one gives themself a deciding role,
+    nor lengthens their own; another administrator or a superuser must, so that deciding
+    rights always come from someone else. `before` is the (valid_from, valid_to) being
+    changed, None for a new grant; ending or shortening one's own role stays possible, as do
+    roles that decide nothing."""
     if actor is None or actor.pk != membership.user_id or membership.role not in DECIDING_ROLES:
-        return
+        return None
     if before is not None and not _lengthens(before, membership):
-        return
-    raise PermissionDenied(
+        return None
+    return (
         f"You may not grant yourself the {membership.get_role_display().lower()} role: "
         "another administrator or a superuser must."
     )
