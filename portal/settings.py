@@ -270,6 +270,8 @@ X_FRAME_OPTIONS = "DENY"
 # Off only for a plain-HTTP local run (`make run` sets both to false).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Scripts never read the CSRF cookie: htmx sends the token the page carries (base.html).
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # A working day; an idle browser left at a warehouse desk does not stay signed in for weeks.
@@ -397,6 +399,9 @@ RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
 RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
+# With DEBUG off the base URL must be https (portal.checks) unless it names this machine or
+# this is on (the plain-HTTP demo of `make run`).
+TOLLGATE_BASE_URL_ALLOW_HTTP = env_bool("TOLLGATE_BASE_URL_ALLOW_HTTP", False)
 # Decision links in step e-mails: valid this long, once; at or above this amount (base
 # currency) the approver types their password again before the decision counts.
 APPROVAL_LINK_MAX_AGE_HOURS = env_int("APPROVAL_LINK_MAX_AGE_HOURS", 72, minimum=1)
@@ -559,6 +564,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tollgate <tollgate@localhost
 
 # --- Odoo -----------------------------------------------------------------------------------
 ODOO_URL = env_url("ODOO_URL", "http://127.0.0.1:8069", schemes={"http", "https"})
+# With DEBUG off, ODOO_URL must be https unless it names this machine or a host listed here.
+ODOO_ALLOW_HTTP = env_list("ODOO_ALLOW_HTTP", [])
 ODOO_DB = env_str("ODOO_DB", "tollgate-demo")
 ODOO_LOGIN = env_str("ODOO_LOGIN", "admin")
 # The API key is read here and handed only to the connector; it is never logged or rendered.
