@@ -193,6 +193,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failed sign-ins reach the ledger as one summary per account (or "unknown") and client address
+# per window of this many seconds, counted in the cache; each attempt is kept outside the ledger
+# for the retention period (purged daily).
+SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 900, minimum=60)
+SIGN_IN_FAILURE_RETENTION_DAYS = env_int("SIGN_IN_FAILURE_RETENTION_DAYS", 90, minimum=1)
+# Axes keeps a typed name that matches no account as a keyed hash, like the ledger.
+AXES_USERNAME_CALLABLE = "portal.accounts.lockout_username"
 # How many proxies in front of Tollgate append to X-Forwarded-For; 0 trusts only the peer.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
@@ -361,6 +368,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "odoo.drain_outbox",
         "schedule": 30,
         "options": {"expires": 30},
+    },
+    "accounts-purge-sign-in-failures": {
+        "task": "accounts.purge_sign_in_failures",
+        "schedule": 86400,
+        "options": {"expires": 3600},
     },
     "api-purge-idempotency-keys": {
         "task": "api.purge_idempotency_keys",
