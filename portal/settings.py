@@ -551,6 +551,10 @@ AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
 AUDIT_SIGNING_KEY_FILE = env_str("AUDIT_SIGNING_KEY_FILE", "")
 AUDIT_PREVIOUS_PUBLIC_KEYS = env_list("AUDIT_PREVIOUS_PUBLIC_KEYS", [])
 
+# --- Probes ---
+# /readyz reuses its answer this long per process (0: every probe runs every check).
+READYZ_CACHE_SECONDS = env_int("READYZ_CACHE_SECONDS", 5, minimum=0)
+
 # --- Metrics ---
 # Prometheus scrapes /metrics with "Authorization: Bearer <METRICS_TOKEN>"; staff users may
 # read it in the browser. Empty: staff users only.
