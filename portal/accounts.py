@@ -11,7 +11,9 @@ no account is often a password typed into the wrong field: it is kept nowhere in
 a keyed hash (HMAC-SHA256 under a key derived from SECRET_KEY), which still shows the same text
 tried again and again. Lockouts (django-axes) key on that hash as well.
 
-The request page answers the same whether or not the address belongs to anyone, and both the
+The request page answers the same whether or not the address belongs to anyone, and does the
+same work for both: it hands the address to a task, which looks it up and mails only an active
+account, so neither the answer nor its timing tells who has an account. Both the
 address and the client's IP address are rate-limited through the shared cache, so the form can
 be used neither to find out who has an account nor to flood someone's mailbox. The e-mailed
 link is built on TOLLGATE_BASE_URL, never on the Host header of the request that asked for it.
@@ -22,12 +24,14 @@ PASSWORD_RESET_TIMEOUT seconds; the new password signs out every other session o
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.core.cache import cache
 from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -193,6 +197,30 @@ def _hit(kind: str, value: str) -> int:
         return 1
 
 
+def send_password_reset_mail(address: str) -> int:
+    """Mail a reset link to every active account with this address (usually one, often none).
+
+    Runs in a worker for every request the form accepts; returns how many mails were sent.
+    """
+    from django.contrib.auth.forms import PasswordResetForm
+
+    form = PasswordResetForm(data={"email": address})
+    if not form.is_valid():
+        return 0
+    users = list(form.get_users(form.cleaned_data["email"]))
+    if not users:
+        return 0
+    base_url = settings.TOLLGATE_BASE_URL.rstrip("/")
+    form.save(
+        domain_override=urlsplit(base_url).netloc,
+        subject_template_name=PasswordResetView.subject_template_name,
+        email_template_name=PasswordResetView.email_template_name,
+        use_https=base_url.startswith("https://"),
+        extra_email_context={"base_url": base_url},
+    )
+    return len(users)
+
+
 class PasswordResetView(auth_views.PasswordResetView):
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
@@ -211,8 +239,14 @@ class PasswordResetView(auth_views.PasswordResetView):
                 {"minutes": minutes},
                 status=429,
             )
-        self.extra_email_context = {"base_url": settings.TOLLGATE_BASE_URL.rstrip("/")}
-        return super().form_valid(form)
+        # The request only hands the address to a task, known or not: the look-up and the mail
+        # happen in a worker, so the time the answer takes says nothing about the address.
+        from portal.celery import broker_outage_logged
+        from portal.tasks import password_reset_mail
+
+        with broker_outage_logged("password-reset mail"):
+            password_reset_mail.delay(form.cleaned_data["email"])
+        return HttpResponseRedirect(self.get_success_url())
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

@@ -13,3 +13,11 @@ def purge_sign_in_failures() -> int:
     from portal.accounts import purge_sign_in_failures as purge
 
     return purge()
+
+
+@shared_task(name="accounts.password_reset_mail")
+def password_reset_mail(address: str) -> int:
+    """Send the password-reset mail for `address` if it is an active account's (else nothing)."""
+    from portal.accounts import send_password_reset_mail
+
+    return send_password_reset_mail(address)
