@@ -23,6 +23,7 @@ class RefuseRedirects(HTTPRedirectHandler):
     """Turns every redirect into a permanent error that names where it pointed, not the URL."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()
         target = urlsplit(newurl)
         where = f"{target.scheme}://{target.hostname}" if target.hostname else "another address"
         raise OdooError(
