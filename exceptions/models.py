@@ -1,8 +1,9 @@
 """Operational exceptions: late shipments, receipt and invoice mismatches, ASN conflicts.
 
 Each becomes an ExceptionCase with a queue, a deadline and the evidence that raised it. A case is
-keyed by what it is about (`dedupe_key`), so the same real-world event arriving again, or from
-another source, joins the open case as another occurrence instead of opening a second one.
+keyed by its site and what it is about (`dedupe_key`), so the same real-world event arriving
+again, or from another source, joins the site's open case as another occurrence instead of
+opening a second one; an event at another site never joins it, whatever key it carries.
 """
 
 from decimal import Decimal
@@ -115,11 +116,12 @@ class ExceptionCase(ConcurrentTransitionMixin, models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            # At most one open case per real-world event; a closed one may be followed by a new.
+            # At most one open case per real-world event and site; a closed one may be followed
+            # by a new. The site is part of the key: one site's event never joins another's case.
             models.UniqueConstraint(
-                fields=["dedupe_key"],
+                fields=["site", "dedupe_key"],
                 condition=Q(state__in=["new", "assigned", "in_progress"]),
-                name="one_open_case_per_event",
+                name="one_open_case_per_event_and_site",
             ),
         ]
         indexes = [

@@ -3,10 +3,11 @@
 Working a case follows the approvals pattern: one transaction, the case row locked, the policy
 checked, the django-fsm transition, the audit event.
 
-Raising follows the approvals pattern: one transaction, the open case for the same event locked
-if there is one, the audit event written with the change. A second sighting of an open case
-updates its evidence and counts an occurrence; it never opens a second case, and the
-partial unique index on `dedupe_key` holds that even for two sightings racing each other.
+Raising follows the approvals pattern: one transaction, the open case for the same event at the
+same site locked if there is one, the audit event written with the change. A second sighting of
+an open case updates its evidence and counts an occurrence; it never opens a second case, and
+the partial unique index on (`site`, `dedupe_key`) holds that even for two sightings racing each
+other. The same key at another site is another event: it opens (or joins) that site's case.
 """
 
 from dataclasses import dataclass
@@ -80,7 +81,7 @@ def case_raise(
 def _raise(fields: dict, at: datetime) -> tuple[ExceptionCase, bool]:
     existing = (
         ExceptionCase.objects.select_for_update()
-        .filter(dedupe_key=fields["dedupe_key"], state__in=OPEN_CASE_STATES)
+        .filter(site=fields["site"], dedupe_key=fields["dedupe_key"], state__in=OPEN_CASE_STATES)
         .first()
     )
     if existing is not None:
@@ -376,7 +377,7 @@ def case_reopen(*, actor, case_id: int, reason: str) -> ExceptionCase:
 def _refuse_if_reraised(case: ExceptionCase) -> None:
     # The same event seen after the case closed opened a new case; only one may be open.
     newer = ExceptionCase.objects.filter(
-        dedupe_key=case.dedupe_key, state__in=OPEN_CASE_STATES
+        site=case.site_id, dedupe_key=case.dedupe_key, state__in=OPEN_CASE_STATES
     ).first()
     if newer is not None:
         raise Conflict(

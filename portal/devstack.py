@@ -71,6 +71,8 @@ def demo_environment(host: str, port: int) -> dict[str, str]:
         "SECURE_HSTS_SECONDS": "0",
         "SESSION_COOKIE_SECURE": "false",
         "CSRF_COOKIE_SECURE": "false",
+        # Links in e-mails use plain HTTP too (allowed anyway for 127.0.0.1 and localhost).
+        "TOLLGATE_BASE_URL_ALLOW_HTTP": "true",
         # Hourly instead of daily, so the auditor's page always shows a recent checkpoint.
         "AUDIT_CHECKPOINT_SECONDS": "3600",
     }

@@ -4,8 +4,16 @@ They answer JSON; a failed check is named with its error's class only, so a conn
 or a host name never appears in the body. ProbeMiddleware answers them before anything else
 runs: a load balancer probes by IP address over plain HTTP, which ALLOWED_HOSTS and the HTTPS
 redirect would otherwise refuse.
+
+/readyz is unauthenticated and its checks open a database query, a broker connection and an
+Odoo request, so each process reuses its last answer for READYZ_CACHE_SECONDS: a flood of probes
+costs the dependencies at most one round of checks per process and period. (Keep it off the
+public internet all the same: see the deployment notes.)
 """
 
+import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 
@@ -89,16 +97,53 @@ def readyz(request):
     seal) makes the answer "degraded" with status 200: this node still serves correctly, and
     taking it out of the load balancer would not seal anything sooner.
     """
+    seconds = getattr(settings, "READYZ_CACHE_SECONDS", 0)
+    answer = _remembered() if seconds else None
+    if answer is None:
+        answer = _assess()
+        if seconds:
+            _remember(answer, seconds)
+    body, status = answer
+    return JsonResponse(body, status=status)
+
+
+def _assess() -> tuple[dict, int]:
     results = {name: _run(check) for name, check in READINESS_CHECKS.items()}
     ready = all(result["ok"] for result in results.values())
-    results["audit_seal"] = _run(_audit_seal) if results["database"]["ok"] else _skipped()
+    results["audit_seal"] = (
+        _run(_audit_seal) if results.get("database", {}).get("ok", True) else _skipped()
+    )
     if not ready:
         status = "unavailable"
     elif not results["audit_seal"]["ok"]:
         status = "degraded"
     else:
         status = "ok"
-    return JsonResponse({"status": status, "checks": results}, status=200 if ready else 503)
+    return {"status": status, "checks": results}, 200 if ready else 503
+
+
+def _cache_key() -> str:
+    # Readiness is this process's: a cache shared by replicas must not answer for another one.
+    return f"readyz:{socket.gethostname()}:{os.getpid()}"
+
+
+def _remembered() -> tuple[dict, int] | None:
+    from django.core.cache import cache
+
+    try:
+        found = cache.get(_cache_key())
+    except Exception:  # an unreachable cache must not make the probe fail; check instead
+        return None
+    return tuple(found) if found else None
+
+
+def _remember(answer: tuple[dict, int], seconds: int) -> None:
+    from django.core.cache import cache
+
+    try:
+        cache.set(_cache_key(), list(answer), timeout=seconds)
+    except Exception:
+        logging.getLogger(__name__).warning("readiness answer not cached", exc_info=True)
 
 
 def _skipped() -> dict:

@@ -193,6 +193,13 @@ AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minim
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Failed sign-ins reach the ledger as one summary per account (or "unknown") and client address
+# per window of this many seconds, counted in the cache; each attempt is kept outside the ledger
+# for the retention period (purged daily).
+SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 900, minimum=60)
+SIGN_IN_FAILURE_RETENTION_DAYS = env_int("SIGN_IN_FAILURE_RETENTION_DAYS", 90, minimum=1)
+# Axes keeps a typed name that matches no account as a keyed hash, like the ledger.
+AXES_USERNAME_CALLABLE = "portal.accounts.lockout_username"
 # How many proxies in front of Tollgate append to X-Forwarded-For; 0 trusts only the peer.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 AXES_CLIENT_IP_CALLABLE = "portal.client_ip.client_ip"
@@ -270,6 +277,8 @@ X_FRAME_OPTIONS = "DENY"
 # Off only for a plain-HTTP local run (`make run` sets both to false).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+# Scripts never read the CSRF cookie: htmx sends the token the page carries (base.html).
+CSRF_COOKIE_HTTPONLY = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # A working day; an idle browser left at a warehouse desk does not stay signed in for weeks.
@@ -360,6 +369,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30,
         "options": {"expires": 30},
     },
+    "accounts-purge-sign-in-failures": {
+        "task": "accounts.purge_sign_in_failures",
+        "schedule": 86400,
+        "options": {"expires": 3600},
+    },
     "api-purge-idempotency-keys": {
         "task": "api.purge_idempotency_keys",
         "schedule": 3600,
@@ -397,6 +411,9 @@ RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
 RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
+# With DEBUG off the base URL must be https (portal.checks) unless it names this machine or
+# this is on (the plain-HTTP demo of `make run`).
+TOLLGATE_BASE_URL_ALLOW_HTTP = env_bool("TOLLGATE_BASE_URL_ALLOW_HTTP", False)
 # Decision links in step e-mails: valid this long, once; at or above this amount (base
 # currency) the approver types their password again before the decision counts.
 APPROVAL_LINK_MAX_AGE_HOURS = env_int("APPROVAL_LINK_MAX_AGE_HOURS", 72, minimum=1)
@@ -534,6 +551,10 @@ AUDIT_SIGNING_KEY = env_str("AUDIT_SIGNING_KEY", "")
 AUDIT_SIGNING_KEY_FILE = env_str("AUDIT_SIGNING_KEY_FILE", "")
 AUDIT_PREVIOUS_PUBLIC_KEYS = env_list("AUDIT_PREVIOUS_PUBLIC_KEYS", [])
 
+# --- Probes ---
+# /readyz reuses its answer this long per process (0: every probe runs every check).
+READYZ_CACHE_SECONDS = env_int("READYZ_CACHE_SECONDS", 5, minimum=0)
+
 # --- Metrics ---
 # Prometheus scrapes /metrics with "Authorization: Bearer <METRICS_TOKEN>"; staff users may
 # read it in the browser. Empty: staff users only.
@@ -559,6 +580,8 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tollgate <tollgate@localhost
 
 # --- Odoo -----------------------------------------------------------------------------------
 ODOO_URL = env_url("ODOO_URL", "http://127.0.0.1:8069", schemes={"http", "https"})
+# With DEBUG off, ODOO_URL must be https unless it names this machine or a host listed here.
+ODOO_ALLOW_HTTP = env_list("ODOO_ALLOW_HTTP", [])
 ODOO_DB = env_str("ODOO_DB", "tollgate-demo")
 ODOO_LOGIN = env_str("ODOO_LOGIN", "admin")
 # The API key is read here and handed only to the connector; it is never logged or rendered.

@@ -112,3 +112,31 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint #{self.sequence} {self.hash[:12]}…"
+
+
+class SignInFailure(models.Model):
+    """One failed sign-in, kept outside the chain for SIGN_IN_FAILURE_RETENTION_DAYS.
+
+    The ledger gets one summary per account (or "unknown") and client address and window
+    (portal.accounts); this ordinary table keeps each attempt for investigation and is purged
+    (`purge_sign_in_failures`, daily from beat). A typed name that matches no account is kept
+    only as a keyed hash: people type passwords into the username field.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+"
+    )
+    username_digest = models.CharField(
+        max_length=64, blank=True, help_text="HMAC-SHA256 of a typed name that matches no account."
+    )
+    client_ip = models.GenericIPAddressField(null=True)
+    path = models.CharField(max_length=200)
+    locked_out = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        who = f"account {self.account_id}" if self.account_id else "unknown account"
+        return f"failed sign-in to {who} from {self.client_ip} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -1,18 +1,15 @@
-"""Sign-ins, failed sign-ins and lockouts, recorded in the ledger as they happen."""
+"""Sign-ins, failed sign-ins and lockouts, recorded in the ledger as they happen.
+
+Failures and lockouts are summarised per account (or unknown), client address and window, and
+their detail kept outside the ledger (portal.accounts): a flood of guesses cannot grow it.
+"""
 
 from axes.signals import user_locked_out
-from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
 
 from portal.audit.services import audit_record
-
-_USERNAME_LIMIT = 150
-
-
-def _user_named(username: str):
-    return get_user_model().objects.filter(username=username).first() if username else None
 
 
 @receiver(user_logged_in)
@@ -30,28 +27,14 @@ def _signed_out(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def _sign_in_failed(sender, credentials, request=None, **kwargs):
-    # The password is never recorded; the username as typed is, because that is the evidence.
-    username = str(credentials.get("username", ""))[:_USERNAME_LIMIT]
-    known = _user_named(username)
-    with transaction.atomic():
-        audit_record(
-            action="auth.sign_in_failed",
-            actor=None,
-            obj=known or get_user_model()(username=username),
-            reference=f"sign-in as {username!r}",
-            context={"username": username, "known_user": known is not None},
-        )
+    # The password is never recorded, nor a typed name that matches no account.
+    from portal.accounts import record_sign_in_failure
+
+    record_sign_in_failure(request, credentials.get("username", ""))
 
 
 @receiver(user_locked_out)
 def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
-    username = str(username or "")[:_USERNAME_LIMIT]
-    known = _user_named(username)
-    with transaction.atomic():
-        audit_record(
-            action="auth.locked_out",
-            actor=None,
-            obj=known or get_user_model()(username=username),
-            reference=f"lockout of {username!r}",
-            context={"username": username, "locked_ip": ip_address},
-        )
+    from portal.accounts import record_lockout
+
+    record_lockout(request, username, ip_address)

@@ -6,3 +6,7 @@ class CoreConfig(AppConfig):
 
     name = "portal.core"
     label = "core"
+
+    def ready(self):
+        # The start-up checks of the security settings.
+        from portal import checks  # noqa: F401

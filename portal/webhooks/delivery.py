@@ -89,11 +89,16 @@ def _resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
 
 
+# NAT64 prefixes (RFC 6052's well-known one and RFC 8215's local-use one): a gateway delivers
+# the packet to the IPv4 address in the last 32 bits.
+_NAT64 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
+
+
 def _forbidden(address) -> str:
-    # An IPv6 address that carries an IPv4 one (::ffff:10.0.0.1, or 6to4's 2002:0a00:0001::)
-    # reaches that IPv4 address, so that is the one to judge.
+    # An IPv6 address that carries an IPv4 one (::ffff:10.0.0.1, 6to4's 2002:0a00:0001::, or
+    # NAT64's 64:ff9b::a00:1) reaches that IPv4 address, so that is the one to judge.
     if isinstance(address, ipaddress.IPv6Address):
-        address = address.ipv4_mapped or address.sixtofour or address
+        address = address.ipv4_mapped or address.sixtofour or _nat64(address) or address
     for reason, flag in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
@@ -105,6 +110,12 @@ def _forbidden(address) -> str:
         if flag:
             return reason
     return "" if address.is_global else "non-public"
+
+
+def _nat64(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if any(address in network for network in _NAT64):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> Response:

@@ -439,6 +439,7 @@ def _closed_case_of_same_event(
     earlier = (
         InboundDelivery.objects.filter(
             source=delivery.source,
+            case__site=delivery.site,
             case__dedupe_key=dedupe_key,
             case__state__in=[CaseState.RESOLVED, CaseState.DISMISSED],
         )

@@ -4,6 +4,7 @@
     {{ step.due_at|moment:approval.site }}          ->  today 14:05 GMT
     {{ approval.created_at|on_day:approval.site }}  ->  Mon 7 Dec 2026
     {{ 3|counted:"line" }}                          ->  3 lines
+    {{ request.reason|quoted }}                     ->  > Stock for the spring season
 
 The locale comes from the request (`portal.core.middleware`), so a template never passes it.
 """
@@ -65,3 +66,12 @@ def zone_name(site_or_zone):
 def business_hours(site):
     """`{{ site|business_hours }}` -> 'Mon–Fri 08:00–18:00'."""
     return formatting.working_hours(site.business_days, site.opens_at, site.closes_at)
+
+
+@register.filter
+def quoted(text):
+    """Someone's own words in a plain-text e-mail: every line prefixed with "> ", so that no
+    line of theirs can pass for one of Tollgate's (a forged sign-off, a fake instruction).
+    Every kind of line break counts, Unicode's included."""
+    lines = str(text or "").splitlines() or [""]
+    return "\n".join(f"> {line}".rstrip() for line in lines)

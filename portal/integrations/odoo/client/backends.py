@@ -15,6 +15,7 @@ import odoorpc
 
 from portal.integrations.odoo.client.config import OdooSettings
 from portal.integrations.odoo.client.transport import Transport
+from portal.integrations.odoo.client.transport import opener as transport_opener
 
 VERSION_PROBE = ("webclient", "version_info")
 # OdooRPC's own models send these parameters positionally; servers and fakes that follow
@@ -78,6 +79,7 @@ class JsonRpcBackend:
                 port=port,
                 timeout=self._config.timeout,
                 version=self._version,
+                opener=transport_opener(cookies=True),
             )
         return self._server
 

@@ -2,15 +2,46 @@
 
 OdooRPC owns the `/jsonrpc` traffic; this is the little that the connector sends itself. It
 raises urllib's own errors and lets `errors.from_exception` classify them in one place.
+
+Neither this transport nor OdooRPC's follows a redirect: urllib's default opener re-sends every
+header, the API key's `Authorization` included, to whatever host a 301/302/303 names. ODOO_URL
+must name the address Odoo answers at; a redirect is refused before anything else is sent.
 """
 
 import json
+from http.cookiejar import CookieJar
 from typing import Any
-from urllib.request import Request, build_opener
+from urllib.parse import urlsplit
+from urllib.request import HTTPCookieProcessor, HTTPRedirectHandler, Request, build_opener
 
 from portal.integrations.odoo.errors import ErrorKind, OdooError
 
 USER_AGENT = "Tollgate-Odoo-connector"
+
+
+class RefuseRedirects(HTTPRedirectHandler):
+    """Turns every redirect into a permanent error that names where it pointed, not the URL."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()
+        target = urlsplit(newurl)
+        where = f"{target.scheme}://{target.hostname}" if target.hostname else "another address"
+        raise OdooError(
+            f"Odoo answered HTTP {code}, a redirect to {where}; Tollgate does not follow "
+            "redirects, so that the API key goes nowhere else. Set ODOO_URL to the address "
+            "Odoo answers at (its https:// address, say).",
+            kind=ErrorKind.UNEXPECTED,
+            permanent=True,
+            status=code,
+        )
+
+
+def opener(*, cookies: bool = False):
+    """An opener that refuses redirects; with `cookies`, it keeps a session as OdooRPC needs."""
+    handlers = [RefuseRedirects()]
+    if cookies:
+        handlers.append(HTTPCookieProcessor(CookieJar()))
+    return build_opener(*handlers)
 
 
 class Transport:
@@ -20,7 +51,7 @@ class Transport:
         self.base_url = base_url
         self.timeout = timeout
         # No cookie processor: neither JSON-2 nor the probe has a session to keep.
-        self._opener = build_opener()
+        self._opener = opener()
 
     def post(self, path: str, payload: Any, headers: dict[str, str] | None = None) -> Any:
         """POST `payload` as JSON to `path`; return the decoded body (None when empty)."""
