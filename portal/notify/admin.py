@@ -22,7 +22,6 @@ class OutboxMailAdmin(admin.ModelAdmin):
         "mails_sent",
     )
     list_filter = ("state", "topic")
-    search_fields = ("=object_id",)
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in OutboxMail._meta.fields]
     actions = ["send_again"]
