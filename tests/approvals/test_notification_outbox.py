@@ -276,3 +276,11 @@ def test_a_row_another_worker_is_sending_is_skipped_not_sent_twice():
     assert outbox.outbox_send(item_id=item_id) == ("sent", None)
     assert outbox.outbox_send(item_id=item_id) == ("skipped", None)
     assert OutboxMail.objects.get(pk=item_id).attempts == 1
+
+
+def test_beat_drains_the_outbox_and_purges_sent_notifications(settings):
+    entries = {entry["task"]: entry for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert entries["notify.drain_outbox"]["schedule"] == 30
+    # An overlapping drain is harmless (rows are leased and locked), a stale one pointless.
+    assert entries["notify.drain_outbox"]["options"] == {"expires": 30}
+    assert "notify.purge_sent" in entries
