@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from celery.app.task import Task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.db import transaction
 from django.urls import reverse
@@ -284,3 +285,35 @@ def test_beat_drains_the_outbox_and_purges_sent_notifications(settings):
     # An overlapping drain is harmless (rows are leased and locked), a stale one pointless.
     assert entries["notify.drain_outbox"]["options"] == {"expires": 30}
     assert "notify.purge_sent" in entries
+
+
+def test_a_worker_stopped_between_the_mail_server_and_the_commit_sends_again(
+    matrix,
+    requester,
+    site_a1,
+    site_manager,
+    mailoutbox,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    """The documented gap: at least once across that one crash, never zero times."""
+    with django_capture_on_commit_callbacks(execute=True):
+        target = raise_request(requester, site_a1, amount="1000")
+    mailoutbox.clear()
+    sender = notifications.send_requester_notification
+
+    def stopped_after_sending(*args, **kwargs):
+        sender(*args, **kwargs)
+        raise SoftTimeLimitExceeded()  # the worker is stopped before the row is marked
+
+    monkeypatch.setattr(notifications, "send_requester_notification", stopped_after_sending)
+    with pytest.raises(SoftTimeLimitExceeded), django_capture_on_commit_callbacks(execute=True):
+        services.request_approve(actor=site_manager, request_id=target.pk)
+    (row,) = OutboxMail.objects.filter(topic=Topic.REQUEST)
+    assert (row.state, row.attempts) == (MailState.PENDING, 0)  # rolled back with the task
+
+    monkeypatch.setattr(notifications, "send_requester_notification", sender)
+    assert tasks.drain_outbox() == 1
+    assert [m.to for m in mailoutbox] == [[requester.email], [requester.email]]
+    row.refresh_from_db()
+    assert (row.state, row.attempts) == (MailState.SENT, 1)
