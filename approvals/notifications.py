@@ -1,15 +1,17 @@
 """E-mails to the people who have something to do now: what, why, by when, and a link.
 
-Services call these functions inside their transaction; nothing is sent then. What there is to
-tell is enqueued as Celery tasks only once the transaction commits, so a rolled-back change
-never sends mail and a slow mail server never holds a database lock. Bulk work (the Odoo sync
-raising hundreds of requests) wraps itself in `batched()`, which gathers everything into a
-handful of tasks instead of one per request.
+Services call these functions inside their transaction. Each notification is written there as a
+row of the notification outbox (portal.notify), so it commits with the change or not at all: a
+rolled-back change never sends mail, and a committed one always does, even if the broker is
+down at that moment (beat's outbox drain sends it later). Nothing is sent inside the
+transaction, so a slow mail server never holds a lock of the change. On commit the new rows are
+handed to a worker; bulk work (the Odoo sync raising hundreds of requests) wraps itself in
+`batched()`, which hands all of its rows over in a handful of tasks instead of one per request.
+The e-mails are rendered when they are sent, from what is true then.
 """
 
 import logging
 import threading
-from collections import defaultdict
 from contextlib import contextmanager
 from zoneinfo import ZoneInfo
 
@@ -20,34 +22,37 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from portal.notify import services as outbox
+from portal.notify.models import Topic
+
 logger = logging.getLogger(__name__)
 _local = threading.local()
 
 
 class _Outgoing:
-    """Notifications gathered together, enqueued as few tasks when called."""
+    """Outbox rows written together, handed to workers as few tasks when called (on commit)."""
 
     def __init__(self):
-        self.steps: dict[str, set[int]] = defaultdict(set)
-        self.requests: set[int] = set()
+        self.seen: set[tuple[str, int, str]] = set()
+        self.item_ids: list[int] = []
+
+    def add(self, topic: str, object_ids, reason: str = "") -> None:
+        fresh = [pk for pk in dict.fromkeys(object_ids) if (topic, pk, reason) not in self.seen]
+        if not fresh:
+            return
+        self.seen.update((topic, pk, reason) for pk in fresh)
+        self.item_ids += outbox.outbox_add(topic, fresh, reason)
 
     def __call__(self) -> None:
-        from approvals.tasks import notify_requesters, notify_steps
-        from portal.celery import broker_outage_logged
-
-        with broker_outage_logged("approval notifications"):
-            for reason, step_ids in self.steps.items():
-                if step_ids:
-                    notify_steps.delay(sorted(step_ids), reason)
-            if self.requests:
-                notify_requesters.delay(sorted(self.requests))
+        outbox.schedule(self.item_ids)
 
 
 @contextmanager
 def batched():
-    """Gather the notifications of everything inside into one set of tasks, sent on commit.
+    """Hand the notifications of everything inside to workers as one set of tasks, on commit.
 
-    Steps of rows rolled back inside are dropped when sending, which reads only active steps.
+    Rows written in a savepoint that is rolled back inside disappear with it; their ids are
+    skipped when sending.
     """
     if getattr(_local, "batch", None) is not None:
         yield
@@ -61,7 +66,10 @@ def batched():
 
 
 class _Silenced(_Outgoing):
-    """Gathers like a batch and sends nothing."""
+    """Gathers like a batch and writes and sends nothing."""
+
+    def add(self, topic: str, object_ids, reason: str = "") -> None:
+        pass
 
     def __call__(self) -> None:
         pass
@@ -83,33 +91,42 @@ def is_silenced() -> bool:
     return isinstance(getattr(_local, "batch", None), _Silenced)
 
 
-def _outgoing() -> _Outgoing:
+def _tell(topic: str, object_ids, reason: str = "") -> None:
     batch = getattr(_local, "batch", None)
     if batch is not None:
-        return batch
-    single = _Outgoing()
-    transaction.on_commit(single)
-    return single
+        batch.add(topic, object_ids, reason)
+        return
+    outbox.schedule_on_commit(outbox.outbox_add(topic, list(dict.fromkeys(object_ids)), reason))
 
 
 def step_activated(step_ids: list[int]) -> None:
     """Tell the eligible people of newly active tiers that a decision waits for them."""
-    _outgoing().steps["activated"].update(step_ids)
+    _tell(Topic.STEP, step_ids, "activated")
 
 
 def step_reminder(step_ids: list[int]) -> None:
     """Remind the eligible people that a tier is three quarters through its SLA."""
-    _outgoing().steps["reminder"].update(step_ids)
+    _tell(Topic.STEP, step_ids, "reminder")
 
 
 def step_escalated(step_id: int) -> None:
     """Tell the people an escalation added, and the original ones, that a tier is overdue."""
-    _outgoing().steps["escalated"].add(step_id)
+    _tell(Topic.STEP, [step_id], "escalated")
 
 
 def request_decided(request_id: int) -> None:
     """Tell the requester how their request ended."""
-    _outgoing().requests.add(request_id)
+    _tell(Topic.REQUEST, [request_id])
+
+
+def send_step_notification(step_id: int, reason: str, *, connection=None) -> int:
+    """The outbox's sender for one tier's notification (see portal.notify.services)."""
+    return send_step_mail([step_id], reason, connection=connection)
+
+
+def send_requester_notification(request_id: int, reason: str = "", *, connection=None) -> int:
+    """The outbox's sender for a requester's notification (see portal.notify.services)."""
+    return send_requester_mail([request_id], connection=connection)
 
 
 def request_link(request) -> str:
@@ -121,7 +138,7 @@ def request_link(request) -> str:
     return f"{settings.TOLLGATE_BASE_URL.rstrip('/')}{path}"
 
 
-def send_step_mail(step_ids: list[int], reason: str) -> int:
+def send_step_mail(step_ids: list[int], reason: str, *, connection=None) -> int:
     """Send one e-mail per person and tier; returns how many were sent."""
     from approvals.authority import audience as step_audience
     from approvals.models import ApprovalStep, StepState
@@ -138,7 +155,7 @@ def send_step_mail(step_ids: list[int], reason: str) -> int:
         for person in audience:
             if person.email and person.pk not in silenced:
                 messages.append(_step_message(step, person, reason))
-    sent = send_mass_mail(messages, fail_silently=False) if messages else 0
+    sent = send_mass_mail(messages, fail_silently=False, connection=connection) if messages else 0
     logger.info("approval notifications sent", extra={"count": sent, "reason": reason})
     return sent
 
@@ -174,7 +191,7 @@ def _decide_link(step, person) -> str:
         return ""
 
 
-def send_requester_mail(request_ids: list[int]) -> int:
+def send_requester_mail(request_ids: list[int], *, connection=None) -> int:
     """Tell each requester how their request ended; returns how many e-mails were sent."""
     from approvals.models import ApprovalRequest
     from approvals.preferences import muted
@@ -192,4 +209,4 @@ def send_requester_mail(request_ids: list[int]) -> int:
             )
         subject = f"[Tollgate] {request.reference} {request.get_state_display().lower()}"
         messages.append((subject, body, settings.DEFAULT_FROM_EMAIL, [request.requester.email]))
-    return send_mass_mail(messages, fail_silently=False) if messages else 0
+    return send_mass_mail(messages, fail_silently=False, connection=connection) if messages else 0

@@ -19,7 +19,10 @@ def sla_sweep() -> dict:
     max_retries=5,
 )
 def notify_steps(step_ids: list[int], reason: str) -> int:
-    """E-mail the people who can act on these tiers now."""
+    """E-mail the people who can act on these tiers now.
+
+    Notifications now go through the outbox (notify.send_outbox); this task stays so that
+    messages queued by an earlier release are still carried out."""
     return notifications.send_step_mail(step_ids, reason)
 
 
@@ -31,7 +34,8 @@ def notify_steps(step_ids: list[int], reason: str) -> int:
     max_retries=5,
 )
 def notify_requesters(request_ids: list[int]) -> int:
-    """E-mail requesters how their requests ended."""
+    """E-mail requesters how their requests ended (kept for messages an earlier release
+    queued; notifications now go through notify.send_outbox)."""
     return notifications.send_requester_mail(request_ids)
 
 

@@ -1,8 +1,9 @@
 """E-mails about exception cases nearing or past their due time.
 
-Services call these inside their transaction; the mail is enqueued as a Celery task only once
-the transaction commits, so a rolled-back sweep never sends anything and a slow mail server
-never holds a row lock.
+Services call these inside their transaction; each notification is written there as a row of
+the notification outbox (portal.notify), so a rolled-back sweep never sends anything, a
+committed one always does (even if the broker is down at that moment: beat's outbox drain
+sends it later), and a slow mail server never holds a row lock of the case.
 """
 
 import logging
@@ -10,10 +11,12 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
-from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
+
+from portal.notify import services as outbox
+from portal.notify.models import Topic
 
 logger = logging.getLogger(__name__)
 
@@ -22,26 +25,20 @@ SUBJECT_PREFIX = {"reminder": "Case due soon", "escalated": "Case overdue"}
 
 def case_reminder(case_id: int) -> None:
     """Tell the owner (or, for an unowned case, its queue's people) that it falls due soon."""
-    _on_commit(case_id, "reminder")
+    outbox.schedule_on_commit(outbox.outbox_add(Topic.CASE, [case_id], "reminder"))
 
 
 def case_escalated(case_id: int) -> None:
     """Tell the escalation role at the case's site or region, and its owner, that it is late."""
-    _on_commit(case_id, "escalated")
+    outbox.schedule_on_commit(outbox.outbox_add(Topic.CASE, [case_id], "escalated"))
 
 
-def _on_commit(case_id: int, reason: str) -> None:
-    from exceptions.tasks import notify_case
-    from portal.celery import broker_outage_logged
-
-    def send() -> None:
-        with broker_outage_logged(f"case {case_id} {reason} mail"):
-            notify_case.delay(case_id, reason)
-
-    transaction.on_commit(send)
+def send_case_notification(case_id: int, reason: str, *, connection=None) -> int:
+    """The outbox's sender for one case's notification (see portal.notify.services)."""
+    return send_case_mail(case_id, reason, connection=connection)
 
 
-def send_case_mail(case_id: int, reason: str) -> int:
+def send_case_mail(case_id: int, reason: str, *, connection=None) -> int:
     """Send one e-mail per person who should hear about the case; returns how many were sent."""
     from exceptions.models import ExceptionCase
     from exceptions.selectors import case_audience
@@ -52,7 +49,7 @@ def send_case_mail(case_id: int, reason: str) -> int:
     messages = [
         _message(case, person, reason) for person in case_audience(case, reason) if person.email
     ]
-    sent = send_mass_mail(messages, fail_silently=False) if messages else 0
+    sent = send_mass_mail(messages, fail_silently=False, connection=connection) if messages else 0
     logger.info("case notifications sent", extra={"count": sent, "reason": reason})
     return sent
 

@@ -19,5 +19,6 @@ def sla_sweep() -> dict:
     max_retries=5,
 )
 def notify_case(case_id: int, reason: str) -> int:
-    """E-mail the people who should hear that a case falls due soon or is overdue."""
+    """E-mail the people who should hear that a case falls due soon or is overdue (kept for
+    messages an earlier release queued; notifications now go through notify.send_outbox)."""
     return notifications.send_case_mail(case_id, reason)

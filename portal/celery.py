@@ -21,7 +21,7 @@ def broker_outage_logged(what: str) -> Iterator[None]:
     """Enqueue inside this block after a change has committed: a broker that cannot be reached
     is logged (naming `what` was not sent) instead of turning a change already made into a 500.
     Whatever must not be lost keeps its own record for a sweep to send later (the Odoo outbox,
-    inbound deliveries); notification mails of that moment are lost, and the log says so."""
+    the notification outbox, inbound deliveries), so only the fast path is lost here."""
     try:
         yield
     except BrokerUnreachable as error:

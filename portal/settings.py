@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "portal.inbox",
     "portal.integrations.odoo",
     "portal.api",
+    "portal.notify",
 ]
 
 MIDDLEWARE = [
@@ -374,6 +375,17 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 86400,
         "options": {"expires": 3600},
     },
+    # Notifications whose task was lost (broker down or restarted) or whose retry is due.
+    "notify-drain-outbox": {
+        "task": "notify.drain_outbox",
+        "schedule": 30,
+        "options": {"expires": 30},
+    },
+    "notify-purge-sent": {
+        "task": "notify.purge_sent",
+        "schedule": 3600,
+        "options": {"expires": 3600},
+    },
     "api-purge-idempotency-keys": {
         "task": "api.purge_idempotency_keys",
         "schedule": 3600,
@@ -577,6 +589,13 @@ EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tollgate <tollgate@localhost>")
+# The notification outbox (portal.notify): a mail server that fails is retried with backoff
+# (base, ceiling in seconds) this many times in all, then the notification is marked failed for
+# a superuser to see in the admin. Sent notifications are kept this many days.
+NOTIFY_BACKOFF_SECONDS = env_int("NOTIFY_BACKOFF_SECONDS", 30, minimum=1)
+NOTIFY_BACKOFF_MAX_SECONDS = env_int("NOTIFY_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 10, minimum=1)
+NOTIFY_RETENTION_DAYS = env_int("NOTIFY_RETENTION_DAYS", 30, minimum=1)
 
 # --- Odoo -----------------------------------------------------------------------------------
 ODOO_URL = env_url("ODOO_URL", "http://127.0.0.1:8069", schemes={"http", "https"})

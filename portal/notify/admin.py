@@ -1,0 +1,52 @@
+"""The notification outbox for superusers: what is waiting, what failed and why, and a way to
+send failed notifications again. Company-wide, so nobody else sees it."""
+
+from django.contrib import admin, messages
+
+from portal.notify import services
+from portal.notify.models import MailState, OutboxMail
+
+
+@admin.register(OutboxMail)
+class OutboxMailAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "topic",
+        "object_id",
+        "reason",
+        "state",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "sent_at",
+        "mails_sent",
+    )
+    list_filter = ("state", "topic")
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in OutboxMail._meta.fields]
+    actions = ["send_again"]
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Send the selected failed notifications again")
+    def send_again(self, request, queryset):
+        # Actions are offered to those who may change; this one only to superusers, checked here.
+        if not request.user.is_superuser:
+            return
+        count = services.outbox_retry(
+            item_ids=queryset.filter(state=MailState.FAILED).values_list("pk", flat=True)
+        )
+        self.message_user(request, f"{count} notification(s) will be sent again.", messages.INFO)
