@@ -13,7 +13,7 @@ does not advertise itself. With METRICS_TOKEN unset only superusers can read it.
 import hmac
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db.models import Count, Max, Min
 from django.http import Http404, HttpResponse
 from django.utils import timezone
 from prometheus_client import CollectorRegistry
@@ -25,6 +25,7 @@ from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from portal.audit import sequencer
 from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.integrations.odoo.models import OutboxItem
+from portal.notify.models import MailState, OutboxMail
 from portal.webhooks.models import InboundDelivery
 
 
@@ -36,6 +37,7 @@ class TollgateCollector:
         yield self._overdue_steps()
         yield self._open_cases()
         yield self._outbox()
+        yield from self._notifications()
         yield self._deliveries()
         yield from self._ledger()
 
@@ -95,6 +97,27 @@ class TollgateCollector:
         for row in rows:
             family.add_metric([row["state"]], row["n"])
         return family
+
+    def _notifications(self):
+        # Sent rows are kept for a retention period and never counted here: what an operator
+        # watches is mail still waiting and mail that has given up.
+        waiting = GaugeMetricFamily(
+            "tollgate_notifications",
+            "Notifications not yet sent, by state; state=failed needs an administrator.",
+            labels=["state"],
+        )
+        unsent = OutboxMail.objects.exclude(state=MailState.SENT)
+        counts = dict(unsent.values_list("state").annotate(n=Count("pk")).order_by("state"))
+        for state in (MailState.PENDING, MailState.FAILED):
+            waiting.add_metric([state.value], counts.get(state, 0))
+        yield waiting
+        oldest = unsent.filter(state=MailState.PENDING).aggregate(at=Min("created_at"))["at"]
+        age = GaugeMetricFamily(
+            "tollgate_notifications_oldest_pending_seconds",
+            "How long the oldest notification still waiting has waited (0 when none waits).",
+        )
+        age.add_metric([], round((timezone.now() - oldest).total_seconds(), 3) if oldest else 0)
+        yield age
 
     def _deliveries(self):
         family = GaugeMetricFamily(

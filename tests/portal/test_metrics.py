@@ -71,6 +71,24 @@ def test_metrics_count_open_cases_by_queue_and_severity(client, token, site_a1):
     )
 
 
+def test_metrics_count_notifications_waiting_and_failed(client, token, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from portal.notify.models import MailState, OutboxMail, Topic
+
+    long_ago = timezone.now() - timedelta(minutes=10)
+    OutboxMail.objects.create(topic=Topic.REQUEST, object_id=1, created_at=long_ago)
+    OutboxMail.objects.create(topic=Topic.REQUEST, object_id=2)
+    OutboxMail.objects.create(topic=Topic.REQUEST, object_id=3, state=MailState.FAILED)
+    OutboxMail.objects.create(topic=Topic.REQUEST, object_id=4, state=MailState.SENT)
+    samples = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert samples[("tollgate_notifications", (("state", "pending"),))] == 2
+    assert samples[("tollgate_notifications", (("state", "failed"),))] == 1
+    assert 600 <= samples[("tollgate_notifications_oldest_pending_seconds", ())] < 700
+
+
 def test_superuser_may_read_metrics_without_token(client, db):
     operator = UserFactory(username="operator", is_staff=True, is_superuser=True)
     client.force_login(operator)
