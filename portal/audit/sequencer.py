@@ -50,6 +50,7 @@ inside the writer's own transaction instead (`seal_inline`).
 from __future__ import annotations
 
 import atexit
+import functools
 import hashlib
 import json
 import logging
@@ -146,10 +147,40 @@ def arrive(events: list[AuditEvent]) -> None:
 
 
 def _insert(events: list[AuditEvent]) -> None:
-    if len(events) == 1:
+    if len(events) > 1:
+        AuditEvent.objects.bulk_create(events)
+    elif events[0].sequence is not None:  # sealed inline
         events[0].save(force_insert=True)
     else:
-        AuditEvent.objects.bulk_create(events)
+        _insert_unsealed(events[0])
+
+
+def _insert_unsealed(event: AuditEvent) -> None:
+    """`event.save(force_insert=True)` for an event that arrives unsealed, the most frequent
+    insert of all (every accepted webhook), as one prepared text: the model's own conversion
+    of each value, without building the INSERT anew every time."""
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _ARRIVING]
+    with connection.cursor() as cursor:
+        cursor.execute(_arrival_sql(), values)
+        event.pk = cursor.fetchone()[0]
+    event._state.adding, event._state.db = False, connection.alias
+
+
+# Everything an event holds when it arrives: not its id, nor the seal, nor its transaction id
+# (the database's own default).
+_ARRIVING = tuple(
+    field
+    for field in AuditEvent._meta.concrete_fields
+    if not field.primary_key
+    and field.name not in ("sequence", "prev_hash", "hash", "sealed_at", "txid")
+)
+
+
+@functools.cache
+def _arrival_sql() -> str:
+    columns = ", ".join(field.column for field in _ARRIVING)
+    placeholders = ", ".join(["%s"] * len(_ARRIVING))
+    return f"INSERT INTO audit_auditevent ({columns}) VALUES ({placeholders}) RETURNING id"  # noqa: S608 - constant SQL
 
 
 def seal_after_commit() -> None:
