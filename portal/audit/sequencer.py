@@ -142,8 +142,31 @@ def seal_inline(events: list[AuditEvent]) -> None:
 def arrive(events: list[AuditEvent]) -> None:
     """Insert `events` unsealed, with no lock, and seal them after the transaction commits."""
     _insert(events)
+    arrived()
+
+
+def arrived() -> None:
+    """Events were inserted unsealed: seal them once their transaction has committed (at once
+    outside a transaction)."""
     if not any(callback is seal_after_commit for _, callback, _ in connection.run_on_commit):
         transaction.on_commit(seal_after_commit, robust=True)
+
+
+def arrival_select(event: AuditEvent, *, object_id: str) -> tuple[str, list]:
+    """`INSERT INTO audit_auditevent (…) SELECT …` of `event`, unsealed, with its object id the
+    SQL expression `object_id` over a FROM clause the caller appends: one event per row of it.
+    For a statement that inserts a change and its event together; call `arrived()` after it."""
+    if inline():
+        raise RuntimeError("events sealed inline are inserted by seal_inline")
+    values, selected = [], []
+    for field in _ARRIVING:
+        if field.name == "object_id":
+            selected.append(object_id)
+        else:
+            selected.append("%s")
+            values.append(field.get_db_prep_save(field.pre_save(event, True), connection))
+    columns = ", ".join(field.column for field in _ARRIVING)
+    return f"INSERT INTO audit_auditevent ({columns}) SELECT {', '.join(selected)}", values
 
 
 def _insert(events: list[AuditEvent]) -> None:
