@@ -35,16 +35,26 @@ longest transaction that writes the ledger, which `AUDIT_MAX_SEAL_SECONDS` watch
 `/metrics`, `verify_audit`). Services that run many statements record at their end
 (`appended_at_end`), which keeps that window short.
 
-Who seals: a writer, right after its transaction commits, tries the lock without waiting and
-seals the backlog if it got it (`seal_after_commit`); the beat job `audit.seal` does the same
-every few seconds for whatever is left. Nobody on a request path ever waits for the chain lock.
-On SQLite (one writer at a time) and with `AUDIT_SEAL_INLINE` events are sealed inside the
-writer's own transaction instead (`seal_inline`).
+Who seals: right after a writer's transaction commits, it wakes its process's sealer thread
+(`seal_after_commit`) and goes on: the request never runs the seal nor waits for it. The thread
+tries the chain lock without waiting and seals the backlog if it got it; commits that arrive
+while it seals wake it again, so under load one seal covers many writers' events. If another
+process holds the lock (it may have read its backlog before this process's commit), the thread
+tries again shortly, until one of its seals has run after the last commit that woke it. The
+beat job `audit.seal` seals whatever is left every few seconds (a process that died with its
+thread's work undone, a database that was unreachable). Nobody on a request path ever waits for
+the chain lock. On SQLite (one writer at a time) and with `AUDIT_SEAL_INLINE` events are sealed
+inside the writer's own transaction instead (`seal_inline`).
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
+import hashlib
+import json
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -53,7 +63,6 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Count, Min
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from portal.audit import chain
@@ -62,8 +71,7 @@ from portal.audit.models import AuditEvent
 logger = logging.getLogger(__name__)
 
 # The chain's advisory lock key: "TGAUDIT" as a number, so nothing else picks it. Inline sealing
-# takes it for its transaction, the sequencer for its session while it seals; they exclude
-# each other.
+# and the sequencer both take it for the transaction that seals; they exclude each other.
 CHAIN_LOCK = 0x5447415544495400
 # Events sealed per transaction: short enough to keep the lock hold short, long enough that a
 # backlog drains in few transactions.
@@ -72,8 +80,7 @@ BATCH = 2000
 # the transactions holding an INSERT's lock on the event table (their own transaction-id lock
 # gives the id; pg_locks shows every role's sessions), else the next id to be handed out. Part of
 # the statement that reads the backlog.
-_ENDED_BELOW = RawSQL(
-    """
+_ENDED_BELOW = """
     SELECT coalesce(
         (SELECT min(running) FROM pg_snapshot_xip(now.snapshot) AS running
          WHERE running::xid IN (
@@ -87,9 +94,29 @@ _ENDED_BELOW = RawSQL(
                AND writer.pid <> pg_backend_pid())),
         pg_snapshot_xmax(now.snapshot))::text::bigint
     FROM (SELECT pg_current_snapshot() AS snapshot) AS now
-    """,
-    [],
-)
+"""
+# The backlog that can be sealed now, in sealing order, each event as the values of
+# chain.FIELDS (less `sequence` and `prev_hash`, which sealing gives it) with `at` already in its
+# canonical text and the three JSON columns as one array, read as verify_audit reads them; and
+# beside each, the sealed chain's head. One statement, in the seal's transaction.
+_HEAD = "FROM audit_auditevent WHERE sequence IS NOT NULL ORDER BY sequence DESC LIMIT 1"
+_BACKLOG = f"""
+    SELECT event.id, {chain.TIMESTAMP_SQL.format("event.at")}, event.action, event.actor_id,
+           event.actor_label, event.on_behalf_of_id, event.object_type, event.object_id,
+           event.object_reference, event.site_id, event.policy_version_label,
+           jsonb_build_array(event.before, event.after, event.context)::text, event.comment,
+           (SELECT sequence {_HEAD}), (SELECT hash {_HEAD})
+    FROM audit_auditevent AS event
+    WHERE event.sequence IS NULL AND event.txid < ({_ENDED_BELOW})
+    ORDER BY event.txid, event.id
+    LIMIT %s
+"""  # noqa: S608 - constant text, no input in it
+# The seal's first statement: the chain lock for this transaction, if nobody holds it. And the
+# backlog read through its index in order rather than a bitmap of it: an index scan marks the
+# entries of events sealed since the last vacuum as dead, so that the next read skips them,
+# where a bitmap scan visits every one of them again (on a large ledger, vacuumed rarely, that
+# grew every seal by a few microseconds per event sealed since).
+_LOCK = "SELECT pg_try_advisory_xact_lock(%s), set_config('enable_bitmapscan', 'off', true)"
 
 
 def inline() -> bool:
@@ -115,97 +142,250 @@ def seal_inline(events: list[AuditEvent]) -> None:
 def arrive(events: list[AuditEvent]) -> None:
     """Insert `events` unsealed, with no lock, and seal them after the transaction commits."""
     _insert(events)
+    arrived()
+
+
+def arrived() -> None:
+    """Events were inserted unsealed: seal them once their transaction has committed (at once
+    outside a transaction)."""
     if not any(callback is seal_after_commit for _, callback, _ in connection.run_on_commit):
         transaction.on_commit(seal_after_commit, robust=True)
 
 
+def arrival_select(event: AuditEvent, *, object_id: str) -> tuple[str, list]:
+    """`INSERT INTO audit_auditevent (…) SELECT …` of `event`, unsealed, with its object id the
+    SQL expression `object_id` over a FROM clause the caller appends: one event per row of it.
+    For a statement that inserts a change and its event together; call `arrived()` after it."""
+    if inline():
+        raise RuntimeError("events sealed inline are inserted by seal_inline")
+    values, selected = [], []
+    for field in _ARRIVING:
+        if field.name == "object_id":
+            selected.append(object_id)
+        else:
+            selected.append("%s")
+            values.append(field.get_db_prep_save(field.pre_save(event, True), connection))
+    columns = ", ".join(field.column for field in _ARRIVING)
+    return f"INSERT INTO audit_auditevent ({columns}) SELECT {', '.join(selected)}", values
+
+
 def _insert(events: list[AuditEvent]) -> None:
-    if len(events) == 1:
+    if len(events) > 1:
+        AuditEvent.objects.bulk_create(events)
+    elif events[0].sequence is not None:  # sealed inline
         events[0].save(force_insert=True)
     else:
-        AuditEvent.objects.bulk_create(events)
+        _insert_unsealed(events[0])
+
+
+def _insert_unsealed(event: AuditEvent) -> None:
+    """`event.save(force_insert=True)` for an event that arrives unsealed, the most frequent
+    insert of all (every accepted webhook), as one prepared text: the model's own conversion
+    of each value, without building the INSERT anew every time."""
+    values = [f.get_db_prep_save(f.pre_save(event, True), connection) for f in _ARRIVING]
+    with connection.cursor() as cursor:
+        cursor.execute(_arrival_sql(), values)
+        event.pk = cursor.fetchone()[0]
+    event._state.adding, event._state.db = False, connection.alias
+
+
+# Everything an event holds when it arrives: not its id, nor the seal, nor its transaction id
+# (the database's own default).
+_ARRIVING = tuple(
+    field
+    for field in AuditEvent._meta.concrete_fields
+    if not field.primary_key
+    and field.name not in ("sequence", "prev_hash", "hash", "sealed_at", "txid")
+)
+
+
+@functools.cache
+def _arrival_sql() -> str:
+    columns = ", ".join(field.column for field in _ARRIVING)
+    placeholders = ", ".join(["%s"] * len(_ARRIVING))
+    return f"INSERT INTO audit_auditevent ({columns}) VALUES ({placeholders}) RETURNING id"  # noqa: S608 - constant SQL
 
 
 def seal_after_commit() -> None:
-    """After a writer commits: seal the backlog if nobody else is sealing, never wait."""
-    seal()
+    """After a writer commits: have the backlog sealed by this process's sealer thread.
+
+    Returns at once; the writer never runs the seal, nor waits for it or for the chain lock.
+    """
+    _sealer.wake()
 
 
-# One sealer per process at a time: a thread that finds another of its process sealing leaves
-# the backlog to it without asking the database.
+# One sealer per process at a time: a seal asked for while the sealer thread seals (the beat
+# job's, a test's) waits for it, briefly, then seals what is left.
 _sealing_here = threading.Lock()
 
 
 def seal(*, limit: int | None = None) -> int:
     """Seal every committed event that can be sealed now, in order; return how many.
 
-    Takes the chain lock without waiting: when another sealer holds it, that one seals the
-    backlog and this returns 0 at once (one statement). The lock is held by the session while
-    the batches commit one by one, and released at the end, or by the session's end if the
-    process dies. Must not run inside a transaction (its own events could not be sealed).
+    Each batch of up to BATCH events is sealed in one transaction that takes the chain lock
+    without waiting (`pg_try_advisory_xact_lock`): when another sealer holds it, that one seals
+    the backlog and this returns 0 at once. The lock goes with the transaction, at its commit,
+    or its rollback if the process dies. Must not run inside a transaction (its own events could
+    not be sealed).
     """
+    return _seal(limit) or 0
+
+
+def _seal(limit: int | None = None) -> int | None:
+    """`seal`, but None when another process's sealer holds the chain lock."""
     if inline():
         return 0  # events were sealed as they were written
     if connection.in_atomic_block:
         raise RuntimeError("seal() runs in a transaction of its own, after the writers commit")
-    if not _sealing_here.acquire(blocking=False):
-        return 0
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [CHAIN_LOCK])
-            if not cursor.fetchone()[0]:
-                return 0
+    with _sealing_here:
+        return _seal_batches(limit)
+
+
+# Seconds the sealer thread keeps its database connection after its last seal: commits arriving
+# closer together than this reuse it; an idle process holds no connection.
+IDLE_SECONDS = 0.5
+# Seconds between attempts while another sealer holds the chain lock.
+RETRY_SECONDS = 0.05
+# Seconds the thread lets pass between a commit waking it and its seal: under load one seal then
+# covers the commits of that moment instead of one or two, at a delay nobody notices.
+GATHER_SECONDS = 0.02
+
+
+class _Sealer:
+    """The process's sealer thread, woken after each commit that recorded events.
+
+    `wanted` says a commit happened since the thread last began a seal: it is cleared as a seal
+    begins, so a commit during a seal makes another follow. Only the thread uses its database
+    connection, and it closes it once nothing has woken it for IDLE_SECONDS.
+    """
+
+    def __init__(self) -> None:
+        self._state = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._wanted = False  # a commit since the last seal began
+        self._busy = False  # sealing, about to retry, or still holding its connection
+        self._release = False  # asked to close the connection as soon as nothing is wanted
+
+    def wake(self) -> None:
+        with self._state:
+            self._wanted = True
+            if self._thread is None:
+                self._busy = True
+                self._thread = threading.Thread(target=self._run, name="audit-sealer", daemon=True)
+                self._thread.start()
+            self._state.notify_all()
+
+    def settle(self, timeout: float) -> bool:
+        with self._state:
+            if self._thread is None:
+                return True
+            self._release = True
+            self._state.notify_all()
+            return self._state.wait_for(lambda: not (self._wanted or self._busy), timeout)
+
+    def _run(self) -> None:
+        retry = False
+        while True:
+            with self._state:
+                if retry:  # another process's sealer held the lock: try again shortly
+                    self._state.wait_for(lambda: self._wanted, RETRY_SECONDS)
+                else:
+                    self._state.wait_for(lambda: self._wanted or self._release, IDLE_SECONDS)
+                seal_now = self._wanted or retry
+            if seal_now:
+                if not retry:
+                    time.sleep(GATHER_SECONDS)  # let the commits of the next moment join in
+                with self._state:
+                    self._wanted = False
+                retry = self._seal_once()
+                continue
+            connection.close()  # nothing to seal for a while: hold no connection
+            with self._state:
+                self._release = self._busy = False
+                self._state.notify_all()
+                self._state.wait_for(lambda: self._wanted)
+                self._busy = True
+
+    @staticmethod
+    def _seal_once() -> bool:
+        """One seal; True if it must be tried again (another sealer held the lock)."""
         try:
-            return _seal_batches(limit)
-        finally:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [CHAIN_LOCK])
-    finally:
-        _sealing_here.release()
+            return _seal() is None
+        except Exception:
+            # The beat job seals what this leaves; the next commit brings a fresh connection.
+            logger.exception("The ledger's sealer thread could not seal; the beat job will")
+            connection.close()
+            return False
+
+    def forget(self) -> None:
+        """In a forked child: the parent's thread is not there (and its locks may be held)."""
+        self.__init__()
 
 
-def _seal_batches(limit: int | None) -> int:
+_sealer = _Sealer()
+
+
+def settle(timeout: float = 10.0) -> bool:
+    """Wait until this process's sealer thread has sealed after every commit that woke it and
+    released its connection; False if it did not within `timeout` seconds. For the end of a
+    process, and for tests that read the chain right after committing."""
+    return _sealer.settle(timeout)
+
+
+def _forget_in_child() -> None:
+    global _sealing_here
+    _sealing_here = threading.Lock()
+    _sealer.forget()
+
+
+atexit.register(settle, 5.0)
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+def _seal_batches(limit: int | None) -> int | None:
     sealed = 0
     while limit is None or sealed < limit:
         batch = BATCH if limit is None else min(BATCH, limit - sealed)
         done = _seal_batch(batch)
+        if done is None:
+            # Taken by another sealer since: it reads the backlog after this one's seal.
+            return sealed or None
         sealed += done
         if done < batch:
             break
     return sealed
 
 
-def _seal_batch(batch: int) -> int:
-    """Seal up to `batch` events; the caller holds the chain lock."""
-    # Read outside a transaction: nobody else seals while the lock is held, and an empty
-    # backlog (the common case right after a commit) then costs one statement.
-    backlog = list(
-        AuditEvent.objects.filter(sequence__isnull=True, txid__lt=_ENDED_BELOW)
-        .order_by("txid", "id")
-        .values_list("id", *chain.COLUMNS)[:batch]
-    )
-    if not backlog:
-        return 0
-    with transaction.atomic():
-        sequence, previous = head()
+def _seal_batch(batch: int) -> int | None:
+    """Seal up to `batch` events in one transaction under the chain lock; None if another
+    sealer holds the lock. An empty backlog (the common case) costs two statements."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_LOCK, [CHAIN_LOCK])
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute(_BACKLOG, [batch])
+        backlog = cursor.fetchall()
+        if not backlog:
+            return 0
+        sequence, previous = backlog[0][-2] or 0, backlog[0][-1] or chain.GENESIS
+        loads, canonical_row = json.loads, chain.canonical_row
         ids, sequences, previous_hashes, hashes = [], [], [], []
         for row in backlog:
             sequence += 1
-            fields = chain.payload_of_values(row[1:])
-            fields["sequence"], fields["prev_hash"] = sequence, previous
+            before, after, context = loads(row[11])
+            fields = (sequence, *row[1:11], before, after, row[12], context, previous)
             ids.append(row[0])
             sequences.append(sequence)
             previous_hashes.append(previous)
-            previous = chain.seal(fields)
+            previous = hashlib.sha256(canonical_row(fields)).hexdigest()
             hashes.append(previous)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE audit_auditevent AS event SET sequence = seal.sequence, "
-                "prev_hash = seal.prev_hash, hash = seal.hash, sealed_at = clock_timestamp() "
-                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
-                "AS seal(id, sequence, prev_hash, hash) WHERE event.id = seal.id",
-                [ids, sequences, previous_hashes, hashes],
-            )
+        cursor.execute(
+            "UPDATE audit_auditevent AS event SET sequence = seal.sequence, "
+            "prev_hash = seal.prev_hash, hash = seal.hash, sealed_at = clock_timestamp() "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) "
+            "AS seal(id, sequence, prev_hash, hash) WHERE event.id = seal.id",
+            [ids, sequences, previous_hashes, hashes],
+        )
         _before_seal_commit()
     return len(backlog)
 

@@ -49,7 +49,45 @@ def audit_record(
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    event = AuditEvent(
+    event = audit_event(
+        action=action,
+        actor=actor,
+        obj=obj,
+        site=site,
+        on_behalf_of=on_behalf_of,
+        policy_version=policy_version,
+        before=before,
+        after=after,
+        comment=comment,
+        context=context,
+        reference=reference,
+        region=region,
+    )
+    held_back = getattr(_held_back, "events", None)
+    if held_back is None:
+        _append([event])
+    else:
+        held_back.append(event)
+    return event
+
+
+def audit_event(
+    *,
+    action: str,
+    actor,
+    obj,
+    site=None,
+    on_behalf_of=None,
+    policy_version=None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    comment: str = "",
+    context: dict[str, Any] | None = None,
+    reference: str | None = None,
+    region=None,
+) -> AuditEvent:
+    """The event `audit_record` appends, built but not stored (for `insert_with_event`)."""
+    return AuditEvent(
         action=action,
         actor=actor,
         actor_label=actor.get_username() if actor is not None else "tollgate",
@@ -66,12 +104,37 @@ def audit_record(
             {**audit_context.current(), **_scope(site, region), **(context or {})}
         ),
     )
-    held_back = getattr(_held_back, "events", None)
-    if held_back is None:
-        _append([event])
-    else:
-        held_back.append(event)
-    return event
+
+
+def appends_in_one_statement() -> bool:
+    """Whether `insert_with_event` may be used: where events arrive unsealed (PostgreSQL
+    without AUDIT_SEAL_INLINE). Elsewhere record in the change's transaction as usual."""
+    return not sequencer.inline()
+
+
+def insert_with_event(insert_sql: str, params: list, event: AuditEvent) -> int | None:
+    """Run `insert_sql`, an INSERT of one row `… RETURNING id` that may insert none (`ON
+    CONFLICT DO NOTHING`), and append `event` for the row it inserted, in one statement: both
+    are stored or neither, whether or not a transaction is open. The event's `object_id` is
+    that row's id. Returns the id; None, with nothing stored, if no row was inserted.
+
+    For a change that is one INSERT and its event (an accepted webhook): a transaction's BEGIN,
+    second statement and COMMIT cost such a request more than the inserts themselves. Only where
+    `appends_in_one_statement()`.
+    """
+    event_sql, event_params = sequencer.arrival_select(event, object_id="inserted.id::text")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH inserted AS ({insert_sql}) {event_sql} FROM inserted RETURNING id, object_id",
+            [*params, *event_params],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.pk, event.object_id = row
+    event._state.adding, event._state.db = False, connection.alias
+    sequencer.arrived()
+    return int(row[1])
 
 
 @contextmanager

@@ -20,7 +20,12 @@ from exceptions import titles
 from exceptions.models import CaseKind, CaseState, ExceptionCase
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
-from portal.audit.services import audit_record
+from portal.audit.services import (
+    appends_in_one_statement,
+    audit_event,
+    audit_record,
+    insert_with_event,
+)
 from portal.webhooks import handoff, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Region, Site
@@ -232,43 +237,57 @@ def _store(source, webhook_id, text, payload, status, errors, site=None) -> Rece
         error="\n".join(errors),
         site=site,
     )
-    with transaction.atomic():
-        if not _insert_once(delivery):
-            # The same webhook-id was stored by a concurrent request a moment ago.
-            return Received(200, {"status": "duplicate"})
-        audit_record(
-            action=f"webhook.{delivery.status}",
-            actor=None,
-            obj=delivery,
-            site=site,
-            after={"status": delivery.status, "event_type": delivery.event_type},
-            comment=delivery.error,
-            context={"source": source.name, "webhook_id": webhook_id},
-        )
-        if not errors:
-            # Noted only: sent to the broker beside the requests, with others (see handoff).
-            transaction.on_commit(lambda: handoff.note(delivery.pk))
+    event = {
+        "action": f"webhook.{delivery.status}",
+        "actor": None,
+        "site": site,
+        "after": {"status": delivery.status, "event_type": delivery.event_type},
+        "comment": delivery.error,
+        "context": {"source": source.name, "webhook_id": webhook_id},
+    }
+    if not _insert_once(delivery, event):
+        # The same webhook-id was stored by a concurrent request a moment ago.
+        return Received(200, {"status": "duplicate"})
+    if not errors:
+        # Noted only, once stored: sent to the broker beside the requests (see handoff).
+        transaction.on_commit(lambda: handoff.note(delivery.pk))
     if errors:
         return Received(status, {"error": errors[0], "errors": errors, "id": delivery.pk})
     return Received(202, {"status": "accepted", "id": delivery.pk})
 
 
-def _insert_once(delivery: InboundDelivery) -> bool:
-    """Insert `delivery` unless its (source, webhook-id) is stored; False if it is.
+def _insert_once(delivery: InboundDelivery, event: dict) -> bool:
+    """Insert `delivery` with its audit event (`audit_record`'s arguments but `obj`) unless its
+    (source, webhook-id) is stored; False, with nothing stored, if it is.
 
     The unique constraint decides, in the insert itself: a copy racing this one waits for it
-    and then inserts nothing, with no error to recover from.
+    and then inserts nothing, with no error to recover from. Where the ledger allows, the
+    delivery and its event are one statement, outside any transaction; otherwise a transaction
+    holds the two.
     """
     fields = _inserted_fields()
     values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_insert_sql(), values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    delivery.pk = row[0]
-    delivery._state.adding, delivery._state.db = False, connection.alias
+    if appends_in_one_statement():
+        pk = insert_with_event(_insert_sql(), values, audit_event(obj=delivery, **event))
+        if pk is None:
+            return False
+    else:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(_insert_sql(), values)
+                row = cursor.fetchone()
+            if row is None:
+                return False
+            pk = row[0]
+            _stored(delivery, pk)
+            audit_record(obj=delivery, **event)
+    _stored(delivery, pk)
     return True
+
+
+def _stored(delivery: InboundDelivery, pk: int) -> None:
+    delivery.pk = pk
+    delivery._state.adding, delivery._state.db = False, connection.alias
 
 
 @functools.cache

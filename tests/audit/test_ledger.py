@@ -312,6 +312,7 @@ def test_verifying_in_several_processes_finds_what_one_walk_finds(
     monkeypatch.setattr(verify, "PARALLEL_FROM", 0)
     for number in range(9):
         _record(requester, site_a1, comment=f"approved batch {number}")
+    ledger.seal_all()
     sequences = sorted(AuditEvent.objects.values_list("sequence", flat=True))
     middle = sequences[len(sequences) // 2]
     if damage == "changed":

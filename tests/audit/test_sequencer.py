@@ -284,6 +284,7 @@ def test_a_transaction_that_does_not_write_the_ledger_holds_nothing_back(site_a1
             cursor.execute("SELECT pg_current_xact_id()")
         with transaction.atomic():
             _record(site_a1, "sealed at once")
+        assert sequencer.settle()  # the sealer thread, woken by the commit, has sealed
         assert AuditEvent.objects.get(comment="sealed at once").sequence is not None
         # When it does record, later, it comes after: the two overlapped, neither saw the other.
         with other.cursor() as cursor:
@@ -295,6 +296,106 @@ def test_a_transaction_that_does_not_write_the_ledger_holds_nothing_back(site_a1
     late = AuditEvent.objects.get(comment="recorded late")
     assert late.sequence == AuditEvent.objects.get(comment="sealed at once").sequence + 1
     _assert_chain_whole()
+
+
+class _HeldSeal:
+    """Stops this process's sealer thread inside its next seal until released; counts seals."""
+
+    def __init__(self, monkeypatch):
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.seals = 0
+        original = sequencer._seal_batch
+
+        def held(batch):
+            self.seals += 1
+            self.entered.set()
+            self.release.wait(30)
+            return original(batch)
+
+        monkeypatch.setattr(sequencer, "_seal_batch", held)
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_writer_neither_seals_nor_waits_for_the_seal(site_a1, monkeypatch):
+    ledger.seal_all()
+    held = _HeldSeal(monkeypatch)
+    started = time.monotonic()
+    with transaction.atomic():
+        _record(site_a1, "written while the sealer is stuck")
+    assert held.entered.wait(10), "the commit did not wake the sealer thread"
+    # The seal is stuck, in another thread: the writer went on all the same.
+    assert time.monotonic() - started < 10
+    event = AuditEvent.objects.get(comment="written while the sealer is stuck")
+    assert event.sequence is None
+    held.release.set()
+    assert sequencer.settle()
+    event.refresh_from_db()
+    assert event.sequence is not None
+    _assert_chain_whole()
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_commits_that_arrive_while_the_sealer_seals_are_sealed_together(site_a1, monkeypatch):
+    ledger.seal_all()
+    held = _HeldSeal(monkeypatch)
+    with transaction.atomic():
+        _record(site_a1, "first")
+    assert held.entered.wait(10)
+    for number in range(20):
+        with transaction.atomic():
+            _record(site_a1, f"then {number}")
+    held.release.set()
+    assert sequencer.settle()
+    # One seal for the first commit, one more for the twenty that came while it was held.
+    assert held.seals == 2
+    assert not AuditEvent.objects.filter(sequence__isnull=True).exists()
+    _assert_chain_whole()
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_settled_sealer_holds_no_connection(site_a1):
+    with transaction.atomic():
+        _record(site_a1, "wakes the sealer")
+    assert sequencer.settle()
+    # Its session is gone (a server process takes a moment to leave after the client hangs
+    # up), so that a test database can be dropped at the end of the run.
+    others = []
+    for _ in range(100):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT application_name, state, query FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            others = cursor.fetchall()
+        if not others:
+            break
+        time.sleep(0.05)
+    assert others == []
+    assert AuditEvent.objects.get(comment="wakes the sealer").sequence is not None
+
+
+@only_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_backlog_is_read_in_order_through_its_index_not_a_bitmap(site_a1):
+    with transaction.atomic():
+        for number in range(50):
+            _record(site_a1, f"sealed {number}")
+    ledger.seal_all()  # fifty entries of the backlog's index now point at superseded rows
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sequencer._LOCK, [sequencer.CHAIN_LOCK])
+        cursor.execute("SET LOCAL enable_seqscan = off")  # as on a ledger of millions
+        plans = []
+        for _ in range(2):
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sequencer._BACKLOG, [10])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    # An index scan marks the superseded entries dead as it passes them, and later reads skip
+    # them; a bitmap scan would visit their rows again on every seal until the next vacuum.
+    for plan in plans:
+        assert "Index Scan using audit_unsealed" in plan, plan
+        assert "Bitmap" not in plan, plan
 
 
 WRITERS_EACH = 16  # threads, and as many processes
@@ -467,22 +568,17 @@ def test_a_writer_killed_mid_transaction_leaves_nothing(site_a1):
 def test_a_sealer_killed_mid_seal_leaves_the_chain_as_it_was(site_a1):
     ledger.seal_all()
     head = AuditEvent.objects.filter(sequence__isnull=False).latest("sequence")
-    holder = connections.create_connection("default")
-    try:
-        with holder.cursor() as cursor:  # so the writer's own seal after commit finds it taken
-            cursor.execute("SELECT pg_advisory_lock(%s)", [sequencer.CHAIN_LOCK])
+    pending = AuditEvent.objects.filter(comment__startswith="pending")
+    with sequencer._sealing_here:  # this process's sealer thread waits: only the child seals
         with transaction.atomic():
             for number in range(5):
                 _record(site_a1, f"pending {number}")
-    finally:
-        holder.close()
 
-    # A sealer numbers and hashes the five, writes the seal and is killed before its COMMIT.
-    _kill_when_ready(_killed_sealer)
+        # A sealer numbers and hashes the five, writes the seal and is killed before its COMMIT.
+        _kill_when_ready(_killed_sealer)
 
-    assert AuditEvent.objects.filter(sequence__isnull=False).latest("sequence") == head
-    pending = AuditEvent.objects.filter(comment__startswith="pending")
-    assert pending.filter(sequence__isnull=True).count() == 5
+        assert AuditEvent.objects.filter(sequence__isnull=False).latest("sequence") == head
+        assert pending.filter(sequence__isnull=True).count() == 5
     ledger.seal_all()  # the next sealer gets the lock once the killed one's session is gone
     sealed = list(pending.order_by("sequence").values_list("sequence", flat=True))
     assert sealed == list(range(head.sequence + 1, head.sequence + 6))
