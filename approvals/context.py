@@ -344,7 +344,7 @@ def _soonest_decidable(deciding, filters: InboxFilters, need: int) -> list[tuple
     if not sites:
         return []
     waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
-    decidable = Exists(ApprovalStep.objects.filter(deciding.steps(), request=OuterRef("pk")))
+    decidable = decidable_by(deciding)
     found: list[tuple[int, datetime]] = []
     cursor, size = None, 2 * need
     for _ in range(INBOX_BATCHES):
@@ -367,6 +367,22 @@ def _soonest_decidable(deciding, filters: InboxFilters, need: int) -> list[tuple
     return found + list(
         rest.order_by("due_at", "pk").values_list("pk", "due_at")[: need - len(found)]
     )
+
+
+def decidable_by(deciding: authority.Authority) -> Exists:
+    """Whether a request (the outer query's row) has an active tier `deciding` may decide now,
+    tested request by request.
+
+    The second, redundant condition on the request keeps PostgreSQL from answering the test
+    with one hashed pass over every tier the person may decide (it can hash only equalities):
+    it picks that once a batch holds about two hundred candidates. For someone deciding at one
+    site of a million requests that pass reads every active tier there, 3-14 ms, against about
+    1.3 ms for an index lookup per candidate.
+    """
+    steps = ApprovalStep.objects.filter(
+        deciding.steps(), request=OuterRef("pk"), request__gte=OuterRef("pk")
+    )
+    return Exists(steps)
 
 
 def _counted(found: list[tuple[int, datetime]], at: datetime) -> dict[str, int | bool]:

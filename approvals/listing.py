@@ -24,9 +24,9 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from approvals.authority import Authority
+from approvals.context import decidable_by
 from approvals.models import (
     ApprovalRequest,
-    ApprovalStep,
     Decision,
     RequestKind,
     RequestState,
@@ -57,6 +57,9 @@ PERIODS = {
 }
 DATES_OF = {"submitted": "Date submitted", "decided": "Date decided"}
 PAGE_SIZE = 50
+# What a page of the list never shows: each request's long texts and documents (the CSV keeps
+# `details`, for the Odoo reference). Reading them cost more than the rest of the rows.
+SHOWN_WITHOUT = ("reason", "details", "odoo_snapshot", "drift", "apply_error", "risk_flags")
 AMOUNT_LIMIT = Decimal("99999999999999.99")
 _REFERENCE = re.compile(r"^(?:AR-?)?0*(\d{1,9})(?:-r\d+)?$", re.IGNORECASE)
 _CURSOR_SALT = "approvals.listing.cursor"
@@ -284,7 +287,7 @@ def _tab(query: QuerySet, authority: Authority, tab: str) -> QuerySet:
 
 
 def _decidable(authority: Authority) -> Exists:
-    return Exists(ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk")))
+    return decidable_by(authority)
 
 
 def _narrowed(query: QuerySet, user, filters: ListFilters, zone: ZoneInfo, at) -> QuerySet:
@@ -380,24 +383,33 @@ def requests_page(
     zone: ZoneInfo,
     at: datetime | None = None,
     authority: Authority | None = None,
+    without: tuple[str, ...] = SHOWN_WITHOUT,
 ) -> ListPage:
-    """One page of the list after the opaque cursor `after`.
+    """One page of the list after the opaque cursor `after`, its rows read without the fields
+    `without` (by default those the page never shows: long texts and documents).
 
     Two queries: the rows (their sites and requesters joined) and the decisions on them with
     their people, of which each row shows the last. "Waiting for me" first reads candidates
-    and tests them, two queries a batch (usually one batch, at most three), then the rows.
+    with whether each is the person's to decide, one query a batch (usually one batch, at most
+    three), then the rows.
     Raises CursorError when the cursor was not made by this list for this sort.
     """
     at = at or timezone.now()
     limit = limit or PAGE_SIZE
     authority = authority or Authority.of(user, at=at)
     cursor = read_cursor(after, filters) if after else None
-    query = _unannotated(user, filters, zone, at, authority)
+    # "Waiting for me" reads requests at the sites where the person decides, all of which they
+    # may view (deciding never widens the scope), so the scope is left to that list of sites
+    # (and to `_read`'s check in hand) rather than repeated beside it.
+    waiting = filters.tab == "waiting"
+    query = _unannotated(user, filters, zone, at, authority, visible=not waiting)
     heads = None
     if filters.tab in ("all", "waiting") and _indexed_per_site(filters):
         # The same filters without the scope: each site's head is read from the index of
         # that site alone, and the page's own query keeps the scope.
-        loose = _unannotated(user, filters, zone, at, authority, visible=False)
+        loose = query
+        if not waiting:
+            loose = _unannotated(user, filters, zone, at, authority, visible=False)
         if filters.tab == "all":
             heads = _Heads(loose, _sites(filters, authority.view_site_ids), user.pk)
         else:
@@ -405,9 +417,9 @@ def requests_page(
         if not 0 < len(heads.sites) <= PER_SITE_MAX:
             heads = None
     if filters.tab == "waiting":
-        found = _waiting(query, filters, authority, cursor, limit + 1, heads)
+        found = _waiting(query, filters, authority, cursor, limit + 1, heads, without)
     else:
-        found = _first(query, filters, cursor, limit + 1, heads)
+        found = _first(query, filters, cursor, limit + 1, heads, without)
     rows, more = found[:limit], len(found) > limit
     # Each row's last decision: the decisions of the page's requests (a few each), newest first.
     last: dict[int, Decision] = {}
@@ -457,10 +469,12 @@ class _Heads:
     own: int | None
 
 
-def _first(query: QuerySet, filters: ListFilters, cursor, need: int, heads=None) -> list:
+def _first(
+    query: QuerySet, filters: ListFilters, cursor, need: int, heads=None, without=()
+) -> list:
     """The first `need` rows of `query` after `cursor` in the list's order, with their sites
-    and requesters (annotated only for the order by last decision, which needs it); with
-    `heads`, only among the first `need` of those."""
+    and requesters (annotated only for the order by last decision, which needs it) and without
+    the fields `without`; with `heads`, only among the first `need` of those."""
     if filters.sort_key == "decided":
         # The order is a subquery per row: nothing to start from but every row.
         query = _annotated(query)
@@ -471,59 +485,68 @@ def _first(query: QuerySet, filters: ListFilters, cursor, need: int, heads=None)
             query = _after(query, filters, *cursor)
         if heads is not None:
             query = query.filter(pk__in=_head_ids(heads, filters, cursor, need))
-    return list(ordered(query.select_related("site", "requester"), filters)[:need])
+    query = query.select_related("site", "requester").defer(*without)
+    return list(ordered(query, filters)[:need])
 
 
 # Batches of candidates "waiting for me" reads before the last resort: the first twice the page
-# (most people may decide about half of what waits at their sites), each next one sized by the
-# share the one before held, at most four times it.
+# (most people may decide about half of what waits at their sites), or four times it when read
+# site by site (a site manager may decide about a third of what waits at their site, the later
+# tiers being someone else's; the test costs an index lookup per candidate, less than a second
+# batch), each next one sized by the share the one before held, at most four times it.
 WAITING_BATCHES = 3
 
 
-def _waiting(query: QuerySet, filters: ListFilters, authority: Authority, cursor, need, heads):
+def _waiting(
+    query: QuerySet, filters: ListFilters, authority: Authority, cursor, need, heads, without
+):
     """The first `need` requests `authority` may decide now among `query` (requests in review
     at their deciding sites, under the filters), after `cursor` in the list's order.
 
-    The per-tier test runs on batches of candidates read in the list's order, not on every
-    request in review: only the last resort, for someone who may decide few of the requests
-    at their sites, tests every remaining one.
+    As the inbox's head does (`approvals.context.inbox_head`), the per-tier test runs on
+    batches of candidates read in the list's order, each batch read with whether each
+    candidate is the person's to decide (one query a batch, usually one), not on every request
+    in review: only the last resort, for someone who may decide few of the requests at their
+    sites, tests every remaining one.
     """
     decidable = _decidable(authority)
     if filters.sort_key == "decided":
-        return _first(query.filter(decidable), filters, cursor, need)
+        rows = _first(query.filter(decidable), filters, cursor, need, without=without)
+        return [row for row in rows if authority.may_view(row)]
     column = SORTS[filters.sort_key]
     found: list[int] = []
-    size = 2 * need
+    size = (2 if heads is None else 4) * need
     for _ in range(WAITING_BATCHES):
         if heads is not None:
-            with connection.cursor() as reading:
-                reading.execute(*_head_sql(heads, filters, cursor, size))
-                batch = reading.fetchall()
+            candidates = _head_ids(heads, filters, cursor, size)
         else:
-            candidates = _after(query, filters, *cursor) if cursor else query
-            batch = list(ordered(candidates, filters).values_list("pk", column)[:size])
-        ids = [pk for pk, _value in batch]
+            after = _after(query, filters, *cursor) if cursor else query
+            candidates = Subquery(ordered(after, filters).values("pk")[:size])
         # The candidates passed the filters already: only the test is left, on ids alone
-        # (the batch is in the list's order; the rows are read once, for the page).
-        tested = ApprovalRequest.objects.filter(decidable, pk__in=ids)
-        theirs = set(tested.values_list("pk", flat=True))
-        got = [pk for pk in ids if pk in theirs]
+        # (the rows are read once, for the page).
+        batch = list(
+            ordered(ApprovalRequest.objects.filter(pk__in=candidates), filters)
+            .annotate(theirs=decidable)
+            .values_list("pk", column, "theirs")
+        )
+        got = [pk for pk, _value, theirs in batch if theirs]
         found += got[: need - len(found)]
         if len(found) >= need or len(batch) < size:
-            return _read(found, filters, authority)
+            return _read(found, filters, authority, without)
         cursor = batch[-1][1], batch[-1][0]
         # Enough for what is missing at twice the share this batch held, up to four times it.
         size = min(4 * size, max(need, 2 * (need - len(found)) * len(batch) // max(len(got), 1)))
-    rest = _first(query.filter(decidable), filters, cursor, need - len(found))
-    return _read(found, filters, authority) + rest
+    rest = _first(query.filter(decidable), filters, cursor, need - len(found), without=without)
+    return _read(found, filters, authority, without) + [r for r in rest if authority.may_view(r)]
 
 
-def _read(ids: list[int], filters: ListFilters, authority: Authority) -> list:
+def _read(ids: list[int], filters: ListFilters, authority: Authority, without) -> list:
     """The rows `ids`, in the list's order, with their sites and requesters; the
     scope checked in hand (the heads leave it to the page, and deciding never widens it)."""
     if not ids:
         return []
-    rows = _first(ApprovalRequest.objects.filter(pk__in=ids), filters, None, len(ids))
+    query = ApprovalRequest.objects.filter(pk__in=ids)
+    rows = _first(query, filters, None, len(ids), without=without)
     return [row for row in rows if authority.may_view(row)]
 
 

@@ -55,7 +55,8 @@ def _refusal(request, message: str):
 @require_GET
 def choose_kind(request):
     """Which kind of request to raise."""
-    sites = _raising_sites(request.user)
+    # The page names the site only when there is one: two say as much as two hundred.
+    sites = list(policies.raising_sites(request.user).order_by("code")[:2])
     if not sites:
         return _refusal(request, _NO_SITE)
     kinds = [(RequestKind(kind), KIND_INTRO[kind]) for kind in KINDS]

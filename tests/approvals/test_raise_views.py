@@ -14,6 +14,7 @@ from portal.audit.models import AuditEvent
 from sites.roles import Role
 from tests.approvals.conftest import raise_request
 from tests.conftest import persona
+from tests.factories import grant
 
 pytestmark = pytest.mark.django_db
 
@@ -213,6 +214,27 @@ def test_kind_chooser_lists_every_kind_and_inbox_offers_new_request(client, matr
     for kind in KINDS:
         assert reverse("approvals:raise_new", args=[kind]) in chooser
     assert 'id="new-request"' in inbox and 'id="no-own-requests"' in inbox
+
+
+def test_kind_chooser_costs_the_same_queries_at_one_site_or_many(
+    client, matrix, requester, site_a1, site_a2, site_b1
+):
+    client.force_login(requester)
+
+    def chooser() -> tuple[str, int]:
+        with CaptureQueriesContext(connection) as captured:
+            page = client.get(reverse("approvals:raise"))
+        assert page.status_code == 200
+        return page.content.decode(), len(captured)
+
+    one, few = chooser()
+    for site in (site_a2, site_b1):
+        grant(requester, Role.REQUESTER, site=site)
+    many, more = chooser()
+
+    assert "You raise it at A1" in one
+    assert "You choose the site on the next page" in many and "You raise it at" not in many
+    assert more == few
 
 
 def test_draft_is_edited_then_submitted(client, matrix, requester, site_a1, site_manager):

@@ -276,3 +276,22 @@ def test_a_page_costs_the_same_queries_however_many_rows(
     with django_assert_max_num_queries(len(few.captured_queries)):
         page = client.get(LIST, {"tab": tab})
     assert page.text.count('class="request-row') == 14
+
+
+def test_csv_costs_the_same_queries_however_many_rows_and_keeps_the_odoo_reference(
+    client, matrix, requester, site_a1, site_manager, django_assert_max_num_queries
+):
+    def grow(n):
+        for i in range(n):
+            details = {"counterparty_since": "2019-01-01", "odoo_reference": f"PO0{i:04d}"}
+            raise_request(requester, site_a1, amount=str(900 + i), details=details)
+
+    client.force_login(site_manager)
+    grow(2)
+    with CaptureQueriesContext(connection) as few:
+        assert len(_csv(client.get(EXPORT))) == 2
+    grow(10)
+
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        rows = _csv(client.get(EXPORT))
+    assert {row["odoo_reference"] for row in rows} == {f"PO0{i:04d}" for i in range(10)}
