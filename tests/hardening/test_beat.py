@@ -98,7 +98,8 @@ def test_the_beat_lock_is_one_sessions_and_is_lost_with_it_then_taken_by_the_nex
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_locks "
-                "WHERE locktype = 'advisory' AND classid = %s AND objid = %s",
+                "WHERE locktype = 'advisory' AND classid = %s AND objid = %s AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())",
                 [beat.LOCK_KEY >> 32, beat.LOCK_KEY & 0xFFFFFFFF],
             )
         assert not holder.held()
