@@ -14,6 +14,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 app = Celery("tollgate", include=["portal.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Only the beat holding the beat lock sends periodic tasks; a second one waits (portal.beat).
+app.conf.beat_scheduler = "portal.beat:SingleBeatScheduler"
 
 
 @contextmanager

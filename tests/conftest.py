@@ -57,7 +57,14 @@ def _tasks_run_in_process(request):
         return
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
+    # Whatever broker the shell names (and the tests of real processes use), these tests never
+    # reach it: the readiness probe finds Celery's in-memory transport, always up.
+    # (The raw setting: the attribute would answer the broker URL it falls back to, and
+    # putting that back would pin every later test's writes to it.)
+    saved_broker = app.conf["broker_write_url"]
+    app.conf["broker_write_url"] = "memory://"
     yield
+    app.conf["broker_write_url"] = saved_broker
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
     # An eager task marks the process "inside a task" in a global and restores the old value

@@ -66,3 +66,37 @@ def _deliver(checkpoint: AuditCheckpoint, sink: str) -> None:
         return
     checkpoint.delivered = True
     checkpoint.save(update_fields=["delivered"])
+
+
+def sink_file() -> Path | None:
+    """The file AUDIT_CHECKPOINT_SINK writes checkpoints to, if it names a file."""
+    sink = settings.AUDIT_CHECKPOINT_SINK or ""
+    if not sink or sink.startswith(("http://", "https://")):
+        return None
+    return Path(sink.removeprefix("file://"))
+
+
+def read_sink(path: Path) -> list[dict]:
+    """The checkpoints a sink file holds, in the order written: {"sequence", "hash", "at"}.
+
+    Raises ValueError naming the line when one is not a checkpoint, so that a damaged copy is
+    reported rather than half-read.
+    """
+    found = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                checkpoint = {
+                    "sequence": int(entry["sequence"]),
+                    "hash": str(entry["hash"]),
+                    "at": str(entry.get("at", "")),
+                }
+            except (ValueError, KeyError, TypeError):
+                raise ValueError(f"{path}, line {number}: not a checkpoint") from None
+            if checkpoint["sequence"] < 1 or len(checkpoint["hash"]) != 64:
+                raise ValueError(f"{path}, line {number}: not a checkpoint")
+            found.append(checkpoint)
+    return found

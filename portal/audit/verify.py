@@ -187,3 +187,51 @@ def check_checkpoints(verdict: Verdict) -> str:
                 f"{(stored or 'nothing')[:16]}…: history was rewritten"
             )
     return ""
+
+
+# What comparing the ledger with checkpoints kept outside it can find.
+AGREES, REWRITTEN, BEHIND = "agrees", "rewritten", "behind"
+
+
+@dataclass(frozen=True)
+class CheckpointFinding:
+    kind: str
+    message: str
+    last: dict | None = None  # the latest checkpoint compared
+
+
+def check_external_checkpoints(verdict: Verdict, checkpoints: list[dict]) -> CheckpointFinding:
+    """Compare an intact chain with checkpoints read from outside the database.
+
+    The checkpoints inside the database travel with it: a database restored from a backup has
+    exactly the checkpoints that backup had, and they agree with it. Only a copy kept elsewhere
+    shows that the ledger once went further. A checkpoint beyond the ledger's head means events
+    that were sealed are gone (the database was restored from a backup older than that
+    checkpoint, or the chain was cut); one whose hash differs means history was rewritten.
+    """
+    if not checkpoints:
+        return CheckpointFinding(AGREES, "")
+    head = verdict.head_sequence or 0
+    last = max(checkpoints, key=lambda checkpoint: checkpoint["sequence"])
+    if last["sequence"] > head:
+        return CheckpointFinding(
+            BEHIND,
+            f"the checkpoint of {last['at'] or 'an unknown time'} recorded event "
+            f"#{last['sequence']} ({last['hash'][:16]}…), but the ledger ends at #{head}: "
+            f"{last['sequence'] - head} sealed events are missing. The database was restored "
+            "from a backup older than that checkpoint, or the chain was cut",
+            last,
+        )
+    wanted = {checkpoint["sequence"] for checkpoint in checkpoints}
+    stored = dict(AuditEvent.objects.filter(sequence__in=wanted).values_list("sequence", "hash"))
+    for checkpoint in sorted(checkpoints, key=lambda checkpoint: -checkpoint["sequence"]):
+        if stored.get(checkpoint["sequence"]) != checkpoint["hash"]:
+            return CheckpointFinding(
+                REWRITTEN,
+                f"the checkpoint of {checkpoint['at'] or 'an unknown time'} recorded event "
+                f"#{checkpoint['sequence']} as {checkpoint['hash'][:16]}…, the ledger now says "
+                f"{(stored.get(checkpoint['sequence']) or 'nothing')[:16]}…: history was "
+                "rewritten",
+                checkpoint,
+            )
+    return CheckpointFinding(AGREES, "", last)

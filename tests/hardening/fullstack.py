@@ -9,6 +9,7 @@ operations, more processes, and an Odoo outage of minutes rather than seconds.
 import json
 import os
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -48,10 +49,17 @@ FULL_STACK = (
 @dataclass
 class Stack:
     sandbox: OdooSandbox
-    redis: stack.Redis
+    broker: "stack.Redis | stack.RabbitMQ"
     env: dict
     web: stack.Web
     workers: list = field(default_factory=list)
+    # The test's own PostgreSQL cluster, when the stack (and this test) runs on one.
+    postgres: stack.Postgres | None = None
+
+    @property
+    def redis(self) -> stack.Redis:
+        assert isinstance(self.broker, stack.Redis)
+        return self.broker
 
     @property
     def odoo(self) -> SandboxServer:
@@ -92,23 +100,62 @@ def _working_morning():
     return None
 
 
+def on_private_database(postgres: stack.Postgres) -> Callable[[], None]:
+    """Copy the test database into `postgres` and point this process's connections at the copy;
+    returns what points them back."""
+    database = connection.settings_dict
+    saved = {key: database.get(key) for key in ("HOST", "PORT", "NAME", "USER", "PASSWORD")}
+    connection.close()
+    postgres.copy_from(stack.database_url(database), "tollgate")
+    # The settings dict is shared by every thread's connection to this alias.
+    database.update(HOST="127.0.0.1", PORT=postgres.port, NAME="tollgate", USER="postgres")
+    database["PASSWORD"] = ""
+
+    def back() -> None:
+        connection.close()
+        database.update(saved)
+
+    return back
+
+
 @pytest.fixture
 def running_stack(settings, odoo_sandbox_factory, tmp_path):
-    """`running_stack(web_workers=2, workers=1, concurrency=2, **env)` starts Tollgate."""
+    """`running_stack(web_workers=2, workers=1, concurrency=2, **env)` starts Tollgate.
+
+    `broker="rabbitmq"` runs it on a RabbitMQ node of its own instead of Redis;
+    `private_database=True` on a PostgreSQL cluster of its own, holding a copy of the test
+    database, to which this test's own queries then go too (so that a test may restart it).
+    """
     started: list[Stack] = []
     cleanups = []
 
-    def build(*, web_workers=2, web_threads=4, workers=1, concurrency=2, **env) -> Stack:
+    def build(
+        *,
+        web_workers=2,
+        web_threads=4,
+        workers=1,
+        concurrency=2,
+        broker="redis",
+        private_database=False,
+        **env,
+    ) -> Stack:
         sandbox = odoo_sandbox_factory()
         connect_tollgate(settings, sandbox)
-        redis = stack.Redis(tmp_path).start()
-        cleanups.append(redis.stop)
-        publishing = stack.publishing_to(redis.url)
+        postgres = None
+        if private_database:
+            postgres = stack.Postgres().init().start()
+            cleanups.append(postgres.remove)
+            cleanups.append(on_private_database(postgres))
+        server = (stack.RabbitMQ if broker == "rabbitmq" else stack.Redis)(tmp_path).start()
+        cleanups.append(server.stop)
+        publishing = stack.publishing_to(server.url)
         publishing.__enter__()
         cleanups.append(lambda: publishing.__exit__(None, None, None))
-        environment = stack.environment(settings, broker_url=redis.url, odoo_url=sandbox.url, **env)
+        environment = stack.environment(
+            settings, broker_url=server.url, odoo_url=sandbox.url, **env
+        )
         web = stack.Web(environment, workers=web_workers, threads=web_threads)
-        built = Stack(sandbox=sandbox, redis=redis, env=environment, web=web)
+        built = Stack(sandbox=sandbox, broker=server, env=environment, web=web, postgres=postgres)
         started.append(built)
         web.start()
         for _ in range(workers):

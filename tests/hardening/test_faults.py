@@ -9,18 +9,23 @@ sweeps (outbox drain, stranded webhook deliveries) are run by hand where a test 
 the moment beat would run them.
 """
 
+import contextlib
 import os
 import signal
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from celery.app.task import Task
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from approvals.models import ApprovalRequest, RequestState
+from portal.audit.models import AuditEvent
 from portal.integrations.odoo import services as odoo_services
 from portal.integrations.odoo import tasks as odoo_tasks
 from portal.integrations.odoo.errors import ErrorKind, OdooError
@@ -28,6 +33,7 @@ from portal.integrations.odoo.models import OutboxItem, OutboxState
 from portal.webhooks import demo as webhook_demo
 from portal.webhooks import services as webhook_services
 from portal.webhooks.models import DeliveryStatus, InboundDelivery
+from tests import ledger
 from tests.hardening import load, stack
 from tests.hardening.fullstack import (
     FULL_STACK,
@@ -398,4 +404,213 @@ def test_dropped_database_connections_fail_nothing_half_way_and_the_next_operati
     # Whatever the interrupted task left pending, beat's drain hands it to the worker again.
     odoo_tasks.drain_outbox()
     stack.wait_for(drained, timeout=90, what="every write-back after the drop")
+    applied_exactly_once(tollgate, requests, orders)
+
+
+# --- (e) RabbitMQ stopped and restarted mid-load -----------------------------------------------
+
+NEEDS_RABBITMQ = pytest.mark.skipif(
+    not stack.RabbitMQ.available(), reason="rabbitmq-server is not installed on this machine"
+)
+NEEDS_INITDB = pytest.mark.skipif(
+    not stack.Postgres.available(), reason="PostgreSQL's initdb is not installed on this machine"
+)
+
+
+def approve_op(request, token: str) -> dict:
+    return {
+        "method": "POST",
+        "path": f"/api/v1/approvals/{request.pk}/approve/",
+        "token": token,
+        "json": {"comment": "Within budget."},
+        "tag": request.pk,
+    }
+
+
+class PacedLoad:
+    """Operations sent one after another from a thread of their own, `pace` seconds apart, while
+    the test injects its fault; `answers` fills as they come back."""
+
+    def __init__(self, base_url: str, ops: list[dict], pace: float):
+        self.base_url, self.ops, self.pace = base_url, ops, pace
+        self.answers: list[dict] = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        for op in self.ops:
+            self.answers.append(load.perform(self.base_url, op))
+            time.sleep(self.pace)
+
+    def __enter__(self) -> "PacedLoad":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.thread.join(timeout=600)
+
+    def answered(self, count: int) -> bool:
+        return len(self.answers) >= count
+
+
+def decision_footprint(request) -> tuple:
+    """What one decision leaves: (decided, decisions, decision events, outbox items)."""
+    request.refresh_from_db()
+    events = AuditEvent.objects.filter(
+        object_type="approvals.approvalrequest",
+        object_id=str(request.pk),
+        action__startswith="decision.",
+    )
+    return (
+        request.state != RequestState.IN_REVIEW,
+        request.decisions.count(),
+        events.count(),
+        items_of([request]).count(),
+    )
+
+
+def whole_or_nothing(requests) -> Counter:
+    """Each decision is either all there or not there at all; the count of each."""
+    seen = Counter(decision_footprint(request) for request in requests)
+    assert set(seen) <= {(False, 0, 0, 0), (True, 1, 1, 1)}, seen
+    return seen
+
+
+def retry_until_decided(base_url: str, requests, token: str) -> None:
+    """What a client does after an error: ask again. 200 if the first attempt was rolled back,
+    409 if it had been applied after all; never a second decision."""
+    for request in requests:
+        answer = load.perform(base_url, approve_op(request, token))
+        assert answer["status"] in (200, 409), answer
+
+
+@full_stack
+@NEEDS_RABBITMQ
+def test_rabbitmq_stopped_and_restarted_mid_load_loses_nothing_and_applies_each_once(
+    running_stack, soak
+):
+    count, down = (40, 60) if soak else (10, 4)
+    tollgate = running_stack(broker="rabbitmq", **SHORT_RETRIES)
+    requests, orders = linked_requests(tollgate.sandbox, count)
+    tollgate.odoo.stats.reset()
+    tollgate.odoo.faults.update(latency_ms=300)  # write-backs still queued when it stops
+    token = token_for("site.manager")
+    (worker,) = tollgate.workers
+
+    ops = [approve_op(request, token) for request in requests]
+    with PacedLoad(tollgate.web.url, ops, pace=(down + 8) / count) as paced:
+        stack.wait_for(lambda: paced.answered(2), timeout=60, what="the first decisions")
+        tollgate.broker.stop()  # a clean stop: what was queued is kept on its disk
+        stack.wait_for(lambda: not tollgate.ready()["broker"], timeout=20, what="broker down")
+        time.sleep(down)
+        during = len(paced.answers)
+        tollgate.broker.start()
+    tollgate.odoo.faults.update(latency_ms=0)
+
+    # Every decision was taken and answered, whether or not its write-back could be queued.
+    assert [a["status"] for a in paced.answers] == [200] * count, paced.answers
+    assert during < count, "the load ended before the broker came back"
+    stack.wait_for(lambda: tollgate.ready()["broker"], timeout=30, what="the broker back")
+    # Write-backs decided while it was down never reached it: beat's drain finds them.
+    odoo_tasks.drain_outbox()
+    stack.wait_for(drained, timeout=180, what="the write-backs after the broker came back")
+    assert worker.poll() is None  # the worker reconnected by itself
+    ledger.seal_all()
+    applied_exactly_once(tollgate, requests, orders)
+
+
+# --- (f) PostgreSQL restarted mid-load ---------------------------------------------------------
+
+
+@full_stack
+@NEEDS_INITDB
+def test_a_postgresql_restart_mid_load_is_survived_by_web_and_workers_without_their_restart(
+    running_stack, soak
+):
+    count, down = (40, 30) if soak else (8, 2)
+    tollgate = running_stack(private_database=True, **SHORT_RETRIES)
+    requests, orders = linked_requests(tollgate.sandbox, count)
+    tollgate.odoo.stats.reset()
+    token = token_for("site.manager")
+    web_pid, (worker,) = tollgate.web.process.pid, tollgate.workers
+
+    ops = [approve_op(request, token) for request in requests]
+    with PacedLoad(tollgate.web.url, ops, pace=(down + 6) / count) as paced:
+        stack.wait_for(lambda: paced.answered(2), timeout=60, what="the first decisions")
+        tollgate.postgres.restart(down_seconds=down)  # fast shutdown: sessions cut mid-work
+    assert len(paced.answers) == count
+    connection.close()  # this test's own session was cut too
+
+    statuses = Counter(a["status"] for a in paced.answers)
+    assert set(statuses) <= {200, 500, 503, 0}, paced.answers
+    # The same processes serve again, on fresh connections.
+    stack.wait_for(lambda: tollgate.ready()["database"], timeout=30, what="the database probe")
+    assert tollgate.web.process.pid == web_pid and tollgate.web.process.poll() is None
+    assert worker.poll() is None
+
+    # An error never left half a decision behind; asking again completes the rest, once.
+    whole_or_nothing(requests)
+    failed = [r for r, a in zip(requests, paced.answers, strict=True) if a["status"] != 200]
+    retry_until_decided(tollgate.web.url, failed, token)
+    assert whole_or_nothing(requests) == {(True, 1, 1, 1): count}
+    odoo_tasks.drain_outbox()  # beat's drain: write-backs whose task failed with the database
+    stack.wait_for(drained, timeout=180, what="every write-back after the restart")
+    print(f"\nPostgreSQL down {down} s mid-load: answers {dict(statuses)}")
+    ledger.seal_all()
+    applied_exactly_once(tollgate, requests, orders)
+
+
+# --- (g) gunicorn workers killed mid-request ---------------------------------------------------
+
+
+def blocked_writers() -> list[tuple[int, str | None]]:
+    """(pid, transaction id) of the sessions of this database waiting for a lock."""
+    with connection.cursor() as cursor:
+        # Inside a transaction the statistics views keep their first snapshot unless cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT pid, backend_xid::text FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchall()
+
+
+@full_stack
+def test_web_workers_killed_mid_request_leave_each_decision_whole_or_absent(running_stack, soak):
+    """The kill lands inside the decision's transaction: the ledger's table is locked by the
+    test, so the request waits at its last step (appending the events) after it has written the
+    request's new state and its decision; then every gunicorn worker is SIGKILLed."""
+    cut, count = (10, 20) if soak else (2, 4)
+    tollgate = running_stack(web_workers=2, web_threads=4, **SHORT_RETRIES)
+    requests, orders = linked_requests(tollgate.sandbox, count)
+    tollgate.odoo.stats.reset()
+    token = token_for("site.manager")
+
+    kills = 0
+    for request in requests[:cut]:
+        with ThreadPoolExecutor(max_workers=1) as pool, transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("LOCK TABLE audit_auditevent IN EXCLUSIVE MODE")
+            answer = pool.submit(load.perform, tollgate.web.url, approve_op(request, token))
+            ((_, xid),) = stack.wait_for(
+                blocked_writers, timeout=60, what="the decision to wait at the ledger"
+            )
+            assert xid is not None, "the decision had written nothing yet"
+            for pid in stack.worker_children(tollgate.web.process):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                    kills += 1
+            assert answer.result()["status"] == 0  # the connection dropped, no answer
+        # Leaving the block released the lock: the orphaned session goes on, finds its client
+        # gone before any COMMIT, and rolls back.
+        stack.wait_for(lambda: not blocked_writers(), timeout=30, what="the cut session to end")
+        assert decision_footprint(request) == (False, 0, 0, 0)
+
+    # The master replaced the workers; the cut decisions are taken again, the others once.
+    stack.wait_for(lambda: tollgate.web.get("/healthz")[0] == 200, timeout=60, what="web")
+    answers = [load.perform(tollgate.web.url, approve_op(r, token)) for r in requests]
+    assert [a["status"] for a in answers] == [200] * count, answers
+    assert whole_or_nothing(requests) == {(True, 1, 1, 1): count}
+    print(f"\n{cut} decisions cut mid-transaction by killing {kills} web workers")
+    stack.wait_for(drained, timeout=180, what="every write-back")
+    ledger.seal_all()
     applied_exactly_once(tollgate, requests, orders)
