@@ -27,42 +27,16 @@ from portal.audit.models import AuditEvent
 _held_back = threading.local()
 
 
-def audit_record(
-    *,
-    action: str,
-    actor,
-    obj,
-    site=None,
-    on_behalf_of=None,
-    policy_version=None,
-    before: dict[str, Any] | None = None,
-    after: dict[str, Any] | None = None,
-    comment: str = "",
-    context: dict[str, Any] | None = None,
-    reference: str | None = None,
-    region=None,
-) -> AuditEvent:
-    """Append one event; `actor` None means Tollgate itself (a sweep, a sync, a rule).
+def audit_record(**fields: Any) -> AuditEvent:
+    """Append the event `audit_event(**fields)` builds; `actor` None means Tollgate itself
+    (a sweep, a sync, a rule).
 
     Name the `site` the change concerns, or for a change at region scope the `region`, so that
     the event reaches the auditors of exactly that scope.
     """
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    event = audit_event(
-        action=action,
-        actor=actor,
-        obj=obj,
-        site=site,
-        on_behalf_of=on_behalf_of,
-        policy_version=policy_version,
-        before=before,
-        after=after,
-        comment=comment,
-        context=context,
-        reference=reference,
-        region=region,
-    )
+    event = audit_event(**fields)
     held_back = getattr(_held_back, "events", None)
     if held_back is None:
         _append([event])

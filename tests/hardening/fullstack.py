@@ -46,6 +46,13 @@ FULL_STACK = (
 )
 
 
+def full_stack(test):
+    """Marks a test that runs the processes of `running_stack`."""
+    for mark in FULL_STACK:
+        test = mark(test)
+    return test
+
+
 @dataclass
 class Stack:
     sandbox: OdooSandbox

@@ -36,8 +36,8 @@ from portal.webhooks.models import DeliveryStatus, InboundDelivery
 from tests import ledger
 from tests.hardening import load, stack
 from tests.hardening.fullstack import (
-    FULL_STACK,
     _working_morning,
+    full_stack,
     odoo_sandbox_factory,
     odoo_sandbox_template,
     running_stack,
@@ -58,13 +58,6 @@ from tests.webhooks.conftest import carrier_event, signed_headers
 # Fixtures of the running stack, imported above.
 __all__ = ["_working_morning", "odoo_sandbox_factory", "odoo_sandbox_template"]
 __all__ += ["running_stack", "soak"]
-
-
-def full_stack(test):
-    """Marks a test that runs the processes of `running_stack`."""
-    for mark in FULL_STACK:
-        test = mark(test)
-    return test
 
 
 PO = "purchase.order"

@@ -23,8 +23,8 @@ from portal.notify.models import MailState, OutboxMail, Topic
 from sites.models import Site
 from tests.hardening import load, stack
 from tests.hardening.fullstack import (
-    FULL_STACK,
     _working_morning,
+    full_stack,
     odoo_sandbox_factory,
     odoo_sandbox_template,
     running_stack,
@@ -36,12 +36,6 @@ from tests.integrations.odoo.push_support import WORKDAY, user
 # Fixtures of the running stack, imported above.
 __all__ = ["_working_morning", "odoo_sandbox_factory", "odoo_sandbox_template"]
 __all__ += ["running_stack", "soak"]
-
-
-def full_stack(test):
-    for mark in FULL_STACK:
-        test = mark(test)
-    return test
 
 
 def submitted(count: int) -> list:
