@@ -87,13 +87,7 @@ def _who(typed) -> tuple:
 def _count(key: str, timeout: int) -> int | None:
     """Count one failure under `key`; the count so far, or None when the cache cannot say."""
     try:
-        if cache.add(key, 1, timeout=timeout):
-            return 1
-        try:
-            return cache.incr(key)
-        except ValueError:
-            cache.set(key, 1, timeout=timeout)
-            return 1
+        return _counted(key, timeout)
     except Exception:  # a cache outage must not turn a failed sign-in into an error page
         logger.warning("sign-in failure not counted: the cache is unavailable", exc_info=True)
         return None
@@ -186,13 +180,17 @@ def _hit(kind: str, value: str) -> int:
     """Count one request against `value` in the current window; return the count so far."""
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
     key = f"{_KEY_PREFIX}:{kind}:{digest}"
-    window = settings.PASSWORD_RESET_RATE_WINDOW_SECONDS
+    return _counted(key, settings.PASSWORD_RESET_RATE_WINDOW_SECONDS)
+
+
+def _counted(key: str, window: int) -> int:
+    """Count one more under `key` in a window of `window` seconds; the count so far."""
     if cache.add(key, 1, timeout=window):
         return 1
     try:
         return cache.incr(key)
     except ValueError:
-        # The window ended between add() and incr(): this request opens a new one.
+        # The window ended between add() and incr(): this one opens a new window.
         cache.set(key, 1, timeout=window)
         return 1
 
