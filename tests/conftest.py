@@ -53,6 +53,9 @@ def _tasks_run_in_process(request):
     from portal.celery import app
 
     if request.node.get_closest_marker("slow"):
+        # A pool of broker connections an earlier test made holds the transport of its time
+        # (in-memory, below): this test's tasks must go to the broker it names.
+        _forget_broker_connections(app)
         yield
         return
     app.conf.task_always_eager = True
@@ -65,12 +68,25 @@ def _tasks_run_in_process(request):
     app.conf["broker_write_url"] = "memory://"
     yield
     app.conf["broker_write_url"] = saved_broker
+    _forget_broker_connections(app)
     app.conf.task_always_eager = False
     app.conf.task_eager_propagates = False
     # An eager task marks the process "inside a task" in a global and restores the old value
     # afterwards; eager tasks in several threads at once can restore it the wrong way round,
     # and a later test's result.get() would then refuse to wait.
     _set_task_join_will_block(False)
+
+
+def _forget_broker_connections(app) -> None:
+    """Drop the app's producer pool and kombu's process-wide pools, which remember the broker
+    they were made for; the next send makes them again for the broker configured then."""
+    from kombu import pools
+
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -2,6 +2,7 @@
 send failed notifications again. Company-wide, so nobody else sees it."""
 
 from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
 from portal.notify import services
 from portal.notify.models import MailState, OutboxMail
@@ -49,4 +50,5 @@ class OutboxMailAdmin(admin.ModelAdmin):
         count = services.outbox_retry(
             item_ids=queryset.filter(state=MailState.FAILED).values_list("pk", flat=True)
         )
-        self.message_user(request, f"{count} notification(s) will be sent again.", messages.INFO)
+        what = ngettext("notification", "notifications", count)
+        self.message_user(request, f"{count} {what} will be sent again.", messages.INFO)

@@ -389,6 +389,7 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     "exceptions.exceptioncase": AdminModel("scoped", ("case_a", "case_b")),
     "audit.auditevent": AdminModel("scoped", ("event_a", "event_b")),
     "audit.auditcheckpoint": AdminModel("superuser", None),
+    "notify.outboxmail": AdminModel("superuser", None),
     "webhooks.webhooksource": AdminModel("superuser", ("webhook_source",)),
     "webhooks.webhooksecret": AdminModel("superuser", ("webhook_secret",)),
     "webhooks.inbounddelivery": AdminModel("scoped", ("inbound_a", "inbound_b")),

@@ -556,13 +556,16 @@ def test_a_postgresql_restart_mid_load_is_survived_by_web_and_workers_without_th
 
 
 def blocked_writers() -> list[tuple[int, str | None]]:
-    """(pid, transaction id) of the sessions of this database waiting for a lock."""
+    """(pid, transaction id) of the sessions of this database waiting for a lock to append
+    to the ledger. A sealer waiting to seal (an UPDATE, from any process that wrote the ledger
+    a moment ago, this one included) is not a writer of a decision and is left out."""
     with connection.cursor() as cursor:
         # Inside a transaction the statistics views keep their first snapshot unless cleared.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT pid, backend_xid::text FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            "WHERE datname = current_database() AND wait_event_type = 'Lock' "
+            "AND query ILIKE 'insert%%audit_auditevent%%'"
         )
         return cursor.fetchall()
 
