@@ -14,6 +14,7 @@ from rest_framework import serializers
 from approvals import policies
 from approvals.authority import authority_for, votes_of
 from approvals.models import ApprovalPolicy, RequestKind
+from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
 # An id given as input: a whole number that fits the database's 64-bit keys.
@@ -207,7 +208,7 @@ class ApprovalRequestCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RequestKind.choices)
     site_id = serializers.IntegerField(**ID, help_text="A site where you may raise requests.")
     title = serializers.CharField(max_length=200)
-    reason = serializers.CharField(help_text="Why this is needed.")
+    reason = serializers.CharField(max_length=JUSTIFICATION_MAX, help_text="Why this is needed.")
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0)
     currency = serializers.RegexField(
         r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code; defaults to the site's currency."
@@ -235,7 +236,11 @@ class ApproveSerializer(serializers.Serializer):
         **ID, required=False, allow_null=True, help_text="The tier to approve; default: your first."
     )
     comment = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Required by some tiers."
+        max_length=COMMENT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required by some tiers.",
     )
 
 
@@ -246,11 +251,15 @@ class RejectSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The tier to reject at; default: your first.",
     )
-    reason = serializers.CharField(help_text="Why the request is rejected (required).")
+    reason = serializers.CharField(
+        max_length=COMMENT_MAX, help_text="Why the request is rejected (required)."
+    )
 
 
 class WithdrawSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=COMMENT_MAX, required=False, allow_blank=True, default=""
+    )
 
 
 class DelegateSerializer(serializers.Serializer):

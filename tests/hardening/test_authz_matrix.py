@@ -661,9 +661,10 @@ API_CASES: dict[str, Case] = {
         {"get": lambda v, w, obj: 200 if audits(v, obj) else 404},
         objects=("event_a", "event_b"),
     ),
+    # The export records itself in the ledger: it answers tokens only, never a session.
     "api:audit-export-list": api(
         lambda w, v, o: reverse("api:audit-export-list") + "?format=jsonl",
-        {"get": lambda v, w, o: 200 if audits(v) else 403},
+        {"get": lambda v, w, o: 401},
     ),
     "api:sites-list": api(_static("api:sites-list"), {"get": signed_in(200)}),
     "api:sites-detail": api(
