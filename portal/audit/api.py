@@ -129,6 +129,8 @@ class AuditExportViewSet(viewsets.ViewSet):
     """
 
     authentication_classes = [TokenAuthentication]
+    # Documented besides the usual problems: no signing key configured yet.
+    problem_statuses = (503,)
 
     # The file is the response whatever the client says it accepts; errors are problems.
     def perform_content_negotiation(self, request, force=False):
