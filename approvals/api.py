@@ -377,7 +377,7 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
             min_amount=query.get("amount_min"),
             max_amount=query.get("amount_max"),
             overdue=query["overdue"],
-            text=query["q"],
+            text=query["q"].strip(),
         )
         page = selectors.inbox_for(
             authority_for(request),

@@ -23,7 +23,14 @@ ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 class QuerySerializer(serializers.Serializer):
     """Query-string input: a parameter given without a value is refused, unless blank is allowed
-    (DRF would otherwise treat it as left out, which the schema does not say)."""
+    (DRF would otherwise treat it as left out, which the schema does not say). Text is taken as
+    given: trimming a value of spaces to nothing would refuse what the schema allows."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, serializers.CharField):
+                field.trim_whitespace = False
 
     def to_internal_value(self, data):
         blank = {

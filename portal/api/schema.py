@@ -6,6 +6,7 @@ so that no resource view has to repeat them. A view opts out with `problem_respo
 (the inbound webhooks, which answer in their own format).
 """
 
+from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -14,6 +15,9 @@ from rest_framework.serializers import DecimalField
 from portal.api import problems
 from portal.api.filters import IdFilter, StrictFilterSet
 from portal.api.idempotency import HEADER, KEY_PATTERN, applies_to
+
+# The largest value django-filter's NumberFilter takes (its MaxValueValidator).
+NUMBER_FILTER_MAX = 1e50
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -74,6 +78,9 @@ class AutoSchema(BaseAutoSchema):
                     minimum=found.extra["min_value"],
                     maximum=found.extra["max_value"],
                 )
+            elif isinstance(found, NumberFilter):
+                # django-filter's own bound on every number filter.
+                schema.setdefault("maximum", NUMBER_FILTER_MAX)
             elif strict and schema.get("type") == "string":
                 schema.setdefault("minLength", 1)
         return parameters

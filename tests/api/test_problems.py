@@ -326,3 +326,10 @@ def test_an_export_without_a_signing_key_is_a_503_problem(api_client_for, audito
     response = api_client_for(auditor).get("/api/v1/audit/export/", {"format": "csv"})
     body = _problem(response, 503, "signing_unavailable")
     assert "AUDIT_SIGNING_KEY" in body["detail"]
+
+
+def test_optional_text_of_spaces_is_a_value_not_a_blank(api_client_for, site_manager):
+    # The schema allows any non-empty text; trimming spaces to nothing refused it as blank.
+    client = api_client_for(site_manager)
+    assert client.get("/api/v1/approvals/inbox/", {"q": "  "}).status_code == 200
+    assert client.get("/api/v1/approvals/inbox/", {"cursor": " "}).status_code == 404

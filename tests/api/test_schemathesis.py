@@ -73,6 +73,9 @@ BUSINESS_RULES: dict[str, dict[str, str]] = {
         "currency": "a currency Tollgate has an exchange rate for",
         "non_field_errors": "rules between the fields of a kind",
     },
+    "GET /api/v1/policies/preview/": {
+        "currency": "a currency Tollgate has an exchange rate for (rates are data)",
+    },
     "POST /api/v1/approvals/{id}/approve/": {
         "comment": "whether a comment is required depends on the tier",
         "step_id": "the tier must be one the caller may decide now",
