@@ -18,7 +18,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 
 from approvals import selectors, services
@@ -249,8 +249,9 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     )
     def create(self, request):
         data = _valid(ApprovalRequestCreateSerializer, request.data)
-        # Raising at a site one cannot see is refused like raising at one seen but not one's own.
-        site = _site_in_scope(request.user, data.pop("site_id"), PermissionDenied)
+        # A site one cannot see answers as one that does not exist: 404, like any object
+        # outside one's scope (a site one sees but may not raise at is the services' 403).
+        site = _site_in_scope(request.user, data.pop("site_id"), NotFound)
         submit = data.pop("submit")
         data.setdefault("currency", site.currency)
         created = services.request_raise(requester=request.user, submit=submit, site=site, **data)

@@ -182,7 +182,7 @@ def test_raising_at_a_site_out_of_scope_is_refused_and_creates_nothing(
     response = requester_api.post(URL, _purchase(site_b1), format="json")
 
     # As for a site that does not exist: the answer tells nothing about other regions' sites.
-    assert response.status_code == 403
+    assert response.status_code == 404
     assert response.json()["detail"] == "No site with this id among your sites."
     assert not ApprovalRequest.objects.exists()
 

@@ -229,7 +229,7 @@ CASES: dict[str, dict[str, Check]] = {
     "approvals-list": {
         "get": listing(_results, _b_region_requests, page_size=200),
         "post": refused(
-            403,
+            404,
             body={
                 "kind": "purchase",
                 "site_id": lambda world: world["site_b"].pk,
