@@ -237,6 +237,23 @@ class ApprovalRequestCreateSerializer(serializers.Serializer):
         help_text="Submit for routing at once (default) or keep a draft.",
     )
 
+    def validate_details(self, value):
+        """No NUL character anywhere in it: PostgreSQL cannot store one in JSON (it was a 500)."""
+        if _holds_nul(value):
+            raise serializers.ValidationError("Text in details may not contain the NUL character.")
+        return value
+
+
+def _holds_nul(value) -> bool:
+    """Whether a NUL character is in any key or text of a JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
 
 class ApproveSerializer(serializers.Serializer):
     step_id = serializers.IntegerField(

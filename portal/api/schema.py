@@ -10,7 +10,7 @@ from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.serializers import DecimalField
+from rest_framework.serializers import CharField, DecimalField
 
 from portal.api import problems
 from portal.api.filters import IdFilter, StrictFilterSet
@@ -18,6 +18,9 @@ from portal.api.idempotency import HEADER, KEY_PATTERN, applies_to
 
 # The largest value django-filter's NumberFilter takes (its MaxValueValidator).
 NUMBER_FILTER_MAX = 1e50
+# Text without the NUL character, which Django's and DRF's text fields refuse (PostgreSQL
+# cannot store it).
+NO_NUL = "^[^\\x00]*$"
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -83,12 +86,18 @@ class AutoSchema(BaseAutoSchema):
                 schema.setdefault("maximum", NUMBER_FILTER_MAX)
             elif strict and schema.get("type") == "string":
                 schema.setdefault("minLength", 1)
+                if "format" not in schema:
+                    schema.setdefault("pattern", NO_NUL)
         return parameters
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        """A decimal string's pattern as DRF reads it: at least one digit, no sign where the
-        field takes no negative number (drf-spectacular's allows "" and "-")."""
+        """Text input without NUL (DRF refuses it); a decimal string's pattern as DRF reads it:
+        at least one digit, no sign where the field takes no negative number (drf-spectacular's
+        allows "" and "-")."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        constrained = {"pattern", "format", "enum"} & set(schema)
+        if direction == "request" and isinstance(field, CharField) and not constrained:
+            schema["pattern"] = NO_NUL
         if isinstance(field, DecimalField) and "pattern" in schema and field.max_whole_digits:
             whole, places = field.max_whole_digits, field.decimal_places
             sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"

@@ -19,6 +19,9 @@ from rest_framework.views import APIView
 
 from approvals.errors import Conflict
 from portal.api.models import ApiToken
+from tests.approvals.conftest import _working_morning, matrix, staffed
+
+__all__ = ["_working_morning", "matrix", "staffed"]
 
 PROBLEM = "application/problem+json"
 
@@ -333,3 +336,20 @@ def test_optional_text_of_spaces_is_a_value_not_a_blank(api_client_for, site_man
     client = api_client_for(site_manager)
     assert client.get("/api/v1/approvals/inbox/", {"q": "  "}).status_code == 200
     assert client.get("/api/v1/approvals/inbox/", {"cursor": " "}).status_code == 404
+
+
+def test_a_nul_character_in_details_is_refused_not_a_500(
+    api_client_for, requester, matrix, site_a1
+):
+    body = {
+        "kind": "purchase",
+        "site_id": site_a1.pk,
+        "title": "Crates",
+        "reason": "Stock",
+        "amount": "10.00",
+        "counterparty": "Acme",
+        "details": {"note": ["fine", {"deep\x00key": "x"}]},
+    }
+    response = api_client_for(requester).post("/api/v1/approvals/", body, format="json")
+    body = _problem(response, 422, "validation_failed")
+    assert "details" in body["errors"]
