@@ -6,6 +6,7 @@ so that no resource view has to repeat them. A view opts out with `problem_respo
 (the inbound webhooks, which answer in their own format).
 """
 
+from django.core.validators import RegexValidator
 from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -95,7 +96,9 @@ class AutoSchema(BaseAutoSchema):
         at least one digit, no sign where the field takes no negative number (drf-spectacular's
         allows "" and "-")."""
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
-        constrained = {"pattern", "format", "enum"} & set(schema)
+        constrained = {"pattern", "format", "enum"} & set(schema) or any(
+            isinstance(validator, RegexValidator) for validator in field.validators
+        )
         if direction == "request" and isinstance(field, CharField) and not constrained:
             schema["pattern"] = NO_NUL
         if isinstance(field, DecimalField) and "pattern" in schema and field.max_whole_digits:
