@@ -75,6 +75,7 @@ BUSINESS_RULES: dict[str, dict[str, str]] = {
     },
     "GET /api/v1/policies/preview/": {
         "currency": "a currency Tollgate has an exchange rate for (rates are data)",
+        "non_field_errors": "whether a rule of the policy in force routes it (policies are data)",
     },
     "POST /api/v1/approvals/{id}/approve/": {
         "comment": "whether a comment is required depends on the tier",
