@@ -18,7 +18,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 
 from approvals import selectors, services
@@ -157,10 +157,11 @@ def _final_example(state: str, *, step_state: str, outcome: str | None, comment:
     }
 
 
-def _site_in_scope(user, site_id: int, *, field: str):
+def _site_in_scope(user, site_id: int, refusal: type[APIException]):
+    """The caller's site with this id; else `refusal`, the same whether it exists or not."""
     site = site_list_for_user(user).filter(pk=site_id).first()
     if site is None:
-        raise ValidationError({field: ["No site with this id among your sites."]})
+        raise refusal("No site with this id among your sites.")
     return site
 
 
@@ -248,7 +249,9 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     )
     def create(self, request):
         data = _valid(ApprovalRequestCreateSerializer, request.data)
-        site = _site_in_scope(request.user, data.pop("site_id"), field="site_id")
+        # A site one cannot see answers as one that does not exist: 404, like any object
+        # outside one's scope (a site one sees but may not raise at is the services' 403).
+        site = _site_in_scope(request.user, data.pop("site_id"), NotFound)
         submit = data.pop("submit")
         data.setdefault("currency", site.currency)
         created = services.request_raise(requester=request.user, submit=submit, site=site, **data)
@@ -375,7 +378,7 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
             min_amount=query.get("amount_min"),
             max_amount=query.get("amount_max"),
             overdue=query["overdue"],
-            text=query["q"],
+            text=query["q"].strip(),
         )
         page = selectors.inbox_for(
             authority_for(request),
@@ -410,7 +413,8 @@ def _decode_cursor(value: str | None) -> tuple[datetime, int] | None:
             raise ValueError(pk)
         return moment, int(pk)
     except (ValueError, OverflowError, UnicodeError, binascii.Error):
-        raise ValidationError({"cursor": ["Not a cursor this API gave out."]}) from None
+        # Opaque, so only the list knows its cursors: one it did not give out names no page.
+        raise NotFound("The cursor is not one this list gave out.") from None
 
 
 def _valid(serializer_class, data) -> dict:
@@ -463,7 +467,7 @@ class PolicyViewSet(viewsets.GenericViewSet):
     @action(detail=False, methods=["get"], url_path="preview", pagination_class=None)
     def preview(self, request):
         query = _valid(PreviewQuerySerializer, request.query_params)
-        site = _site_in_scope(request.user, query.pop("site"), field="site")
+        site = _site_in_scope(request.user, query.pop("site"), NotFound)
         query.setdefault("currency", site.currency)
         preview = selectors.who_would_approve(site=site, requester=request.user, **query)
         return Response(RoutePreviewSerializer(preview).data)

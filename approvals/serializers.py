@@ -14,6 +14,7 @@ from rest_framework import serializers
 from approvals import policies
 from approvals.authority import authority_for, votes_of
 from approvals.models import ApprovalPolicy, RequestKind
+from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
 # An id given as input: a whole number that fits the database's 64-bit keys.
@@ -22,7 +23,14 @@ ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 class QuerySerializer(serializers.Serializer):
     """Query-string input: a parameter given without a value is refused, unless blank is allowed
-    (DRF would otherwise treat it as left out, which the schema does not say)."""
+    (DRF would otherwise treat it as left out, which the schema does not say). Text is taken as
+    given: trimming a value of spaces to nothing would refuse what the schema allows."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, serializers.CharField):
+                field.trim_whitespace = False
 
     def to_internal_value(self, data):
         blank = {
@@ -207,7 +215,7 @@ class ApprovalRequestCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RequestKind.choices)
     site_id = serializers.IntegerField(**ID, help_text="A site where you may raise requests.")
     title = serializers.CharField(max_length=200)
-    reason = serializers.CharField(help_text="Why this is needed.")
+    reason = serializers.CharField(max_length=JUSTIFICATION_MAX, help_text="Why this is needed.")
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0)
     currency = serializers.RegexField(
         r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code; defaults to the site's currency."
@@ -229,13 +237,34 @@ class ApprovalRequestCreateSerializer(serializers.Serializer):
         help_text="Submit for routing at once (default) or keep a draft.",
     )
 
+    def validate_details(self, value):
+        """No NUL character anywhere in it: PostgreSQL cannot store one in JSON (it was a 500)."""
+        if _holds_nul(value):
+            raise serializers.ValidationError("Text in details may not contain the NUL character.")
+        return value
+
+
+def _holds_nul(value) -> bool:
+    """Whether a NUL character is in any key or text of a JSON value."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
 
 class ApproveSerializer(serializers.Serializer):
     step_id = serializers.IntegerField(
         **ID, required=False, allow_null=True, help_text="The tier to approve; default: your first."
     )
     comment = serializers.CharField(
-        required=False, allow_blank=True, default="", help_text="Required by some tiers."
+        max_length=COMMENT_MAX,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required by some tiers.",
     )
 
 
@@ -246,11 +275,15 @@ class RejectSerializer(serializers.Serializer):
         allow_null=True,
         help_text="The tier to reject at; default: your first.",
     )
-    reason = serializers.CharField(help_text="Why the request is rejected (required).")
+    reason = serializers.CharField(
+        max_length=COMMENT_MAX, help_text="Why the request is rejected (required)."
+    )
 
 
 class WithdrawSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="")
+    reason = serializers.CharField(
+        max_length=COMMENT_MAX, required=False, allow_blank=True, default=""
+    )
 
 
 class DelegateSerializer(serializers.Serializer):

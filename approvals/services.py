@@ -40,6 +40,7 @@ from approvals.models import (
 )
 from approvals.specs import VersionSpec, rule_values, tier_values
 from portal.audit.services import appended_at_end, audit_record
+from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX, refuse_overlong
 from portal.integrations.odoo import services as odoo
 from portal.webhooks import events as webhook_events
 from portal.webhooks.outbound import publish
@@ -77,6 +78,7 @@ def request_create(
 ) -> ApprovalRequest:
     """Record a draft request; `by_system` for requests raised from Odoo records, which say
     who made the record in Odoo and when it was made or asked for approval there."""
+    refuse_overlong(JUSTIFICATION_MAX, reason=reason)
     if not by_system and not policies.may_raise(requester, site):
         raise PermissionDenied(f"You may not raise requests at {site.code}.")
     details = details or {}
@@ -387,6 +389,7 @@ def request_approve(
     """`actor` approves one tier (for themselves or for whom they stand in); locks the request,
     and the audit ledger only for the appends at the end. Pass the `authority` already built
     for this web request, if there is one."""
+    refuse_overlong(COMMENT_MAX, comment=comment)
     # Read before the transaction: who may decide does not need the request's lock.
     authority = _authority_of(actor, authority)
     with transaction.atomic(), appended_at_end():
@@ -414,6 +417,7 @@ def request_reject(
     the audit ledger only for the appends at the end."""
     if not reason or not reason.strip():
         raise ValidationError({"reason": "Say why the request is rejected."})
+    refuse_overlong(COMMENT_MAX, reason=reason)
     authority = _authority_of(actor, authority)
     with transaction.atomic(), appended_at_end():
         request, option = _decidable(actor, request_id, step_id, authority)
@@ -528,6 +532,7 @@ def _tell_waiting_case(request: ApprovalRequest) -> None:
 
 def request_withdraw(*, actor, request_id: int, reason: str = "") -> ApprovalRequest:
     """The requester takes the request back while nothing is final; locks the request."""
+    refuse_overlong(COMMENT_MAX, reason=reason)
     with transaction.atomic():
         request = _locked(request_id)
         if not policies.is_requester(actor, request):

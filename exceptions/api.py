@@ -6,6 +6,8 @@ checks who may work the case. Token actions are `exceptions.<action>`.
 """
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
@@ -30,6 +32,7 @@ from exceptions.serializers import (
 
 # An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
 ID_PATTERN = r"[0-9]{1,18}"
+NOT_A_WORKER = "No one with this id works this case's queue at its site."
 CASE_EXAMPLE = {
     "id": 42,
     "reference": "EX-000042",
@@ -145,10 +148,16 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
         data = _valid(AssignSerializer, request.data)
         owner = request.user
         if data.get("owner_id") is not None:
-            owner = get_user_model().objects.filter(pk=data["owner_id"], is_active=True).first()
-            if owner is None:
-                raise ValidationError({"owner_id": ["No such person works this queue."]})
-        services.case_assign(actor=request.user, case_id=case.pk, owner=owner)
+            # An id that is nobody's goes through the same checks as one that is, as no one
+            # (who works no queue), so both answer alike: the refusal tells no ids apart.
+            found = get_user_model().objects.filter(pk=data["owner_id"], is_active=True).first()
+            owner = found or AnonymousUser()
+        try:
+            services.case_assign(actor=request.user, case_id=case.pk, owner=owner)
+        except DjangoValidationError as error:
+            if "owner" in getattr(error, "error_dict", {}):
+                raise ValidationError({"owner_id": [NOT_A_WORKER]}) from None
+            raise
         return self._detail(case.pk)
 
     @extend_schema(

@@ -13,6 +13,7 @@ from approvals.serializers import ActionSerializer, QuerySerializer
 from exceptions import policies
 from exceptions.models import CaseKind, CaseState, Queue, Severity
 from exceptions.rules import resolution_codes
+from portal.core.textlimits import COMMENT_MAX
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
 # An id given as input: a whole number that fits the database's 64-bit keys.
@@ -102,11 +103,11 @@ class AssignSerializer(serializers.Serializer):
 
 class ResolveSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="A resolution code of the case's kind.")
-    note = serializers.CharField(help_text="What was done.")
+    note = serializers.CharField(max_length=COMMENT_MAX, help_text="What was done.")
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(help_text="Why (required).")
+    reason = serializers.CharField(max_length=COMMENT_MAX, help_text="Why (required).")
 
 
 class QueueItemSerializer(serializers.Serializer):

@@ -34,6 +34,7 @@ from exceptions.models import (
 )
 from exceptions.rules import NEEDS_APPROVAL, resolution_codes
 from portal.audit.services import audit_record
+from portal.core.textlimits import COMMENT_MAX, refuse_overlong
 from portal.webhooks import outbound
 
 
@@ -240,6 +241,7 @@ def case_start(*, actor, case_id: int) -> ExceptionCase:
 
 def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
     """Close the case with a resolution code its kind allows and a note; locks the case."""
+    refuse_overlong(COMMENT_MAX, note=note)
     with transaction.atomic():
         case = _workable(actor, case_id)
         codes = resolution_codes(case.kind)
@@ -332,6 +334,7 @@ def case_dismiss(*, actor, case_id: int, reason: str) -> ExceptionCase:
     """Close the case as not needing action; a reason is required. Locks the case."""
     if not reason.strip():
         raise ValidationError({"reason": "Say why the case needs no action."})
+    refuse_overlong(COMMENT_MAX, reason=reason)
     with transaction.atomic():
         case = _workable(actor, case_id)
         _refuse_while_waiting(case)
@@ -348,6 +351,7 @@ def case_reopen(*, actor, case_id: int, reason: str) -> ExceptionCase:
     """Open a closed case again within the configured window; locks the case."""
     if not reason.strip():
         raise ValidationError({"reason": "Say why the case is reopened."})
+    refuse_overlong(COMMENT_MAX, reason=reason)
     with transaction.atomic():
         case = _locked(actor, case_id)
         window = settings.CASE_REOPEN_WINDOW_DAYS

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from portal import accounts
+from portal.api.problems import unrouted
 from portal.audit.views import published_key
 from portal.inbox.metrics import metrics_view
 
@@ -46,5 +47,7 @@ urlpatterns = [
     path(".well-known/tollgate-audit-key", published_key, name="audit-key"),
     path("outbox/", include("portal.mailbox")),
     path("api/v1/", include("portal.api.urls")),
+    # Any other address under /api/ (another version, a typo) answers a problem document too.
+    re_path(r"^api/", unrouted),
     path("", include("portal.inbox.urls")),
 ]

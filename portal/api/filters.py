@@ -12,13 +12,14 @@ MAX_ID = 2**63 - 1
 
 
 class InstantField(IsoDateTimeField):
-    """An ISO 8601 moment that exists in UTC (the database compares in UTC)."""
+    """An ISO 8601 moment that exists in UTC, given to the database in UTC: it compares in
+    UTC, and refuses offsets beyond 15:59 that ISO 8601 allows (up to 23:59)."""
 
     def to_python(self, value):
         moment = super().to_python(value)
         if moment is not None:
             try:
-                moment.astimezone(UTC)
+                moment = moment.astimezone(UTC)
             except OverflowError:
                 raise ValidationError(
                     "This moment is outside the years 1 to 9999 in UTC."

@@ -26,10 +26,11 @@ import re
 from django.core.exceptions import RequestDataTooBig
 from django.db import transaction
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 
 from portal.api import services
 from portal.api.authentication import principal
-from portal.api.problems import problem_response
+from portal.api.problems import problem_response, unrouted
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -78,6 +79,9 @@ class IdempotencyMiddleware:
         raw = request.headers.get(HEADER)
         if raw is None or request.method not in UNSAFE_METHODS or not applies_to(request.path):
             return self.get_response(request)
+        if not _served(request):
+            # No route serves this method here: the answer is a 404 or 405, with no key to keep.
+            return self.get_response(request)
         key = parse_key(raw)
         if key is None:
             return problem_response(
@@ -123,6 +127,21 @@ class IdempotencyMiddleware:
         if not _kept(response):
             services.idempotency_release(claim=claim)
         return response
+
+
+def _served(request) -> bool:
+    """Whether a route serves the request's method at its path."""
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    if match.func is unrouted:
+        return False
+    actions = getattr(match.func, "actions", None)  # a viewset's method -> action map
+    if actions is not None:
+        return request.method.lower() in actions
+    view_class = getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
+    return view_class is None or hasattr(view_class, request.method.lower())
 
 
 def _kept(response) -> bool:

@@ -2,7 +2,9 @@
 
 A list view orders by its `cursor_ordering` (default newest first by id). The ordering must be
 unique and unchanging, e.g. ("-created_at", "-id"): a cursor points between two rows by it.
-A cursor or page size that is not one this API gives or takes answers 422, never a guess.
+A page size out of range answers 422. A cursor is opaque: one this list did not give out names
+no page, and answers 404 like an id that names no object (the schema cannot tell a client which
+cursors exist, only the list can).
 """
 
 from datetime import UTC, datetime
@@ -48,7 +50,6 @@ class CursorPagination(BaseCursorPagination):
         try:
             cursor = super().decode_cursor(request)
         except exceptions.NotFound:
-            # A bad cursor is bad input, not a missing object.
             raise self._invalid_cursor() from None
         if cursor is not None and cursor.position is not None:
             self._check_position(cursor.position)
@@ -69,12 +70,17 @@ class CursorPagination(BaseCursorPagination):
         except (DjangoValidationError, ValueError, OverflowError):
             raise self._invalid_cursor() from None
 
-    def _invalid_cursor(self) -> exceptions.ValidationError:
-        return exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+    def _invalid_cursor(self) -> exceptions.NotFound:
+        return exceptions.NotFound(self.invalid_cursor_message)
 
     def get_schema_operation_parameters(self, view):
         parameters = super().get_schema_operation_parameters(view)
         for parameter in parameters:
+            if parameter["name"] == self.cursor_query_param:
+                parameter["description"] = (
+                    "The `next` or `previous` link's cursor; one this list did not give out "
+                    "answers 404."
+                )
             if parameter["name"] == self.page_size_query_param:
                 parameter["schema"] = {
                     "type": "integer",

@@ -15,7 +15,9 @@ from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
@@ -53,6 +55,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "idempotency_key_reused": (422, "This Idempotency-Key was used for a different request."),
     "rate_limited": (429, "Too many requests."),
     "internal_error": (500, "Something went wrong on our side."),
+    "signing_unavailable": (503, "No audit signing key is configured."),
 }
 
 # DRF's own codes for its exceptions, mapped to ours.
@@ -205,6 +208,25 @@ def _state(holder) -> dict:
 
 def is_api_path(path: str) -> bool:
     return path.startswith("/api/")
+
+
+@csrf_exempt
+def unrouted(request, *args, **kwargs):
+    """Any address under /api/ that no route serves: a problem document whatever DEBUG says
+    (Django's own 404 page, or its debug page, is HTML). A method a route does not serve is
+    answered 405 by the route itself."""
+    detail = "There is nothing at this address."
+    if not request.path.endswith("/"):
+        try:
+            resolved = resolve(request.path + "/")
+        except Resolver404:
+            resolved = None
+        if resolved is not None and resolved.func is not unrouted:
+            detail = f"There is nothing at this address; addresses end in a slash: {request.path}/"
+    return problem_response("not_found", detail)
+
+
+UNROUTED = "unrouted"
 
 
 def handler404(request, exception=None):

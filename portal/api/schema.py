@@ -6,25 +6,37 @@ so that no resource view has to repeat them. A view opts out with `problem_respo
 (the inbound webhooks, which answer in their own format).
 """
 
+from django.core.validators import RegexValidator
+from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework.serializers import CharField, DecimalField
 
 from portal.api import problems
+from portal.api.filters import IdFilter, StrictFilterSet
 from portal.api.idempotency import HEADER, KEY_PATTERN, applies_to
+
+# The largest value django-filter's NumberFilter takes (its MaxValueValidator).
+NUMBER_FILTER_MAX = 1e50
+# Text without the NUL character, which Django's and DRF's text fields refuse (PostgreSQL
+# cannot store it).
+NO_NUL = "^[^\\x00]*$"
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
-_ALWAYS = (401, 403, 406, 422, 429, 500)
-_WITH_PATH_PARAMETER = (404,)
+# 404 everywhere: an id, a cursor or a site that names nothing the caller may see, or an
+# address no route serves (every address under /api/ answers a problem document).
+_ALWAYS = (401, 403, 404, 406, 422, 429, 500)
 _WITH_BODY = (400, 409, 413, 415)
 
 _DESCRIPTIONS = {
     400: "The body is not valid JSON, or the Idempotency-Key header is malformed.",
     401: "No credentials, or a token that is unknown, expired or revoked.",
     403: "The user may not do this, or the token's narrowing does not allow it.",
-    404: "No such object, or it is outside the caller's scope.",
+    404: "No such object, or it is outside the caller's scope; a cursor this list did not give "
+    "out; or nothing at this address.",
     406: "The Accept header asks for something other than JSON.",
     409: "The object changed state meanwhile, or a request with this Idempotency-Key is running.",
     413: "The body is too large.",
@@ -32,6 +44,7 @@ _DESCRIPTIONS = {
     422: "The input (body or query) is not valid, or the Idempotency-Key was used differently.",
     429: "The token's rate limit is used up; retry after Retry-After seconds.",
     500: "An unexpected error; it has been logged.",
+    503: "The installation is not configured for this yet (e.g. no audit signing key).",
 }
 
 
@@ -46,11 +59,55 @@ class AutoSchema(BaseAutoSchema):
 
     def _problem_codes(self) -> list[int]:
         codes = list(_ALWAYS)
-        if "{" in self.path:
-            codes += _WITH_PATH_PARAMETER
         if self.method in UNSAFE:
             codes += _WITH_BODY
+        codes += getattr(self.view, "problem_statuses", ())
         return sorted(codes)
+
+    def _get_filter_parameters(self):
+        """The filters' parameters with every constraint the filter enforces: a strict filter
+        set refuses an empty value, an id filter a number outside its range."""
+        parameters = super()._get_filter_parameters()
+        filterset_class = getattr(self.view, "filterset_class", None)
+        if filterset_class is None:
+            return parameters
+        strict = issubclass(filterset_class, StrictFilterSet)
+        for parameter in parameters:
+            found = filterset_class.base_filters.get(parameter["name"])
+            schema = parameter.get("schema", {})
+            if isinstance(found, IdFilter):
+                schema.update(
+                    type="integer",
+                    format="int64",
+                    minimum=found.extra["min_value"],
+                    maximum=found.extra["max_value"],
+                )
+            elif isinstance(found, NumberFilter):
+                # django-filter's own bound on every number filter.
+                schema.setdefault("maximum", NUMBER_FILTER_MAX)
+            elif strict and schema.get("type") == "string":
+                schema.setdefault("minLength", 1)
+                if "format" not in schema:
+                    schema.setdefault("pattern", NO_NUL)
+        return parameters
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """Text input without NUL (DRF refuses it); a decimal string's pattern as DRF reads it:
+        at least one digit, no sign where the field takes no negative number (drf-spectacular's
+        allows "" and "-")."""
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        constrained = {"pattern", "format", "enum"} & set(schema) or any(
+            isinstance(validator, RegexValidator) for validator in field.validators
+        )
+        if direction == "request" and isinstance(field, CharField) and not constrained:
+            schema["pattern"] = NO_NUL
+        if isinstance(field, DecimalField) and "pattern" in schema and field.max_whole_digits:
+            whole, places = field.max_whole_digits, field.decimal_places
+            sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+            schema["pattern"] = (
+                rf"^{sign}(?:\d{{1,{whole}}}(?:\.\d{{0,{places}}})?|\.\d{{1,{places}}})$"
+            )
+        return schema
 
     def get_override_parameters(self):
         parameters = list(super().get_override_parameters())

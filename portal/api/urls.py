@@ -1,9 +1,10 @@
 """Everything under /api/v1/: resources, schema and docs, token management, inbound webhooks."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from portal.api import problems
 from portal.api.api import TokenViewSet
 
 app_name = "api"
@@ -24,4 +25,6 @@ urlpatterns = [
     path("webhooks/", include("portal.webhooks.urls")),
     path("", include(tokens.urls)),
     path("", include("portal.api.routes")),
+    # Last: whatever no route above serves is a problem document, never an HTML page.
+    re_path(r"", problems.unrouted, name=problems.UNROUTED),
 ]

@@ -22,6 +22,7 @@ from rest_framework import status, viewsets
 from rest_framework.exceptions import APIException
 from rest_framework.response import Response
 
+from portal.api.authentication import TokenAuthentication
 from portal.api.filters import InstantFilter, StrictFilterSet
 from portal.audit import selectors
 from portal.audit.export import audit_export
@@ -120,7 +121,16 @@ class AuditEventViewSet(viewsets.GenericViewSet):
 
 
 class AuditExportViewSet(viewsets.ViewSet):
-    """A download of the events the caller may audit, with its manifest in the headers."""
+    """A download of the events the caller may audit, with its manifest in the headers.
+
+    An export is recorded in the ledger, so this GET changes something: it answers API tokens
+    only, never the browser's session, which a link on another site could ride (a GET carries
+    no CSRF token). People export from the audit page, whose form posts with one.
+    """
+
+    authentication_classes = [TokenAuthentication]
+    # Documented besides the usual problems: no signing key configured yet.
+    problem_statuses = (503,)
 
     # The file is the response whatever the client says it accepts; errors are problems.
     def perform_content_negotiation(self, request, force=False):
@@ -137,7 +147,8 @@ class AuditExportViewSet(viewsets.ViewSet):
             "SHA-256) comes base64-encoded JSON in the `Tollgate-Export-Manifest` header and "
             "the file's digest in `Repr-Digest`; check the pair with "
             "portal/audit/verify_export.py. Naming a site or region you may not audit is "
-            "refused (403) and the refusal is recorded."
+            "refused (403) and the refusal is recorded. Because it records itself, this call "
+            "takes an API token only: the browser's session is not accepted (401)."
         ),
         parameters=[ExportQuerySerializer],
         responses={

@@ -137,7 +137,7 @@ def test_assigning_to_someone_outside_the_queue_is_refused(finance_api, site_man
     )
 
     assert response.status_code == 422
-    assert "owner" in response.json()["errors"]
+    assert "owner_id" in response.json()["errors"]
     invoice_a1.refresh_from_db()
     assert invoice_a1.owner is None
 

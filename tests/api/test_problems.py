@@ -19,6 +19,9 @@ from rest_framework.views import APIView
 
 from approvals.errors import Conflict
 from portal.api.models import ApiToken
+from tests.approvals.conftest import _working_morning, matrix, staffed
+
+__all__ = ["_working_morning", "matrix", "staffed"]
 
 PROBLEM = "application/problem+json"
 
@@ -142,6 +145,57 @@ def test_unknown_api_address_is_a_404_problem(db):
     _problem(APIClient().get("/api/v1/no-such-resource/"), 404, "not_found")
 
 
+UNROUTED = [
+    "/api/v1/no-such-resource/",
+    "/api/v1/tokens/1/else/",
+    "/api/v1/approvals/abc/",
+    "/api/v1/approvals",
+    "/api/v2/approvals/",
+    "/api/",
+]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("method", ["get", "post", "put", "patch", "delete"])
+def test_every_unrouted_api_address_is_a_404_problem_whatever_debug_says(
+    settings, requester, debug, method
+):
+    """Not Django's HTML 404 page nor its debug page, nor the CSRF failure page for a session's
+    unsafe request: no route serves these, so there is nothing to protect."""
+    settings.DEBUG = debug
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(requester)
+    for url in UNROUTED:
+        response = getattr(client, method)(url, HTTP_IDEMPOTENCY_KEY="same-key-for-all")
+        _problem(response, 404, "not_found")
+    assert "end in a slash" in client.get("/api/v1/approvals").json()["detail"]
+
+
+def _operations(client) -> dict[str, set[str]]:
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    return {
+        address: {method for method in operations if method != "parameters"}
+        for address, operations in schema["paths"].items()
+        if not address.startswith("/api/v1/webhooks/")
+    }
+
+
+def test_every_undeclared_method_is_a_405_problem_with_allow(api_client_for, requester):
+    client = api_client_for(requester)
+    for address, declared in _operations(client).items():
+        url = address.replace("{id}", "1")
+        for method in {"get", "post", "put", "patch", "delete"} - declared:
+            # With an Idempotency-Key too: a method no route serves claims no key.
+            response = getattr(client, method)(url, {}, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+            _problem(response, 405, "method_not_allowed")
+            allowed = {name.strip().lower() for name in response["Allow"].split(",")}
+            assert declared <= allowed, (address, method, response["Allow"])
+    created = client.post(
+        "/api/v1/tokens/", {"name": "n"}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
+    assert created.status_code == 201
+
+
 def test_unknown_page_outside_the_api_stays_html(db):
     response = APIClient().get("/no-such-page/")
     assert response.status_code == 404
@@ -185,10 +239,12 @@ def test_oversized_body_is_413_and_changes_nothing(api_client_for, requester, se
     assert ApiToken.objects.filter(user=requester).count() == 1
 
 
-def test_bad_cursor_is_422_not_404(api_client_for, requester):
+def test_a_cursor_the_list_did_not_give_out_names_no_page(api_client_for, requester):
+    # Opaque to the schema, so a well-formed but unknown cursor is a missing page (404), like an
+    # id that names no object, not invalid input.
     response = api_client_for(requester).get("/api/v1/tokens/?cursor=bm9wZQ")
-    body = _problem(response, 422, "validation_failed")
-    assert "cursor" in body["errors"]
+    body = _problem(response, 404, "not_found")
+    assert "cursor" in body["detail"]
 
 
 LISTS = [
@@ -205,12 +261,12 @@ LISTS = [
 @pytest.mark.parametrize(
     "position", ["abc", "1e5", "\x00", "9" * 30, "-" + "9" * 30, "2026-13-01", "10000-01-01"]
 )
-def test_a_crafted_cursor_is_422_on_every_list(api_client_for, auditor, url, position):
+def test_a_crafted_cursor_is_404_on_every_list(api_client_for, auditor, url, position):
     # A cursor is base64 anyone can write; its position used to reach the database as is.
     cursor = base64.b64encode(urlencode({"p": position}).encode()).decode()
     response = api_client_for(auditor).get(url, {"cursor": cursor})
-    body = _problem(response, 422, "validation_failed")
-    assert "cursor" in body["errors"]
+    body = _problem(response, 404, "not_found")
+    assert "cursor" in body["detail"]
 
 
 def test_a_cursor_this_api_gave_out_still_pages(api_client_for, requester):
@@ -255,3 +311,45 @@ def test_page_size_pages_with_a_cursor(api_client_for, requester):
     assert len(second["results"]) == 1
     seen = {row["id"] for row in first["results"] + second["results"]}
     assert len(seen) == 4
+
+
+def test_an_offset_beyond_what_the_database_takes_is_compared_in_utc(api_client_for, requester):
+    # ISO 8601 allows offsets up to 23:59; PostgreSQL refuses those beyond 15:59 (it was a 500).
+    response = api_client_for(requester).get(
+        "/api/v1/approvals/",
+        {"created_after": "0784-06-21T13:10:45+13:39", "created_before": "4269-03-25T16:44-23:36"},
+    )
+    assert response.status_code == 200, response.content
+
+
+def test_an_export_without_a_signing_key_is_a_503_problem(api_client_for, auditor, settings):
+    settings.DEBUG = False
+    settings.AUDIT_SIGNING_KEY = ""
+    settings.AUDIT_SIGNING_KEY_FILE = ""
+    response = api_client_for(auditor).get("/api/v1/audit/export/", {"format": "csv"})
+    body = _problem(response, 503, "signing_unavailable")
+    assert "AUDIT_SIGNING_KEY" in body["detail"]
+
+
+def test_optional_text_of_spaces_is_a_value_not_a_blank(api_client_for, site_manager):
+    # The schema allows any non-empty text; trimming spaces to nothing refused it as blank.
+    client = api_client_for(site_manager)
+    assert client.get("/api/v1/approvals/inbox/", {"q": "  "}).status_code == 200
+    assert client.get("/api/v1/approvals/inbox/", {"cursor": " "}).status_code == 404
+
+
+def test_a_nul_character_in_details_is_refused_not_a_500(
+    api_client_for, requester, matrix, site_a1
+):
+    body = {
+        "kind": "purchase",
+        "site_id": site_a1.pk,
+        "title": "Crates",
+        "reason": "Stock",
+        "amount": "10.00",
+        "counterparty": "Acme",
+        "details": {"note": ["fine", {"deep\x00key": "x"}]},
+    }
+    response = api_client_for(requester).post("/api/v1/approvals/", body, format="json")
+    body = _problem(response, 422, "validation_failed")
+    assert "details" in body["errors"]

@@ -261,10 +261,10 @@ def _own_request(allowed, yes: int) -> Expect:
 
 def _raise_api(v, w, site):
     """Raising where one may: 201; at a site one sees but may not raise at: 403; a site one
-    cannot see is not a choice at all: 422, as for a site that does not exist."""
+    cannot see answers 404, as one that does not exist."""
     if site.code in v.reach(Capability.RAISE_REQUEST):
         return 201
-    return 403 if site.code in v.reach(Capability.VIEW) else 422
+    return 403 if site.code in v.reach(Capability.VIEW) else 404
 
 
 def _link_url(world, viewer, key):
@@ -676,9 +676,10 @@ API_CASES: dict[str, Case] = {
         {"get": lambda v, w, obj: 200 if audits(v, obj) else 404},
         objects=("event_a", "event_b"),
     ),
+    # The export records itself in the ledger: it answers tokens only, never a session.
     "api:audit-export-list": api(
         lambda w, v, o: reverse("api:audit-export-list") + "?format=jsonl",
-        {"get": lambda v, w, o: 200 if audits(v) else 403},
+        {"get": lambda v, w, o: 401},
     ),
     "api:sites-list": api(_static("api:sites-list"), {"get": signed_in(200)}),
     "api:sites-detail": api(
@@ -696,8 +697,14 @@ API_CASES: dict[str, Case] = {
         lambda w, v, site: (
             reverse("api:policies-preview") + f"?site={site.pk}&kind=purchase&amount=1"
         ),
-        {"get": lambda v, w, site: 200 if site.code in v.reach(Capability.VIEW) else 422},
+        {"get": lambda v, w, site: 200 if site.code in v.reach(Capability.VIEW) else 404},
         objects=("site_a", "site_b"),
+    ),
+    # The catch-all: an address under /api/v1/ that no route serves is a 404 problem to all.
+    "api:unrouted": api(
+        lambda w, v, o: "/api/v1/no-such-resource/",
+        {"get": signed_in(404), "post": signed_in(404)},
+        anonymous={"get": 404, "post": 404},
     ),
 }
 

@@ -37,9 +37,14 @@ CSRF_EXEMPT = {
     # Senders are integrations, not browsers: every delivery must carry a valid Standard
     # Webhooks signature (tests/webhooks/test_inbound.py), which a forged form cannot.
     "api:webhooks:receive": "signed webhook",
+    # No route: whatever reaches these answers a 404 problem document and changes nothing.
+    "api:unrouted": "unrouted address under /api/v1/",
+    "portal.api.problems.unrouted": "unrouted address under /api/",
 }
 # Routes that never accept a POST; a tokenless POST may get 405 there, never a change.
 GET_ONLY = {"api:schema", "api:docs"}
+# Routes that take no session at all (a token only): a session's request is 401 before CSRF.
+TOKEN_ONLY = {"api:audit-export-list"}
 
 
 def _sample(content: str, known: str | None) -> list[str]:
@@ -150,6 +155,8 @@ def test_every_post_without_a_csrf_token_is_refused_and_changes_nothing(
     def refused(name, form, as_json):
         if name.startswith("api:") and name in GET_ONLY:
             return form == as_json == 405
+        if name in TOKEN_ONLY:
+            return form == as_json == 401
         if name.startswith("api:"):
             # The API reads JSON only; a form-encoded body, all a cross-site form can send
             # without a preflight, is refused for its media type before anything else.
