@@ -283,6 +283,7 @@ def request_submit(*, actor, request_id: int, at: datetime | None = None) -> App
 def _fast_path(request: ApprovalRequest, chosen: routing.Route, at: datetime) -> None:
     request.auto_approve()
     request.sampled_for_review = _sampled(request, chosen.version)
+    request.last_decided_at = at
     request.save()
     Decision.objects.create(
         request=request,
@@ -398,7 +399,9 @@ def request_approve(
         _audit_decision(request, actor, decision)
         if step.decisions.filter(outcome=Outcome.APPROVE).count() >= step.quorum:
             _complete_step(step, StepState.APPROVED)
-            _advance(request, actor, decision)
+            _advance(request, actor, decision)  # saves the request, its decision time with it
+        else:
+            request.save(update_fields=["last_decided_at"])
         return decision
 
 
@@ -463,7 +466,8 @@ def _decidable(actor, request_id: int, step_id: int | None, authority: Authority
 
 
 def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision:
-    return Decision.objects.create(
+    """The vote, its time set on the (locked) request, which the caller saves."""
+    decision = Decision.objects.create(
         request=request,
         step=option.step,
         outcome=outcome,
@@ -474,6 +478,8 @@ def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision
         policy_version=request.policy_version,
         comment=comment,
     )
+    request.last_decided_at = decision.at
+    return decision
 
 
 def _complete_step(step: ApprovalStep, state: str) -> None:
@@ -849,7 +855,7 @@ def _breach_ends_request(request, step, result: SweepResult) -> None:
         action, result.expired = "request.expired", result.expired + 1
     else:
         request.reject()
-        Decision.objects.create(
+        decision = Decision.objects.create(
             request=request,
             step=step,
             outcome=Outcome.REJECT,
@@ -858,6 +864,7 @@ def _breach_ends_request(request, step, result: SweepResult) -> None:
             policy_version=request.policy_version,
             comment=comment,
         )
+        request.last_decided_at = decision.at
         action, result.rejected = "request.rejected", result.rejected + 1
     request.save()
     _audit_transition(request, None, action, S.IN_REVIEW, comment=comment)
