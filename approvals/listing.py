@@ -39,7 +39,8 @@ TABS = {
     "decided": "Decided by me",
     "all": "All in my scope",
 }
-# What each column sorts on; "decided" is the time of the request's last decision.
+# What each column sorts on; "decided" is the time of the request's last decision, which the
+# services keep on the request as they record decisions.
 SORTS = {
     "submitted": "submitted_at",
     "amount": "amount_base",
@@ -246,20 +247,19 @@ class ListPage:
 def scoped(
     user, filters: ListFilters, *, zone: ZoneInfo, at: datetime, authority: Authority | None = None
 ) -> QuerySet:
-    """The requests `user` may see that pass `filters`, annotated for sorting (not ordered).
+    """The requests `user` may see that pass `filters` (not ordered).
     Pass the `authority` already built for this web request, if there is one."""
     authority = authority or Authority.of(user, at=at)
-    query = _tab(_unannotated(user, filters, zone, at, authority), authority, filters.tab)
-    return _annotated(query)
+    return _tab(_unannotated(user, filters, zone, at, authority), authority, filters.tab)
 
 
 def _unannotated(
     user, filters: ListFilters, zone: ZoneInfo, at, authority, *, visible: bool = True
 ) -> QuerySet:
-    """`scoped` without the per-step test of "waiting for me" and without the annotations:
-    the candidates, which a page reads in its order before testing or annotating the few it
-    shows. `visible` False leaves out the person's scope, for a query that states it itself
-    (a site of theirs, their own requests) and only names candidates for one that keeps it."""
+    """`scoped` without the per-step test of "waiting for me": the candidates, which a page
+    reads in its order before testing the few it shows. `visible` False leaves out the
+    person's scope, for a query that states it itself (a site of theirs, their own requests)
+    and only names candidates for one that keeps it."""
     query = requests_visible_to(authority) if visible else ApprovalRequest.objects.all()
     if filters.tab == "raised":
         query = query.filter(requester=user.pk)
@@ -269,14 +269,6 @@ def _unannotated(
         # Only requests in review at a site where they decide can be theirs to decide.
         query = query.filter(state=RequestState.IN_REVIEW, site__in=authority.deciding_site_ids())
     return _narrowed(query, user, filters, zone, at)
-
-
-def _annotated(query: QuerySet) -> QuerySet:
-    last = Decision.objects.filter(request=OuterRef("pk")).order_by("-at", "-pk")
-    return query.annotate(
-        last_decision_id=Subquery(last.values("pk")[:1]),
-        last_decided_at=Subquery(last.values("at")[:1]),
-    )
 
 
 def _tab(query: QuerySet, authority: Authority, tab: str) -> QuerySet:
@@ -473,18 +465,12 @@ def _first(
     query: QuerySet, filters: ListFilters, cursor, need: int, heads=None, without=()
 ) -> list:
     """The first `need` rows of `query` after `cursor` in the list's order, with their sites
-    and requesters (annotated only for the order by last decision, which needs it) and without
-    the fields `without`; with `heads`, only among the first `need` of those."""
-    if filters.sort_key == "decided":
-        # The order is a subquery per row: nothing to start from but every row.
-        query = _annotated(query)
-        if cursor:
-            query = _after(query, filters, *cursor)
-    else:
-        if cursor:
-            query = _after(query, filters, *cursor)
-        if heads is not None:
-            query = query.filter(pk__in=_head_ids(heads, filters, cursor, need))
+    and requesters and without the fields `without`; with `heads`, only among the first `need`
+    of those."""
+    if cursor:
+        query = _after(query, filters, *cursor)
+    if heads is not None:
+        query = query.filter(pk__in=_head_ids(heads, filters, cursor, need))
     query = query.select_related("site", "requester").defer(*without)
     return list(ordered(query, filters)[:need])
 
@@ -510,9 +496,6 @@ def _waiting(
     sites, tests every remaining one.
     """
     decidable = _decidable(authority)
-    if filters.sort_key == "decided":
-        rows = _first(query.filter(decidable), filters, cursor, need, without=without)
-        return [row for row in rows if authority.may_view(row)]
     column = SORTS[filters.sort_key]
     found: list[int] = []
     size = (2 if heads is None else 4) * need

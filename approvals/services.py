@@ -285,6 +285,7 @@ def request_submit(*, actor, request_id: int, at: datetime | None = None) -> App
 def _fast_path(request: ApprovalRequest, chosen: routing.Route, at: datetime) -> None:
     request.auto_approve()
     request.sampled_for_review = _sampled(request, chosen.version)
+    request.last_decided_at = at
     request.save()
     Decision.objects.create(
         request=request,
@@ -401,7 +402,9 @@ def request_approve(
         _audit_decision(request, actor, decision)
         if step.decisions.filter(outcome=Outcome.APPROVE).count() >= step.quorum:
             _complete_step(step, StepState.APPROVED)
-            _advance(request, actor, decision)
+            _advance(request, actor, decision)  # saves the request, its decision time with it
+        else:
+            request.save(update_fields=["last_decided_at"])
         return decision
 
 
@@ -467,7 +470,8 @@ def _decidable(actor, request_id: int, step_id: int | None, authority: Authority
 
 
 def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision:
-    return Decision.objects.create(
+    """The vote, its time set on the (locked) request, which the caller saves."""
+    decision = Decision.objects.create(
         request=request,
         step=option.step,
         outcome=outcome,
@@ -478,6 +482,8 @@ def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision
         policy_version=request.policy_version,
         comment=comment,
     )
+    request.last_decided_at = decision.at
+    return decision
 
 
 def _complete_step(step: ApprovalStep, state: str) -> None:
@@ -854,7 +860,7 @@ def _breach_ends_request(request, step, result: SweepResult) -> None:
         action, result.expired = "request.expired", result.expired + 1
     else:
         request.reject()
-        Decision.objects.create(
+        decision = Decision.objects.create(
             request=request,
             step=step,
             outcome=Outcome.REJECT,
@@ -863,6 +869,7 @@ def _breach_ends_request(request, step, result: SweepResult) -> None:
             policy_version=request.policy_version,
             comment=comment,
         )
+        request.last_decided_at = decision.at
         action, result.rejected = "request.rejected", result.rejected + 1
     request.save()
     _audit_transition(request, None, action, S.IN_REVIEW, comment=comment)

@@ -91,6 +91,9 @@ REGIONAL_STAFF = SITE_MANAGER_STAFF + SITES  # + region number - 1
 FINANCE_STAFF = REGIONAL_STAFF + REGIONS
 REQUESTER_STAFF = FINANCE_STAFF + REGIONS
 FIRST_OTHER = REQUESTER_STAFF + SITES
+# The person who decides most at "1m" (16,413 decisions): the regional manager of region 1, who
+# decides the second tier of every two- and three-tier request at its ten sites.
+HEAVY_DECIDER = f"user{REGIONAL_STAFF:04d}"
 
 # A generated person's roles: role, weight, share held on a whole region (else on one site).
 ROLE_MIX = (
@@ -670,6 +673,7 @@ class Builder:
             for _, definition in self.indexes:
                 cursor.execute(definition)
             self._check_foreign_keys(cursor)
+            self._check_last_decided(cursor)
 
     def _check_foreign_keys(self, cursor) -> None:
         """Every foreign key of the loaded tables points at a row (what COPY did not check)."""
@@ -691,6 +695,23 @@ class Builder:
             dangling = cursor.fetchone()[0]
             if dangling:
                 raise RuntimeError(f"{dangling} rows of {table}.{column} point nowhere")
+
+    @staticmethod
+    def _check_last_decided(cursor) -> None:
+        """Each request's stored last decision time is its newest decision's, as the services
+        keep it (and as migration 0009 fills it)."""
+        cursor.execute(
+            """
+            SELECT count(*) FROM approvals_approvalrequest r
+            LEFT JOIN (
+                SELECT request_id, max(at) AS at FROM approvals_decision GROUP BY request_id
+            ) d ON d.request_id = r.id
+            WHERE r.last_decided_at IS DISTINCT FROM d.at
+            """
+        )
+        wrong = cursor.fetchone()[0]
+        if wrong:
+            raise RuntimeError(f"{wrong} requests store another last decision time")
 
     # -- requests, steps, decisions, write-backs --
 
@@ -763,10 +784,12 @@ class Builder:
         title = f"{KIND_TITLES[kind]} {word} {number}"
         request = {"id": request_id, "site": site_index, "state": state, "requester": requester}
         if fast:
-            decided, due = submitted, None
+            decided, due, last_decision = submitted, None, submitted
             self._fast_path(request_id, amount, submitted, rows)
         else:
-            decided, due = self._steps(request, rule, durations, submitted, stop, rows)
+            decided, due, last_decision = self._steps(
+                request, rule, durations, submitted, stop, rows
+            )
         self.submitted_at[request_id] = submitted
         self.decided_at[request_id] = decided
         self.outcome[request_id] = OUTCOMES.index("fast" if fast else state)
@@ -812,6 +835,7 @@ class Builder:
                     "",
                     "",
                     "\\N",
+                    _ts(last_decision),
                 )
             )
         )
@@ -831,10 +855,11 @@ class Builder:
         )
 
     def _steps(self, request: dict, rule, durations: list[int], at: int, stop: int, rows: dict):
-        """The request's tiers; returns (when its outcome came, when its active tier is due)."""
+        """The request's tiers; returns when its outcome came, when its active tier is due and
+        when its last decision was made (None before the first)."""
         state, request_id = request["state"], request["id"]
         site_id = self.site_ids[request["site"]]
-        ended, request_due = at, None
+        ended, request_due, last_decision = at, None, None
         for index, tier_id in enumerate(self.tier_ids[rule.pk]):
             role, held_at, hours, escalation = TIERS[index]
             decider, activated, completed = None, None, None
@@ -883,11 +908,12 @@ class Builder:
                     f"\\N\t\\N\t1\t{self.version.pk}\t{comment}\t{{}}\t{_ts(completed)}"
                 )
                 self.final_actor[request_id] = decider
+                last_decision = completed
             if completed is not None and index <= stop:
                 at = ended = completed
         if state == "withdrawn":
             self.final_actor[request_id] = request["requester"]
-        return ended, request_due
+        return ended, request_due, last_decision
 
     def _decider(self, tier_index: int, site_index: int) -> int:
         if tier_index == 0:
@@ -1129,7 +1155,7 @@ REQUEST_COLUMNS = (
     "amount_base, category, customer_class, counterparty, counterparty_ref, details, odoo_model, "
     "odoo_id, odoo_snapshot, policy_version_id, rule_id, round, risk_flags, fast_path, "
     "sampled_for_review, drift, due_at, apply_error, created_at, submitted_at, decided_at, "
-    "applied_at, odoo_author_ref, odoo_author, odoo_asked_at"
+    "applied_at, odoo_author_ref, odoo_author, odoo_asked_at, last_decided_at"
 )
 STEP_COLUMNS = (
     "id, request_id, site_id, tier_id, round, position, stage, state, role, held_at, quorum, "

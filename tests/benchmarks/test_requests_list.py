@@ -6,7 +6,9 @@ in my scope — and the page that starts a new request, `/approvals/new/`, are f
 gunicorn with a real sign-in, and compared with a trivial signed-in page on the same server, as
 the inbox page is. Target: p95 ≤ the trivial page's p95 + 15 ms, the inbox page's own target.
 Each list page is checked to show the first row that `approvals.listing` finds for that person
-and tab; the new-request page to offer every kind of request.
+and tab; the new-request page to offer every kind of request. "Decided by me" is also fetched for
+one of the people who decide most (`dataset.HEAVY_DECIDER`), whose tab holds thousands of
+requests, against the same target.
 """
 
 import os
@@ -49,6 +51,8 @@ def test_requests_list_over_http(scale, results, collected_static):
             for reader in READERS
             for tab in listing.TABS
         }
+        heavy = get_user_model().objects.get(username=dataset.HEAVY_DECIDER)
+        heavy_first = _first_reference(heavy, "decided")
         with pages.serve(data.database, collected_static) as base:
             section = f"requests list {scale} HTTP"
             for reader in READERS:
@@ -69,3 +73,15 @@ def test_requests_list_over_http(scale, results, collected_static):
                     browser, "/approvals/new/", _offers_every_kind, runs=HTTP_RUNS
                 )
                 pages.record_page(results, section, f"{reader}: new request page p95", new, trivial)
+            browser = pages.sign_in(base, heavy.username)
+            trivial = pages.trivial(browser, runs=HTTP_RUNS)
+            results.add(section, "heavy decider: trivial page p95", trivial.p95, "ms")
+
+            def shows_heavy_first(body, expected=heavy_first):
+                assert expected and expected.encode() in body
+
+            page = pages.timed_get(
+                browser, "/approvals/?tab=decided", shows_heavy_first, runs=HTTP_RUNS
+            )
+            metric = "heavy decider: decided by me p95"
+            pages.record_page(results, section, metric, page, trivial)
