@@ -264,11 +264,36 @@ def _unannotated(
     if filters.tab == "raised":
         query = query.filter(requester=user.pk)
     elif filters.tab == "decided":
-        query = query.filter(Exists(Decision.objects.filter(request=OuterRef("pk"), actor=user.pk)))
+        query = query.filter(_decided_by(user))
     elif filters.tab == "waiting":
         # Only requests in review at a site where they decide can be theirs to decide.
         query = query.filter(state=RequestState.IN_REVIEW, site__in=authority.deciding_site_ids())
     return _narrowed(query, user, filters, zone, at)
+
+
+# Up to this many requests decided, "decided by me" starts from the person's decisions: a
+# lookup each (about 26 µs at a million requests, cold) beats walking the list's order until a
+# page of theirs turns up, which reads about page ÷ their share of all requests; the two meet
+# near two thousand at a million requests.
+DECIDED_IDS_READ = 2_000
+
+
+def _decided_by(user) -> Q:
+    """The requests `user` decided, from their decisions read first (one query by the index
+    on the decision's actor). PostgreSQL cannot tell from its statistics a person who decided
+    nothing from one who decided thousands, and for either it walked every request in the
+    list's order testing each for their decision: seconds at a million requests for someone
+    who had decided none. Past DECIDED_IDS_READ their decisions are dense enough for that walk
+    to stop early (tens of milliseconds for 16,000 decisions, where reading them first took
+    ten times that), and the test stays a correlated one."""
+    decided = Decision.objects.filter(actor=user.pk)
+    ids = list(decided.values_list("request", flat=True).distinct()[: DECIDED_IDS_READ + 1])
+    if len(ids) > DECIDED_IDS_READ:
+        return Q(Exists(decided.filter(request=OuterRef("pk"))))
+    if connection.vendor == "postgresql":
+        # One array parameter instead of thousands of placeholders.
+        return Q(pk__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,)))
+    return Q(pk__in=ids)
 
 
 def _tab(query: QuerySet, authority: Authority, tab: str) -> QuerySet:

@@ -170,7 +170,25 @@ def test_decided_order_reads_the_stored_column_not_decisions_per_row(decided, si
     assert '"last_decided_at" DESC NULLS LAST' in rows
 
 
-def test_decided_by_me_reads_decisions_only_to_know_whose_they_are(decided, site_manager):
+def test_decided_by_me_starts_from_their_decisions_when_they_are_few(decided, site_manager):
+    with CaptureQueriesContext(connection) as queries:
+        page = listing.requests_page(
+            site_manager, ListFilters(tab="decided", sort="-decided"), zone=AMSTERDAM
+        )
+    assert [row.request.pk for row in page.rows] == [decided[0].pk, decided[1].pk]
+    sql = [q["sql"] for q in queries]
+    # Their decisions read once by the actor, then the rows by id: no walk over every request
+    # testing each for a decision of theirs.
+    [theirs] = [q for q in sql if q.startswith('SELECT DISTINCT "approvals_decision"."request_id"')]
+    assert f'"approvals_decision"."actor_id" = {site_manager.pk}' in theirs
+    [rows] = [q for q in sql if 'FROM "approvals_approvalrequest"' in q]
+    assert '"approvals_decision"' not in rows
+
+
+def test_decided_by_me_tests_each_request_when_they_decided_many(
+    decided, site_manager, monkeypatch
+):
+    monkeypatch.setattr(listing, "DECIDED_IDS_READ", 1)
     rows = _rows_query(site_manager, ListFilters(tab="decided", sort="-decided"))
 
     assert rows.count('"approvals_decision"') == 1  # the tab's EXISTS (theirs), not the order
