@@ -287,9 +287,12 @@ def _decided_by(user) -> Q:
     to stop early (tens of milliseconds for 16,000 decisions, where reading them first took
     ten times that), and the test stays a correlated one."""
     decided = Decision.objects.filter(actor=user.pk)
-    ids = list(decided.values_list("request", flat=True).distinct()[: DECIDED_IDS_READ + 1])
-    if len(ids) > DECIDED_IDS_READ:
+    # Decisions, not requests, are counted (one request may hold several of theirs): the
+    # index on the actor stops after DECIDED_IDS_READ + 1 rows, however many there are.
+    read = list(decided.order_by().values_list("request", flat=True)[: DECIDED_IDS_READ + 1])
+    if len(read) > DECIDED_IDS_READ:
         return Q(Exists(decided.filter(request=OuterRef("pk"))))
+    ids = sorted(set(read))
     if connection.vendor == "postgresql":
         # One array parameter instead of thousands of placeholders.
         return Q(pk__in=RawSQL("SELECT unnest(%s::bigint[])", (ids,)))
