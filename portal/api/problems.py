@@ -49,11 +49,11 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "transition_not_allowed": (409, "This action is not possible in the object's current state."),
     "concurrent_transition": (409, "Someone else changed the object at the same time."),
     "idempotency_key_in_progress": (409, "A request with this Idempotency-Key is in progress."),
+    "idempotency_key_reused": (409, "This Idempotency-Key is bound to a different request."),
     "payload_too_large": (413, "The request body is too large."),
     "unsupported_media_type": (415, "Unsupported media type."),
     "validation_failed": (422, "The input is not valid."),
-    "idempotency_key_reused": (422, "This Idempotency-Key was used for a different request."),
-    "rate_limited": (429, "Too many requests."),
+        "rate_limited": (429, "Too many requests."),
     "internal_error": (500, "Something went wrong on our side."),
     "signing_unavailable": (503, "No audit signing key is configured."),
 }
