@@ -53,7 +53,7 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "payload_too_large": (413, "The request body is too large."),
     "unsupported_media_type": (415, "Unsupported media type."),
     "validation_failed": (422, "The input is not valid."),
-        "rate_limited": (429, "Too many requests."),
+    "rate_limited": (429, "Too many requests."),
     "internal_error": (500, "Something went wrong on our side."),
     "signing_unavailable": (503, "No audit signing key is configured."),
 }
