@@ -12,6 +12,7 @@ import binascii
 import re
 from datetime import UTC, datetime
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
@@ -460,7 +461,10 @@ class PolicyViewSet(viewsets.GenericViewSet):
         summary="Who would approve",
         description="For a request not yet raised: the policy version in force at the site, "
         "the rule that would route it and the people eligible at each tier. Writes nothing; "
-        "risk flags are not computed, so this is the route of an unflagged request.",
+        "risk flags are not computed, so this is the route of an unflagged request. A request "
+        "that could not be raised (no policy in force at the site, no exchange rate for the "
+        "currency, no rule of the policy that routes it) is answered too: `routable` is false "
+        "and `reason` says why.",
         parameters=[PreviewQuerySerializer],
         responses={200: RoutePreviewSerializer},
     )
@@ -469,5 +473,12 @@ class PolicyViewSet(viewsets.GenericViewSet):
         query = _valid(PreviewQuerySerializer, request.query_params)
         site = _site_in_scope(request.user, query.pop("site"), NotFound)
         query.setdefault("currency", site.currency)
-        preview = selectors.who_would_approve(site=site, requester=request.user, **query)
-        return Response(RoutePreviewSerializer(preview).data)
+        try:
+            preview = selectors.who_would_approve(site=site, requester=request.user, **query)
+        except DjangoValidationError as refused:
+            # A question answered, not bad input: such a request would be refused, and why.
+            unroutable = {"routable": False, "reason": " ".join(refused.messages)}
+            unroutable.update(version=None, rule=None, fast_path=False, tiers=[])
+            return Response(RoutePreviewSerializer(unroutable).data)
+        routable = {"routable": True, "reason": None, **vars(preview)}
+        return Response(RoutePreviewSerializer(routable).data)

@@ -451,7 +451,24 @@ class TierPreviewSerializer(serializers.Serializer):
 
 
 class RoutePreviewSerializer(serializers.Serializer):
-    version = serializers.CharField(help_text="The policy version in force at the site.")
-    rule = serializers.CharField(help_text="The rule that would route the request.")
+    """The answer to "who would approve this?": a route, or why the request would be refused.
+
+    Whether a request can be routed depends on data (the policy in force, exchange rates), so a
+    request that could not be raised is not bad input to the preview: the answer says so."""
+
+    routable = serializers.BooleanField(
+        help_text="Whether such a request could be raised; if not, `reason` says why."
+    )
+    reason = serializers.CharField(
+        allow_null=True,
+        help_text="Why such a request would be refused (no policy in force, no exchange rate "
+        "for the currency, no rule that routes it); null when it is routable.",
+    )
+    version = serializers.CharField(
+        allow_null=True, help_text="The policy version in force at the site; null if not routable."
+    )
+    rule = serializers.CharField(
+        allow_null=True, help_text="The rule that would route the request; null if not routable."
+    )
     fast_path = serializers.BooleanField(help_text="Approved by policy without a person.")
-    tiers = TierPreviewSerializer(many=True)
+    tiers = TierPreviewSerializer(many=True, help_text="Empty if not routable.")

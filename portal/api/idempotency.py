@@ -5,7 +5,8 @@ with a key claims it (a unique row, committed before the view runs) and its resp
 Later requests by the same caller with the same key:
 
 - same method, path and body: the kept response, with `Idempotent-Replayed: true`;
-- anything else: 422 `idempotency_key_reused`;
+- anything else: 409 `idempotency_key_reused` (the key is already bound to another request:
+  its state, not the request, is what conflicts);
 - while the first is still running: 409 `idempotency_key_in_progress`.
 
 Responses that say the request did not run as such (401, 403, 429, 5xx) are not kept: the
@@ -154,7 +155,7 @@ def _answer_from(row, claimed_as: str):
     if row.fingerprint != claimed_as:
         return problem_response(
             "idempotency_key_reused",
-            f"This {HEADER} was first used with another method, path or body; "
+            f"This {HEADER} is already bound to a request with another method, path or body; "
             "use a new key for a new request.",
         )
     if row.completed_at is None:

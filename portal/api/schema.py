@@ -38,10 +38,11 @@ _DESCRIPTIONS = {
     404: "No such object, or it is outside the caller's scope; a cursor this list did not give "
     "out; or nothing at this address.",
     406: "The Accept header asks for something other than JSON.",
-    409: "The object changed state meanwhile, or a request with this Idempotency-Key is running.",
+    409: "The object changed state meanwhile; or this Idempotency-Key is bound to a different "
+    "request, or a request with it is still running.",
     413: "The body is too large.",
     415: "The body is not application/json.",
-    422: "The input (body or query) is not valid, or the Idempotency-Key was used differently.",
+    422: "The input (body or query) is not valid.",
     429: "The token's rate limit is used up; retry after Retry-After seconds.",
     500: "An unexpected error; it has been logged.",
     503: "The installation is not configured for this yet (e.g. no audit signing key).",
@@ -123,8 +124,8 @@ class AutoSchema(BaseAutoSchema):
                         "A unique key (e.g. a UUID, optionally in double quotes) per intended "
                         "change. Retrying with the same key and body replays the first response "
                         "(marked Idempotent-Replayed: true); the same key with another body "
-                        "answers 422; while the first is still running, 409. Keys are kept for "
-                        "at least 24 hours."
+                        "answers 409 (the key is bound to that first request); while the first "
+                        "is still running, 409 too. Keys are kept for at least 24 hours."
                     ),
                 )
             )

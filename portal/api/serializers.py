@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from portal.api.models import ApiToken
+from portal.api.services import ACTION_NAME
 
 
 class TokenSerializer(serializers.ModelSerializer):
@@ -38,7 +39,14 @@ class TokenCreateSerializer(serializers.Serializer):
     )
     read_only = serializers.BooleanField(default=False)
     actions = serializers.ListField(
-        child=serializers.CharField(max_length=100),
+        # The schema states the service's own rule for an action name.
+        child=serializers.RegexField(
+            ACTION_NAME,
+            max_length=100,
+            error_messages={
+                "invalid": "Not an action name; actions look like 'approvals.approve'."
+            },
+        ),
         required=False,
         default=list,
         help_text='If given, the only actions allowed, e.g. ["approvals.approve"].',

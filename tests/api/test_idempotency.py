@@ -90,7 +90,7 @@ def test_a_replay_never_shows_or_stores_a_new_tokens_secret(api_client_for, requ
     assert secret not in json.dumps(kept.headers)
 
 
-def test_same_key_with_another_body_or_path_is_422(api_client_for, requester):
+def test_same_key_with_another_body_or_path_is_a_409_conflict(api_client_for, requester):
     client = api_client_for(requester)
     client.post(TOKENS, {"name": "n8n"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
     other_body = client.post(TOKENS, {"name": "edi"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
@@ -98,7 +98,7 @@ def test_same_key_with_another_body_or_path_is_422(api_client_for, requester):
         f"{TOKENS}{client.token.pk}/revoke/", format="json", HTTP_IDEMPOTENCY_KEY="k-2"
     )
     for response in (other_body, other_path):
-        assert response.status_code == 422
+        assert response.status_code == 409
         assert response["Content-Type"] == "application/problem+json"
         assert response.json()["code"] == "idempotency_key_reused"
     assert _tokens(requester) == 2

@@ -8,10 +8,10 @@ schema-valid input is a failure, except for the business rules listed in BUSINES
 depend on the data or on another field and which JSON Schema cannot state.
 
 The one stateful exception is the Idempotency-Key: a key used again with another body is
-refused (422 `idempotency_key_reused`, tests/api/test_idempotency.py), and generated keys repeat
-(hypothesis shrinks towards the same few values). Each generated call that carries a valid key
-is given a fresh one, so it is the request, not a previous one, that is judged. A malformed key
-is kept: it must answer 400.
+refused with 409 `idempotency_key_reused` (the key is bound to its first request;
+tests/api/test_idempotency.py), and generated keys repeat (hypothesis shrinks towards the same
+few values). Each generated call that carries a valid key is given a fresh one, so it is the
+request, not a previous one, that is judged. A malformed key is kept: it must answer 400.
 
 A failure prints schemathesis' report for it, with a `curl` command that reproduces the call.
 The number of examples per operation is kept small so the whole run takes a minute or two.
@@ -72,10 +72,6 @@ BUSINESS_RULES: dict[str, dict[str, str]] = {
         "amount": "an amount, for the kinds that move money",
         "currency": "a currency Tollgate has an exchange rate for",
         "non_field_errors": "rules between the fields of a kind",
-    },
-    "GET /api/v1/policies/preview/": {
-        "currency": "a currency Tollgate has an exchange rate for (rates are data)",
-        "non_field_errors": "whether a rule of the policy in force routes it (policies are data)",
     },
     "POST /api/v1/approvals/{id}/approve/": {
         "comment": "whether a comment is required depends on the tier",

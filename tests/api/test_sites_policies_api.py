@@ -1,5 +1,7 @@
 """Sites and the policy matrix over the API: read-only, and only what governs one's own sites."""
 
+import pytest
+
 from approvals.models import ApprovalRequest
 from tests.approvals.conftest import _working_morning, matrix, staffed
 
@@ -85,6 +87,7 @@ def test_who_would_approve_names_the_route_and_the_people(requester_api, site_a1
 
     assert response.status_code == 200, response.content
     body = response.json()
+    assert (body["routable"], body["reason"]) == (True, None)
     assert (body["rule"], body["fast_path"]) == ("Material purchases", False)
     assert [(t["role"], t["people"]) for t in body["tiers"]] == [
         ("site_manager", ["site.manager"]),
@@ -96,3 +99,37 @@ def test_who_would_approve_names_the_route_and_the_people(requester_api, site_a1
         f"{POLICIES}preview/", {"site": site_b1.pk, "kind": "purchase", "amount": "7200"}
     )
     assert outside.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        (
+            {"kind": "price_override", "amount": "800", "customer_class": "wholesale"},
+            "No rule of Enterprise framework v1 routes a price_override of 800.00 EUR; "
+            "ask an administrator to extend the policy.",
+        ),
+        (
+            {"kind": "purchase", "amount": "7200", "currency": "USD"},
+            "There is no exchange rate for USD; an administrator must add one.",
+        ),
+    ],
+    ids=["no-rule-routes-it", "no-exchange-rate"],
+)
+def test_who_would_approve_answers_that_a_request_would_be_refused_and_why(
+    requester_api, site_a1, matrix, query, reason
+):
+    """Whether a request can be routed depends on data: the preview answers the question
+    (200, not routable, the reason the service gives) rather than calling it bad input."""
+    response = requester_api.get(f"{POLICIES}preview/", {"site": site_a1.pk, **query})
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "routable": False,
+        "reason": reason,
+        "version": None,
+        "rule": None,
+        "fast_path": False,
+        "tiers": [],
+    }
+    assert not ApprovalRequest.objects.exists()

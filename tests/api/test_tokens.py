@@ -302,3 +302,16 @@ def test_a_read_only_token_cannot_revoke_or_delete_any_token(api_client_for, req
             assert response.status_code == 403
             assert response.json()["code"] == "token_read_only"
     assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
+
+
+def test_the_schema_states_what_an_action_name_looks_like(anonymous_api, api_client_for, requester):
+    """The service's rule for an action name is in the contract, and the API applies it."""
+    schema = anonymous_api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    items = schema["components"]["schemas"]["TokenCreateRequest"]["properties"]["actions"]["items"]
+    assert items["pattern"] == services.ACTION_NAME.pattern
+
+    client = api_client_for(requester)
+    refused = client.post("/api/v1/tokens/", {"name": "n", "actions": ["À"]}, format="json")
+    assert refused.status_code == 422
+    assert "actions" in refused.json()["errors"]
+    assert ApiToken.objects.filter(user=requester).count() == 1  # the client's own token
