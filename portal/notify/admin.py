@@ -4,17 +4,27 @@ send failed notifications again. Company-wide, so nobody else sees it."""
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from approvals.models import ApprovalRequest, ApprovalStep
+from exceptions.models import ExceptionCase
 from portal.notify import services
-from portal.notify.models import MailState, OutboxMail
+from portal.notify.models import MailState, OutboxMail, Topic
+
+# What each notification told its readers, as its e-mail's subject says it.
+REASONS = {
+    (Topic.STEP, "activated"): "Decision needed",
+    (Topic.STEP, "reminder"): "Reminder",
+    (Topic.STEP, "escalated"): "Escalated",
+    (Topic.CASE, "reminder"): "Case due soon",
+    (Topic.CASE, "escalated"): "Case overdue",
+}
 
 
 @admin.register(OutboxMail)
 class OutboxMailAdmin(admin.ModelAdmin):
     list_display = (
         "id",
-        "topic",
-        "object_id",
-        "reason",
+        "about",
+        "why",
         "state",
         "attempts",
         "next_attempt_at",
@@ -41,6 +51,23 @@ class OutboxMailAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="About")
+    def about(self, item: OutboxMail) -> str:
+        # A superuser's page of at most a hundred rows: one primary-key read each.
+        if item.topic == Topic.STEP:
+            step = ApprovalStep.objects.select_related("request").filter(pk=item.object_id)
+            found = step.first()
+            return f"Tier {found.position} of {found.request.reference}" if found else "(gone)"
+        if item.topic == Topic.REQUEST:
+            return ApprovalRequest(pk=item.object_id).reference
+        return ExceptionCase(pk=item.object_id).reference
+
+    @admin.display(description="Why")
+    def why(self, item: OutboxMail) -> str:
+        if item.topic == Topic.REQUEST:
+            return "Decided"
+        return REASONS.get((item.topic, item.reason), item.reason or "—")
 
     @admin.action(description="Send the selected failed notifications again")
     def send_again(self, request, queryset):

@@ -19,7 +19,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from approvals import notifications, services
-from approvals.models import ApprovalRequest
+from approvals.models import ApprovalRequest, ApprovalStep
 from portal.notify import services as outbox
 from portal.notify import tasks
 from portal.notify.models import MailState, OutboxMail, Topic
@@ -161,7 +161,13 @@ def test_a_failing_mail_server_is_retried_with_backoff_then_failed_visibly_and_s
     client.force_login(admin)
     page = client.get(changelist + "?state=failed")
     assert page.status_code == 200
-    assert "Failed; needs an administrator" in page.content.decode()
+    listed = page.content.decode()
+    assert "Failed; needs an administrator" in listed
+    # Said in words: which tier of which request, and what the mail told its reader.
+    step = ApprovalStep.objects.get(pk=row.object_id)
+    assert f"Tier {step.position} of {step.request.reference}" in listed
+    assert "Decision needed" in listed
+    assert ">activated<" not in listed
 
     mail_server_down.up()
     with django_capture_on_commit_callbacks(execute=True):
