@@ -302,6 +302,9 @@ class _HeldSeal:
     """Stops this process's sealer thread inside its next seal until released; counts seals."""
 
     def __init__(self, monkeypatch):
+        # A seal already under way (woken by the fixtures' commits) would not be held and could
+        # seal what the test writes next: let it finish first.
+        assert sequencer.settle()
         self.entered, self.release = threading.Event(), threading.Event()
         self.seals = 0
         original = sequencer._seal_batch
