@@ -8,6 +8,7 @@ from approvals.models import ApprovalRequest, ApprovalStep
 from exceptions.models import ExceptionCase
 from portal.notify import services
 from portal.notify.models import MailState, OutboxMail, Topic
+from sites.admin_scope import SuperuserOnlyAdmin, is_superuser
 
 # What each notification told its readers, as its e-mail's subject says it.
 REASONS = {
@@ -20,7 +21,7 @@ REASONS = {
 
 
 @admin.register(OutboxMail)
-class OutboxMailAdmin(admin.ModelAdmin):
+class OutboxMailAdmin(SuperuserOnlyAdmin):
     list_display = (
         "id",
         "about",
@@ -37,13 +38,7 @@ class OutboxMailAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in OutboxMail._meta.fields]
     actions = ["send_again"]
 
-    def has_module_permission(self, request) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_active and request.user.is_superuser
-
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request, *args) -> bool:
         return False
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -72,7 +67,7 @@ class OutboxMailAdmin(admin.ModelAdmin):
     @admin.action(description="Send the selected failed notifications again")
     def send_again(self, request, queryset):
         # Actions are offered to those who may change; this one only to superusers, checked here.
-        if not request.user.is_superuser:
+        if not is_superuser(request):
             return
         count = services.outbox_retry(
             item_ids=queryset.filter(state=MailState.FAILED).values_list("pk", flat=True)
