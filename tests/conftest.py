@@ -32,6 +32,16 @@ def _collected_static(tmp_path_factory):
     call_command("collectstatic", interactive=False, verbosity=0)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _sealer_released(django_db_setup, django_db_blocker):
+    yield
+    # The ledger's sealer thread holds a connection of its own for a while after its last seal;
+    # it must let go before the test database is dropped.
+    from portal.audit import sequencer
+
+    sequencer.settle()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Hashing strength is not what these tests are about; PBKDF2 would dominate their run time.

@@ -36,6 +36,9 @@ def seal_all() -> int:
     from portal.audit import sequencer
     from portal.audit.models import AuditEvent
 
+    # The sealer thread, woken by the fixtures' commits, could otherwise seal whatever the test
+    # writes next after this returns: let it finish first.
+    sequencer.settle()
     total = 0
     for _ in range(200):
         total += sequencer.seal()
