@@ -47,13 +47,24 @@ class OutboxMailAdmin(SuperuserOnlyAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_changelist_instance(self, request):
+        # The tiers a page of notifications is about, read in one query rather than one a row.
+        changelist = super().get_changelist_instance(request)
+        rows = changelist.result_list
+        step_ids = [item.object_id for item in rows if item.topic == Topic.STEP]
+        steps = ApprovalStep.objects.filter(pk__in=step_ids).select_related("request")
+        tiers = {step.pk: _tier(step) for step in steps}
+        for item in rows:
+            item.tier_label = tiers.get(item.object_id, "(gone)")
+        return changelist
+
     @admin.display(description="About")
     def about(self, item: OutboxMail) -> str:
-        # A superuser's page of at most a hundred rows: one primary-key read each.
         if item.topic == Topic.STEP:
-            step = ApprovalStep.objects.select_related("request").filter(pk=item.object_id)
-            found = step.first()
-            return f"Tier {found.position} of {found.request.reference}" if found else "(gone)"
+            if not hasattr(item, "tier_label"):  # a row shown outside the list
+                found = ApprovalStep.objects.select_related("request").filter(pk=item.object_id)
+                item.tier_label = _tier(found.first())
+            return item.tier_label
         if item.topic == Topic.REQUEST:
             return ApprovalRequest(pk=item.object_id).reference
         return ExceptionCase(pk=item.object_id).reference
@@ -74,3 +85,7 @@ class OutboxMailAdmin(SuperuserOnlyAdmin):
         )
         what = ngettext("notification", "notifications", count)
         self.message_user(request, f"{count} {what} will be sent again.", messages.INFO)
+
+
+def _tier(step: ApprovalStep | None) -> str:
+    return f"Tier {step.position} of {step.request.reference}" if step else "(gone)"

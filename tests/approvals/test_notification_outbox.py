@@ -13,7 +13,7 @@ import pytest
 from celery.app.task import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -256,6 +256,10 @@ def test_an_unknown_topic_is_refused_and_nothing_is_written(db):
     assert not OutboxMail.objects.exists()
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite has no row locks: a second writer waits for the whole database instead",
+)
 @pytest.mark.django_db(transaction=True)
 def test_a_row_another_worker_is_sending_is_skipped_not_sent_twice():
     (item_id,) = outbox.outbox_add(Topic.REQUEST, [10**9])  # no such request: nobody to mail
@@ -323,3 +327,28 @@ def test_a_worker_stopped_between_the_mail_server_and_the_commit_sends_again(
     assert [m.to for m in mailoutbox] == [[requester.email], [requester.email]]
     row.refresh_from_db()
     assert (row.state, row.attempts) == (MailState.SENT, 1)
+
+
+def test_the_outbox_admin_reads_a_pages_tiers_in_one_query(matrix, requester, site_a1, client):
+    from django.test.utils import CaptureQueriesContext
+
+    changelist = reverse("admin:notify_outboxmail_changelist")
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    def queries_and_page():
+        with CaptureQueriesContext(connection) as queries:
+            page = client.get(changelist)
+        assert page.status_code == 200
+        return len(queries), page.content.decode()
+
+    raise_request(requester, site_a1, amount="1000", title="First")
+    one, _ = queries_and_page()
+    for n in range(4):
+        raise_request(requester, site_a1, amount="1000", title=f"Order {n}")
+    five, listed = queries_and_page()
+
+    mailed = OutboxMail.objects.filter(topic=Topic.STEP).values_list("object_id", flat=True)
+    assert len(mailed) == 5
+    for step in ApprovalStep.objects.filter(pk__in=mailed).select_related("request"):
+        assert f"Tier {step.position} of {step.request.reference}" in listed
+    assert five == one
