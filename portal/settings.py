@@ -421,6 +421,10 @@ APPROVAL_MAX_CHAIN = env_int("APPROVAL_MAX_CHAIN", 5, minimum=1)
 RISK_HISTORY_DAYS = env_int("RISK_HISTORY_DAYS", 365, minimum=1)
 RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
 RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
+# Decision support: similar requests and a recommendation on the request page, suggested
+# resolution codes on the case page (shown only at or above this confidence, in percent).
+DECISION_ADVICE = env_bool("DECISION_ADVICE", True)
+RESOLUTION_ADVICE_MIN_CONFIDENCE = env_int("RESOLUTION_ADVICE_MIN_CONFIDENCE", 40, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
 # With DEBUG off the base URL must be https (portal.checks) unless it names this machine or
