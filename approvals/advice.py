@@ -19,7 +19,16 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q
+from django.db.models import (
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+)
 from django.utils import timezone
 
 from approvals import selectors
@@ -182,11 +191,20 @@ def similar_requests(approval: ApprovalRequest, viewer, *, at=None) -> Similar:
 
 
 def _last_decisions(requests, limit: int = 3) -> list[Earlier]:
-    votes = (
-        Decision.objects.filter(request__in=requests.values("pk"))
-        .exclude(outcome=Outcome.AUTO_APPROVE)
+    """The last vote by a person on each of the `limit` most recently decided requests (one
+    query: the requests and their last votes are picked inside it)."""
+    votes = Decision.objects.exclude(outcome=Outcome.AUTO_APPROVE).filter(actor__isnull=False)
+    last_vote = votes.filter(request=OuterRef("pk")).order_by("-at", "-pk").values("pk")[:1]
+    latest = (
+        requests.annotate(last_vote=Subquery(last_vote))
+        .filter(last_vote__isnull=False)
+        .order_by("-decided_at", "-pk")
+        .values("last_vote")[:limit]
+    )
+    chosen = (
+        Decision.objects.filter(pk__in=latest)
         .select_related("request", "actor", "on_behalf_of")
-        .order_by("-at", "-pk")[:limit]
+        .order_by("-request__decided_at", "-request_id")
     )
     return [
         Earlier(
@@ -198,7 +216,7 @@ def _last_decisions(requests, limit: int = 3) -> list[Earlier]:
             comment=vote.comment,
             at=vote.at,
         )
-        for vote in votes
+        for vote in chosen
     ]
 
 

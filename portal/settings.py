@@ -396,6 +396,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30,
         "options": {"expires": 30},
     },
+    # Suggested resolutions learn from the day's resolved cases; a model is only ever added.
+    "exceptions-train-resolution-models": {
+        "task": "exceptions.train_resolution_models",
+        "schedule": crontab(hour=env_int("RESOLUTION_TRAIN_HOUR_UTC", 2, minimum=0), minute=30),
+        "options": {"expires": 3600},
+    },
     # Inbound deliveries whose processing task was lost (broker down, worker killed).
     "webhooks-process-stranded": {
         "task": "webhooks.process_stranded",
