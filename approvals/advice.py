@@ -19,16 +19,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import (
-    Count,
-    DurationField,
-    ExpressionWrapper,
-    F,
-    Max,
-    OuterRef,
-    Q,
-    Subquery,
-)
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.utils import timezone
 
 from approvals import selectors
@@ -40,7 +31,8 @@ ROUTINE, LOOK_CLOSER, UNUSUAL = "routine", "look_closer", "unusual"
 LABELS = {ROUTINE: "Routine", LOOK_CLOSER: "Look closer", UNUSUAL: "Unusual"}
 # Flags that say the request itself is out of the ordinary; the others ask for a second look.
 SERIOUS_FLAGS = {"amount_outlier", "threshold_split", "price_below_history"}
-HISTORY_DAYS = 180
+# As the request page's trend for the site: the last ninety days.
+HISTORY_DAYS = 90
 # Below this many decided requests a comparison says little, and the next wider one is tried.
 ENOUGH = 5
 ROUTINE_RATE = Decimal("0.9")
@@ -192,19 +184,18 @@ def similar_requests(approval: ApprovalRequest, viewer, *, at=None) -> Similar:
 
 def _last_decisions(requests, limit: int = 3) -> list[Earlier]:
     """The last vote by a person on each of the `limit` most recently decided requests (one
-    query: the requests and their last votes are picked inside it)."""
-    votes = Decision.objects.exclude(outcome=Outcome.AUTO_APPROVE).filter(actor__isnull=False)
-    last_vote = votes.filter(request=OuterRef("pk")).order_by("-at", "-pk").values("pk")[:1]
-    latest = (
-        requests.annotate(last_vote=Subquery(last_vote))
-        .filter(last_vote__isnull=False)
-        .order_by("-decided_at", "-pk")
-        .values("last_vote")[:limit]
-    )
-    chosen = (
-        Decision.objects.filter(pk__in=latest)
+    query: those requests are picked inside it, and their votes, a handful, sorted here)."""
+    latest = requests.order_by("-decided_at", "-pk").values("pk")[:limit]
+    votes = (
+        Decision.objects.filter(request__in=latest, actor__isnull=False)
+        .exclude(outcome=Outcome.AUTO_APPROVE)
         .select_related("request", "actor", "on_behalf_of")
-        .order_by("-request__decided_at", "-request_id")
+    )
+    last = {}
+    for vote in sorted(votes, key=lambda v: (v.at, v.pk)):
+        last[vote.request_id] = vote
+    ordered = sorted(
+        last.values(), key=lambda v: (v.request.decided_at, v.request_id), reverse=True
     )
     return [
         Earlier(
@@ -216,7 +207,7 @@ def _last_decisions(requests, limit: int = 3) -> list[Earlier]:
             comment=vote.comment,
             at=vote.at,
         )
-        for vote in chosen
+        for vote in ordered
     ]
 
 
