@@ -26,6 +26,8 @@ from exceptions.rules import resolution_codes
 WORD_PATTERN = r"(?u)\b\w\w+\b"
 _TOKENS = re.compile(WORD_PATTERN)
 MIN_CASES = 8
+# The most recent resolved cases of a kind are enough to learn from, and bound the nightly job.
+MAX_CASES = 5000
 HELD_OUT = 0.25
 SEED = 20261207
 
@@ -76,8 +78,8 @@ def train(kind: str) -> Trained:
     cases = list(
         ExceptionCase.objects.filter(kind=kind, state=CaseState.RESOLVED)
         .exclude(resolution_code="")
-        .order_by("pk")
-        .only("title", "evidence", "resolution_code", "resolution_note")
+        .order_by("-pk")
+        .only("title", "evidence", "resolution_code", "resolution_note")[:MAX_CASES]
     )
     codes = Counter(case.resolution_code for case in cases)
     if len(cases) < MIN_CASES:
