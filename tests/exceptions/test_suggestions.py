@@ -131,7 +131,8 @@ def test_the_case_page_shows_suggestions_with_their_accuracy(
 
     assert 'id="suggestions"' in page
     assert "New date agreed with the carrier and the customer" in page
-    assert "right on 100 % of 8 past cases held out of its training" in page
+    assert "Tried on 8 past cases kept aside from its learning" in page
+    assert "the suggestion was right on 100 % of them" in page
     settings.DECISION_ADVICE = False
     assert 'id="suggestions"' not in client.get(url).text
 
