@@ -8,10 +8,18 @@ routine amounts go through on the fast path, and the last days leave work waitin
 routine enough for the regional manager's bulk page (Rotterdam's site manager is on leave this
 week and has handed her approvals to the regional manager).
 
-Each requester raises at most one request of a kind at a site every four days and spreads them
-over several counterparties, so the risk signals flag only what their data says: a purchase
-asked for on a Saturday evening, two purchases that together cross a threshold, and the
-amounts that really are unusual.
+Each requester raises at most one request of a kind at a site every four days (purchases, the
+daily business, every other weekday) and spreads them over several counterparties, so the risk
+signals flag only what their data says: a purchase asked for on a Saturday evening, two
+purchases that together cross a threshold, and the amounts that really are unusual.
+
+Purchases come in three bands: small ones through on the fast path, routine replenishment
+between the fast-path limit and the material threshold, which the site managers approve but
+for the rare one, and a few material ones. Two small ones never add up to the fast-path limit
+and two routine ones never to the material threshold, so a purchase every other weekday is
+never taken for threshold splitting. Over ninety days that gives the "Routine purchases" rule
+well over fifty decisions by people, nearly all approvals: the evidence on which the policy
+insight page proposes to widen its fast path.
 """
 
 import random
@@ -66,12 +74,19 @@ PRODUCTS = [
 ]
 # kind -> (fast-path share, routine amount range, reviewed amount range), in EUR
 AMOUNTS = {
-    "purchase": (0.7, (180, 950), (1200, 9000)),
     "transfer": (0.75, (300, 1900), (2100, 6500)),
     "write_off": (0.7, (60, 240), (260, 720)),
     "return_authorization": (0.75, (40, 480), (520, 1600)),
 }
 KIND_OFFSET = {"purchase": 0, "transfer": 1, "write_off": 2, "return_authorization": 3}
+# Purchases: (share, amount range in EUR) for the fast path, routine replenishment and material
+# orders; a routine purchase is rejected once in ROUTINE_REJECT_EVERY.
+PURCHASE_BANDS = {
+    "fast": (0.2, (180, 480)),
+    "routine": (0.7, (1050, 2450)),
+    "material": (0.1, (5200, 9000)),
+}
+ROUTINE_REJECT_EVERY = 60
 REJECT_SHARE = 0.12
 # Rotterdam's site manager is on leave for the last LEAVE_DAYS days; what Rotterdam asked for
 # meanwhile waits for the regional manager, who stands in. By weekday of the leave, oldest first;
@@ -133,6 +148,7 @@ class _History:
         self.now = now
         self.counts = counts
         self.rng = random.Random(RANDOM_SEED)  # noqa: S311 - repeatable demo data
+        self.routine_decided = 0
         users = get_user_model().objects.in_bulk(field_name="username")
         self.user = users
         self.sites = {site.code: site for site in Site.objects.filter(code__in=PEOPLE)}
@@ -144,8 +160,10 @@ class _History:
         for index, day in enumerate(days):
             for code in PEOPLE:
                 for kind, offset in KIND_OFFSET.items():
-                    # One request of a kind per requester and site every fourth weekday.
-                    if (index + offset + list(PEOPLE).index(code)) % 4 == 0:
+                    # One request of a kind per requester and site every fourth weekday, and a
+                    # purchase every other weekday.
+                    every = 2 if kind == "purchase" else 4
+                    if (index + offset + list(PEOPLE).index(code)) % every == 0:
                         self._one(code, kind, day, age_days=(self.now - day).days)
             if index % 3 == 1:
                 self._price_override(days[index], index)
@@ -155,19 +173,37 @@ class _History:
         self._rotterdam_on_leave()
 
     def _one(self, code: str, kind: str, day: datetime, *, age_days: int) -> None:
-        fast_share, routine, reviewed = AMOUNTS[kind]
-        fast = self.rng.random() < fast_share
         recent = age_days <= 3
         if code == "RTM" and age_days <= LEAVE_DAYS:
             return  # Rotterdam's days of leave are laid out by _rotterdam_routine
-        low, high = routine if fast else reviewed
+        band, (low, high) = self._band(kind)
         amount = D(self.rng.randint(low, high)) + D(self.rng.randint(0, 99)) / 100
         at = office_moment(day, self.rng)
         request = self._raise(code, kind, amount, at)
         if request is not None and not recent:
-            self._decide(request, at)
+            reject = None
+            if kind == "purchase" and band != "material":
+                # Small and routine purchases are approved (a small one reaches a person only
+                # when flagged), but for the rare routine one.
+                self.routine_decided += band == "routine"
+                reject = band == "routine" and (
+                    self.routine_decided % ROUTINE_REJECT_EVERY == ROUTINE_REJECT_EVERY // 2
+                )
+            self._decide(request, at, reject=reject)
             if kind == "transfer":
                 self._validated_in_odoo(request)
+
+    def _band(self, kind: str) -> tuple[str, tuple[int, int]]:
+        """Which band a new request falls in, and its amount range."""
+        draw = self.rng.random()
+        if kind == "purchase":
+            for band, (share, amounts) in PURCHASE_BANDS.items():
+                if draw < share:
+                    return band, amounts
+                draw -= share
+            return band, amounts
+        fast_share, routine, reviewed = AMOUNTS[kind]
+        return ("fast", routine) if draw < fast_share else ("reviewed", reviewed)
 
     def _validated_in_odoo(self, transfer: ApprovalRequest) -> None:
         """An approved transfer is picked and validated by the warehouse a few hours later."""
@@ -291,10 +327,14 @@ class _History:
 
     # -- deciding -------------------------------------------------------------------------
 
-    def _decide(self, request: ApprovalRequest, asked: datetime) -> None:
-        """The tiers are decided one after another, a few working hours apart."""
+    def _decide(
+        self, request: ApprovalRequest, asked: datetime, *, reject: bool | None = None
+    ) -> None:
+        """The tiers are decided one after another, a few working hours apart; `reject` None
+        leaves the outcome to chance (REJECT_SHARE)."""
         at = asked
-        reject = self.rng.random() < REJECT_SHARE
+        chance = self.rng.random() < REJECT_SHARE
+        reject = chance if reject is None else reject
         for _ in range(4):
             request.refresh_from_db()
             if request.state != RequestState.IN_REVIEW:

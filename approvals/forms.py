@@ -7,6 +7,8 @@ from django import forms
 from django.utils.choices import BaseChoiceIterator
 from django.utils.safestring import mark_safe
 
+from approvals.advice import LABELS as ADVICE_LABELS
+
 # A hand-over from the request page covers an absence; a longer one is set up under "My
 # delegations". The bound also keeps the day after `until` (where the delegation ends) a date.
 DELEGATE_MAX_DAYS = 366
@@ -16,14 +18,31 @@ DELEGATE_MAX_DAYS = 366
 STALE_STEP = "The tier on this page is not valid any more; reload the page and decide again."
 
 
+STRANGE_ADVICE = (
+    "The recommendation sent with this decision is not one Tollgate gives; reload the page and "
+    "decide again."
+)
+
+
 def _step_errors_shown(form: forms.Form) -> None:
-    """Move an error of the hidden `step` field to the form, where the page shows it."""
+    """Move an error of the hidden `step` or `advice` field to the form, where the page shows
+    it."""
     if form.errors.pop("step", None):
         form.add_error(None, STALE_STEP)
+    if form.errors.pop("advice", None):
+        form.add_error(None, STRANGE_ADVICE)
+
+
+def _advice_field() -> forms.ChoiceField:
+    """The recommendation the page showed beside the form, recorded with the decision."""
+    return forms.ChoiceField(
+        choices=[("", ""), *ADVICE_LABELS.items()], required=False, widget=forms.HiddenInput
+    )
 
 
 class ApproveForm(forms.Form):
     step = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    advice = _advice_field()
     comment = forms.CharField(
         required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
     )
@@ -50,6 +69,7 @@ class ApproveForm(forms.Form):
 
 class RejectForm(forms.Form):
     step = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    advice = _advice_field()
     reason = forms.CharField(
         label="Reason (required)", max_length=4000, widget=forms.Textarea(attrs={"rows": 3})
     )

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from approvals import policies, preferences, routing, services
+from approvals import insight, policies, preferences, routing, services
 from approvals.lint import lint
 from approvals.manage_forms import (
     DelegationForm,
@@ -205,6 +205,29 @@ def policies_page(request):
     _administrator(request.user)
     return render(
         request, "manage/policies.html", {"policies": list(policies_visible_to(request.user))}
+    )
+
+
+@login_required
+def policy_insight(request):
+    """How people decided under each rule at the administrator's sites, and which rules could
+    take a fast path; publishing stays on the policy's own pages."""
+    _administrator(request.user)
+    wanted = request.GET.get("days", "")
+    days = int(wanted) if wanted.isascii() and wanted.isdigit() else insight.DEFAULT_DAYS
+    if days not in insight.PERIODS:
+        days = insight.DEFAULT_DAYS
+    return render(
+        request,
+        "manage/policy_insight.html",
+        {
+            "insight": insight.for_administrator(request.user, days=days),
+            "periods": insight.PERIODS,
+            "minutes_per_decision": insight.MINUTES_PER_DECISION,
+            "candidate_min": insight.CANDIDATE_MIN,
+            "candidate_percent": int(insight.CANDIDATE_SHARE * 100),
+            "base_currency": settings.TOLLGATE_BASE_CURRENCY,
+        },
     )
 
 

@@ -20,6 +20,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from approvals import kinds, notifications, policies, risk, routing, selectors, sla, uploads
+from approvals.advice import LABELS as advice_labels
 from approvals.authority import Authority
 from approvals.errors import Conflict
 from approvals.models import (
@@ -386,10 +387,11 @@ def request_approve(
     step_id: int | None = None,
     comment: str = "",
     authority: Authority | None = None,
+    advice: str = "",
 ) -> Decision:
     """`actor` approves one tier (for themselves or for whom they stand in); locks the request,
     and the audit ledger only for the appends at the end. Pass the `authority` already built
-    for this web request, if there is one."""
+    for this web request, if there is one, and the `advice` label the approver was shown."""
     refuse_overlong(COMMENT_MAX, comment=comment)
     # Read before the transaction: who may decide does not need the request's lock.
     authority = _authority_of(actor, authority)
@@ -399,7 +401,7 @@ def request_approve(
         if step.comment_required and not comment.strip():
             raise ValidationError({"comment": "This tier needs a comment with the approval."})
         decision = _record_vote(request, option, actor, Outcome.APPROVE, comment)
-        _audit_decision(request, actor, decision)
+        _audit_decision(request, actor, decision, advice)
         if step.decisions.filter(outcome=Outcome.APPROVE).count() >= step.quorum:
             _complete_step(step, StepState.APPROVED)
             _advance(request, actor, decision)  # saves the request, its decision time with it
@@ -415,6 +417,7 @@ def request_reject(
     step_id: int | None = None,
     reason: str,
     authority: Authority | None = None,
+    advice: str = "",
 ) -> Decision:
     """`actor` rejects the request at one tier; a reason is required. Locks the request, and
     the audit ledger only for the appends at the end."""
@@ -425,7 +428,7 @@ def request_reject(
     with transaction.atomic(), appended_at_end():
         request, option = _decidable(actor, request_id, step_id, authority)
         decision = _record_vote(request, option, actor, Outcome.REJECT, reason)
-        _audit_decision(request, actor, decision)
+        _audit_decision(request, actor, decision, advice)
         _complete_step(option.step, StepState.REJECTED)
         _close_open_steps(request)
         request.reject()
@@ -1282,7 +1285,10 @@ def _audit_transition(request, actor, action: str, previous: str, *, decision=No
     )
 
 
-def _audit_decision(request, actor, decision: Decision) -> None:
+def _audit_decision(request, actor, decision: Decision, advice: str = "") -> None:
+    # The recommendation on the decider's screen, so the ledger shows whether it was followed.
+    if advice and advice not in advice_labels:
+        raise ValidationError({"advice": "Unknown recommendation; nothing was changed."})
     audit_record(
         action=f"decision.{decision.outcome}",
         actor=actor,
@@ -1292,4 +1298,5 @@ def _audit_decision(request, actor, decision: Decision) -> None:
         policy_version=request.policy_version,
         after={"tier": decision.step.position if decision.step else None},
         comment=decision.comment,
+        context={"advice_shown": advice} if advice else None,
     )

@@ -25,7 +25,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from django_htmx.http import HttpResponseClientRedirect
 
-from approvals import context, email_links, policies, presenters, selectors, services
+from approvals import advice, context, email_links, policies, presenters, selectors, services
 from approvals.authority import Authority, audience_among, authority_for, votes_of
 from approvals.errors import Conflict
 from approvals.forms import (
@@ -108,6 +108,8 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         others = {user.pk, approval.requester_id}
         colleagues = [p for p in at_site.people(approval.site_id) if p.pk not in others]
     retry = policies.may_retry_apply(user, approval)
+    shown = advice.for_request(approval, deciding)
+    initial = {**_step(option), "advice": shown.recommendation.label if shown else ""}
     audits_anywhere = site_policies.granted(deciding.grants, site_policies.Capability.AUDIT)
     return {
         "now": timezone.now(),
@@ -120,8 +122,9 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         if retry
         else "Only an administrator of the site may retry, and only after a failed Odoo update.",
         "approve_form": forms.get("approve_form")
-        or ApproveForm(comment_required=comment_required, initial=_step(option)),
-        "reject_form": forms.get("reject_form") or RejectForm(initial=_step(option)),
+        or ApproveForm(comment_required=comment_required, initial=initial),
+        "reject_form": forms.get("reject_form") or RejectForm(initial=initial),
+        "advice": shown,
         "withdraw_form": forms.get("withdraw_form") or WithdrawForm(),
         "delegate_form": forms.get("delegate_form")
         or _delegate_form(approval, user, colleagues=colleagues)
@@ -305,6 +308,7 @@ def approve(request, request_id: int):
             request_id=approval.pk,
             step_id=form.cleaned_data["step"],
             comment=form.cleaned_data["comment"],
+            advice=form.cleaned_data["advice"],
         )
     except STALE as error:
         return _stale(request, approval.pk, error)
@@ -330,6 +334,7 @@ def reject(request, request_id: int):
             request_id=approval.pk,
             step_id=form.cleaned_data["step"],
             reason=form.cleaned_data["reason"],
+            advice=form.cleaned_data["advice"],
         )
     except STALE as error:
         return _stale(request, approval.pk, error)

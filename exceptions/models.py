@@ -280,3 +280,29 @@ class ResolutionCode(models.Model):
     def __str__(self) -> str:
         state = "" if self.active else " (withdrawn)"
         return f"{self.get_kind_display()}: {self.code}{state}"
+
+
+class ResolutionModel(models.Model):
+    """A text classifier for one kind of case, trained on past resolved cases, kept as plain
+    numbers (vocabulary, idf weights, coefficients) rather than pickled code, so that loading
+    it can never run anything. The newest row of a kind is the one in use."""
+
+    kind = models.CharField(max_length=32, choices=CaseKind.choices)
+    trained_at = models.DateTimeField(default=timezone.now)
+    classes = models.JSONField(help_text="The resolution codes, in the coefficients' order.")
+    vocabulary = models.JSONField(help_text="Term -> column.")
+    idf = models.JSONField()
+    coefficients = models.JSONField(help_text="One row per class (one in all for two classes).")
+    intercepts = models.JSONField()
+    accuracy = models.DecimalField(
+        max_digits=5, decimal_places=4, help_text="Share right on cases held out of training."
+    )
+    trained_on = models.PositiveIntegerField()
+    tested_on = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["kind", "-trained_at", "-id"]
+        indexes = [models.Index(fields=["kind", "-trained_at"], name="resolution_model_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} suggestions of {self.trained_at:%Y-%m-%d %H:%M}"

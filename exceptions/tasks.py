@@ -2,13 +2,22 @@
 
 from celery import shared_task
 
-from exceptions import notifications, services
+from exceptions import notifications, services, suggestions
 
 
 @shared_task(name="exceptions.sla_sweep")
 def sla_sweep() -> dict:
     """Remind and escalate open cases by their due time; safe to run in several places at once."""
     return vars(services.case_sla_sweep())
+
+
+@shared_task(name="exceptions.train_resolution_models")
+def train_resolution_models() -> dict:
+    """Learn each kind's suggested resolutions again from the cases resolved so far."""
+    return {
+        trained.kind: trained.reason or f"{trained.model.accuracy:.0%}"
+        for trained in suggestions.train_all()
+    }
 
 
 @shared_task(

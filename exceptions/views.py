@@ -27,7 +27,7 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from approvals.errors import Conflict
 from approvals.models import HeldAt
 from approvals.selectors import role_holders
-from exceptions import evidence, policies, selectors, services
+from exceptions import customer_impact, evidence, policies, selectors, services, suggestions
 from exceptions.forms import (
     AssignForm,
     BulkAssignForm,
@@ -312,6 +312,10 @@ def _page(request, case: ExceptionCase, *, status=200, **forms):
             "read_only": is_open and all(actions[a] for a in ("assign", "resolve", "dismiss")),
             "assign_form": forms.get("assign_form") or AssignForm(people=people),
             "resolve_form": forms.get("resolve_form") or ResolveForm(kind=case.kind),
+            "suggested": suggestions.suggest(case) if is_open and settings.DECISION_ADVICE else [],
+            "customer_summary": customer_impact.delay_summary(case, request.user)
+            if settings.DECISION_ADVICE
+            else None,
             "dismiss_form": forms.get("dismiss_form") or ReasonForm(auto_id="dismiss_%s"),
             "reopen_form": forms.get("reopen_form") or ReasonForm(auto_id="reopen_%s"),
             "timeline": timeline,

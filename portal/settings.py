@@ -396,6 +396,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 30,
         "options": {"expires": 30},
     },
+    # Suggested resolutions learn from the day's resolved cases; a model is only ever added.
+    "exceptions-train-resolution-models": {
+        "task": "exceptions.train_resolution_models",
+        "schedule": crontab(hour=env_int("RESOLUTION_TRAIN_HOUR_UTC", 2, minimum=0), minute=30),
+        "options": {"expires": 3600},
+    },
     # Inbound deliveries whose processing task was lost (broker down, worker killed).
     "webhooks-process-stranded": {
         "task": "webhooks.process_stranded",
@@ -421,6 +427,10 @@ APPROVAL_MAX_CHAIN = env_int("APPROVAL_MAX_CHAIN", 5, minimum=1)
 RISK_HISTORY_DAYS = env_int("RISK_HISTORY_DAYS", 365, minimum=1)
 RISK_HISTORY_MIN = env_int("RISK_HISTORY_MIN", 5, minimum=3)
 RISK_SPLIT_WINDOW_HOURS = env_int("RISK_SPLIT_WINDOW_HOURS", 72, minimum=1)
+# Decision support: similar requests and a recommendation on the request page, suggested
+# resolution codes on the case page (shown only at or above this confidence, in percent).
+DECISION_ADVICE = env_bool("DECISION_ADVICE", True)
+RESOLUTION_ADVICE_MIN_CONFIDENCE = env_int("RESOLUTION_ADVICE_MIN_CONFIDENCE", 40, minimum=1)
 # Links in notification e-mails point here.
 TOLLGATE_BASE_URL = env_url("TOLLGATE_BASE_URL", "http://127.0.0.1:8000", schemes={"http", "https"})
 # With DEBUG off the base URL must be https (portal.checks) unless it names this machine or

@@ -537,6 +537,10 @@ HTML_CASES: dict[str, Case] = {
         _static("manage:policy_preview"),
         {"get": lambda v, w, o: 200 if administers(v) else 404},
     ),
+    "manage:policy_insight": html(
+        _static("manage:policy_insight"),
+        {"get": lambda v, w, o: 200 if administers(v) else 404},
+    ),
     "manage:policy": html(
         _pk("manage:policy", "policy_id"),
         {"get": lambda v, w, obj: 200 if administers(v) and policy_visible(v, obj) else 404},
@@ -920,6 +924,7 @@ LISTINGS = (
     ("get", "/manage/delegations/", {}),
     ("get", "/manage/policies/", {}),
     ("get", "/manage/policies/preview/", {}),
+    ("get", "/manage/policies/insight/?days=365", {}),
     ("get", "/audit/", {}),
     ("get", "/audit/?q=crates", {}),
     ("get", "/audit/?q=AR-", {}),

@@ -13,6 +13,7 @@ from django.utils import timezone
 from approvals import demo as approvals_demo
 from approvals import demo_history, notifications
 from exceptions import demo as exceptions_demo
+from exceptions import suggestions
 from portal.integrations.odoo import demo as odoo_demo
 from portal.webhooks import demo as webhooks_demo
 from sites import demo, services
@@ -58,6 +59,9 @@ class Command(BaseCommand):
                 requests = demo_history.seed()
                 cases = exceptions_demo.seed_history()
                 odoo_demo.seed_history()
+            if cases:
+                # The resolution suggestions learn from those cases, as the nightly job would.
+                suggestions.train_all()
             if requests.raised or cases:
                 self.stdout.write(
                     f"Ninety days of history: {requests.raised} requests "
