@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "portal.webhooks",
     "portal.inbox",
     "portal.integrations.odoo",
+    "portal.integrations.mail",
     "portal.api",
     "portal.notify",
 ]
@@ -408,7 +409,16 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 300,
         "options": {"expires": 300},
     },
+    # Reads the shared mailboxes; an overlapping run stores nothing twice.
+    "mail-poll": {
+        "task": "mail.poll",
+        "schedule": env_int("MAIL_POLL_SECONDS", 60, minimum=10),
+        "options": {"expires": env_int("MAIL_POLL_SECONDS", 60, minimum=10)},
+    },
 }
+# A mail above this size (the whole message, attachments included) is refused, with the refusal
+# kept where an administrator sees it.
+MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
 # Seals whatever the writers left unsealed; an overlapping run finds the lock taken and stops.
 # Only where events arrive unsealed: SQLite and AUDIT_SEAL_INLINE seal as they write.
 if _database["ENGINE"].endswith("postgresql") and not AUDIT_SEAL_INLINE:

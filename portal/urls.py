@@ -41,6 +41,7 @@ urlpatterns = [
     path("audit/", include("portal.audit.urls")),
     path("approvals/", include("approvals.urls")),
     path("exceptions/", include("exceptions.urls")),
+    path("mail/", include("portal.integrations.mail.urls")),
     path("dashboards/", include("portal.inbox.dashboard_urls")),
     path("manage/", include("approvals.manage_urls")),
     path("metrics", metrics_view, name="metrics"),

@@ -8,8 +8,10 @@ race between two copies, so the loser answers "duplicate" instead of storing twi
 import functools
 import json
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -26,6 +28,7 @@ from portal.audit.services import (
     audit_record,
     insert_with_event,
 )
+from portal.core.formatting import money
 from portal.webhooks import handoff, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Region, Site
@@ -371,56 +374,73 @@ def _finish(delivery: InboundDelivery, status: str, *, case=None, error: str = "
 
 
 def _handle(delivery: InboundDelivery, payload: dict) -> ExceptionCase | None:
-    kind = (delivery.source.name, payload.get("type"))
-    if kind == ("carrier", "shipment.delayed"):
-        return _shipment_delay(delivery, payload)
-    if kind == ("carrier", "delivery.failed"):
-        return _delivery_failed(delivery, payload)
-    if kind == ("supplier", "asn"):
-        return _asn_conflict(delivery, payload)
-    return None
+    return event_case(
+        source=delivery.source.name,
+        payload=payload,
+        site=delivery.site,
+        origin=_origin(delivery),
+        earlier=functools.partial(deliveries_closed_with, delivery=delivery),
+    )
 
 
-def _shipment_delay(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
+Earlier = Callable[[str], Iterable[tuple[dict, ExceptionCase]]]
+
+
+def event_case(
+    *, source: str, payload: dict, site, origin: dict, earlier: Earlier
+) -> ExceptionCase | None:
+    """The case one carrier or supplier event opens or joins, however it arrived: the one path
+    from a signed webhook or a mail to a case (dedupe, closed cases, never writing to Odoo).
+
+    `payload` is in the webhook's shape, already valid; `origin` is what the case's evidence
+    says of where it came from; `earlier(dedupe_key)` yields (payload, case) for the sender's
+    earlier events whose case is closed, so that an event sent again joins its closed case.
+    None when the event needs no case.
+    """
+    handler = _HANDLERS.get((source, payload.get("type")))
+    return handler(payload, site, origin, earlier) if handler else None
+
+
+def _shipment_delay(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase:
     # How late is unknown without the planned date, which only Odoo holds: the sync's own case
     # for the picking grades that.
     key = picking_delay_key(payload["picking_ref"])
-    closed = _closed_case_of_same_event(delivery, payload, key)
+    closed = _closed_case_of_same_event(payload, key, earlier)
     if closed is not None:
         return closed
     case, _ = case_raise(
         kind=CaseKind.SHIPMENT_DELAY,
-        site=delivery.site,
+        site=site,
         severity="medium",
         title=titles.shipment_delayed(picking=payload["picking_ref"], status=payload["status"]),
         source="webhook",
         # The picking's name, as the Odoo sync keys its late pickings: either joins the other.
         dedupe_key=key,
         payload=payload,
-        evidence=_carrier_evidence(delivery, payload) | {"new_eta": payload.get("new_eta")},
+        evidence=_carrier_evidence(origin, payload) | {"new_eta": payload.get("new_eta")},
     )
     return case
 
 
-def _delivery_failed(delivery: InboundDelivery, payload: dict) -> ExceptionCase:
+def _delivery_failed(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase:
     key = f"carrier:stock.picking:{payload['picking_ref']}:delivery_failed"
-    closed = _closed_case_of_same_event(delivery, payload, key)
+    closed = _closed_case_of_same_event(payload, key, earlier)
     if closed is not None:
         return closed
     case, _ = case_raise(
         kind=CaseKind.DELIVERY_FAILED,
-        site=delivery.site,
+        site=site,
         severity="high",
         title=titles.delivery_failed(picking=payload["picking_ref"], status=payload["status"]),
         source="webhook",
         dedupe_key=key,
         payload=payload,
-        evidence=_carrier_evidence(delivery, payload),
+        evidence=_carrier_evidence(origin, payload),
     )
     return case
 
 
-def _asn_conflict(delivery: InboundDelivery, payload: dict) -> ExceptionCase | None:
+def _asn_conflict(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase | None:
     differing = [
         {
             "product": line["product"],
@@ -434,27 +454,52 @@ def _asn_conflict(delivery: InboundDelivery, payload: dict) -> ExceptionCase | N
         return None
     case, _ = case_raise(
         kind=CaseKind.ASN_CONFLICT,
-        site=delivery.site,
+        site=site,
         severity="medium",
         title=titles.asn_conflict(order=payload["order_ref"], lines=len(differing)),
         source="webhook",
         dedupe_key=f"supplier:{payload['order_ref']}:asn_conflict",
         payload=payload,
-        evidence={"order_ref": payload["order_ref"], "lines": differing, **_origin(delivery)},
+        evidence={"order_ref": payload["order_ref"], "lines": differing, **origin},
     )
     return case
 
 
-def _closed_case_of_same_event(
-    delivery: InboundDelivery, payload: dict, dedupe_key: str
-) -> ExceptionCase | None:
-    """The closed case this very carrier event already reached, if any.
+def _invoice_query(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase:
+    # Only mail to accounts payable says this so far; no webhook source sends it.
+    amount = Decimal(payload["amount"])
+    case, _ = case_raise(
+        kind=CaseKind.INVOICE_MISMATCH,
+        site=site,
+        severity="medium",
+        title=f"{payload['vendor']} queries invoice {payload['invoice_ref']} "
+        f"({money(amount, payload['currency'])})"[:200],
+        source="webhook",
+        dedupe_key=f"ap:invoice:{payload['invoice_ref']}:invoice_query",
+        payload=payload,
+        evidence={
+            "bill": payload["invoice_ref"],
+            "order": payload.get("order_ref") or "",
+            "queried_amount": str(amount),
+            **origin,
+        },
+        amount_at_stake=amount,
+        currency=payload["currency"],
+    )
+    return case
 
-    A carrier event is one real-world event by its tracking number, status and event time. Sent
-    again under a new webhook-id after its case was closed, it belongs to that case: opening a
-    second case would make people work the same event twice.
-    """
-    event = _carrier_event_identity(payload)
+
+_HANDLERS = {
+    ("carrier", "shipment.delayed"): _shipment_delay,
+    ("carrier", "delivery.failed"): _delivery_failed,
+    ("supplier", "asn"): _asn_conflict,
+    ("ap", "invoice.query"): _invoice_query,
+}
+
+
+def deliveries_closed_with(dedupe_key: str, *, delivery: InboundDelivery):
+    """(payload, case) of the earlier deliveries of `delivery`'s source at its site whose case,
+    keyed `dedupe_key`, is closed; newest case first."""
     earlier = (
         InboundDelivery.objects.filter(
             source=delivery.source,
@@ -467,8 +512,22 @@ def _closed_case_of_same_event(
         .order_by("-case_id")
     )
     for row in earlier:
-        if _carrier_event_identity(json.loads(row.body)) == event:
-            return row.case
+        yield json.loads(row.body), row.case
+
+
+def _closed_case_of_same_event(
+    payload: dict, dedupe_key: str, earlier: Earlier
+) -> ExceptionCase | None:
+    """The closed case this very carrier event already reached, if any.
+
+    A carrier event is one real-world event by its tracking number, status and event time. Sent
+    again under a new webhook-id after its case was closed, it belongs to that case: opening a
+    second case would make people work the same event twice.
+    """
+    event = _carrier_event_identity(payload)
+    for body, case in earlier(dedupe_key):
+        if _carrier_event_identity(body) == event:
+            return case
     return None
 
 
@@ -480,13 +539,13 @@ def _carrier_event_identity(payload: dict) -> tuple:
     return payload.get("tracking_number"), payload.get("status"), at
 
 
-def _carrier_evidence(delivery: InboundDelivery, payload: dict) -> dict:
+def _carrier_evidence(origin: dict, payload: dict) -> dict:
     return {
         "tracking_number": payload["tracking_number"],
         "picking_ref": payload["picking_ref"],
         "status": payload["status"],
         "event_time": payload["event_time"],
-        **_origin(delivery),
+        **origin,
     }
 
 

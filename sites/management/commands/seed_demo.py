@@ -14,6 +14,7 @@ from approvals import demo as approvals_demo
 from approvals import demo_history, notifications
 from exceptions import demo as exceptions_demo
 from exceptions import suggestions
+from portal.integrations.mail import demo as mail_demo
 from portal.integrations.odoo import demo as odoo_demo
 from portal.webhooks import demo as webhooks_demo
 from sites import demo, services
@@ -52,6 +53,7 @@ class Command(BaseCommand):
             approvals_demo.seed()
             exceptions_demo.seed()
             webhooks_demo.seed()
+            mail_demo.seed()
         if history:
             started = time.monotonic()
             # The history is the past: nobody is mailed about decisions made weeks ago.
