@@ -16,6 +16,17 @@ from tests.factories import RegionFactory, SiteFactory
 SAMPLES = Path(__file__).parent / "samples"
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    # Before xdist reads the groups: the tests of the IMAP server share one Dovecot per process,
+    # so they all run in one process.
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        if Path(str(item.fspath)).name == "test_poller.py":
+            item.add_marker(pytest.mark.xdist_group("imap"))
+
+
 @pytest.fixture
 def benelux(db):
     region = RegionFactory(code="BNL", name="Benelux")
