@@ -104,3 +104,16 @@ def test_dismissing_twice_answers_409(client, waiting, ams_manager):
 
     assert again.status_code == 409
     assert "already dismissed" in again.content.decode()
+
+
+def test_the_attachments_are_listed(client, mailboxes, receive, benelux, ams_manager, admin_user):
+    from portal.integrations.mail import services
+
+    item = receive(mailboxes["supplier"], sample("09_supplier_notice_with_pdf.eml")).message.triage
+    services.triage_place(actor=admin_user, item_id=item.pk, site=benelux["AMS"])
+    client.force_login(ams_manager)
+
+    page = client.get(reverse("mail:item", args=[item.pk])).content.decode()
+
+    assert "packing-list-P00045.pdf" in page
+    assert 'value="90"' in page and 'value="100"' in page
