@@ -11,7 +11,7 @@ from django.db.models import Q
 
 from exceptions.models import Queue
 from exceptions.rules import QUEUE_ROLES
-from portal.integrations.mail.models import Purpose, TriageItem, TriageState
+from portal.integrations.mail.models import Purpose
 from sites import policies as site_policies
 
 QUEUES_BY_PURPOSE = {
@@ -37,12 +37,6 @@ def visible_items(user) -> Q:
             user, sorted(triage_roles(purpose)), site_field="site"
         )
     return condition
-
-
-def may_work(user, item: TriageItem) -> bool:
-    """Whether `user` may confirm or dismiss `item` now (one query)."""
-    visible = TriageItem.objects.filter(visible_items(user), pk=item.pk).exists()
-    return visible and item.state == TriageState.OPEN
 
 
 def may_place(actor) -> bool:

@@ -117,3 +117,18 @@ def test_the_attachments_are_listed(client, mailboxes, receive, benelux, ams_man
 
     assert "packing-list-P00045.pdf" in page
     assert 'value="90"' in page and 'value="100"' in page
+
+
+def test_decided_mails_are_listed_with_who_decided(client, waiting, ams_manager, rtm_manager):
+    from portal.integrations.mail import services
+
+    services.triage_dismiss(actor=ams_manager, item_id=waiting.pk, reason="Sent twice")
+    client.force_login(ams_manager)
+
+    waiting_page = client.get(reverse("mail:triage")).content.decode()
+    decided = client.get(reverse("mail:triage") + "?show=decided").content.decode()
+
+    assert "No mail waiting at your sites" in waiting_page
+    assert "Dismissed by" in decided and "Sent twice" in decided
+    client.force_login(rtm_manager)
+    assert "Sent twice" not in client.get(reverse("mail:triage") + "?show=decided").content.decode()
