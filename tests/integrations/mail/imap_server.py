@@ -1,6 +1,6 @@
 """A real IMAP server for the tests: Debian's Dovecot, started unprivileged in a folder of its own.
 
-Each instance has its own configuration, port, password file (plain-text login) and maildir
+Each instance has its own configuration, port, password files (plain-text login) and maildir
 under a temporary folder, and runs in the foreground as a child of the test process; nothing of
 the machine's own mail service is used. Run by root (as in CI containers), it runs as the
 unprivileged `dovecot` user that Debian's package creates, because Dovecot refuses to serve
@@ -34,7 +34,7 @@ default_login_user = {user}
 first_valid_uid = {uid}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
   driver = static
@@ -65,8 +65,9 @@ class ImapServer:
     process: subprocess.Popen
 
     def add_user(self, username: str, password: str) -> None:
-        with (self.root / "passwd").open("a") as passwd:
-            passwd.write(f"{username}:{{PLAIN}}{password}\n")
+        # One password file per user: Dovecot rereads a changed file only when its time stamp
+        # moves, which two users added within a second would not do.
+        (self.root / "users" / username).write_text(f"{username}:{{PLAIN}}{password}\n")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -90,9 +91,8 @@ def start(port: int) -> ImapServer:
     """
     account = pwd.getpwnam("dovecot") if os.getuid() == 0 else pwd.getpwuid(os.getuid())
     root = Path(tempfile.mkdtemp(prefix="tollgate-imap-"))
-    for folder in ("run", "state", "home"):
+    for folder in ("run", "state", "home", "users"):
         (root / folder).mkdir(exist_ok=True)
-    (root / "passwd").touch()
     (root / "dovecot.conf").write_text(
         CONFIG.format(
             root=root,

@@ -70,3 +70,19 @@ def test_staff_who_are_not_superusers_see_no_mailboxes(client, mailboxes, ams_ma
     response = client.get(reverse("admin:mail_mailbox_changelist"))
 
     assert response.status_code in (302, 403)
+
+
+def test_a_superuser_places_an_unplaced_mail_at_a_site(admin_client, mailboxes, receive, benelux):
+    from portal.integrations.mail.models import TriageItem
+    from tests.integrations.mail.conftest import sample
+
+    item = receive(mailboxes["carrier"], sample("11_newsletter.eml")).message.triage
+    url = reverse("admin:mail_triageitem_change", args=[item.pk])
+
+    response = admin_client.post(url, {"site": benelux["RTM"].pk})
+
+    assert response.status_code == 302
+    assert TriageItem.objects.get(pk=item.pk).site == benelux["RTM"]
+    assert AuditEvent.objects.filter(action="triage.placed", object_id=str(item.pk)).exists()
+    page = admin_client.get(url).content.decode()
+    assert 'name="site"' not in page  # placed once; no longer editable

@@ -272,3 +272,25 @@ def test_a_wrong_password_never_appears_in_the_error(polled_mailbox, monkeypatch
     polled_mailbox.refresh_from_db()
     assert "wrong-password-123" not in polled_mailbox.last_error
     assert polled_mailbox.last_error.startswith("Reading carrier failed")
+
+
+def test_one_unreachable_mailbox_does_not_stop_the_others(polled_mailbox, imap, account):
+    _append(imap, account, 1)
+    services.mailbox_save(
+        actor=None,
+        mailbox=Mailbox(
+            name="ap",
+            purpose="ap",
+            host="127.0.0.1",
+            port=_free_port(),
+            security=Security.NONE,
+            username_variable="MAIL_TEST_USER",
+            password_variable="MAIL_TEST_PASSWORD",
+        ),
+    )
+
+    outcomes = poller.mailboxes_poll()
+
+    assert outcomes["carrier"] == "1 stored, 0 refused"
+    assert outcomes["ap"].startswith("Reading ap failed: ConnectionRefusedError")
+    assert Mailbox.objects.get(name="ap").last_error == outcomes["ap"]
