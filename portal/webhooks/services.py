@@ -480,7 +480,8 @@ def _invoice_query(payload: dict, site, origin: dict, earlier: Earlier) -> Excep
         evidence={
             "bill": payload["invoice_ref"],
             "order": payload.get("order_ref") or "",
-            "queried_amount": str(amount),
+            # The vendor's invoice total: what was ordered and received is Odoo's to tell.
+            "billed": str(amount),
             **origin,
         },
         amount_at_stake=amount,

@@ -75,6 +75,7 @@ def test_an_invoice_query_keeps_its_amount_and_its_attachment(mailboxes, known_d
     assert case.queue == "finance"
     assert str(case.amount_at_stake) == "4250.00"
     assert case.currency == "EUR"
+    assert (case.evidence["bill"], case.evidence["billed"]) == ("INV-2026-0412", "4250.00")
     assert case.title == "Fjord Fisheries Accounts queries invoice INV-2026-0412 (€4,250.00)"
     assert b"INV-2026-0412.pdf" in bytes(stored.message.raw)
 
