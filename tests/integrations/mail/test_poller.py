@@ -124,6 +124,10 @@ def test_the_stored_bytes_are_the_servers(polled_mailbox, imap, account):
     assert stored.replace(b"\r\n", b"\n") == sent[0].replace(b"\r\n", b"\n")
 
 
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="two writers at once need PostgreSQL: SQLite's test database is in memory, one writer",
+)
 def test_two_overlapping_polls_store_each_message_once(polled_mailbox, imap, account):
     _append(imap, account, 4)
     both_listed = threading.Barrier(2, timeout=20)
