@@ -298,3 +298,18 @@ def test_one_unreachable_mailbox_does_not_stop_the_others(polled_mailbox, imap, 
     assert outcomes["carrier"] == "1 stored, 0 refused"
     assert outcomes["ap"].startswith("Reading ap failed: ConnectionRefusedError")
     assert Mailbox.objects.get(name="ap").last_error == outcomes["ap"]
+
+
+def test_a_mailbox_with_a_processed_folder_moves_what_it_stored(polled_mailbox, imap, account):
+    _append(imap, account, 2)
+    with _client(imap, account) as box:
+        box.folder.create("Stored by Tollgate")
+    polled_mailbox.processed_folder = "Stored by Tollgate"
+    services.mailbox_save(actor=None, mailbox=polled_mailbox)
+
+    poller.mailbox_poll(mailbox_id=polled_mailbox.pk)
+
+    with _client(imap, account) as box:
+        assert box.folder.status("INBOX")["MESSAGES"] == 0
+        assert box.folder.status("Stored by Tollgate")["MESSAGES"] == 2
+    assert MailMessage.objects.count() == 2
