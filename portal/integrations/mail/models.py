@@ -110,7 +110,9 @@ class MailMessage(models.Model):
     """One message as received, and what became of it."""
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="messages")
-    raw = models.BinaryField(help_text="The .eml bytes as received (empty when refused).")
+    raw = models.BinaryField(
+        help_text="The .eml bytes as received (a refused one too big: only its headers)."
+    )
     sha256 = models.CharField(max_length=64)
     size = models.PositiveIntegerField()
     message_id = models.CharField(max_length=998, blank=True)

@@ -13,6 +13,7 @@ poll; they are never stored, logged or put in an error message.
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -97,10 +98,9 @@ def _read_new(mailbox: Mailbox, imap) -> PollResult:
     uids = sorted(uid for uid in uids if uid > mailbox.last_uid)[:BATCH]
     stored = refused = 0
     for uid in uids:
-        raw = _fetch(imap, uid)
-        if raw is None:
+        outcome = _take(mailbox, imap, uid)
+        if outcome is None:
             continue
-        outcome = _store(mailbox, raw, uid)
         stored += outcome == "stored"
         refused += outcome == "refused"
         _mark(mailbox, imap, uid)
@@ -108,9 +108,36 @@ def _read_new(mailbox: Mailbox, imap) -> PollResult:
     return PollResult(len(uids), stored, refused)
 
 
-def _fetch(imap, uid: int) -> bytes | None:
-    """The message's bytes exactly as the server holds them, without marking it seen."""
-    status, data = imap.client.uid("FETCH", str(uid), "(BODY.PEEK[])")
+def _take(mailbox: Mailbox, imap, uid: int) -> str | None:
+    """Store message `uid`, or its refusal; a message too big is never downloaded, only its
+    headers. None when it was expunged since the search."""
+    size = _size_of(imap, uid)
+    if size is None:
+        return None
+    if reason := services.oversize_refusal(size):
+        headers = _fetch(imap, uid, part="HEADER") or b""
+        recorded = services.message_refusal_record(
+            mailbox=mailbox, raw=headers, reason=reason, imap_uid=uid, size=size
+        )
+        return "refused" if recorded.created else "seen"
+    raw = _fetch(imap, uid)
+    return None if raw is None else _store(mailbox, raw, uid)
+
+
+def _size_of(imap, uid: int) -> int | None:
+    status, data = imap.client.uid("FETCH", str(uid), "(RFC822.SIZE)")
+    if status != "OK":
+        raise PollError(f"The server did not give the size of message {uid}.")
+    for item in data:
+        found = re.search(rb"RFC822\.SIZE (\d+)", item if isinstance(item, bytes) else b"")
+        if found:
+            return int(found.group(1))
+    return None
+
+
+def _fetch(imap, uid: int, *, part: str = "") -> bytes | None:
+    """The message's bytes (or one part) exactly as the server holds them, not marking it seen."""
+    status, data = imap.client.uid("FETCH", str(uid), f"(BODY.PEEK[{part}])")
     if status != "OK":
         raise PollError(f"The server did not return message {uid}.")
     for item in data:

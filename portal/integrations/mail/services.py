@@ -97,15 +97,24 @@ def message_receive(*, mailbox: Mailbox, raw: bytes, imap_uid: int | None = None
 
 
 def message_refusal_record(
-    *, mailbox: Mailbox, raw: bytes, reason: str, imap_uid: int | None = None
+    *,
+    mailbox: Mailbox,
+    raw: bytes,
+    reason: str,
+    imap_uid: int | None = None,
+    size: int | None = None,
 ) -> Stored:
-    """Keep a refused message's trace (and its bytes, unless too big) with the reason, once."""
+    """Keep a refused message's trace with the reason, once: its bytes unless too big.
+
+    A poll that learns a message is too big before reading it passes its headers as `raw` and
+    the whole message's `size`.
+    """
     keep = len(raw) <= settings.MAIL_MAX_BYTES
     message = MailMessage(
         mailbox=mailbox,
         raw=raw if keep else b"",
         sha256=hashlib.sha256(raw).hexdigest(),
-        size=len(raw),
+        size=len(raw) if size is None else size,
         imap_uid=imap_uid,
         status=MessageStatus.REFUSED,
         error=reason,
@@ -115,11 +124,16 @@ def message_refusal_record(
 
 
 def _refuse_oversize(raw: bytes) -> None:
+    if reason := oversize_refusal(len(raw)):
+        raise MailRefused(reason)
+
+
+def oversize_refusal(size: int) -> str:
+    """Why a message of `size` bytes is refused; empty when it may be taken."""
     limit = settings.MAIL_MAX_BYTES
-    if len(raw) > limit:
-        raise MailRefused(
-            f"The message is {_size(len(raw))}; mail above {_size(limit)} is not taken."
-        )
+    if size <= limit:
+        return ""
+    return f"The message is {_size(size)}; mail above {_size(limit)} is not taken."
 
 
 def _size(size: int) -> str:

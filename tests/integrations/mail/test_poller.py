@@ -131,14 +131,14 @@ def test_the_stored_bytes_are_the_servers(polled_mailbox, imap, account):
 def test_two_overlapping_polls_store_each_message_once(polled_mailbox, imap, account):
     _append(imap, account, 4)
     both_listed = threading.Barrier(2, timeout=20)
-    real_fetch = poller._fetch
+    real_size_of = poller._size_of
 
-    def fetch_after_both_listed(client, uid):
+    def read_after_both_listed(client, uid):
         if uid == 1:
             both_listed.wait()
-        return real_fetch(client, uid)
+        return real_size_of(client, uid)
 
-    poller._fetch = fetch_after_both_listed
+    poller._size_of = read_after_both_listed
     errors = []
 
     def poll():
@@ -156,7 +156,7 @@ def test_two_overlapping_polls_store_each_message_once(polled_mailbox, imap, acc
         for thread in threads:
             thread.join(60)
     finally:
-        poller._fetch = real_fetch
+        poller._size_of = real_size_of
 
     assert errors == []
     assert MailMessage.objects.count() == 4
@@ -313,3 +313,28 @@ def test_a_mailbox_with_a_processed_folder_moves_what_it_stored(polled_mailbox, 
         assert box.folder.status("INBOX")["MESSAGES"] == 0
         assert box.folder.status("Stored by Tollgate")["MESSAGES"] == 2
     assert MailMessage.objects.count() == 2
+
+
+def test_a_message_too_big_is_refused_without_being_downloaded(
+    polled_mailbox, imap, account, settings, monkeypatch
+):
+    settings.MAIL_MAX_BYTES = 2048
+    with _client(imap, account) as box:
+        big = _append(imap, account, 1)[0] + b"x" * 8192
+        box.append(big, "INBOX")
+    parts = []
+    real_fetch = poller._fetch
+    monkeypatch.setattr(
+        poller, "_fetch", lambda c, u, part="": parts.append(part) or real_fetch(c, u, part=part)
+    )
+
+    poller.mailbox_poll(mailbox_id=polled_mailbox.pk)
+
+    refused = MailMessage.objects.get(status=MessageStatus.REFUSED)
+    assert refused.imap_uid == 2
+    assert refused.size > 8192
+    assert "mail above 2 KB is not taken" in refused.error
+    assert bytes(refused.raw).startswith(b"From: Rapid Freight")
+    assert b"xxxx" not in bytes(refused.raw)
+    assert parts == ["", "HEADER"]  # the small one whole, the big one's headers only
+    assert _flagged(imap, account) == {1, 2}
