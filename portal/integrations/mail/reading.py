@@ -162,37 +162,51 @@ def split_quoted(text: str) -> tuple[str, str]:
 
 
 class _TextOfHtml(HTMLParser):
+    """Collects (text, inside a blockquote?) chunks; a line break is a chunk of its own."""
+
     BLOCKS = {"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "table", "blockquote"}
     SKIPPED = {"script", "style", "head", "title"}
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
+        self.parts: list[tuple[str, bool]] = []
         self.skipping = 0
+        self.quoting = 0
 
     def handle_starttag(self, tag, attrs):
         if tag in self.SKIPPED:
             self.skipping += 1
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            self.parts.append(("\n", False))
+            self.quoting += tag == "blockquote"
         elif tag == "td":
-            self.parts.append(" ")
+            self.parts.append((" ", False))
 
     def handle_endtag(self, tag):
         if tag in self.SKIPPED:
             self.skipping = max(self.skipping - 1, 0)
         elif tag in self.BLOCKS:
-            self.parts.append("\n")
+            self.parts.append(("\n", False))
+            self.quoting = max(self.quoting - (tag == "blockquote"), 0)
 
     def handle_data(self, data):
         if not self.skipping:
-            self.parts.append(re.sub(r"[ \t\r\n]+", " ", data))
+            self.parts.append((re.sub(r"[ \t\r\n]+", " ", data), self.quoting > 0))
 
 
 def html_to_text(html: str) -> str:
-    """The words of an HTML mail, line by line; no markup survives."""
+    """The words of an HTML mail, line by line; no markup survives. What a reply quotes in a
+    blockquote is marked with '>' as a plain-text reply would."""
     parser = _TextOfHtml()
     parser.feed(html)
     parser.close()
-    lines = (line.strip() for line in "".join(parser.parts).split("\n"))
+    lines, words, quoted = [], [], False
+    for text, inside in [*parser.parts, ("\n", False)]:
+        if text == "\n":
+            line = "".join(words).strip()
+            lines.append(f"> {line}" if quoted and line else line)
+            words, quoted = [], False
+        else:
+            words.append(text)
+            quoted = quoted or inside
     return _tidy("\n".join(lines))

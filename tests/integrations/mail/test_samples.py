@@ -88,3 +88,22 @@ def test_an_html_only_mail_is_read_without_its_script(mailboxes, known_documents
     assert letter.html_only
     assert "running late because of congestion" in letter.text
     assert "alert" not in letter.text and "<" not in letter.text
+
+
+def test_an_html_reply_quoting_a_delay_in_a_blockquote_is_not_a_new_delay():
+    from portal.integrations.mail import extractors, reading
+
+    letter = reading.read(
+        b"From: Support <support@swiftlane.example>\r\nSubject: Re: your shipment\r\n"
+        b"Message-ID: <r-1@swiftlane.example>\r\nContent-Type: text/html\r\n\r\n"
+        b"<p>Thanks, all sorted now.</p><blockquote><p>Shipment RTM/OUT/00107 is delayed."
+        b"</p><p>Tracking number: SL4471882201NL</p></blockquote>"
+    )
+    extraction = extractors.extract(letter, purpose="carrier", templates=[])
+
+    assert letter.new_text == "Thanks, all sorted now."
+    assert letter.quoted_text == (
+        "> Shipment RTM/OUT/00107 is delayed.\n> Tracking number: SL4471882201NL"
+    )
+    assert extraction.kind == ""
+    assert extraction.reasons == [extractors.QUOTED_ONLY]
