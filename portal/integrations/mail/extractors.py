@@ -58,7 +58,7 @@ KINDS_BY_PURPOSE = {
     Purpose.SUPPLIER: (K.SHORT_SHIPMENT,),
     Purpose.ACCOUNTS_PAYABLE: (K.INVOICE_QUERY,),
 }
-DEFAULT_STATUS = {K.SHIPMENT_DELAYED: "delayed", K.DELIVERY_FAILED: "delivery_failed"}
+DEFAULT_STATUS = {K.SHIPMENT_DELAYED: "delayed", K.DELIVERY_FAILED: "delivery failed"}
 
 
 @dataclass(frozen=True)

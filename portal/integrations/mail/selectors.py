@@ -15,7 +15,7 @@ def triage_items_for(user, *, state: str = TriageState.OPEN) -> QuerySet[TriageI
     order = ["created_at", "id"] if state == TriageState.OPEN else ["-decided_at", "-id"]
     return (
         TriageItem.objects.filter(policies.visible_items(user), state=state)
-        .select_related("message__mailbox", "site", "decided_by")
+        .select_related("message__mailbox", "message__case", "site", "decided_by")
         .order_by(*order)
     )
 

@@ -132,3 +132,20 @@ def test_decided_mails_are_listed_with_who_decided(client, waiting, ams_manager,
     assert "Dismissed by" in decided and "Sent twice" in decided
     client.force_login(rtm_manager)
     assert "Sent twice" not in client.get(reverse("mail:triage") + "?show=decided").content.decode()
+
+
+def test_a_confirmed_mail_names_its_case_among_the_decided(client, waiting, ams_manager):
+    from portal.integrations.mail import services
+
+    item = services.triage_confirm(
+        actor=ams_manager,
+        item_id=waiting.pk,
+        kind="shipment.delayed",
+        values={"picking_ref": "AMS/OUT/00057", "tracking_number": "1Z9", "status": "late"},
+    )
+    client.force_login(ams_manager)
+
+    decided = client.get(reverse("mail:triage") + "?show=decided").content.decode()
+
+    assert "Confirmed by" in decided
+    assert f"as {item.message.case.reference} Shipment AMS/OUT/00057 delayed" in decided
