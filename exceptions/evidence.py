@@ -410,6 +410,9 @@ def carrier(case: ExceptionCase, evidence: dict, history: list[dict]) -> Carrier
         facts.append(Fact("Tracking number", _text(evidence["tracking_number"])))
     if evidence.get("partner"):
         facts.append(Fact("Supplier" if incoming else "Customer", _text(evidence["partner"])))
+    for key in ("mail_from", "mail_subject", "mailbox"):  # a case raised from a shared mailbox
+        if evidence.get(key):
+            facts.append(Fact(_label(key), _text(evidence[key])))
     return CarrierTimeline(
         events=ordered,
         holds_up=holds_up,

@@ -53,6 +53,7 @@ class Queue(models.TextChoices):
 class Source(models.TextChoices):
     ODOO = "odoo", "Odoo sync"
     WEBHOOK = "webhook", "Webhook"
+    MAIL = "mail", "Shared mailbox"
     MANUAL = "manual", "Entered by hand"
 
 

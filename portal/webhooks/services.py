@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from exceptions import titles
-from exceptions.models import CaseKind, CaseState, ExceptionCase
+from exceptions.models import CaseKind, CaseState, ExceptionCase, Source
 from exceptions.rules import picking_delay_key
 from exceptions.services import case_raise
 from portal.audit.services import (
@@ -387,21 +387,23 @@ Earlier = Callable[[str], Iterable[tuple[dict, ExceptionCase]]]
 
 
 def event_case(
-    *, source: str, payload: dict, site, origin: dict, earlier: Earlier
+    *, source: str, payload: dict, site, origin: dict, earlier: Earlier, via: str = Source.WEBHOOK
 ) -> ExceptionCase | None:
     """The case one carrier or supplier event opens or joins, however it arrived: the one path
     from a signed webhook or a mail to a case (dedupe, closed cases, never writing to Odoo).
 
     `payload` is in the webhook's shape, already valid; `origin` is what the case's evidence
     says of where it came from; `earlier(dedupe_key)` yields (payload, case) for the sender's
-    earlier events whose case is closed, so that an event sent again joins its closed case.
-    None when the event needs no case.
+    earlier events whose case is closed, so that an event sent again joins its closed case;
+    `via` is how it arrived, as the case names its source. None when the event needs no case.
     """
     handler = _HANDLERS.get((source, payload.get("type")))
-    return handler(payload, site, origin, earlier) if handler else None
+    return handler(payload, site, origin, earlier, via) if handler else None
 
 
-def _shipment_delay(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase:
+def _shipment_delay(
+    payload: dict, site, origin: dict, earlier: Earlier, via: str
+) -> ExceptionCase:
     # How late is unknown without the planned date, which only Odoo holds: the sync's own case
     # for the picking grades that.
     key = picking_delay_key(payload["picking_ref"])
@@ -413,7 +415,7 @@ def _shipment_delay(payload: dict, site, origin: dict, earlier: Earlier) -> Exce
         site=site,
         severity="medium",
         title=titles.shipment_delayed(picking=payload["picking_ref"], status=payload["status"]),
-        source="webhook",
+        source=via,
         # The picking's name, as the Odoo sync keys its late pickings: either joins the other.
         dedupe_key=key,
         payload=payload,
@@ -422,7 +424,9 @@ def _shipment_delay(payload: dict, site, origin: dict, earlier: Earlier) -> Exce
     return case
 
 
-def _delivery_failed(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase:
+def _delivery_failed(
+    payload: dict, site, origin: dict, earlier: Earlier, via: str
+) -> ExceptionCase:
     key = f"carrier:stock.picking:{payload['picking_ref']}:delivery_failed"
     closed = _closed_case_of_same_event(payload, key, earlier)
     if closed is not None:
@@ -432,7 +436,7 @@ def _delivery_failed(payload: dict, site, origin: dict, earlier: Earlier) -> Exc
         site=site,
         severity="high",
         title=titles.delivery_failed(picking=payload["picking_ref"], status=payload["status"]),
-        source="webhook",
+        source=via,
         dedupe_key=key,
         payload=payload,
         evidence=_carrier_evidence(origin, payload),
@@ -440,7 +444,9 @@ def _delivery_failed(payload: dict, site, origin: dict, earlier: Earlier) -> Exc
     return case
 
 
-def _asn_conflict(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase | None:
+def _asn_conflict(
+    payload: dict, site, origin: dict, earlier: Earlier, via: str
+) -> ExceptionCase | None:
     differing = [
         {
             "product": line["product"],
@@ -457,7 +463,7 @@ def _asn_conflict(payload: dict, site, origin: dict, earlier: Earlier) -> Except
         site=site,
         severity="medium",
         title=titles.asn_conflict(order=payload["order_ref"], lines=len(differing)),
-        source="webhook",
+        source=via,
         dedupe_key=f"supplier:{payload['order_ref']}:asn_conflict",
         payload=payload,
         evidence={"order_ref": payload["order_ref"], "lines": differing, **origin},
@@ -465,7 +471,9 @@ def _asn_conflict(payload: dict, site, origin: dict, earlier: Earlier) -> Except
     return case
 
 
-def _invoice_query(payload: dict, site, origin: dict, earlier: Earlier) -> ExceptionCase:
+def _invoice_query(
+    payload: dict, site, origin: dict, earlier: Earlier, via: str
+) -> ExceptionCase:
     # Only mail to accounts payable says this so far; no webhook source sends it.
     amount = Decimal(payload["amount"])
     case, _ = case_raise(
@@ -474,7 +482,7 @@ def _invoice_query(payload: dict, site, origin: dict, earlier: Earlier) -> Excep
         severity="medium",
         title=f"{payload['vendor']} queries invoice {payload['invoice_ref']} "
         f"({money(amount, payload['currency'])})"[:200],
-        source="webhook",
+        source=via,
         dedupe_key=f"ap:invoice:{payload['invoice_ref']}:invoice_query",
         payload=payload,
         evidence={

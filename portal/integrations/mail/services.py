@@ -26,7 +26,7 @@ from django.utils import timezone
 from django_fsm import can_proceed
 
 from approvals.errors import Conflict
-from exceptions.models import CaseState
+from exceptions.models import CaseState, Source
 from portal.audit.services import audit_record
 from portal.core.formatting import count, percent
 from portal.core.textlimits import COMMENT_MAX, refuse_overlong
@@ -267,6 +267,7 @@ def _raise_event(message: MailMessage, payload: dict, *, actor) -> None:
         site=message.site,
         origin=_origin(message),
         earlier=functools.partial(_closed_events, source=source, site=message.site),
+        via=Source.MAIL,
     )
     message.event, message.case = payload, case
     message.status = MessageStatus.PROCESSED if case else MessageStatus.NO_EVENT

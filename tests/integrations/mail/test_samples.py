@@ -50,6 +50,8 @@ def test_sample_ends_as_its_event_or_in_triage(name, mailboxes, known_documents,
         assert message.case.kind == kind
         assert message.case.site.code == site
         assert message.case.evidence["mail_subject"] == message.subject
+        if message.case.occurrences == 1:  # opened by this mail, not joined
+            assert message.case.source == "mail"
     else:
         assert message.status == MessageStatus.TRIAGE
         assert message.case is None

@@ -82,6 +82,11 @@ def test_confirming_opens_the_case_and_shows_it(client, waiting, ams_manager):
         response.content.decode()
     )
     assert case.queue == "warehouse"
+    # The case says where it came from: a shared mailbox, and which mail.
+    assert case.source == "mail"
+    page = response.content.decode()
+    assert "Shared mailbox" in page
+    assert "Mail subject" in page and waiting.message.subject in page
 
 
 def test_a_bad_correction_shows_the_form_again_and_changes_nothing(client, waiting, ams_manager):
