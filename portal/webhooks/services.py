@@ -401,9 +401,7 @@ def event_case(
     return handler(payload, site, origin, earlier, via) if handler else None
 
 
-def _shipment_delay(
-    payload: dict, site, origin: dict, earlier: Earlier, via: str
-) -> ExceptionCase:
+def _shipment_delay(payload: dict, site, origin: dict, earlier: Earlier, via: str) -> ExceptionCase:
     # How late is unknown without the planned date, which only Odoo holds: the sync's own case
     # for the picking grades that.
     key = picking_delay_key(payload["picking_ref"])
@@ -471,9 +469,7 @@ def _asn_conflict(
     return case
 
 
-def _invoice_query(
-    payload: dict, site, origin: dict, earlier: Earlier, via: str
-) -> ExceptionCase:
+def _invoice_query(payload: dict, site, origin: dict, earlier: Earlier, via: str) -> ExceptionCase:
     # Only mail to accounts payable says this so far; no webhook source sends it.
     amount = Decimal(payload["amount"])
     case, _ = case_raise(
