@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
@@ -27,7 +27,7 @@ from approvals.authority import authority_for
 from approvals.filters import ApprovalRequestFilter
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.serializers import (
-    ApprovalRequestCreateSerializer,
+    CREATE_SERIALIZERS,
     ApprovalRequestDetailSerializer,
     ApprovalRequestSerializer,
     ApproveSerializer,
@@ -41,6 +41,7 @@ from approvals.serializers import (
     RejectSerializer,
     RoutePreviewSerializer,
     WithdrawSerializer,
+    create_serializer_for,
 )
 from sites.selectors import site_list_for_user
 
@@ -226,8 +227,14 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         summary="Raise a request",
         description="Raise a request at one of your sites as yourself and, unless `submit` is "
         "false, submit it for routing in the same transaction: a small routine request may be "
-        "approved by policy at once. Either both happen or neither.",
-        request=ApprovalRequestCreateSerializer,
+        "approved by policy at once. Either both happen or neither. What the body needs "
+        "depends on its `kind` (one schema per kind): a category, a customer class, the "
+        "counterparty, and the kind's own `details`.",
+        request=PolymorphicProxySerializer(
+            component_name="ApprovalRequestCreate",
+            serializers=CREATE_SERIALIZERS,
+            resource_type_field_name="kind",
+        ),
         responses={201: ApprovalRequestDetailSerializer},
         examples=[
             OpenApiExample(
@@ -249,7 +256,7 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         ],
     )
     def create(self, request):
-        data = _valid(ApprovalRequestCreateSerializer, request.data)
+        data = _valid(create_serializer_for(request.data), request.data)
         # A site one cannot see answers as one that does not exist: 404, like any object
         # outside one's scope (a site one sees but may not raise at is the services' 403).
         site = _site_in_scope(request.user, data.pop("site_id"), NotFound)

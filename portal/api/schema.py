@@ -22,8 +22,14 @@ NUMBER_FILTER_MAX = 1e50
 # Text without the NUL character, which Django's and DRF's text fields refuse (PostgreSQL
 # cannot store it).
 NO_NUL = "^[^\\x00]*$"
+# Text that is not spaces only, without NUL: DRF trims text before it checks that it is not
+# blank, so "  " is as empty as "". `\\s` is Python's, the same characters `str.strip` removes.
+NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# Any JSON value without the NUL character in its text or keys, however deep: what a free-form
+# part of the input (a request's details) may hold.
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 # 404 everywhere: an id, a cursor or a site that names nothing the caller may see, or an
@@ -38,8 +44,8 @@ _DESCRIPTIONS = {
     404: "No such object, or it is outside the caller's scope; a cursor this list did not give "
     "out; or nothing at this address.",
     406: "The Accept header asks for something other than JSON.",
-    409: "The object changed state meanwhile; or this Idempotency-Key is bound to a different "
-    "request, or a request with it is still running.",
+    409: "The object changed state meanwhile, or is not of the kind the body names; or this "
+    "Idempotency-Key is bound to a different request, or a request with it is still running.",
     413: "The body is too large.",
     415: "The body is not application/json.",
     422: "The input (body or query) is not valid.",
@@ -93,15 +99,21 @@ class AutoSchema(BaseAutoSchema):
         return parameters
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        """Text input without NUL (DRF refuses it); a decimal string's pattern as DRF reads it:
-        at least one digit, no sign where the field takes no negative number (drf-spectacular's
-        allows "" and "-")."""
+        """Text input without NUL (DRF refuses it), and not of spaces only where it may not be
+        blank; a decimal string's pattern as DRF reads it: at least one digit, no sign where the
+        field takes no negative number (drf-spectacular's allows "" and "-"). A field whose
+        constraints depend on the data (the currencies Tollgate converts, the resolution codes
+        of a kind) states them itself, as `openapi_schema()`, read each time the schema is."""
+        own = getattr(field, "openapi_schema", None)
+        if own is not None:
+            return own()
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         constrained = {"pattern", "format", "enum"} & set(schema) or any(
             isinstance(validator, RegexValidator) for validator in field.validators
         )
         if direction == "request" and isinstance(field, CharField) and not constrained:
-            schema["pattern"] = NO_NUL
+            must_say_something = field.trim_whitespace and not field.allow_blank
+            schema["pattern"] = NOT_BLANK if must_say_something else NO_NUL
         if isinstance(field, DecimalField) and "pattern" in schema and field.max_whole_digits:
             whole, places = field.max_whole_digits, field.decimal_places
             sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
@@ -170,6 +182,8 @@ _EXAMPLE_DETAILS = {
     "permission_denied": "None of the open tiers of this request is yours to decide.",
     "token_read_only": "This token is read-only: it cannot change anything.",
     "rate_limited": "Request was throttled. Expected available in 12 seconds.",
+    "kind_mismatch": "EX-000042 is a shipment delay case, not an invoice mismatch one; resolve "
+    "it as `shipment_delay`, with one of its codes.",
 }
 
 _EXAMPLE_EXTRAS = {
@@ -179,9 +193,24 @@ _EXAMPLE_EXTRAS = {
 
 
 def add_problem_component(result, generator, request, public):
-    """Postprocessing hook: the `Problem` schema every problem response refers to."""
+    """Postprocessing hook: the `Problem` schema every problem response refers to, and the
+    `JsonValue` free-form input refers to."""
     codes = sorted(problems.CATALOGUE)
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["JsonValue"] = {
+        "description": "Any JSON value; no text in it, key or value, holds the NUL character.",
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL},
+                "additionalProperties": {"$ref": JSON_VALUE_REF},
+            },
+        ],
+    }
+    schemas["Problem"] = {
         "type": "object",
         "description": "An RFC 9457 problem document; `code` is stable, branch on it.",
         "required": ["type", "title", "status", "detail", "code"],

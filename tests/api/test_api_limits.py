@@ -120,7 +120,11 @@ def test_a_justification_longer_than_the_form_allows_is_refused(requester_api, m
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("resolve/", {"code": "bill_corrected", "note": _too_long(COMMENT_MAX)}, "note"),
+        (
+            "resolve/",
+            {"kind": "invoice_mismatch", "code": "bill_corrected", "note": _too_long(COMMENT_MAX)},
+            "note",
+        ),
         ("dismiss/", {"reason": _too_long(COMMENT_MAX)}, "reason"),
     ],
 )
@@ -135,7 +139,7 @@ def test_case_text_longer_than_the_forms_allow_is_refused(
     assert invoice_a1.state == CaseState.NEW
 
 
-def test_the_schema_states_the_caps(anonymous_api):
+def test_the_schema_states_the_caps(anonymous_api, db):
     schemas = anonymous_api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
     schemas = schemas["components"]["schemas"]
 
@@ -143,9 +147,11 @@ def test_the_schema_states_the_caps(anonymous_api):
     comment = schemas["ApproveRequest"]["properties"]["comment"]
     assert max(choice["maxLength"] for choice in comment["oneOf"]) == COMMENT_MAX
     assert schemas["RejectRequest"]["properties"]["reason"]["maxLength"] == COMMENT_MAX
-    assert schemas["ResolveRequest"]["properties"]["note"]["maxLength"] == COMMENT_MAX
+    assert schemas["InvoiceMismatchResolveRequest"]["properties"]["note"]["maxLength"] == (
+        COMMENT_MAX
+    )
     assert schemas["ReasonRequest"]["properties"]["reason"]["maxLength"] == COMMENT_MAX
-    creating = schemas["ApprovalRequestCreateRequest"]["properties"]
+    creating = schemas["PurchaseRequestCreateRequest"]["properties"]
     assert creating["reason"]["maxLength"] == JUSTIFICATION_MAX
 
 

@@ -14,6 +14,14 @@ def schema(db):
     return response.json()
 
 
+def test_schema_is_served_in_yaml_too(db):
+    """The default rendering: every value in the schema must be plain YAML (an enum member of
+    a model's choices is not)."""
+    response = Client().get("/api/v1/schema/")
+    assert response.status_code == 200
+    assert b"ApprovalRequestCreateRequest" in response.content
+
+
 def test_schema_is_valid_openapi_3_1(schema):
     assert schema["openapi"].startswith("3.1")
     validate_schema(schema)
