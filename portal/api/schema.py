@@ -10,7 +10,7 @@ from django.core.validators import RegexValidator
 from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer
 from rest_framework.serializers import CharField, DecimalField
 
 from portal.api import problems
@@ -70,6 +70,14 @@ class AutoSchema(BaseAutoSchema):
             codes += _WITH_BODY
         codes += getattr(self.view, "problem_statuses", ())
         return sorted(codes)
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        """A body of one schema per kind is required: every one of them requires its `kind`
+        (drf-spectacular reads `required` off a plain serializer only)."""
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if isinstance(serializer, PolymorphicProxySerializer):
+            required = True
+        return schema, required
 
     def _get_filter_parameters(self):
         """The filters' parameters with every constraint the filter enforces: a strict filter

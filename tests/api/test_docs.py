@@ -22,6 +22,13 @@ def test_schema_is_served_in_yaml_too(db):
     assert b"ApprovalRequestCreateRequest" in response.content
 
 
+@pytest.mark.parametrize(
+    "operation", ["/api/v1/approvals/", "/api/v1/exceptions/{id}/resolve/", "/api/v1/tokens/"]
+)
+def test_a_body_that_must_be_given_is_required(schema, operation):
+    assert schema["paths"][operation]["post"]["requestBody"]["required"] is True
+
+
 def test_schema_is_valid_openapi_3_1(schema):
     assert schema["openapi"].startswith("3.1")
     validate_schema(schema)
