@@ -159,6 +159,15 @@ def _final_example(state: str, *, step_state: str, outcome: str | None, comment:
     }
 
 
+class NotRoutable(APIException):
+    """The request is well-formed, but the policy in force cannot route it: whether it can
+    depends on administered data (as the preview says), so it is the policy as it stands that
+    refuses it, and the same request succeeds once an administrator extends the policy."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "not_routable"
+
+
 def _site_in_scope(user, site_id: int, refusal: type[APIException]):
     """The caller's site with this id; else `refusal`, the same whether it exists or not."""
     site = site_list_for_user(user).filter(pk=site_id).first()
@@ -229,7 +238,10 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         "false, submit it for routing in the same transaction: a small routine request may be "
         "approved by policy at once. Either both happen or neither. What the body needs "
         "depends on its `kind` (one schema per kind): a category, a customer class, the "
-        "counterparty, and the kind's own `details`.",
+        "counterparty, and the kind's own `details`. A request the policy in force at the site "
+        "cannot route (no policy, no rule for it, a rule that names nobody) is not bad input "
+        "but a conflict with the policy as it stands: 409 `not_routable`, with the reason "
+        "(the preview answers the same question beforehand); nothing is kept.",
         request=PolymorphicProxySerializer(
             component_name="ApprovalRequestCreate",
             serializers=CREATE_SERIALIZERS,
@@ -262,7 +274,16 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         site = _site_in_scope(request.user, data.pop("site_id"), NotFound)
         submit = data.pop("submit")
         data.setdefault("currency", site.currency)
-        created = services.request_raise(requester=request.user, submit=submit, site=site, **data)
+        try:
+            created = services.request_raise(
+                requester=request.user, submit=submit, site=site, **data
+            )
+        except DjangoValidationError as refused:
+            # Field errors name their field; what names none is routing's refusal: no policy
+            # in force at the site, no rule that routes the request, a rule naming nobody.
+            if hasattr(refused, "error_dict"):
+                raise
+            raise NotRoutable(" ".join(refused.messages)) from None
         return self._detail(created.pk, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -44,8 +44,9 @@ _DESCRIPTIONS = {
     404: "No such object, or it is outside the caller's scope; a cursor this list did not give "
     "out; or nothing at this address.",
     406: "The Accept header asks for something other than JSON.",
-    409: "The object changed state meanwhile, or is not of the kind the body names; or this "
-    "Idempotency-Key is bound to a different request, or a request with it is still running.",
+    409: "The object changed state meanwhile, or is not of the kind the body names; the policy "
+    "in force cannot route the request; or this Idempotency-Key is bound to a different "
+    "request, or a request with it is still running.",
     413: "The body is too large.",
     415: "The body is not application/json.",
     422: "The input (body or query) is not valid.",
@@ -190,6 +191,8 @@ _EXAMPLE_DETAILS = {
     "permission_denied": "None of the open tiers of this request is yours to decide.",
     "token_read_only": "This token is read-only: it cannot change anything.",
     "rate_limited": "Request was throttled. Expected available in 12 seconds.",
+    "not_routable": "No rule of Enterprise framework v3 routes a price_override of 0.01 EUR; "
+    "ask an administrator to extend the policy.",
     "kind_mismatch": "EX-000042 is a shipment delay case, not an invoice mismatch one; resolve "
     "it as `shipment_delay`, with one of its codes.",
 }

@@ -61,13 +61,10 @@ PERSONAS = [
 # Everything else the API checks, the schema states: what each kind of request needs (one
 # schema per kind), the currencies Tollgate converts and the resolution codes of each kind of
 # case (read from the data each time the schema is served), text that is not spaces only, a
-# token's lifetime in days. A date range that ends before it starts exports nothing, and a
-# resolution written for another kind of case answers 409.
+# token's lifetime in days. A date range that ends before it starts exports nothing; a
+# resolution written for another kind of case, and a request the policy in force cannot route
+# (administered data, as the preview says), answer 409.
 BUSINESS_RULES: dict[str, dict[str, str]] = {
-    "POST /api/v1/approvals/": {
-        "non_field_errors": "routing needs a policy in force at the site with a rule that "
-        "routes the request and names people for it: administered data, not the request's form",
-    },
     "POST /api/v1/approvals/{id}/approve/": {
         "comment": "whether a comment is required depends on the tier",
     },
