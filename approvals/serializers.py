@@ -20,6 +20,7 @@ from approvals import policies, routing
 from approvals.authority import authority_for, votes_of
 from approvals.kinds import KINDS, KindSpec
 from approvals.models import ApprovalPolicy, RequestKind
+from portal.api.inputs import BodySerializer
 from portal.api.schema import JSON_VALUE_REF, NO_NUL
 from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
 
@@ -327,7 +328,7 @@ def _is_decimal(value) -> bool:
     return isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value) is not None
 
 
-class RequestCreateSerializer(serializers.Serializer):
+class RequestCreateSerializer(BodySerializer):
     """A new request of one kind: raised by the caller at one of their sites and, by default,
     submitted. `for_kind` makes the serializer of each kind, with what that kind needs."""
 
@@ -390,7 +391,7 @@ class RequestCreateSerializer(serializers.Serializer):
 CREATE_SERIALIZERS = {str(kind): RequestCreateSerializer.for_kind(str(kind)) for kind in KINDS}
 
 
-class UnknownKindSerializer(serializers.Serializer):
+class UnknownKindSerializer(BodySerializer):
     """What answers a body whose `kind` names no kind: the refusal says which kinds there are."""
 
     kind = serializers.ChoiceField(choices=RequestKind.choices)
@@ -420,7 +421,7 @@ def _holds_nul(value) -> bool:
     return False
 
 
-class ApproveSerializer(serializers.Serializer):
+class ApproveSerializer(BodySerializer):
     step_id = serializers.IntegerField(
         **ID, required=False, allow_null=True, help_text="The tier to approve; default: your first."
     )
@@ -433,7 +434,7 @@ class ApproveSerializer(serializers.Serializer):
     )
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(BodySerializer):
     step_id = serializers.IntegerField(
         **ID,
         required=False,
@@ -445,13 +446,13 @@ class RejectSerializer(serializers.Serializer):
     )
 
 
-class WithdrawSerializer(serializers.Serializer):
+class WithdrawSerializer(BodySerializer):
     reason = serializers.CharField(
         max_length=COMMENT_MAX, required=False, allow_blank=True, default=""
     )
 
 
-class DelegateSerializer(serializers.Serializer):
+class DelegateSerializer(BodySerializer):
     delegate = serializers.CharField(
         help_text="Username of a colleague who holds a role at the request's site."
     )

@@ -13,6 +13,7 @@ from approvals.serializers import ActionSerializer, QuerySerializer, serializer_
 from exceptions import policies
 from exceptions.models import CaseKind, CaseState, Queue, Severity
 from exceptions.rules import resolution_codes
+from portal.api.inputs import BodySerializer
 from portal.core.textlimits import COMMENT_MAX
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
@@ -91,7 +92,7 @@ class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
         }
 
 
-class AssignSerializer(serializers.Serializer):
+class AssignSerializer(BodySerializer):
     owner_id = serializers.IntegerField(
         **ID,
         required=False,
@@ -128,7 +129,7 @@ class ResolutionCodeField(serializers.CharField):
         }
 
 
-class ResolveSerializer(serializers.Serializer):
+class ResolveSerializer(BodySerializer):
     """How a case of one kind is closed. `kind` names the case's kind, which sets the codes
     it may be closed with; a case of another kind answers 409. `for_kind` makes one per kind."""
 
@@ -150,7 +151,7 @@ class ResolveSerializer(serializers.Serializer):
 RESOLVE_SERIALIZERS = {kind: ResolveSerializer.for_kind(kind) for kind in CaseKind.values}
 
 
-class UnknownCaseKindSerializer(serializers.Serializer):
+class UnknownCaseKindSerializer(BodySerializer):
     """What answers a resolution whose `kind` names no kind of case."""
 
     kind = serializers.ChoiceField(choices=CaseKind.choices)
@@ -161,7 +162,7 @@ def resolve_serializer_for(data) -> type[serializers.Serializer]:
     return serializer_by_kind(data, RESOLVE_SERIALIZERS, UnknownCaseKindSerializer)
 
 
-class ReasonSerializer(serializers.Serializer):
+class ReasonSerializer(BodySerializer):
     reason = serializers.CharField(max_length=COMMENT_MAX, help_text="Why (required).")
 
 

@@ -22,9 +22,15 @@ NUMBER_FILTER_MAX = 1e50
 # Text without the NUL character, which Django's and DRF's text fields refuse (PostgreSQL
 # cannot store it).
 NO_NUL = "^[^\\x00]*$"
+# What `str.strip` removes (every character `str.isspace` calls space), spelled out: `\s`
+# means other characters to JSON Schema (ECMA-262) than to Python.
+SPACES = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+    "\\u202f\\u205f\\u3000"
+)
 # Text that is not spaces only, without NUL: DRF trims text before it checks that it is not
-# blank, so "  " is as empty as "". `\\s` is Python's, the same characters `str.strip` removes.
-NOT_BLANK = "^[^\\x00]*[^\\x00\\s][^\\x00]*$"
+# blank, so "  " is as empty as "".
+NOT_BLANK = f"^[^\\x00]*[^\\x00{SPACES}][^\\x00]*$"
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 # Any JSON value without the NUL character in its text or keys, however deep: what a free-form

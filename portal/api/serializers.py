@@ -6,6 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from portal.api.inputs import BodySerializer
 from portal.api.models import ApiToken
 from portal.api.services import ACTION_NAME
 
@@ -77,7 +78,7 @@ class ExpiryField(serializers.IntegerField):
         }
 
 
-class TokenCreateSerializer(serializers.Serializer):
+class TokenCreateSerializer(BodySerializer):
     name = serializers.CharField(max_length=100)
     expires_in_days = ExpiryField(required=False)
     expires_at = RetiredField(instead="expires_in_days")

@@ -204,3 +204,42 @@ def test_the_audit_export_still_answers_a_token(auditor_api, purchase_a1):
 
     assert response.status_code == 200
     assert AuditEvent.objects.filter(action="audit.exported").count() == 1
+
+
+# --- values of the JSON type the schema states --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("dismiss/", {"reason": -971425346}, "reason"),
+        ("resolve/", {"kind": "invoice_mismatch", "code": "bill_corrected", "note": 7}, "note"),
+        ("assign/", {"owner_id": "5"}, "owner_id"),
+        ("assign/", {"owner_id": True}, "owner_id"),
+    ],
+)
+def test_a_value_of_another_json_type_is_refused_not_converted(
+    finance_api, invoice_a1, path, body, field
+):
+    """DRF would read 7 as "7" and "5" as 5; the schema says text and a whole number, so a
+    request that breaks it is refused and changes nothing."""
+    response = finance_api.post(f"{CASES}{invoice_a1.pk}/{path}", body, format="json")
+
+    assert response.status_code == 422, response.content
+    assert set(response.json()["errors"]) == {field}
+    invoice_a1.refresh_from_db()
+    assert (invoice_a1.state, invoice_a1.owner_id) == ("new", None)
+
+
+def test_a_request_amount_is_a_decimal_string_and_submit_a_truth_value(requester_api, site_a1):
+    body = {"kind": "expedited_freight", "site_id": site_a1.pk, "title": "Courier"}
+    body |= {"reason": "Urgent", "details": {"carrier": "DHL"}}
+
+    as_number = requester_api.post(APPROVALS, {**body, "amount": 100}, format="json")
+    as_word = requester_api.post(
+        APPROVALS, {**body, "amount": "100", "submit": "no"}, format="json"
+    )
+
+    assert set(as_number.json()["errors"]) == {"amount"}
+    assert set(as_word.json()["errors"]) == {"submit"}
+    assert as_number.status_code == as_word.status_code == 422
