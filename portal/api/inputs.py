@@ -32,6 +32,7 @@ class BodySerializer(serializers.Serializer):
             }
             if wrong:
                 raise serializers.ValidationError(wrong)
+            data = {name: _whole(self.fields.get(name), value) for name, value in data.items()}
         return super().to_internal_value(data)
 
 
@@ -41,5 +42,18 @@ def _type_error(field, value) -> str | None:
     for kind, types, message in _TYPES:
         if isinstance(field, kind):
             right = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
-            return None if right else message
+            return None if right or _is_whole(field, value) else message
     return None
+
+
+def _is_whole(field, value) -> bool:
+    """JSON Schema counts 7.0 as an integer; so does the API."""
+    return (
+        isinstance(field, serializers.IntegerField)
+        and isinstance(value, float)
+        and value.is_integer()
+    )
+
+
+def _whole(field, value):
+    return int(value) if _is_whole(field, value) else value

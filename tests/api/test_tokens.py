@@ -160,7 +160,12 @@ def test_the_expiry_is_given_in_days_within_the_longest_a_token_lives(
     token = ApiToken.objects.get(pk=created.json()["id"])
     assert timedelta(days=6) < token.expires_at - timezone.now() <= timedelta(days=7)
 
-    for days in (0, 31, "soon"):
+    as_float = client.post(
+        "/api/v1/tokens/", {"name": "float", "expires_in_days": 7.0}, format="json"
+    )
+    assert as_float.status_code == 201  # JSON Schema's integer: 7.0 is one
+
+    for days in (0, 31, "soon", 7.5, True):
         refused = client.post(
             "/api/v1/tokens/", {"name": "odd", "expires_in_days": days}, format="json"
         )
