@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
@@ -27,7 +27,7 @@ from approvals.authority import authority_for
 from approvals.filters import ApprovalRequestFilter
 from approvals.models import ApprovalPolicy, ApprovalRequest
 from approvals.serializers import (
-    ApprovalRequestCreateSerializer,
+    CREATE_SERIALIZERS,
     ApprovalRequestDetailSerializer,
     ApprovalRequestSerializer,
     ApproveSerializer,
@@ -41,6 +41,7 @@ from approvals.serializers import (
     RejectSerializer,
     RoutePreviewSerializer,
     WithdrawSerializer,
+    create_serializer_for,
 )
 from sites.selectors import site_list_for_user
 
@@ -158,6 +159,15 @@ def _final_example(state: str, *, step_state: str, outcome: str | None, comment:
     }
 
 
+class NotRoutable(APIException):
+    """The request is well-formed, but the policy in force cannot route it: whether it can
+    depends on administered data (as the preview says), so it is the policy as it stands that
+    refuses it, and the same request succeeds once an administrator extends the policy."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "not_routable"
+
+
 def _site_in_scope(user, site_id: int, refusal: type[APIException]):
     """The caller's site with this id; else `refusal`, the same whether it exists or not."""
     site = site_list_for_user(user).filter(pk=site_id).first()
@@ -226,8 +236,17 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         summary="Raise a request",
         description="Raise a request at one of your sites as yourself and, unless `submit` is "
         "false, submit it for routing in the same transaction: a small routine request may be "
-        "approved by policy at once. Either both happen or neither.",
-        request=ApprovalRequestCreateSerializer,
+        "approved by policy at once. Either both happen or neither. What the body needs "
+        "depends on its `kind` (one schema per kind): a category, a customer class, the "
+        "counterparty, and the kind's own `details`. A request the policy in force at the site "
+        "cannot route (no policy, no rule for it, a rule that names nobody) is not bad input "
+        "but a conflict with the policy as it stands: 409 `not_routable`, with the reason "
+        "(the preview answers the same question beforehand); nothing is kept.",
+        request=PolymorphicProxySerializer(
+            component_name="ApprovalRequestCreate",
+            serializers=CREATE_SERIALIZERS,
+            resource_type_field_name="kind",
+        ),
         responses={201: ApprovalRequestDetailSerializer},
         examples=[
             OpenApiExample(
@@ -249,13 +268,22 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         ],
     )
     def create(self, request):
-        data = _valid(ApprovalRequestCreateSerializer, request.data)
+        data = _valid(create_serializer_for(request.data), request.data)
         # A site one cannot see answers as one that does not exist: 404, like any object
         # outside one's scope (a site one sees but may not raise at is the services' 403).
         site = _site_in_scope(request.user, data.pop("site_id"), NotFound)
         submit = data.pop("submit")
         data.setdefault("currency", site.currency)
-        created = services.request_raise(requester=request.user, submit=submit, site=site, **data)
+        try:
+            created = services.request_raise(
+                requester=request.user, submit=submit, site=site, **data
+            )
+        except DjangoValidationError as refused:
+            # Field errors name their field; what names none is routing's refusal: no policy
+            # in force at the site, no rule that routes the request, a rule naming nobody.
+            if hasattr(refused, "error_dict"):
+                raise
+            raise NotRoutable(" ".join(refused.messages)) from None
         return self._detail(created.pk, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(

@@ -51,6 +51,12 @@ class Route:
         }
 
 
+def convertible_currencies(*, at: datetime | None = None) -> set[str]:
+    """The currencies `to_base` converts at `at` (now): the base one and those with a rate."""
+    rated = CurrencyRate.objects.filter(valid_from__lte=at or timezone.now())
+    return {settings.TOLLGATE_BASE_CURRENCY, *rated.values_list("currency", flat=True).distinct()}
+
+
 def to_base(amount: Decimal, currency: str, *, at: datetime | None = None) -> Decimal:
     """`amount` in the base currency at the rate in force at `at`."""
     if currency == settings.TOLLGATE_BASE_CURRENCY:

@@ -6,14 +6,22 @@ may do something is answered by approvals.policies and the services, never here.
 decimal string next to its currency; times are ISO 8601 in UTC.
 """
 
+import math
+import re
+from datetime import date
+from decimal import Decimal
+
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals import policies
+from approvals import policies, routing
 from approvals.authority import authority_for, votes_of
+from approvals.kinds import KINDS, KindSpec
 from approvals.models import ApprovalPolicy, RequestKind
+from portal.api.inputs import BodySerializer
+from portal.api.schema import JSON_VALUE_REF, NO_NUL
 from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
@@ -209,39 +217,197 @@ class ApprovalRequestDetailSerializer(ApprovalRequestSerializer):
         return cache[request.pk]
 
 
-class ApprovalRequestCreateSerializer(serializers.Serializer):
-    """A new request: raised by the caller at one of their sites and, by default, submitted."""
+class CurrencyField(serializers.CharField):
+    """A currency Tollgate converts into its base currency now (routing.to_base): a request in
+    another could not be routed. The schema's list is read each time the schema is served."""
 
-    kind = serializers.ChoiceField(choices=RequestKind.choices)
+    def __init__(self, **kwargs):
+        super().__init__(max_length=3, **kwargs)
+
+    def to_internal_value(self, data):
+        code = super().to_internal_value(data)
+        known = routing.convertible_currencies()
+        if code not in known:
+            raise serializers.ValidationError(
+                f"Tollgate has no exchange rate for {code}; use one of {', '.join(sorted(known))}."
+            )
+        return code
+
+    def openapi_schema(self) -> dict:
+        return {
+            "type": "string",
+            "enum": sorted(routing.convertible_currencies()),
+            "description": "ISO 4217 code of a currency Tollgate has an exchange rate for; "
+            "defaults to the site's currency.",
+        }
+
+
+# A decimal given as text in `details`: what Decimal reads, without exponent or spaces.
+DECIMAL_TEXT = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+
+
+class KindDetailsField(serializers.DictField):
+    """The kind-specific fields of a request (approvals.kinds): each one the kind needs, of its
+    type. Other keys are kept as given; no text anywhere in it may hold the NUL character,
+    which PostgreSQL cannot store in JSON (it was a 500)."""
+
+    def __init__(self, spec: KindSpec, **kwargs):
+        self.spec = spec
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        details = super().to_internal_value(data)
+        if _holds_nul(details):
+            raise serializers.ValidationError("Text in details may not contain the NUL character.")
+        return details
+
+    def errors_in(self, details: dict) -> dict[str, list[str]]:
+        """Messages per `details.<name>` for what the kind needs and did not get as it should."""
+        errors = {}
+        for name, expected in self.spec.details.items():
+            value, label = details.get(name), name.replace("_", " ").capitalize()
+            if value in (None, ""):
+                errors[f"details.{name}"] = [f"{label} is required."]
+            elif expected is Decimal and not _is_decimal(value):
+                errors[f"details.{name}"] = [f"{label} is a number, or a decimal as text."]
+            elif expected is str and not isinstance(value, str):
+                errors[f"details.{name}"] = [f"{label} is text."]
+        since = details.get("counterparty_since")
+        if since not in (None, "") and not (
+            isinstance(since, str) and re.fullmatch(ISO_DAY, since) and _is_day(since)
+        ):
+            errors["details.counterparty_since"] = ["Give the date as YYYY-MM-DD."]
+        return errors
+
+    def openapi_schema(self) -> dict:
+        properties = {}
+        for name, expected in self.spec.details.items():
+            if expected is Decimal:
+                properties[name] = {"type": ["number", "string"], "pattern": DECIMAL_TEXT}
+            else:
+                properties[name] = {"type": "string", "minLength": 1, "pattern": NO_NUL}
+        properties["counterparty_since"] = {
+            "type": ["string", "null"],
+            "description": "Since when Tollgate's company deals with the counterparty.",
+            "anyOf": [{"format": "date"}, {"maxLength": 0}, {"type": "null"}],
+        }
+        return {
+            "type": "object",
+            "description": "Kind-specific fields"
+            + (
+                f": {', '.join(f'`{name}`' for name in self.spec.details)}"
+                if self.spec.details
+                else ""
+            )
+            + ". Other keys are kept as given (no text may hold the NUL character).",
+            "properties": properties,
+            "required": list(self.spec.details),
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": JSON_VALUE_REF},
+        }
+
+
+ISO_DAY = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+
+
+def _is_day(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_decimal(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value) is not None
+
+
+class RequestCreateSerializer(BodySerializer):
+    """A new request of one kind: raised by the caller at one of their sites and, by default,
+    submitted. `for_kind` makes the serializer of each kind, with what that kind needs."""
+
+    spec: KindSpec = KindSpec()
+
     site_id = serializers.IntegerField(**ID, help_text="A site where you may raise requests.")
     title = serializers.CharField(max_length=200)
     reason = serializers.CharField(max_length=JUSTIFICATION_MAX, help_text="Why this is needed.")
     amount = serializers.DecimalField(max_digits=16, decimal_places=2, min_value=0)
-    currency = serializers.RegexField(
-        r"^[A-Z]{3}$", required=False, help_text="ISO 4217 code; defaults to the site's currency."
-    )
-    category = serializers.CharField(max_length=100, required=False, default="")
-    customer_class = serializers.CharField(max_length=32, required=False, default="")
-    counterparty = serializers.CharField(max_length=200, required=False, default="")
+    currency = CurrencyField(required=False)
     counterparty_ref = serializers.CharField(max_length=64, required=False, default="")
-    details = serializers.DictField(
-        required=False,
-        default=dict,
-        help_text="Kind-specific fields: transfer `destination_site`; price override "
-        "`product`, `unit_price`, `floor_price`; credit exception `credit_limit`, `exposure`; "
-        "expedited freight `carrier`.",
-    )
     submit = serializers.BooleanField(
         required=False,
         default=True,
         help_text="Submit for routing at once (default) or keep a draft.",
     )
 
-    def validate_details(self, value):
-        """No NUL character anywhere in it: PostgreSQL cannot store one in JSON (it was a 500)."""
-        if _holds_nul(value):
-            raise serializers.ValidationError("Text in details may not contain the NUL character.")
-        return value
+    def to_internal_value(self, data):
+        """The fields' errors and those of the details together, so that one answer names
+        everything the kind needs and did not get."""
+        try:
+            attrs, errors = super().to_internal_value(data), {}
+        except serializers.ValidationError as error:
+            attrs, errors = None, dict(error.detail)
+        details = data.get("details", {}) if isinstance(data, dict) else None
+        if isinstance(details, dict) and "details" not in errors:
+            errors.update(self.fields["details"].errors_in(details))
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
+
+    @classmethod
+    def for_kind(cls, kind: str) -> type["RequestCreateSerializer"]:
+        spec = KINDS[kind]
+        label = RequestKind(kind).label
+        fields = {
+            "kind": serializers.ChoiceField(choices=[(kind, label)]),
+            "category": serializers.CharField(
+                max_length=100,
+                **({} if spec.needs_category else {"required": False, "default": ""}),
+                help_text="The product category (required for this kind).",
+            ),
+            "customer_class": serializers.CharField(
+                max_length=32,
+                **({} if spec.needs_customer_class else {"required": False, "default": ""}),
+            ),
+            "counterparty": serializers.CharField(
+                max_length=200,
+                **({} if spec.counterparty else {"required": False, "default": ""}),
+                help_text=f"The {spec.counterparty or 'vendor, customer or carrier'}.",
+            ),
+            "details": KindDetailsField(
+                spec, **({} if spec.details else {"required": False, "default": dict})
+            ),
+        }
+        name = "".join(part.capitalize() for part in kind.split("_")) + "RequestCreate"
+        return type(name, (cls,), {"spec": spec, "__doc__": f"A new {label.lower()}.", **fields})
+
+
+CREATE_SERIALIZERS = {str(kind): RequestCreateSerializer.for_kind(str(kind)) for kind in KINDS}
+
+
+class UnknownKindSerializer(BodySerializer):
+    """What answers a body whose `kind` names no kind: the refusal says which kinds there are."""
+
+    kind = serializers.ChoiceField(choices=RequestKind.choices)
+
+
+def serializer_by_kind(data, by_kind: dict, unknown: type) -> type[serializers.Serializer]:
+    """The serializer of the kind a body names in `kind`, or `unknown`, which refuses it."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind in by_kind:
+        return by_kind[kind]
+    return unknown
+
+
+def create_serializer_for(data) -> type[serializers.Serializer]:
+    """The serializer of the kind a new request's body names."""
+    return serializer_by_kind(data, CREATE_SERIALIZERS, UnknownKindSerializer)
 
 
 def _holds_nul(value) -> bool:
@@ -255,7 +421,7 @@ def _holds_nul(value) -> bool:
     return False
 
 
-class ApproveSerializer(serializers.Serializer):
+class ApproveSerializer(BodySerializer):
     step_id = serializers.IntegerField(
         **ID, required=False, allow_null=True, help_text="The tier to approve; default: your first."
     )
@@ -268,7 +434,7 @@ class ApproveSerializer(serializers.Serializer):
     )
 
 
-class RejectSerializer(serializers.Serializer):
+class RejectSerializer(BodySerializer):
     step_id = serializers.IntegerField(
         **ID,
         required=False,
@@ -280,13 +446,13 @@ class RejectSerializer(serializers.Serializer):
     )
 
 
-class WithdrawSerializer(serializers.Serializer):
+class WithdrawSerializer(BodySerializer):
     reason = serializers.CharField(
         max_length=COMMENT_MAX, required=False, allow_blank=True, default=""
     )
 
 
-class DelegateSerializer(serializers.Serializer):
+class DelegateSerializer(BodySerializer):
     delegate = serializers.CharField(
         help_text="Username of a colleague who holds a role at the request's site."
     )

@@ -10,16 +10,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, extend_schema
-from rest_framework import viewsets
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 
 from exceptions import selectors, services
 from exceptions.filters import ExceptionCaseFilter
-from exceptions.models import ExceptionCase
+from exceptions.models import CaseKind, ExceptionCase
 from exceptions.serializers import (
+    RESOLVE_SERIALIZERS,
     AssignSerializer,
     ExceptionCaseDetailSerializer,
     ExceptionCaseSerializer,
@@ -27,7 +28,7 @@ from exceptions.serializers import (
     QueueQuerySerializer,
     QueueSummarySerializer,
     ReasonSerializer,
-    ResolveSerializer,
+    resolve_serializer_for,
 )
 
 # An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
@@ -78,6 +79,14 @@ CASE_EXAMPLE = {
         },
     },
 }
+
+
+class KindMismatch(APIException):
+    """The body names another kind of case than the one at this address: the client's idea of
+    the case is wrong, so the codes it chose are not the case's."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "kind_mismatch"
 
 
 def _valid(serializer_class, data) -> dict:
@@ -174,24 +183,40 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
 
     @extend_schema(
         summary="Resolve a case",
-        description="Close the case with a resolution code of its kind and a note. A "
-        "resolution that moves enough money (e.g. writing off an invoice difference) raises "
-        "an approval request instead, and the case follows its outcome "
-        "(`pending_resolution` and `linked_request` show it).",
-        request=ResolveSerializer,
+        description="Close the case with a resolution code of its kind and a note. The body "
+        "names the case's `kind`, which sets the codes it may be closed with (one schema per "
+        "kind; the case's `resolution_codes` lists them too); a case of another kind answers "
+        "409 `kind_mismatch`. A resolution that moves enough money (e.g. writing off an "
+        "invoice difference) raises an approval request instead, and the case follows its "
+        "outcome (`pending_resolution` and `linked_request` show it).",
+        request=PolymorphicProxySerializer(
+            component_name="Resolve",
+            serializers=RESOLVE_SERIALIZERS,
+            resource_type_field_name="kind",
+        ),
         responses={200: ExceptionCaseDetailSerializer},
         examples=[
             OpenApiExample(
                 "Resolve",
                 request_only=True,
-                value={"code": "credit_note_requested", "note": "Supplier credits 120.00"},
+                value={
+                    "kind": "invoice_mismatch",
+                    "code": "credit_note_requested",
+                    "note": "Supplier credits 120.00",
+                },
             ),
         ],
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request, pk=None):
         case = self._case(pk)
-        data = _valid(ResolveSerializer, request.data)
+        data = _valid(resolve_serializer_for(request.data), request.data)
+        if data.pop("kind") != case.kind:
+            raise KindMismatch(
+                f"{case.reference} is a {case.get_kind_display().lower()} case, not a "
+                f"{CaseKind(request.data['kind']).label.lower()} one; resolve it as "
+                f"`{case.kind}`, with one of its codes."
+            )
         services.case_resolve(actor=request.user, case_id=case.pk, **data)
         return self._detail(case.pk)
 

@@ -9,10 +9,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.serializers import ActionSerializer, QuerySerializer
+from approvals.serializers import ActionSerializer, QuerySerializer, serializer_by_kind
 from exceptions import policies
 from exceptions.models import CaseKind, CaseState, Queue, Severity
 from exceptions.rules import resolution_codes
+from portal.api.inputs import BodySerializer
 from portal.core.textlimits import COMMENT_MAX
 
 MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
@@ -91,7 +92,7 @@ class ExceptionCaseDetailSerializer(ExceptionCaseSerializer):
         }
 
 
-class AssignSerializer(serializers.Serializer):
+class AssignSerializer(BodySerializer):
     owner_id = serializers.IntegerField(
         **ID,
         required=False,
@@ -101,12 +102,67 @@ class AssignSerializer(serializers.Serializer):
     )
 
 
-class ResolveSerializer(serializers.Serializer):
-    code = serializers.CharField(help_text="A resolution code of the case's kind.")
+class ResolutionCodeField(serializers.CharField):
+    """A resolution code of one kind of case, as administered now (exceptions.rules): the
+    schema lists each with what it means, read each time the schema is served."""
+
+    def __init__(self, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        code = super().to_internal_value(data)
+        codes = resolution_codes(self.kind)
+        if code not in codes:
+            label = CaseKind(self.kind).label
+            raise serializers.ValidationError(f"Use one of {', '.join(codes)} for a {label}.")
+        return code
+
+    def openapi_schema(self) -> dict:
+        codes = resolution_codes(self.kind)
+        if not codes:  # every code of the kind withdrawn: nothing closes such a case now
+            return {"not": {}, "description": "No code closes this kind of case now."}
+        return {
+            "type": "string",
+            "description": "A resolution code of this kind of case.",
+            "oneOf": [{"const": code, "description": label} for code, label in codes.items()],
+        }
+
+
+class ResolveSerializer(BodySerializer):
+    """How a case of one kind is closed. `kind` names the case's kind, which sets the codes
+    it may be closed with; a case of another kind answers 409. `for_kind` makes one per kind."""
+
     note = serializers.CharField(max_length=COMMENT_MAX, help_text="What was done.")
 
+    @classmethod
+    def for_kind(cls, kind: str) -> type["ResolveSerializer"]:
+        label = CaseKind(kind).label
+        fields = {
+            "kind": serializers.ChoiceField(
+                choices=[(kind, label)], help_text="The case's kind (its `kind`)."
+            ),
+            "code": ResolutionCodeField(kind),
+        }
+        name = "".join(part.capitalize() for part in kind.split("_")) + "Resolve"
+        return type(name, (cls,), {"__doc__": f"How a {label.lower()} case is closed.", **fields})
 
-class ReasonSerializer(serializers.Serializer):
+
+RESOLVE_SERIALIZERS = {kind: ResolveSerializer.for_kind(kind) for kind in CaseKind.values}
+
+
+class UnknownCaseKindSerializer(BodySerializer):
+    """What answers a resolution whose `kind` names no kind of case."""
+
+    kind = serializers.ChoiceField(choices=CaseKind.choices)
+
+
+def resolve_serializer_for(data) -> type[serializers.Serializer]:
+    """The serializer of the kind of case a resolution's body names."""
+    return serializer_by_kind(data, RESOLVE_SERIALIZERS, UnknownCaseKindSerializer)
+
+
+class ReasonSerializer(BodySerializer):
     reason = serializers.CharField(max_length=COMMENT_MAX, help_text="Why (required).")
 
 

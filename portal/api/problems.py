@@ -50,6 +50,8 @@ CATALOGUE: dict[str, tuple[int, str]] = {
     "concurrent_transition": (409, "Someone else changed the object at the same time."),
     "idempotency_key_in_progress": (409, "A request with this Idempotency-Key is in progress."),
     "idempotency_key_reused": (409, "This Idempotency-Key is bound to a different request."),
+    "kind_mismatch": (409, "The object is not of the kind the request names."),
+    "not_routable": (409, "The policy in force cannot route this request."),
     "payload_too_large": (413, "The request body is too large."),
     "unsupported_media_type": (415, "Unsupported media type."),
     "validation_failed": (422, "The input is not valid."),

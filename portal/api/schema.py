@@ -10,7 +10,7 @@ from django.core.validators import RegexValidator
 from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer
 from rest_framework.serializers import CharField, DecimalField
 
 from portal.api import problems
@@ -22,8 +22,20 @@ NUMBER_FILTER_MAX = 1e50
 # Text without the NUL character, which Django's and DRF's text fields refuse (PostgreSQL
 # cannot store it).
 NO_NUL = "^[^\\x00]*$"
+# What `str.strip` removes (every character `str.isspace` calls space), spelled out: `\s`
+# means other characters to JSON Schema (ECMA-262) than to Python.
+SPACES = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x1f \\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029"
+    "\\u202f\\u205f\\u3000"
+)
+# Text that is not spaces only, without NUL: DRF trims text before it checks that it is not
+# blank, so "  " is as empty as "".
+NOT_BLANK = f"^[^\\x00]*[^\\x00{SPACES}][^\\x00]*$"
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# Any JSON value without the NUL character in its text or keys, however deep: what a free-form
+# part of the input (a request's details) may hold.
+JSON_VALUE_REF = "#/components/schemas/JsonValue"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 # 404 everywhere: an id, a cursor or a site that names nothing the caller may see, or an
@@ -38,7 +50,8 @@ _DESCRIPTIONS = {
     404: "No such object, or it is outside the caller's scope; a cursor this list did not give "
     "out; or nothing at this address.",
     406: "The Accept header asks for something other than JSON.",
-    409: "The object changed state meanwhile; or this Idempotency-Key is bound to a different "
+    409: "The object changed state meanwhile, or is not of the kind the body names; the policy "
+    "in force cannot route the request; or this Idempotency-Key is bound to a different "
     "request, or a request with it is still running.",
     413: "The body is too large.",
     415: "The body is not application/json.",
@@ -64,6 +77,14 @@ class AutoSchema(BaseAutoSchema):
             codes += _WITH_BODY
         codes += getattr(self.view, "problem_statuses", ())
         return sorted(codes)
+
+    def _get_request_for_media_type(self, serializer, direction="request"):
+        """A body of one schema per kind is required: every one of them requires its `kind`
+        (drf-spectacular reads `required` off a plain serializer only)."""
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        if isinstance(serializer, PolymorphicProxySerializer):
+            required = True
+        return schema, required
 
     def _get_filter_parameters(self):
         """The filters' parameters with every constraint the filter enforces: a strict filter
@@ -93,15 +114,21 @@ class AutoSchema(BaseAutoSchema):
         return parameters
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
-        """Text input without NUL (DRF refuses it); a decimal string's pattern as DRF reads it:
-        at least one digit, no sign where the field takes no negative number (drf-spectacular's
-        allows "" and "-")."""
+        """Text input without NUL (DRF refuses it), and not of spaces only where it may not be
+        blank; a decimal string's pattern as DRF reads it: at least one digit, no sign where the
+        field takes no negative number (drf-spectacular's allows "" and "-"). A field whose
+        constraints depend on the data (the currencies Tollgate converts, the resolution codes
+        of a kind) states them itself, as `openapi_schema()`, read each time the schema is."""
+        own = getattr(field, "openapi_schema", None)
+        if own is not None:
+            return own()
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         constrained = {"pattern", "format", "enum"} & set(schema) or any(
             isinstance(validator, RegexValidator) for validator in field.validators
         )
         if direction == "request" and isinstance(field, CharField) and not constrained:
-            schema["pattern"] = NO_NUL
+            must_say_something = field.trim_whitespace and not field.allow_blank
+            schema["pattern"] = NOT_BLANK if must_say_something else NO_NUL
         if isinstance(field, DecimalField) and "pattern" in schema and field.max_whole_digits:
             whole, places = field.max_whole_digits, field.decimal_places
             sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
@@ -170,6 +197,10 @@ _EXAMPLE_DETAILS = {
     "permission_denied": "None of the open tiers of this request is yours to decide.",
     "token_read_only": "This token is read-only: it cannot change anything.",
     "rate_limited": "Request was throttled. Expected available in 12 seconds.",
+    "not_routable": "No rule of Enterprise framework v3 routes a price_override of 0.01 EUR; "
+    "ask an administrator to extend the policy.",
+    "kind_mismatch": "EX-000042 is a shipment delay case, not an invoice mismatch one; resolve "
+    "it as `shipment_delay`, with one of its codes.",
 }
 
 _EXAMPLE_EXTRAS = {
@@ -179,9 +210,24 @@ _EXAMPLE_EXTRAS = {
 
 
 def add_problem_component(result, generator, request, public):
-    """Postprocessing hook: the `Problem` schema every problem response refers to."""
+    """Postprocessing hook: the `Problem` schema every problem response refers to, and the
+    `JsonValue` free-form input refers to."""
     codes = sorted(problems.CATALOGUE)
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = {
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["JsonValue"] = {
+        "description": "Any JSON value; no text in it, key or value, holds the NUL character.",
+        "anyOf": [
+            {"type": ["null", "boolean", "number"]},
+            {"type": "string", "pattern": NO_NUL},
+            {"type": "array", "items": {"$ref": JSON_VALUE_REF}},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": NO_NUL},
+                "additionalProperties": {"$ref": JSON_VALUE_REF},
+            },
+        ],
+    }
+    schemas["Problem"] = {
         "type": "object",
         "description": "An RFC 9457 problem document; `code` is stable, branch on it.",
         "required": ["type", "title", "status", "detail", "code"],

@@ -152,16 +152,16 @@ def _check_token(*, user, name: str, expires_at: datetime, actions: list[str], n
 
 
 def _check_within(within: ApiToken, *, expires_at, read_only: bool, actions: list[str]) -> None:
+    """A token is a narrowing of its owner's rights: one made through it may not reach past it.
+    Refused as a permission (403), like any call the calling token does not allow."""
     if expires_at > within.expires_at:
-        raise ValidationError(
-            {"expires_at": ["A token cannot outlive the token it is created with."]}
-        )
+        raise PermissionDenied("A token cannot outlive the token it is created with.")
     if within.actions and (not actions or not set(actions) <= set(within.actions)):
-        raise ValidationError(
-            {"actions": ["A token can only allow actions the token it is created with allows."]}
+        raise PermissionDenied(
+            "A token can only allow actions the token it is created with allows."
         )
     if within.read_only and not read_only:
-        raise ValidationError({"read_only": ["A read-only token can only create read-only ones."]})
+        raise PermissionDenied("A read-only token can only create read-only ones.")
 
 
 def _token_facts(token: ApiToken) -> dict:

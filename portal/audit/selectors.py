@@ -92,7 +92,7 @@ def events_for_export(user, filters: ExportFilters) -> QuerySet[AuditEvent]:
     events = events_visible_to(user)
     if filters.date_from:
         events = events.filter(at__gte=_start_of(filters.date_from))
-    if filters.date_to:
+    if filters.date_to and filters.date_to < date.max:  # the last day there is ends nothing
         events = events.filter(at__lt=_start_of(filters.date_to + timedelta(days=1)))
     if filters.sites:
         events = events.filter(site__code__in=filters.sites)

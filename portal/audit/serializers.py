@@ -4,8 +4,6 @@
 returns; portal/audit/chain.py documents the canonical form they are computed over.
 """
 
-from datetime import date
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -49,8 +47,14 @@ class ExportQuerySerializer(QuerySerializer):
     format = serializers.ChoiceField(
         choices=sorted(WRITERS), help_text="`csv` or `jsonl` (JSON Lines)."
     )
+    # Filters, like the events list's `at_after` and `at_before`: a range that ends before it
+    # starts matches no event, so its export is empty (and its manifest says so).
     date_from = serializers.DateField(required=False, help_text="First day (UTC), YYYY-MM-DD.")
-    date_to = serializers.DateField(required=False, help_text="Last day (UTC), included.")
+    date_to = serializers.DateField(
+        required=False,
+        help_text="Last day (UTC), included. A range that ends before it starts matches no "
+        "event: the export is then empty.",
+    )
     site = serializers.ListField(
         child=serializers.RegexField(r"^[A-Za-z0-9-]{1,5}$"),
         required=False,
@@ -62,17 +66,3 @@ class ExportQuerySerializer(QuerySerializer):
         required=False, default="", help_text="An action (`request.approved`) or a family."
     )
     actor = serializers.CharField(required=False, default="", help_text="Who acted (username).")
-
-    def validate_date_to(self, value):
-        if value == date.max:
-            raise serializers.ValidationError("Give a day before 9999-12-31.")
-        return value
-
-    def validate(self, attrs):
-        if (
-            attrs.get("date_from")
-            and attrs.get("date_to")
-            and attrs["date_to"] < attrs["date_from"]
-        ):
-            raise serializers.ValidationError({"date_to": ["Must not come before date_from."]})
-        return attrs

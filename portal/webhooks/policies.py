@@ -1,5 +1,7 @@
-"""Who may manage outbound webhook subscriptions and see what was sent to them.
+"""Who may manage the webhook sources and their secrets, and outbound subscriptions.
 
+A webhook source and its signing secrets are company-wide (a secret lets whoever holds it
+raise cases at any site), so only a superuser (or Tollgate itself) manages them.
 A subscription without a region receives the events of every site, so only a superuser (or
 Tollgate itself) manages it; one limited to a region is managed by whoever administers every
 site of that region, like the region itself.
@@ -9,6 +11,11 @@ from django.db.models import Q
 
 from sites.models import Region
 from sites.policies import may_administer_region
+
+
+def may_manage_sources(actor) -> bool:
+    """Whether `actor` may register a webhook source and add or retire its secrets."""
+    return actor is None or _is_superuser(actor)
 
 
 def may_manage_subscription(actor, *, region: Region | None) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -29,7 +30,7 @@ from portal.audit.services import (
     insert_with_event,
 )
 from portal.core.formatting import money
-from portal.webhooks import handoff, schemas, sources
+from portal.webhooks import handoff, policies, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Region, Site
 
@@ -63,6 +64,7 @@ class Received:
 
 def webhook_source_create(*, actor, name: str) -> WebhookSource:
     """Register a sender; it can deliver once it has a secret."""
+    _refuse_unless_manages_sources(actor)
     with transaction.atomic():
         source = WebhookSource(name=name)
         source.full_clean()
@@ -73,6 +75,7 @@ def webhook_source_create(*, actor, name: str) -> WebhookSource:
 
 def webhook_secret_add(*, actor, source: WebhookSource, secret: str) -> WebhookSecret:
     """Add an active signing secret to `source` (rotation: the old one stays until retired)."""
+    _refuse_unless_manages_sources(actor)
     try:
         Webhook(secret)
     except Exception:  # the library raises several types for an unreadable secret
@@ -92,6 +95,7 @@ def webhook_secret_add(*, actor, source: WebhookSource, secret: str) -> WebhookS
 
 def webhook_secret_retire(*, actor, secret_id: int) -> WebhookSecret:
     """Stop accepting signatures made with a secret; locks the secret."""
+    _refuse_unless_manages_sources(actor)
     with transaction.atomic():
         row = WebhookSecret.objects.select_for_update().select_related("source").get(pk=secret_id)
         if row.retired_at is None:
@@ -105,6 +109,11 @@ def webhook_secret_retire(*, actor, secret_id: int) -> WebhookSecret:
                 after={"source": row.source.name, "retired_at": row.retired_at},
             )
     return row
+
+
+def _refuse_unless_manages_sources(actor) -> None:
+    if not policies.may_manage_sources(actor):
+        raise PermissionDenied("Only a superuser manages webhook sources and their secrets.")
 
 
 # --- receiving --------------------------------------------------------------------------------

@@ -120,7 +120,11 @@ def test_a_justification_longer_than_the_form_allows_is_refused(requester_api, m
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("resolve/", {"code": "bill_corrected", "note": _too_long(COMMENT_MAX)}, "note"),
+        (
+            "resolve/",
+            {"kind": "invoice_mismatch", "code": "bill_corrected", "note": _too_long(COMMENT_MAX)},
+            "note",
+        ),
         ("dismiss/", {"reason": _too_long(COMMENT_MAX)}, "reason"),
     ],
 )
@@ -135,7 +139,7 @@ def test_case_text_longer_than_the_forms_allow_is_refused(
     assert invoice_a1.state == CaseState.NEW
 
 
-def test_the_schema_states_the_caps(anonymous_api):
+def test_the_schema_states_the_caps(anonymous_api, db):
     schemas = anonymous_api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
     schemas = schemas["components"]["schemas"]
 
@@ -143,9 +147,11 @@ def test_the_schema_states_the_caps(anonymous_api):
     comment = schemas["ApproveRequest"]["properties"]["comment"]
     assert max(choice["maxLength"] for choice in comment["oneOf"]) == COMMENT_MAX
     assert schemas["RejectRequest"]["properties"]["reason"]["maxLength"] == COMMENT_MAX
-    assert schemas["ResolveRequest"]["properties"]["note"]["maxLength"] == COMMENT_MAX
+    assert schemas["InvoiceMismatchResolveRequest"]["properties"]["note"]["maxLength"] == (
+        COMMENT_MAX
+    )
     assert schemas["ReasonRequest"]["properties"]["reason"]["maxLength"] == COMMENT_MAX
-    creating = schemas["ApprovalRequestCreateRequest"]["properties"]
+    creating = schemas["PurchaseRequestCreateRequest"]["properties"]
     assert creating["reason"]["maxLength"] == JUSTIFICATION_MAX
 
 
@@ -198,3 +204,42 @@ def test_the_audit_export_still_answers_a_token(auditor_api, purchase_a1):
 
     assert response.status_code == 200
     assert AuditEvent.objects.filter(action="audit.exported").count() == 1
+
+
+# --- values of the JSON type the schema states --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("dismiss/", {"reason": -971425346}, "reason"),
+        ("resolve/", {"kind": "invoice_mismatch", "code": "bill_corrected", "note": 7}, "note"),
+        ("assign/", {"owner_id": "5"}, "owner_id"),
+        ("assign/", {"owner_id": True}, "owner_id"),
+    ],
+)
+def test_a_value_of_another_json_type_is_refused_not_converted(
+    finance_api, invoice_a1, path, body, field
+):
+    """DRF would read 7 as "7" and "5" as 5; the schema says text and a whole number, so a
+    request that breaks it is refused and changes nothing."""
+    response = finance_api.post(f"{CASES}{invoice_a1.pk}/{path}", body, format="json")
+
+    assert response.status_code == 422, response.content
+    assert set(response.json()["errors"]) == {field}
+    invoice_a1.refresh_from_db()
+    assert (invoice_a1.state, invoice_a1.owner_id) == ("new", None)
+
+
+def test_a_request_amount_is_a_decimal_string_and_submit_a_truth_value(requester_api, site_a1):
+    body = {"kind": "expedited_freight", "site_id": site_a1.pk, "title": "Courier"}
+    body |= {"reason": "Urgent", "details": {"carrier": "DHL"}}
+
+    as_number = requester_api.post(APPROVALS, {**body, "amount": 100}, format="json")
+    as_word = requester_api.post(
+        APPROVALS, {**body, "amount": "100", "submit": "no"}, format="json"
+    )
+
+    assert set(as_number.json()["errors"]) == {"amount"}
+    assert set(as_word.json()["errors"]) == {"submit"}
+    assert as_number.status_code == as_word.status_code == 422

@@ -201,11 +201,37 @@ def test_raising_without_what_the_kind_needs_names_each_missing_field(
 
 
 def test_a_request_no_policy_routes_is_not_left_behind_as_a_draft(requester_api, site_a1):
+    """Well-formed, but the policy as it stands cannot route it: a conflict with that state,
+    which an administrator resolves, not bad input (the preview says the same, 200)."""
     response = requester_api.post(URL, _purchase(site_a1), format="json")
 
-    assert response.status_code == 422
+    assert response.status_code == 409
+    assert response.json()["code"] == "not_routable"
     assert "No approval policy is in force" in response.json()["detail"]
     assert not ApprovalRequest.objects.exists()
+
+
+def test_a_request_no_rule_routes_answers_409_and_leaves_nothing(requester_api, site_a1, matrix):
+    events_before = AuditEvent.objects.count()
+    response = requester_api.post(
+        URL,
+        _purchase(
+            site_a1,
+            kind="price_override",
+            amount="0.01",
+            category="Beverages",
+            customer_class="retail",
+            counterparty="Corner shop",
+            details={"product": "Cola", "unit_price": "1.10", "floor_price": 1},
+        ),
+        format="json",
+    )
+
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "not_routable"
+    assert "routes a price_override" in response.json()["detail"]
+    assert not ApprovalRequest.objects.exists()
+    assert AuditEvent.objects.count() == events_before
 
 
 def test_an_auditor_may_not_raise_requests(auditor_api, site_a1, matrix):

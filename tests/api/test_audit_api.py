@@ -136,12 +136,36 @@ def test_export_input_errors_answer_422(auditor_api, purchases):
     events_before = AuditEvent.objects.count()
 
     assert auditor_api.get(EXPORT, {"format": "xlsx"}).status_code == 422
-    reversed_range = auditor_api.get(
-        EXPORT, {"format": "csv", "date_from": "2026-03-10", "date_to": "2026-03-01"}
-    )
-    assert reversed_range.status_code == 422
-    assert "date_to" in reversed_range.json()["errors"]
+    assert auditor_api.get(EXPORT, {"format": "csv", "date_from": "2026-13-01"}).status_code == 422
     assert AuditEvent.objects.count() == events_before
+
+
+@pytest.mark.parametrize(
+    "days",
+    [
+        {"date_from": "2026-03-10", "date_to": "2026-03-01"},  # ends before it starts
+        {"date_from": "9999-12-31", "date_to": "9999-12-31"},  # the last day there is
+    ],
+)
+def test_a_date_range_that_matches_no_event_exports_an_empty_file(auditor_api, purchases, days):
+    """The dates filter, as the events list's `at_after` and `at_before` do: a range that ends
+    before it starts is valid input that matches nothing, not an error."""
+    response = auditor_api.get(EXPORT, {"format": "jsonl", **days})
+
+    assert _download(response) == b""
+    manifest = _manifest(response)
+    assert manifest["row_count"] == 0
+    assert (manifest["filters"]["date_from"], manifest["filters"]["date_to"]) == (
+        days["date_from"],
+        days["date_to"],
+    )
+
+
+def test_a_range_to_the_last_day_there_is_ends_nowhere(auditor_api, purchases):
+    everything = _manifest(auditor_api.get(EXPORT, {"format": "jsonl"}))
+    to_the_end = _manifest(auditor_api.get(EXPORT, {"format": "jsonl", "date_to": "9999-12-31"}))
+
+    assert to_the_end["row_count"] >= everything["row_count"] > 0
 
 
 def test_someone_who_audits_nothing_gets_403_from_export(site_manager_api, purchases):

@@ -14,6 +14,29 @@ def schema(db):
     return response.json()
 
 
+def test_schema_is_served_in_yaml_too(db):
+    """The default rendering: every value in the schema must be plain YAML (an enum member of
+    a model's choices is not)."""
+    response = Client().get("/api/v1/schema/")
+    assert response.status_code == 200
+    assert b"ApprovalRequestCreateRequest" in response.content
+
+
+@pytest.mark.parametrize(
+    "operation", ["/api/v1/approvals/", "/api/v1/exceptions/{id}/resolve/", "/api/v1/tokens/"]
+)
+def test_a_body_that_must_be_given_is_required(schema, operation):
+    assert schema["paths"][operation]["post"]["requestBody"]["required"] is True
+
+
+def test_required_text_of_spaces_only_is_outside_the_schema(schema):
+    """DRF trims text before it checks that it is not blank: the schema says so."""
+    reason = schema["components"]["schemas"]["RejectRequest"]["properties"]["reason"]["pattern"]
+    assert re.search(reason, " over budget ")
+    assert not re.search(reason, " \t\n ")
+    assert not re.search(reason, "over\x00budget")
+
+
 def test_schema_is_valid_openapi_3_1(schema):
     assert schema["openapi"].startswith("3.1")
     validate_schema(schema)

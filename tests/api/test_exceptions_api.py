@@ -116,7 +116,7 @@ def test_finance_takes_starts_and_resolves_a_case_each_step_audited(finance_api,
 
     resolved = finance_api.post(
         f"{URL}{invoice_a1.pk}/resolve/",
-        {"code": "credit_note_requested", "note": "Supplier credits 120.00"},
+        {"kind": "invoice_mismatch", "code": "credit_note_requested", "note": "Credit 120.00"},
         format="json",
     )
     assert resolved.status_code == 200
@@ -143,18 +143,55 @@ def test_assigning_to_someone_outside_the_queue_is_refused(finance_api, site_man
 
 
 def test_resolving_needs_a_code_of_the_kind_and_a_note(finance_api, invoice_a1):
+    url = f"{URL}{invoice_a1.pk}/resolve/"
     wrong_code = finance_api.post(
-        f"{URL}{invoice_a1.pk}/resolve/", {"code": "redelivered", "note": "Done"}, format="json"
+        url, {"kind": "invoice_mismatch", "code": "redelivered", "note": "Done"}, format="json"
     )
     no_note = finance_api.post(
-        f"{URL}{invoice_a1.pk}/resolve/", {"code": "bill_corrected", "note": " "}, format="json"
+        url, {"kind": "invoice_mismatch", "code": "bill_corrected", "note": " "}, format="json"
     )
+    no_kind = finance_api.post(url, {"code": "bill_corrected", "note": "Done"}, format="json")
 
-    assert wrong_code.status_code == no_note.status_code == 422
+    assert wrong_code.status_code == no_note.status_code == no_kind.status_code == 422
     assert "credit_note_requested" in wrong_code.json()["errors"]["code"][0]
     assert set(no_note.json()["errors"]) == {"note"}
+    assert set(no_kind.json()["errors"]) == {"kind"}
     invoice_a1.refresh_from_db()
     assert invoice_a1.state == CaseState.NEW
+
+
+def test_a_resolution_for_another_kind_of_case_answers_409(finance_api, invoice_a1):
+    """The body names the kind it was written for: a fitting code of another kind is no code
+    of this case, and the case is not what the client thought it was."""
+    response = finance_api.post(
+        f"{URL}{invoice_a1.pk}/resolve/",
+        {"kind": "delivery_failed", "code": "redelivered", "note": "Done"},
+        format="json",
+    )
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "kind_mismatch"
+    assert "invoice_mismatch" in response.json()["detail"]
+    invoice_a1.refresh_from_db()
+    assert (invoice_a1.state, invoice_a1.resolution_code) == (CaseState.NEW, "")
+
+
+def test_the_schema_lists_the_codes_of_each_kind_as_administered(finance_api, db):
+    from exceptions.models import ResolutionCode
+
+    ResolutionCode.objects.create(kind="invoice_mismatch", code="bill_corrected", active=False)
+    ResolutionCode.objects.create(kind="invoice_mismatch", code="paid_twice", label="Paid twice")
+    schema = finance_api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    variant = schema["components"]["schemas"]["InvoiceMismatchResolveRequest"]
+
+    codes = {
+        option["const"]: option["description"] for option in variant["properties"]["code"]["oneOf"]
+    }
+    assert "bill_corrected" not in codes
+    assert codes["paid_twice"] == "Paid twice"
+    assert "redelivered" not in codes
+    mapping = schema["components"]["schemas"]["ResolveRequest"]["discriminator"]["mapping"]
+    assert mapping["invoice_mismatch"].endswith("/InvoiceMismatchResolveRequest")
 
 
 def test_a_site_manager_may_see_but_not_work_the_finance_queue(site_manager_api, invoice_a1):

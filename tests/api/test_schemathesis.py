@@ -58,28 +58,15 @@ PERSONAS = [
 
 # operation -> {field in the 422's `errors`: why the schema cannot state the rule}. A 422 on
 # schema-valid input is accepted only when every field it names is listed for its operation.
+# Everything else the API checks, the schema states: what each kind of request needs (one
+# schema per kind), the currencies Tollgate converts and the resolution codes of each kind of
+# case (read from the data each time the schema is served), text that is not spaces only, a
+# token's lifetime in days. A date range that ends before it starts exports nothing; a
+# resolution written for another kind of case, and a request the policy in force cannot route
+# (administered data, as the preview says), answer 409.
 BUSINESS_RULES: dict[str, dict[str, str]] = {
-    "GET /api/v1/audit/export/": {
-        "date_to": "the range must not end before it starts: a rule between two parameters",
-    },
-    # What a request needs depends on its kind (approvals/kinds.py); the schema describes one
-    # body for every kind.
-    "POST /api/v1/approvals/": {
-        "details.*": "the details a kind needs, and their types",
-        "category": "a product category, for the kinds that need one",
-        "customer_class": "a customer class, for the kinds that need one",
-        "counterparty": "the vendor, customer or carrier, for the kinds that name one",
-        "amount": "an amount, for the kinds that move money",
-        "currency": "a currency Tollgate has an exchange rate for",
-        "non_field_errors": "rules between the fields of a kind",
-    },
     "POST /api/v1/approvals/{id}/approve/": {
         "comment": "whether a comment is required depends on the tier",
-        "step_id": "the tier must be one the caller may decide now",
-    },
-    "POST /api/v1/approvals/{id}/reject/": {
-        "reason": "a reason of spaces only is no reason",
-        "step_id": "the tier must be one the caller may decide now",
     },
     "POST /api/v1/approvals/{id}/delegate/": {
         "delegate": "the colleague must hold a role at the request's site",
@@ -87,15 +74,6 @@ BUSINESS_RULES: dict[str, dict[str, str]] = {
     },
     "POST /api/v1/exceptions/{id}/assign/": {
         "owner_id": "the person must work the case's queue at its site",
-    },
-    "POST /api/v1/exceptions/{id}/resolve/": {
-        "code": "the resolution codes depend on the case's kind",
-        "note": "a note of spaces only says nothing",
-    },
-    "POST /api/v1/exceptions/{id}/dismiss/": {"reason": "a reason of spaces only is no reason"},
-    "POST /api/v1/exceptions/{id}/reopen/": {"reason": "a reason of spaces only is no reason"},
-    "POST /api/v1/tokens/": {
-        "expires_at": "the end must lie in the future and within API_TOKEN_MAX_DAYS",
     },
 }
 
@@ -205,7 +183,7 @@ def test_every_operation_conforms_to_the_schema(persona, tokens, _connection_kep
         pytest.fail("\n\n".join(failures), pytrace=False)
 
 
-def test_every_business_rule_names_an_operation_of_the_schema(anonymous_api):
+def test_every_business_rule_names_an_operation_of_the_schema(anonymous_api, db):
     paths = anonymous_api.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()["paths"]
     labels = {
         f"{method.upper()} {path}"

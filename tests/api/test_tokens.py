@@ -133,12 +133,60 @@ def test_token_narrowed_to_actions_calls_only_those(api_client_for, requester):
 def test_token_created_through_a_token_is_no_broader(api_client_for, requester):
     client = api_client_for(requester, actions=("tokens.create", "tokens.list"))
     broader = client.post("/api/v1/tokens/", {"name": "wider"}, format="json")
-    assert broader.status_code == 422
-    assert "actions" in broader.json()["errors"]
+    assert broader.status_code == 403
+    assert broader.json()["code"] == "permission_denied"
+    assert "actions" in broader.json()["detail"]
+    outliving = client.post(
+        "/api/v1/tokens/",
+        {"name": "longer", "actions": ["tokens.list"], "expires_in_days": 365},
+        format="json",
+    )
+    assert outliving.status_code == 403
+    assert "outlive" in outliving.json()["detail"]
+    assert ApiToken.objects.filter(user=requester).count() == 1
     narrower = client.post(
         "/api/v1/tokens/", {"name": "lister", "actions": ["tokens.list"]}, format="json"
     )
     assert narrower.status_code == 201
+
+
+def test_the_expiry_is_given_in_days_within_the_longest_a_token_lives(
+    api_client_for, requester, settings
+):
+    client = api_client_for(requester)
+    settings.API_TOKEN_MAX_DAYS = 30
+    created = client.post("/api/v1/tokens/", {"name": "week", "expires_in_days": 7}, format="json")
+    assert created.status_code == 201
+    token = ApiToken.objects.get(pk=created.json()["id"])
+    assert timedelta(days=6) < token.expires_at - timezone.now() <= timedelta(days=7)
+
+    as_float = client.post(
+        "/api/v1/tokens/", {"name": "float", "expires_in_days": 7.0}, format="json"
+    )
+    assert as_float.status_code == 201  # JSON Schema's integer: 7.0 is one
+
+    for days in (0, 31, "soon", 7.5, True):
+        refused = client.post(
+            "/api/v1/tokens/", {"name": "odd", "expires_in_days": days}, format="json"
+        )
+        assert refused.status_code == 422, days
+        assert set(refused.json()["errors"]) == {"expires_in_days"}
+    schema = client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+    field = schema["components"]["schemas"]["TokenCreateRequest"]["properties"]["expires_in_days"]
+    assert (field["minimum"], field["maximum"]) == (1, 30)
+
+
+def test_an_expiry_as_a_moment_is_refused_not_ignored(api_client_for, requester):
+    """`expires_at` was the input once; a client still sending it is told, not handed a token
+    that lives longer than it asked for."""
+    client = api_client_for(requester)
+    in_a_week = (timezone.now() + timedelta(days=7)).isoformat()
+    refused = client.post(
+        "/api/v1/tokens/", {"name": "old client", "expires_at": in_a_week}, format="json"
+    )
+    assert refused.status_code == 422
+    assert "expires_in_days" in refused.json()["errors"]["expires_at"][0]
+    assert ApiToken.objects.filter(user=requester).count() == 1
 
 
 def test_create_shows_the_secret_once_and_the_list_never(api_client_for, requester):

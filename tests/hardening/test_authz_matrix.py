@@ -660,7 +660,9 @@ API_CASES: dict[str, Case] = {
         _pk("api:exceptions-resolve"),
         {"post": _case_action(works, 200)},
         objects=CASES_OPEN,
-        bodies={"post": _body(code="stock_corrected", note="Recounted.")},
+        bodies={
+            "post": _body(kind="receipt_discrepancy", code="stock_corrected", note="Recounted.")
+        },
     ),
     "api:exceptions-dismiss": api(
         _pk("api:exceptions-dismiss"),

@@ -465,11 +465,11 @@ def test_unparseable_bodies_are_400_with_a_reason(api_for, requester, body, stat
         ("amount", "NaN", "valid number"),
         ("amount", "1e999", "16 digits"),
         ("amount", "9" * 40, "digits"),
-        ("amount", [], "valid number"),
+        ("amount", [], "decimal string"),
         ("title", "x" * 201, "200 characters"),
         ("title", "a\x00b", "Null characters"),
         ("site_id", 2**64, "less than or equal"),
-        ("site_id", "1; DROP TABLE sites_site", "valid integer"),
+        ("site_id", "1; DROP TABLE sites_site", "whole number"),
         ("details", "not a dict", "dictionary"),
     ],
 )

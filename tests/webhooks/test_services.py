@@ -4,6 +4,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied
 
 from exceptions.models import ExceptionCase
 from portal.audit.models import AuditEvent
@@ -88,6 +89,46 @@ def test_adding_a_secret_is_audited_without_the_secret():
 
     event = AuditEvent.objects.filter(action="webhook.secret_added").last()
     assert "c2Vjb25k" not in json.dumps([event.before, event.after, event.context, event.comment])
+
+
+@pytest.mark.parametrize("who", ["administrator", "regional_manager", "staff_without_superuser"])
+def test_only_a_superuser_adds_or_retires_a_webhook_secret(request, who, django_user_model):
+    """A secret signs deliveries for every site: an administrator of some sites (or staff who
+    may open the admin) may not add one, and nothing is stored or recorded when refused."""
+    if who == "staff_without_superuser":
+        actor = django_user_model.objects.create_user("staff", password="x", is_staff=True)
+    else:
+        actor = request.getfixturevalue(who)
+    carrier = WebhookSource.objects.get(name="carrier")
+    kept = carrier.secrets.first()
+    secrets_before = list(carrier.secrets.values_list("pk", "secret", "retired_at"))
+    events_before = AuditEvent.objects.count()
+
+    with pytest.raises(PermissionDenied):
+        services.webhook_secret_add(
+            actor=actor, source=carrier, secret="whsec_c2Vjb25kLWNhcnJpZXItc2VjcmV0"
+        )
+    with pytest.raises(PermissionDenied):
+        services.webhook_secret_retire(actor=actor, secret_id=kept.pk)
+    with pytest.raises(PermissionDenied):
+        services.webhook_source_create(actor=actor, name="rogue")
+
+    assert list(carrier.secrets.values_list("pk", "secret", "retired_at")) == secrets_before
+    assert not WebhookSource.objects.filter(name="rogue").exists()
+    assert AuditEvent.objects.count() == events_before
+
+
+def test_a_superuser_adds_a_webhook_secret(django_user_model):
+    boss = django_user_model.objects.create_superuser("boss", password="x")
+    carrier = WebhookSource.objects.get(name="carrier")
+
+    added = services.webhook_secret_add(
+        actor=boss, source=carrier, secret="whsec_c2Vjb25kLWNhcnJpZXItc2VjcmV0"
+    )
+
+    assert added.source == carrier and added.retired_at is None
+    event = AuditEvent.objects.filter(action="webhook.secret_added").last()
+    assert (event.actor_id, event.object_id) == (boss.pk, str(added.pk))
 
 
 def test_a_delivery_whose_task_was_lost_is_processed_by_the_sweep(site_a1):
