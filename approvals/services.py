@@ -353,16 +353,17 @@ def _open_review(request: ApprovalRequest, chosen: routing.Route, at: datetime) 
 def _activate_stage(request: ApprovalRequest, stage: int, at: datetime) -> None:
     steps = list(request.steps.filter(round=request.round, stage=stage, state=StepState.WAITING))
     for step in steps:
-        step.state = StepState.ACTIVE
-        step.activated_at = at
-        step.due_at = sla.deadline(
-            at, step.sla_hours, site=request.site, business_hours=step.business_hours
-        )
-        step.remind_at = sla.deadline(
-            at,
-            step.sla_hours * Decimal("0.75"),
-            site=request.site,
-            business_hours=step.business_hours,
+        step.activate(
+            at=at,
+            due_at=sla.deadline(
+                at, step.sla_hours, site=request.site, business_hours=step.business_hours
+            ),
+            remind_at=sla.deadline(
+                at,
+                step.sla_hours * Decimal("0.75"),
+                site=request.site,
+                business_hours=step.business_hours,
+            ),
         )
         step.save(update_fields=["state", "activated_at", "due_at", "remind_at"])
     _refresh_due(request)
@@ -401,7 +402,7 @@ def request_approve(
         decision = _record_vote(request, option, actor, Outcome.APPROVE, comment)
         _audit_decision(request, actor, decision)
         if step.decisions.filter(outcome=Outcome.APPROVE).count() >= step.quorum:
-            _complete_step(step, StepState.APPROVED)
+            _complete_step(step, ApprovalStep.approve)
             _advance(request, actor, decision)  # saves the request, its decision time with it
         else:
             request.save(update_fields=["last_decided_at"])
@@ -426,7 +427,7 @@ def request_reject(
         request, option = _decidable(actor, request_id, step_id, authority)
         decision = _record_vote(request, option, actor, Outcome.REJECT, reason)
         _audit_decision(request, actor, decision)
-        _complete_step(option.step, StepState.REJECTED)
+        _complete_step(option.step, ApprovalStep.reject)
         _close_open_steps(request)
         request.reject()
         request.save()
@@ -486,16 +487,14 @@ def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision
     return decision
 
 
-def _complete_step(step: ApprovalStep, state: str) -> None:
-    step.state = state
-    step.completed_at = timezone.now()
+def _complete_step(step: ApprovalStep, finish) -> None:
+    """`finish` is one of the step's transitions (`ApprovalStep.approve`, ...)."""
+    finish(step)
     step.save(update_fields=["state", "completed_at"])
 
 
 def _close_open_steps(request: ApprovalRequest) -> None:
-    request.steps.filter(
-        round=request.round, state__in=[StepState.ACTIVE, StepState.WAITING]
-    ).update(state=StepState.CLOSED, completed_at=timezone.now())
+    request.steps.filter(round=request.round).close_unfinished(at=timezone.now())
 
 
 def _advance(request: ApprovalRequest, actor, decision: Decision) -> None:
@@ -852,7 +851,7 @@ def _sweep_breaches(request_id: int, now: datetime, result: SweepResult) -> None
 
 
 def _breach_ends_request(request, step, result: SweepResult) -> None:
-    _complete_step(step, StepState.EXPIRED)
+    _complete_step(step, ApprovalStep.expire)
     _close_open_steps(request)
     comment = f"Tier {step.position} passed its SLA of {step.sla_hours} h."
     if step.on_breach == OnBreach.EXPIRE:
