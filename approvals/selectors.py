@@ -20,6 +20,7 @@ from approvals.models import (
     PolicyTier,
     RequestState,
 )
+from portal.core.periods import membership_in_force
 from sites import policies as site_policies
 from sites.models import Membership
 from sites.policies import Capability
@@ -201,8 +202,8 @@ def role_holders(roles: list[str], held_at: str, site, *, at: datetime | None = 
     if held_at == HeldAt.SITE:
         scope |= Q(site=site.pk)
     memberships = Membership.objects.filter(
-        scope, user=OuterRef("pk"), role__in=roles, valid_from__lte=at
-    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        scope, membership_in_force(at), user=OuterRef("pk"), role__in=roles
+    )
     return User.objects.filter(Exists(memberships), is_active=True).order_by("username")
 
 
@@ -217,8 +218,7 @@ def delegate_candidates(delegator, sites) -> list[tuple]:
     )
     now = timezone.now()
     held = (
-        Membership.objects.filter(user__in=list(reach), valid_from__lte=now)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+        Membership.objects.filter(membership_in_force(now), user__in=list(reach))
         .filter(Q(site__region__in=regions) | Q(region__in=regions))
         .select_related("site", "region")
         .order_by("role", "id")
@@ -289,11 +289,9 @@ def who_would_approve(
 def sampled_for_review(user) -> QuerySet[ApprovalRequest]:
     """Fast-path approvals sampled for post-event review at sites where `user` is finance."""
     at = timezone.now()
-    memberships = (
-        Membership.objects.filter(user=user.pk, role=Role.FINANCE, valid_from__lte=at)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
-        .filter(Q(site=OuterRef("site")) | Q(region=OuterRef("site__region")))
-    )
+    memberships = Membership.objects.filter(
+        membership_in_force(at), user=user.pk, role=Role.FINANCE
+    ).filter(Q(site=OuterRef("site")) | Q(region=OuterRef("site__region")))
     return ApprovalRequest.objects.filter(
         Exists(memberships), sampled_for_review=True, post_review_done_at__isnull=True
     ).order_by("decided_at", "pk")

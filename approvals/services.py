@@ -21,7 +21,6 @@ from django.utils import timezone
 
 from approvals import kinds, notifications, policies, risk, routing, selectors, sla, uploads
 from approvals.authority import Authority
-from approvals.errors import Conflict
 from approvals.models import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -40,6 +39,7 @@ from approvals.models import (
 )
 from approvals.specs import VersionSpec, rule_values, tier_values
 from portal.audit.services import appended_at_end, audit_record
+from portal.core.errors import Conflict
 from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX, refuse_overlong
 from portal.integrations.odoo import services as odoo
 from portal.webhooks import events as webhook_events

@@ -22,12 +22,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import context, email_links, policies, presenters, selectors, services
 from approvals.authority import Authority, audience_among, authority_for, votes_of
-from approvals.errors import Conflict
 from approvals.forms import (
     ApproveForm,
     BulkApproveForm,
@@ -37,10 +35,11 @@ from approvals.forms import (
     WithdrawForm,
 )
 from approvals.models import ApprovalRequest, Attachment, HeldAt, PolicyRule, RequestState
+from portal.core import responses
+from portal.core.errors import STALE
 from sites import policies as site_policies
 from sites.roles import Role
 
-STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
 BULK_LIMIT = 200
 # An inbox filter is a handful of short fields; anything longer is not one.
 FROM_MAX = 500
@@ -266,21 +265,10 @@ def _render_page(request, approval, *, status=200, **forms):
 def _stale(request, request_id: int, error: Exception):
     """The 409 page: someone else decided first; show what the request looks like now."""
     approval = _request_or_404(request, request_id)
-    message = (
-        str(error)
-        if isinstance(error, Conflict)
-        else (f"{approval.reference} changed while you were deciding; nothing was changed.")
+    page = {"approval": approval, "path": context.policy_path(approval)}
+    return responses.stale(
+        request, error, reference=approval.reference, doing="deciding", context=page
     )
-    return render(
-        request,
-        "409.html",
-        {"approval": approval, "message": message, "path": context.policy_path(approval)},
-        status=409,
-    )
-
-
-def _refused(request, error: PermissionDenied):
-    return render(request, "403.html", {"message": str(error)}, status=403)
 
 
 @login_required
@@ -309,7 +297,7 @@ def approve(request, request_id: int):
     except STALE as error:
         return _stale(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
         _add_errors(form, error, "comment")
         return _render_page(request, approval, status=400, approve_form=form)
@@ -334,7 +322,7 @@ def reject(request, request_id: int):
     except STALE as error:
         return _stale(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
         _add_errors(form, error, "reason")
         return _render_page(request, approval, status=400, reject_form=form)
@@ -355,7 +343,7 @@ def withdraw(request, request_id: int):
     except STALE as error:
         return _stale(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     messages.success(request, f"You withdrew {approval.reference}.")
     return redirect("approvals:detail", approval.pk)
 
@@ -369,7 +357,7 @@ def retry_apply(request, request_id: int):
     except STALE as error:
         return _stale(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     messages.success(request, f"The Odoo update of {approval.reference} was sent again.")
     return redirect("approvals:detail", approval.pk)
 
@@ -402,7 +390,7 @@ def delegate(request, request_id: int):
     except STALE as error:
         return _stale(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
         if valid:
             _add_errors(form, error, "delegate")
@@ -578,7 +566,7 @@ def email_link(request, token: str):
     except STALE as error:
         return _stale(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
         _add_errors(form, error, "comment")
         return _link_page(request, approval, tier, form, status=400)

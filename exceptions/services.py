@@ -21,7 +21,6 @@ from django.http import Http404
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
-from approvals.errors import Conflict
 from exceptions import notifications, policies, routing
 from exceptions.models import (
     OPEN_CASE_STATES,
@@ -34,6 +33,7 @@ from exceptions.models import (
 )
 from exceptions.rules import NEEDS_APPROVAL, resolution_codes
 from portal.audit.services import audit_record
+from portal.core.errors import Conflict
 from portal.core.textlimits import COMMENT_MAX, refuse_overlong
 from portal.webhooks import outbound
 

@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from portal.core.periods import membership_in_force
 from sites.models import Membership, Region, Site, SiteUserObjectPermission
 from sites.roles import DECIDING_ROLES, Role, permission_codename
 
@@ -58,9 +59,8 @@ def _grant_rows(roles: Iterable[str], at: datetime | None) -> QuerySet[SiteUserO
         user__is_active=True,
         permission__content_type__app_label="sites",
         permission__codename__in=[permission_codename(role) for role in roles],
-        membership__valid_from__lte=at,
     ).filter(
-        Q(membership__valid_to__isnull=True) | Q(membership__valid_to__gt=at),
+        membership_in_force(at, via="membership__"),
         # A row counts only while its membership still covers the site, so a row left behind
         # by a site moving to another region grants nothing.
         Q(membership__site=F("content_object")) | Q(membership__region=F("content_object__region")),

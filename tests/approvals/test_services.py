@@ -13,7 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from approvals import services
-from approvals.errors import Conflict
 from approvals.models import (
     ApprovalRequest,
     Decision,
@@ -25,6 +24,7 @@ from approvals.models import (
 from approvals.selectors import inbox_for, sampled_for_review
 from approvals.specs import version_spec
 from portal.audit.models import AuditEvent
+from portal.core.errors import Conflict
 from sites.roles import Role
 from tests.approvals.conftest import raise_request
 from tests.conftest import persona
