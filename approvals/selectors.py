@@ -288,12 +288,9 @@ def who_would_approve(
 
 def sampled_for_review(user) -> QuerySet[ApprovalRequest]:
     """Fast-path approvals sampled for post-event review at sites where `user` is finance."""
-    at = timezone.now()
-    memberships = Membership.objects.filter(
-        membership_in_force(at), user=user.pk, role=Role.FINANCE
-    ).filter(Q(site=OuterRef("site")) | Q(region=OuterRef("site__region")))
+    finance = site_policies.holding(user, [Role.FINANCE], site_field="site", open_sites_only=False)
     return ApprovalRequest.objects.filter(
-        Exists(memberships), sampled_for_review=True, post_review_done_at__isnull=True
+        finance, sampled_for_review=True, post_review_done_at__isnull=True
     ).order_by("decided_at", "pk")
 
 

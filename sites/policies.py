@@ -88,11 +88,22 @@ def in_scope(
     return condition
 
 
-def holding(user, roles: Iterable[str], *, site_field: str, at: datetime | None = None) -> Q:
-    """A filter keeping rows at whose open site `user` holds one of `roles` (one `EXISTS`)."""
+def holding(
+    user,
+    roles: Iterable[str],
+    *,
+    site_field: str,
+    at: datetime | None = None,
+    open_sites_only: bool = True,
+) -> Q:
+    """A filter keeping rows at whose site (open, unless told otherwise) `user` holds one of
+    `roles` (one `EXISTS`)."""
     if not _is_active(user):
         return Q(pk__in=[])
-    return Q(_grants_in_force(user, roles, site_field, at)) & Q(**{f"{site_field}__active": True})
+    condition = Q(_grants_in_force(user, roles, site_field, at))
+    if open_sites_only:
+        condition &= Q(**{f"{site_field}__active": True})
+    return condition
 
 
 def sites_where(user, capability: Capability, *, at: datetime | None = None) -> QuerySet[Site]:
@@ -288,6 +299,22 @@ def people_seen_by(actor) -> QuerySet:
         return people.none()
     unplaced = ~Exists(Membership.objects.filter(user=OuterRef("pk")))
     return people.filter(Q(pk__in=_people_touching(administered)) | Q(unplaced), is_superuser=False)
+
+
+def is_company_admin(user) -> bool:
+    """Whether `user` is an active superuser: every site, and the pages that run the company
+    (metrics, the mail outbox, company-wide admin)."""
+    return _is_superuser(user)
+
+
+def may_change_account(actor, person) -> bool:
+    """Whether `actor` may change `person`'s account: a superuser anyone's; anyone else their
+    own or that of someone they administer, but never a superuser's."""
+    if _is_superuser(actor):
+        return True
+    if person.is_superuser:
+        return False
+    return person.pk == actor.pk or may_administer_person(actor, person)
 
 
 def _is_active(user) -> bool:
