@@ -69,7 +69,9 @@ def inbox_for(
     sites = deciding_sites(authority, filters.site_id)
     if not sites:
         return InboxPage([], None)
-    waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
+    waiting = inbox_filtered(
+        ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at
+    )
     steps = ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk"))
     found, cursor = _from_batches(Exists(steps), waiting, sites, after, limit + 1)
     if cursor is not _DONE:
@@ -162,7 +164,8 @@ def _after(query: QuerySet, after: tuple[datetime, int] | None) -> QuerySet:
     return query.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
 
 
-def _filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:
+def inbox_filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:
+    """`query` (requests) narrowed by the inbox's filters, overdue meaning due before `at`."""
     if filters.site_id:
         query = query.filter(site=filters.site_id)
     if filters.kind:

@@ -70,10 +70,12 @@ INSTALLED_APPS = [
     "sites",
     "approvals",
     "exceptions",
+    # Before the webhooks: handlers subscribed in ready() run in the order of this list, and a
+    # decision's Odoo outbox row is written before its webhook deliveries.
+    "portal.integrations.odoo",
     "portal.audit",
     "portal.webhooks",
     "portal.inbox",
-    "portal.integrations.odoo",
     "portal.api",
     "portal.notify",
 ]

@@ -43,7 +43,7 @@ EXCEPTIONS = {
     "the delegation service asks the policy again",
     "exceptions/selectors.py::workers_of": "the people offered in the assign form; the "
     "assignment service asks exceptions.policies again",
-    "portal/core/admin.py::UserAdmin.save_model": "copies the stored privilege flags back so "
+    "sites/admin_accounts.py::UserAdmin.save_model": "copies the stored privilege flags back so "
     "that no form can grant them; decides nothing",
 }
 

@@ -1,6 +1,6 @@
 """Writing decisions back to Odoo through the outbox, exactly once.
 
-`outbox_enqueue` runs inside the decision's own transaction (called from approvals.services),
+`outbox_enqueue` runs inside the decision's own transaction (its handler, handlers.py),
 so a committed decision always has its outbox row. `outbox_apply` holds the row's lock while it
 talks to Odoo, so two workers never apply the same row at once; what it does in Odoo is itself
 idempotent (see push.py), so a worker killed half-way leaves a row that the next run finishes
