@@ -7,14 +7,8 @@ raise (Conflict, PermissionDenied, ValidationError) become problem responses in 
 exception handler.
 """
 
-import base64
-import binascii
-import re
-from datetime import UTC, datetime
-
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
-from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import status, viewsets
@@ -43,10 +37,10 @@ from approvals.serializers import (
     WithdrawSerializer,
     create_serializer_for,
 )
+from portal.core.cursors import keyset_decode, keyset_encode
+from portal.core.ids import ID_PATTERN
 from sites.selectors import site_list_for_user
 
-# An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
-ID_PATTERN = r"[0-9]{1,18}"
 REQUEST_EXAMPLE = {
     "id": 42,
     "reference": "AR-000042",
@@ -418,30 +412,18 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
         next_url = None
         if page.next_cursor is not None:
             params = request.query_params.copy()
-            params["cursor"] = _encode_cursor(page.next_cursor)
+            params["cursor"] = keyset_encode(page.next_cursor)
             next_url = request.build_absolute_uri(f"{request.path}?{params.urlencode()}")
         results = InboxRequestSerializer(page.requests, many=True).data
         return Response({"next": next_url, "results": results})
 
 
-def _encode_cursor(cursor: tuple[datetime, int]) -> str:
-    due, pk = cursor
-    return base64.urlsafe_b64encode(f"{due.isoformat()}|{pk}".encode()).decode()
-
-
-def _decode_cursor(value: str | None) -> tuple[datetime, int] | None:
+def _decode_cursor(value: str | None):
     if not value:
         return None
     try:
-        due, pk = base64.urlsafe_b64decode(value.encode()).decode().split("|")
-        moment = datetime.fromisoformat(due)
-        if timezone.is_naive(moment):
-            raise ValueError(due)
-        moment.astimezone(UTC)
-        if not re.fullmatch(ID_PATTERN, pk):
-            raise ValueError(pk)
-        return moment, int(pk)
-    except (ValueError, OverflowError, UnicodeError, binascii.Error):
+        return keyset_decode(value)
+    except ValueError:
         # Opaque, so only the list knows its cursors: one it did not give out names no page.
         raise NotFound("The cursor is not one this list gave out.") from None
 

@@ -43,6 +43,7 @@ from approvals.models import (
     RequestState,
     StepState,
 )
+from portal.core.periods import delegation_in_force
 from sites import policies as site_policies
 from sites.roles import DECIDING_ROLES
 
@@ -267,11 +268,7 @@ def _load(user, at: datetime) -> Authority:
     covers = [
         Cover(*row)
         for row in Delegation.objects.filter(
-            delegate=user.pk,
-            delegator__is_active=True,
-            starts_at__lte=at,
-            ends_at__gt=at,
-            revoked_at__isnull=True,
+            delegation_in_force(at), delegate=user.pk, delegator__is_active=True
         )
         .order_by("starts_at", "pk")
         .values_list("pk", "delegator", "site", "kind", "max_amount", "starts_at")
@@ -400,10 +397,8 @@ def audience_among(step, request, votes, grants, *, at: datetime) -> set[int]:
         covering = Delegation.objects.filter(
             Q(site__isnull=True) | Q(site=request.site_id),
             Q(kind="") | Q(kind=request.kind),
+            delegation_in_force(at),
             delegator__is_active=True,
-            starts_at__lte=at,
-            ends_at__gt=at,
-            revoked_at__isnull=True,
         ).values_list("delegate", "delegator", "site", "kind", "max_amount")
         for delegate, *scope in covering:
             if scope[0] not in principals or delegate not in standing_in:

@@ -34,7 +34,7 @@ from approvals.models import (
     RequestState,
     RiskFlag,
 )
-from approvals.selectors import LISTED_WITHOUT, InboxFilters, _filtered
+from approvals.selectors import LISTED_WITHOUT, InboxFilters, inbox_filtered
 from portal.audit.models import LEDGER_ORDER, AuditEvent
 from portal.audit.selectors import REQUEST_TYPE, trail_for
 from portal.audit.sentences import event_sentence
@@ -343,7 +343,9 @@ def _soonest_decidable(deciding, filters: InboxFilters, need: int) -> list[tuple
     sites = deciding_sites(deciding, filters.site_id)
     if not sites:
         return []
-    waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
+    waiting = inbox_filtered(
+        ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at
+    )
     decidable = decidable_by(deciding)
     found: list[tuple[int, datetime]] = []
     cursor, size = None, 2 * need

@@ -23,6 +23,7 @@ from approvals.models import (
     RequestKind,
 )
 from approvals.specs import RuleSpec, TierSpec, VersionSpec
+from portal.core.periods import membership_in_force
 from sites.models import Membership, Site
 from sites.roles import DECIDING_ROLES, Role
 
@@ -225,7 +226,7 @@ def _staffing_message(rule: RuleSpec, index: int, tier: TierSpec, short) -> str:
 def _role_holders(at: datetime) -> dict[tuple[str, str, int], set[int]]:
     holders: dict[tuple[str, str, int], set[int]] = defaultdict(set)
     memberships = Membership.objects.filter(
-        Q(valid_to__isnull=True) | Q(valid_to__gt=at), valid_from__lte=at, user__is_active=True
+        membership_in_force(at), user__is_active=True
     ).values_list("user_id", "role", "site_id", "region_id")
     for user_id, role, site_id, region_id in memberships:
         if site_id:

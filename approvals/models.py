@@ -14,7 +14,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from django_fsm import ConcurrentTransitionMixin, FSMField, FSMModelMixin, transition
 
 from sites.models import currency_validator
 from sites.roles import Role
@@ -484,8 +484,28 @@ class StepState(models.TextChoices):
     CLOSED = "closed", "Closed unfinished"
 
 
-class ApprovalStep(models.Model):
-    """One tier of one request, copied from its policy tier when the request was routed."""
+# A tier still open when its request is decided, withdrawn or sent back is closed unfinished.
+UNFINISHED_STEP_STATES = (StepState.WAITING, StepState.ACTIVE)
+
+
+class StepQuerySet(models.QuerySet):
+    def close_unfinished(self, *, at) -> int:
+        """`ApprovalStep.close` for every unfinished tier in the set, in one statement.
+
+        A request can have many tiers open when it is decided; this writes the same state and
+        time the transition writes, only to rows the transition accepts (its sources).
+        """
+        return self.filter(state__in=UNFINISHED_STEP_STATES).update(
+            state=StepState.CLOSED, completed_at=at
+        )
+
+
+class ApprovalStep(FSMModelMixin, models.Model):
+    """One tier of one request, copied from its policy tier when the request was routed.
+
+    Its state moves only through the transitions below (`activate`, `approve`, `reject`,
+    `expire`, `close`), or `StepQuerySet.close_unfinished` for many tiers at once.
+    """
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="steps")
     # The request's site (a request never changes site), copied so that tiers are counted per
@@ -499,7 +519,9 @@ class ApprovalStep(models.Model):
     )
     position = models.PositiveSmallIntegerField()
     stage = models.PositiveSmallIntegerField()
-    state = models.CharField(max_length=16, choices=StepState.choices, default=StepState.WAITING)
+    state = FSMField(
+        max_length=16, default=StepState.WAITING, choices=StepState.choices, protected=True
+    )
     role = models.CharField(max_length=32, choices=Role.choices)
     held_at = models.CharField(max_length=8, choices=HeldAt.choices)
     quorum = models.PositiveSmallIntegerField()
@@ -517,6 +539,8 @@ class ApprovalStep(models.Model):
     reminded_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StepQuerySet.as_manager()
 
     class Meta:
         ordering = ["request", "round", "position"]
@@ -547,6 +571,26 @@ class ApprovalStep(models.Model):
     @property
     def roles(self) -> list[str]:
         return [role for role in (self.role, self.escalated_role) if role]
+
+    @transition(field=state, source=StepState.WAITING, target=StepState.ACTIVE)
+    def activate(self, *, at, due_at, remind_at) -> None:
+        self.activated_at, self.due_at, self.remind_at = at, due_at, remind_at
+
+    @transition(field=state, source=StepState.ACTIVE, target=StepState.APPROVED)
+    def approve(self) -> None:
+        self.completed_at = timezone.now()
+
+    @transition(field=state, source=StepState.ACTIVE, target=StepState.REJECTED)
+    def reject(self) -> None:
+        self.completed_at = timezone.now()
+
+    @transition(field=state, source=StepState.ACTIVE, target=StepState.EXPIRED)
+    def expire(self) -> None:
+        self.completed_at = timezone.now()
+
+    @transition(field=state, source=list(UNFINISHED_STEP_STATES), target=StepState.CLOSED)
+    def close(self) -> None:
+        self.completed_at = timezone.now()
 
 
 class Delegation(models.Model):

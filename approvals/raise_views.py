@@ -16,7 +16,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_fsm import TransitionNotAllowed
 
 from approvals import policies, selectors, services
-from approvals.errors import Conflict
 from approvals.kinds import KINDS
 from approvals.models import ApprovalRequest, Attachment, HeldAt, Outcome, RequestKind
 from approvals.raise_forms import (
@@ -25,6 +24,8 @@ from approvals.raise_forms import (
     initial_from,
     line_formset,
 )
+from portal.core import responses
+from portal.core.errors import Conflict
 from portal.integrations.odoo import search as odoo_search
 from portal.integrations.odoo.errors import OdooError
 from sites.roles import Role
@@ -47,10 +48,6 @@ def _own_request_or_404(user, request_id: int) -> ApprovalRequest:
         raise Http404("No such approval request.") from None
 
 
-def _refusal(request, message: str):
-    return render(request, "403.html", {"message": message}, status=403)
-
-
 @login_required
 @require_GET
 def choose_kind(request):
@@ -58,7 +55,7 @@ def choose_kind(request):
     # The page names the site only when there is one: two say as much as two hundred.
     sites = list(policies.raising_sites(request.user).order_by("code")[:2])
     if not sites:
-        return _refusal(request, _NO_SITE)
+        return responses.refused(request, _NO_SITE)
     kinds = [(RequestKind(kind), KIND_INTRO[kind]) for kind in KINDS]
     return render(request, "approvals/raise_choose.html", {"kinds": kinds, "sites": sites})
 
@@ -76,7 +73,7 @@ def raise_new(request, kind: str):
     kind = _kind_or_404(kind)
     sites = _raising_sites(request.user)
     if not sites:
-        return _refusal(request, _NO_SITE)
+        return responses.refused(request, _NO_SITE)
     if request.method == "GET":
         site = sites[0] if len(sites) == 1 else None
         initial = {"site": site.pk, "currency": site.currency} if site else {}
@@ -176,7 +173,7 @@ def resubmit(request, request_id: int):
             **changes,
         )
     except PermissionDenied as error:
-        return _refusal(request, str(error))
+        return responses.refused(request, error)
     except ValidationError as error:
         form.add_service_errors(error)
         return _render_form(request, form, mode="revise", approval=old, status=400)

@@ -20,6 +20,7 @@ from approvals.models import (
     PolicyTier,
     RequestState,
 )
+from portal.core.periods import membership_in_force
 from sites import policies as site_policies
 from sites.models import Membership
 from sites.policies import Capability
@@ -68,7 +69,9 @@ def inbox_for(
     sites = deciding_sites(authority, filters.site_id)
     if not sites:
         return InboxPage([], None)
-    waiting = _filtered(ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at)
+    waiting = inbox_filtered(
+        ApprovalRequest.objects.filter(state=RequestState.IN_REVIEW), filters, at
+    )
     steps = ApprovalStep.objects.filter(authority.steps(), request=OuterRef("pk"))
     found, cursor = _from_batches(Exists(steps), waiting, sites, after, limit + 1)
     if cursor is not _DONE:
@@ -161,7 +164,8 @@ def _after(query: QuerySet, after: tuple[datetime, int] | None) -> QuerySet:
     return query.filter(due_at__gte=due).filter(Q(due_at__gt=due) | Q(due_at=due, pk__gt=pk))
 
 
-def _filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:
+def inbox_filtered(query: QuerySet, filters: InboxFilters, at: datetime) -> QuerySet:
+    """`query` (requests) narrowed by the inbox's filters, overdue meaning due before `at`."""
     if filters.site_id:
         query = query.filter(site=filters.site_id)
     if filters.kind:
@@ -201,8 +205,8 @@ def role_holders(roles: list[str], held_at: str, site, *, at: datetime | None = 
     if held_at == HeldAt.SITE:
         scope |= Q(site=site.pk)
     memberships = Membership.objects.filter(
-        scope, user=OuterRef("pk"), role__in=roles, valid_from__lte=at
-    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        scope, membership_in_force(at), user=OuterRef("pk"), role__in=roles
+    )
     return User.objects.filter(Exists(memberships), is_active=True).order_by("username")
 
 
@@ -217,8 +221,7 @@ def delegate_candidates(delegator, sites) -> list[tuple]:
     )
     now = timezone.now()
     held = (
-        Membership.objects.filter(user__in=list(reach), valid_from__lte=now)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+        Membership.objects.filter(membership_in_force(now), user__in=list(reach))
         .filter(Q(site__region__in=regions) | Q(region__in=regions))
         .select_related("site", "region")
         .order_by("role", "id")
@@ -288,14 +291,9 @@ def who_would_approve(
 
 def sampled_for_review(user) -> QuerySet[ApprovalRequest]:
     """Fast-path approvals sampled for post-event review at sites where `user` is finance."""
-    at = timezone.now()
-    memberships = (
-        Membership.objects.filter(user=user.pk, role=Role.FINANCE, valid_from__lte=at)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
-        .filter(Q(site=OuterRef("site")) | Q(region=OuterRef("site__region")))
-    )
+    finance = site_policies.holding(user, [Role.FINANCE], site_field="site", open_sites_only=False)
     return ApprovalRequest.objects.filter(
-        Exists(memberships), sampled_for_review=True, post_review_done_at__isnull=True
+        finance, sampled_for_review=True, post_review_done_at__isnull=True
     ).order_by("decided_at", "pk")
 
 

@@ -20,35 +20,10 @@ from approvals import policies, routing
 from approvals.authority import authority_for, votes_of
 from approvals.kinds import KINDS, KindSpec
 from approvals.models import ApprovalPolicy, RequestKind
-from portal.api.inputs import BodySerializer
+from portal.api.inputs import BodySerializer, serializer_by_kind
 from portal.api.schema import JSON_VALUE_REF, NO_NUL
+from portal.core.serializers import ID, MONEY, ActionSerializer, QuerySerializer
 from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
-
-MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
-# An id given as input: a whole number that fits the database's 64-bit keys.
-ID = {"min_value": 1, "max_value": 2**63 - 1}
-
-
-class QuerySerializer(serializers.Serializer):
-    """Query-string input: a parameter given without a value is refused, unless blank is allowed
-    (DRF would otherwise treat it as left out, which the schema does not say). Text is taken as
-    given: trimming a value of spaces to nothing would refuse what the schema allows."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            if isinstance(field, serializers.CharField):
-                field.trim_whitespace = False
-
-    def to_internal_value(self, data):
-        blank = {
-            name: ["Give a value, or leave the parameter out."]
-            for name, field in self.fields.items()
-            if data.get(name) == "" and not getattr(field, "allow_blank", False)
-        }
-        if blank:
-            raise serializers.ValidationError(blank)
-        return super().to_internal_value(data)
 
 
 class RiskFlagSerializer(serializers.Serializer):
@@ -95,13 +70,6 @@ class DecisionSerializer(serializers.Serializer):
     policy_version = serializers.CharField(help_text="The policy version the decision was under.")
     comment = serializers.CharField(help_text="The approver's comment or the rejection reason.")
     at = serializers.DateTimeField()
-
-
-class ActionSerializer(serializers.Serializer):
-    allowed = serializers.BooleanField(help_text="Whether you may take this action now.")
-    reason = serializers.CharField(
-        allow_null=True, help_text="Why not, when not allowed; null when allowed."
-    )
 
 
 class ApprovalRequestSerializer(serializers.Serializer):
@@ -395,14 +363,6 @@ class UnknownKindSerializer(BodySerializer):
     """What answers a body whose `kind` names no kind: the refusal says which kinds there are."""
 
     kind = serializers.ChoiceField(choices=RequestKind.choices)
-
-
-def serializer_by_kind(data, by_kind: dict, unknown: type) -> type[serializers.Serializer]:
-    """The serializer of the kind a body names in `kind`, or `unknown`, which refuses it."""
-    kind = data.get("kind") if isinstance(data, dict) else None
-    if isinstance(kind, str) and kind in by_kind:
-        return by_kind[kind]
-    return unknown
 
 
 def create_serializer_for(data) -> type[serializers.Serializer]:

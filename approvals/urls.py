@@ -1,6 +1,6 @@
 from django.urls import path
 
-from approvals import list_views, raise_views, views
+from approvals import link_views, list_views, raise_views, views
 
 app_name = "approvals"
 
@@ -8,7 +8,7 @@ urlpatterns = [
     path("", list_views.requests, name="list"),
     path("export.csv", list_views.export, name="export"),
     path("bulk/", views.bulk, name="bulk"),
-    path("link/<str:token>/", views.email_link, name="email_link"),
+    path("link/<str:token>/", link_views.email_link, name="email_link"),
     path("new/", raise_views.choose_kind, name="raise"),
     path("new/search/products/", raise_views.search_products, name="search_products"),
     path("new/search/<str:partner_kind>/", raise_views.search_partners, name="search_partners"),

@@ -1,4 +1,4 @@
-"""The request page, its decisions, bulk approval and the e-mail approval links.
+"""The request page, its decisions and bulk approval (the e-mail links: approvals/link_views.py).
 
 Every POST goes to one service. A request outside the viewer's scope answers 404 (through
 approvals.selectors.request_for); which buttons show is asked of approvals.policies, so the page
@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
@@ -22,25 +21,23 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 from django_htmx.http import HttpResponseClientRedirect
 
-from approvals import advice, context, email_links, policies, presenters, selectors, services
+from approvals import advice, context, policies, presenters, selectors, services
 from approvals.authority import Authority, audience_among, authority_for, votes_of
-from approvals.errors import Conflict
 from approvals.forms import (
     ApproveForm,
     BulkApproveForm,
     DelegateForm,
-    LinkDecisionForm,
     RejectForm,
     WithdrawForm,
 )
-from approvals.models import ApprovalRequest, Attachment, HeldAt, PolicyRule, RequestState
+from approvals.models import ApprovalRequest, Attachment, HeldAt, PolicyRule
+from portal.core import responses
+from portal.core.errors import STALE
 from sites import policies as site_policies
 from sites.roles import Role
 
-STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
 BULK_LIMIT = 200
 # An inbox filter is a handful of short fields; anything longer is not one.
 FROM_MAX = 500
@@ -61,7 +58,7 @@ def _request_or_404(request, request_id: int) -> ApprovalRequest:
         raise Http404("No such approval request.") from None
 
 
-def _flags(approval: ApprovalRequest) -> list[dict]:
+def risk_flags(approval: ApprovalRequest) -> list[dict]:
     return [
         {"label": context.flag_label(flag["code"]), **flag} for flag in approval.risk_flags or []
     ]
@@ -130,7 +127,7 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         or _delegate_form(approval, user, colleagues=colleagues)
         if actions["delegate"] is None
         else None,
-        "flags": _flags(approval),
+        "flags": risk_flags(approval),
         # Most requests have none: then they are not asked for.
         "attachments": list(approval.attachments.all())
         if getattr(approval, "has_attachments", True)
@@ -266,24 +263,13 @@ def _render_page(request, approval, *, status=200, **forms):
     )
 
 
-def _stale(request, request_id: int, error: Exception):
+def stale_page(request, request_id: int, error: Exception):
     """The 409 page: someone else decided first; show what the request looks like now."""
     approval = _request_or_404(request, request_id)
-    message = (
-        str(error)
-        if isinstance(error, Conflict)
-        else (f"{approval.reference} changed while you were deciding; nothing was changed.")
+    page = {"approval": approval, "path": context.policy_path(approval)}
+    return responses.stale(
+        request, error, reference=approval.reference, doing="deciding", context=page
     )
-    return render(
-        request,
-        "409.html",
-        {"approval": approval, "message": message, "path": context.policy_path(approval)},
-        status=409,
-    )
-
-
-def _refused(request, error: PermissionDenied):
-    return render(request, "403.html", {"message": str(error)}, status=403)
 
 
 @login_required
@@ -311,11 +297,11 @@ def approve(request, request_id: int):
             advice=form.cleaned_data["advice"],
         )
     except STALE as error:
-        return _stale(request, approval.pk, error)
+        return stale_page(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
-        _add_errors(form, error, "comment")
+        add_errors(form, error, "comment")
         return _render_page(request, approval, status=400, approve_form=form)
     return _after_decision(request, approval, "approved")
 
@@ -337,11 +323,11 @@ def reject(request, request_id: int):
             advice=form.cleaned_data["advice"],
         )
     except STALE as error:
-        return _stale(request, approval.pk, error)
+        return stale_page(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
-        _add_errors(form, error, "reason")
+        add_errors(form, error, "reason")
         return _render_page(request, approval, status=400, reject_form=form)
     return _after_decision(request, approval, "rejected")
 
@@ -358,9 +344,9 @@ def withdraw(request, request_id: int):
             actor=request.user, request_id=approval.pk, reason=form.cleaned_data["reason"]
         )
     except STALE as error:
-        return _stale(request, approval.pk, error)
+        return stale_page(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     messages.success(request, f"You withdrew {approval.reference}.")
     return redirect("approvals:detail", approval.pk)
 
@@ -372,9 +358,9 @@ def retry_apply(request, request_id: int):
     try:
         services.request_retry_apply(actor=request.user, request_id=approval.pk)
     except STALE as error:
-        return _stale(request, approval.pk, error)
+        return stale_page(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     messages.success(request, f"The Odoo update of {approval.reference} was sent again.")
     return redirect("approvals:detail", approval.pk)
 
@@ -405,12 +391,12 @@ def delegate(request, request_id: int):
             note=data.get("note", ""),
         )
     except STALE as error:
-        return _stale(request, approval.pk, error)
+        return stale_page(request, approval.pk, error)
     except PermissionDenied as error:
-        return _refused(request, error)
+        return responses.refused(request, error)
     except ValidationError as error:
         if valid:
-            _add_errors(form, error, "delegate")
+            add_errors(form, error, "delegate")
         return _render_page(request, approval, status=400, delegate_form=form)
     name = colleague.get_full_name() or colleague.get_username()
     messages.success(
@@ -422,7 +408,7 @@ def delegate(request, request_id: int):
     return redirect("approvals:detail", approval.pk)
 
 
-def _add_errors(form, error: ValidationError, default_field: str) -> None:
+def add_errors(form, error: ValidationError, default_field: str) -> None:
     if hasattr(error, "error_dict"):
         for field, errors in error.message_dict.items():
             form.add_error(field if field in form.fields else None, errors)
@@ -539,78 +525,3 @@ def _bulk_approve_one(user, request_id: int, comment: str, authority=None) -> di
 
 
 # --- e-mail approval links --------------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def email_link(request, token: str):
-    """A link from a step e-mail: a GET only shows the confirmation; the POST decides."""
-    try:
-        link = email_links.read(token)
-        email_links.check(link, request.user)
-    except email_links.LinkInvalid as error:
-        return render(request, "approvals/link_invalid.html", {"message": str(error)}, status=400)
-    step = (
-        selectors.requests_visible_to(authority_for(request))
-        .filter(steps__pk=link.step_id)
-        .select_related("site", "requester")
-        .first()
-    )
-    if step is None:
-        raise Http404("No such approval request.")
-    approval = step
-    tier = approval.steps.get(pk=link.step_id)
-    needs_password = email_links.needs_password(approval)
-    form_args = {"needs_password": needs_password, "comment_required": tier.comment_required}
-    if request.method == "GET":
-        form = LinkDecisionForm(**form_args)
-        return _link_page(request, approval, tier, form)
-    form = LinkDecisionForm(request.POST, **form_args)
-    if form.is_valid() and needs_password and not _password_confirmed(request, form):
-        form.add_error("password", "Enter your password to decide this amount.")
-    if not form.is_valid():
-        return _link_page(request, approval, tier, form, status=400)
-    try:
-        email_links.link_decide(
-            actor=request.user,
-            link=link,
-            outcome=form.cleaned_data["outcome"],
-            comment=form.cleaned_data["comment"],
-            password=form.cleaned_data.get("password", ""),
-        )
-    except email_links.LinkInvalid as error:
-        return render(request, "approvals/link_invalid.html", {"message": str(error)}, status=400)
-    except STALE as error:
-        return _stale(request, approval.pk, error)
-    except PermissionDenied as error:
-        return _refused(request, error)
-    except ValidationError as error:
-        _add_errors(form, error, "comment")
-        return _link_page(request, approval, tier, form, status=400)
-    verb = "approved" if form.cleaned_data["outcome"] == "approve" else "rejected"
-    messages.success(request, f"You {verb} {approval.reference}.")
-    return redirect("approvals:detail", approval.pk)
-
-
-def _password_confirmed(request, form: LinkDecisionForm) -> bool:
-    """Check the typed password through the sign-in backends, so that failures count towards
-    the same lockout as the sign-in form (a stolen session cannot guess the password here)."""
-    person = authenticate(
-        request, username=request.user.get_username(), password=form.cleaned_data["password"]
-    )
-    return person is not None and person.pk == request.user.pk
-
-
-def _link_page(request, approval, tier, form, *, status=200):
-    return render(
-        request,
-        "approvals/link_confirm.html",
-        {
-            "approval": approval,
-            "tier": tier,
-            "form": form,
-            "flags": _flags(approval),
-            "open": approval.state == RequestState.IN_REVIEW,
-        },
-        status=status,
-    )

@@ -30,9 +30,8 @@ from exceptions.serializers import (
     ReasonSerializer,
     resolve_serializer_for,
 )
+from portal.core.ids import ID_PATTERN
 
-# An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
-ID_PATTERN = r"[0-9]{1,18}"
 NOT_A_WORKER = "No one with this id works this case's queue at its site."
 CASE_EXAMPLE = {
     "id": 42,

@@ -1,7 +1,7 @@
 """A case's evidence as the documents it stands for: one renderer per kind of case.
 
 Producers store evidence as JSON (exceptions.services.case_raise): the Odoo sync's three-way
-match and receipt comparison (portal/integrations/odoo/mapping.py), the carrier's and the
+match and receipt comparison (portal/integrations/odoo/mapping/), the carrier's and the
 supplier's events (portal/webhooks/services.py). Each renderer turns that JSON into a typed
 presentation object for its template (`templates/exceptions/evidence/<kind>.html`). Evidence
 is read as it was stored, whatever its age: a missing key shows as "not reported", a value of

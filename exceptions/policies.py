@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
+from portal.core.periods import membership_in_force
 from sites import policies as site_policies
 from sites.policies import Capability
 
@@ -87,9 +88,9 @@ def worked_queues(user) -> list[str]:
 
     now = timezone.now()
     held = set(
-        Membership.objects.filter(user=user.pk, valid_from__lte=now)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
-        .values_list("role", flat=True)
+        Membership.objects.filter(membership_in_force(now), user=user.pk).values_list(
+            "role", flat=True
+        )
     )
     return [queue for queue, roles in QUEUE_ROLES.items() if roles & held]
 

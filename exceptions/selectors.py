@@ -28,6 +28,7 @@ from exceptions import policies, priority
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from exceptions.rules import QUEUE_ROLES
 from portal.core.formatting import zone_of
+from portal.core.periods import membership_in_force
 
 AGING_BUCKETS = (("under 1 day", 1), ("1–3 days", 3), ("3–7 days", 7), ("over 7 days", None))
 
@@ -302,9 +303,9 @@ def workers_of(queues, sites) -> QuerySet:
     now = timezone.now()
     memberships = Membership.objects.filter(
         Q(site__in=[s.pk for s in sites]) | Q(region__in={s.region_id for s in sites}),
+        membership_in_force(now),
         user=OuterRef("pk"),
         role__in=roles,
-        valid_from__lte=now,
-    ).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+    )
     people = get_user_model().objects.filter(Exists(memberships), is_active=True)
     return people.order_by("first_name", "last_name", "username")

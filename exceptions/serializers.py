@@ -9,16 +9,12 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.serializers import ActionSerializer, QuerySerializer, serializer_by_kind
 from exceptions import policies
 from exceptions.models import CaseKind, CaseState, Queue, Severity
 from exceptions.rules import resolution_codes
-from portal.api.inputs import BodySerializer
+from portal.api.inputs import BodySerializer, serializer_by_kind
+from portal.core.serializers import ID, MONEY, ActionSerializer, QuerySerializer
 from portal.core.textlimits import COMMENT_MAX
-
-MONEY = {"max_digits": 16, "decimal_places": 2, "coerce_to_string": True}
-# An id given as input: a whole number that fits the database's 64-bit keys.
-ID = {"min_value": 1, "max_value": 2**63 - 1}
 
 
 class LinkedRequestSerializer(serializers.Serializer):

@@ -11,7 +11,7 @@ other. The same key at another site is another event: it opens (or joins) that s
 """
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -21,8 +21,8 @@ from django.http import Http404
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, can_proceed
 
-from approvals.errors import Conflict
 from exceptions import notifications, policies, routing
+from exceptions.events import CaseBreached, CaseClosed, CaseOpened
 from exceptions.models import (
     OPEN_CASE_STATES,
     SEVERITY_RANK,
@@ -34,8 +34,9 @@ from exceptions.models import (
 )
 from exceptions.rules import NEEDS_APPROVAL, resolution_codes
 from portal.audit.services import audit_record
+from portal.core.errors import Conflict
+from portal.core.events import emit
 from portal.core.textlimits import COMMENT_MAX, refuse_overlong
-from portal.webhooks import outbound
 
 
 def case_raise(
@@ -108,7 +109,7 @@ def _raise(fields: dict, at: datetime) -> tuple[ExceptionCase, bool]:
         after={"kind": case.kind, "severity": case.severity, "queue": case.queue},
         context={"source": case.source},
     )
-    outbound.publish("exception.opened", data=_event_data(case), site=case.site)
+    emit(CaseOpened(case))
     return case, True
 
 
@@ -262,7 +263,7 @@ def case_resolve(*, actor, case_id: int, code: str, note: str) -> ExceptionCase:
         case.resolution_code, case.resolution_note = code, note
         case.save()
         _audit(case, actor, "case.resolved", before, comment=note)
-        _publish_closed(case)
+        emit(CaseClosed(case))
     return case
 
 
@@ -326,7 +327,7 @@ def case_linked_request_decided(*, request) -> ExceptionCase | None:
     case.save()
     _audit(case, None, action, before, comment=f"{request.reference} {request.get_state_display()}")
     if case.state == CaseState.RESOLVED:
-        _publish_closed(case)
+        emit(CaseClosed(case))
     return case
 
 
@@ -343,7 +344,7 @@ def case_dismiss(*, actor, case_id: int, reason: str) -> ExceptionCase:
         case.resolution_note = reason
         case.save()
         _audit(case, actor, "case.dismissed", before, comment=reason)
-        _publish_closed(case)
+        emit(CaseClosed(case))
     return case
 
 
@@ -457,7 +458,7 @@ def _sweep_breach(case_id: int, now: datetime, result: CaseSweepResult) -> None:
             after={"due_at": case.due_at, "escalation_role": case.escalation_role},
         )
         notifications.case_escalated(case.pk)
-        outbound.publish("sla.breached", data=_event_data(case), site=case.site)
+        emit(CaseBreached(case))
         result.escalated += 1
 
 
@@ -515,31 +516,6 @@ def _transition(case: ExceptionCase, method) -> None:
 
 def _state(case: ExceptionCase) -> dict:
     return {"state": case.state, "owner": _owner(case)}
-
-
-def _publish_closed(case: ExceptionCase) -> None:
-    data = _event_data(case) | {
-        "outcome": case.state,
-        "resolution_code": case.resolution_code or None,
-    }
-    outbound.publish("exception.resolved", data=data, site=case.site)
-
-
-def _event_data(case: ExceptionCase) -> dict:
-    """What subscribers hear about a case: small, JSON-safe, money as a decimal string."""
-    amount = case.amount_at_stake
-    return {
-        "id": case.pk,
-        "reference": case.reference,
-        "kind": case.kind,
-        "site": case.site.code,
-        "severity": case.severity,
-        "queue": case.queue,
-        "state": case.state,
-        "amount": None if amount is None else str(amount),
-        "currency": (case.currency or case.site.currency) if amount is not None else None,
-        "due_at": case.due_at.astimezone(UTC).isoformat() if case.due_at else None,
-    }
 
 
 def _owner(case: ExceptionCase) -> str | None:

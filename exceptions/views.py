@@ -22,9 +22,7 @@ from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.views.decorators.http import require_POST
-from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from approvals.errors import Conflict
 from approvals.models import HeldAt
 from approvals.selectors import role_holders
 from exceptions import customer_impact, evidence, policies, selectors, services, suggestions
@@ -39,10 +37,11 @@ from exceptions.models import OPEN_CASE_STATES, CaseState, ExceptionCase, Queue,
 from exceptions.rules import QUEUE_ROLES, RESOLUTION_CODES, resolution_codes
 from portal.audit.models import LEDGER_ORDER, AuditEvent
 from portal.audit.selectors import CASE_TYPE, trail_for
+from portal.core import responses
+from portal.core.errors import STALE, Conflict
 from portal.core.formatting import count, moment, money
 from sites import policies as site_policies
 
-STALE = (Conflict, TransitionNotAllowed, ConcurrentTransition)
 QUEUE_PAGE = 100
 
 
@@ -337,12 +336,9 @@ def _page(request, case: ExceptionCase, *, status=200, **forms):
 
 def _stale(request, case_id: int, error: Exception):
     case = _case_or_404(request.user, case_id)
-    message = (
-        str(error)
-        if isinstance(error, Conflict)
-        else (f"{case.reference} changed while you were working on it; nothing was changed.")
+    return responses.stale(
+        request, error, reference=case.reference, doing="working on it", context={"case": case}
     )
-    return render(request, "409.html", {"case": case, "message": message}, status=409)
 
 
 def _wrong_state(request, case: ExceptionCase, *, open_wanted: bool):
@@ -362,7 +358,7 @@ def _run(request, case, service, success: str, form=None, form_name: str = "", *
     except STALE as error:
         return _stale(request, case.pk, error)
     except PermissionDenied as error:
-        return render(request, "403.html", {"message": str(error)}, status=403)
+        return responses.refused(request, error)
     except ValidationError as error:
         if form is None:
             messages.error(request, " ".join(error.messages))

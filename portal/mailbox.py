@@ -22,6 +22,8 @@ from django.http import Http404
 from django.shortcuts import render
 from django.urls import path
 
+from sites.policies import is_company_admin
+
 BACKEND = "portal.mailbox.OneFilePerMessageBackend"
 # <UTC timestamp with microseconds>-<n>.eml; n tells apart messages written in one microsecond.
 FILE_NAME = re.compile(r"^(\d{8}T\d{12}Z)-(\d+)\.eml$")
@@ -114,7 +116,7 @@ def _read(file: Path, *, with_body: bool) -> Letter:
 
 
 def _superuser_with_outbox(request) -> None:
-    if not (request.user.is_superuser and outbox_in_use()):
+    if not (is_company_admin(request.user) and outbox_in_use()):
         raise Http404("No such page.")
 
 
@@ -145,7 +147,7 @@ def letter(request, name: str):
 def outbox_link(request) -> dict:
     """Template context: whether to offer the outbox in the navigation."""
     user = getattr(request, "user", None)
-    shown = bool(user is not None and user.is_authenticated and user.is_superuser)
+    shown = user is not None and is_company_admin(user)
     return {"mail_outbox": shown and outbox_in_use()}
 
 

@@ -10,7 +10,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from portal.env import (
@@ -21,6 +20,7 @@ from portal.env import (
     env_str,
     env_url,
 )
+from portal.schedule import beat_schedule
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("TOLLGATE_VAR_DIR", str(BASE_DIR / "var")))
@@ -70,10 +70,12 @@ INSTALLED_APPS = [
     "sites",
     "approvals",
     "exceptions",
+    # Before the webhooks: handlers subscribed in ready() run in the order of this list, and a
+    # decision's Odoo outbox row is written before its webhook deliveries.
+    "portal.integrations.odoo",
     "portal.audit",
     "portal.webhooks",
     "portal.inbox",
-    "portal.integrations.odoo",
     "portal.integrations.mail",
     "portal.api",
     "portal.notify",
@@ -339,94 +341,18 @@ AUDIT_SEAL_SECONDS = env_int("AUDIT_SEAL_SECONDS", 2, minimum=1)
 AUDIT_MAX_SEAL_SECONDS = env_int("AUDIT_MAX_SEAL_SECONDS", 10, minimum=1)
 AUDIT_SEAL_INLINE = env_bool("AUDIT_SEAL_INLINE", False)
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {
-    "approvals-sla-sweep": {
-        "task": "approvals.sla_sweep",
-        "schedule": env_int("APPROVAL_SLA_SWEEP_SECONDS", 60, minimum=5),
-    },
-    # Reminds and escalates exception cases; marks each case, so an overlapping run is harmless.
-    "exceptions-sla-sweep": {
-        "task": "exceptions.sla_sweep",
-        "schedule": 60,
-        "options": {"expires": 60},
-    },
-    "odoo-sync": {
-        "task": "odoo.sync",
-        "schedule": env_int("ODOO_SYNC_SECONDS", 60, minimum=5),
-        # A run that is still going makes the next one pointless; drop it rather than queue.
-        "options": {"expires": env_int("ODOO_SYNC_SECONDS", 60, minimum=5)},
-    },
-    # Once a day; a second run within 20 hours sends nothing to the same person.
-    "approvals-daily-digest": {
-        "task": "approvals.daily_digest",
-        "schedule": crontab(hour=env_int("APPROVAL_DIGEST_HOUR_UTC", 6, minimum=0), minute=0),
-    },
-    "audit-checkpoint": {
-        "task": "audit.checkpoint",
-        # A demo takes one every five minutes, so its auditor sees exports tied to one.
-        "schedule": env_int("AUDIT_CHECKPOINT_SECONDS", 300 if DEBUG else 86400, minimum=60),
-    },
-    "odoo-drain-outbox": {
-        "task": "odoo.drain_outbox",
-        "schedule": 30,
-        "options": {"expires": 30},
-    },
-    "accounts-purge-sign-in-failures": {
-        "task": "accounts.purge_sign_in_failures",
-        "schedule": 86400,
-        "options": {"expires": 3600},
-    },
-    # Notifications whose task was lost (broker down or restarted) or whose retry is due.
-    "notify-drain-outbox": {
-        "task": "notify.drain_outbox",
-        "schedule": 30,
-        "options": {"expires": 30},
-    },
-    "notify-purge-sent": {
-        "task": "notify.purge_sent",
-        "schedule": 3600,
-        "options": {"expires": 3600},
-    },
-    "api-purge-idempotency-keys": {
-        "task": "api.purge_idempotency_keys",
-        "schedule": 3600,
-        "options": {"expires": 3600},
-    },
-    "webhooks-deliver-due": {
-        "task": "webhooks.deliver_due",
-        "schedule": 30,
-        "options": {"expires": 30},
-    },
-    # Suggested resolutions learn from the day's resolved cases; a model is only ever added.
-    "exceptions-train-resolution-models": {
-        "task": "exceptions.train_resolution_models",
-        "schedule": crontab(hour=env_int("RESOLUTION_TRAIN_HOUR_UTC", 2, minimum=0), minute=30),
-        "options": {"expires": 3600},
-    },
-    # Inbound deliveries whose processing task was lost (broker down, worker killed).
-    "webhooks-process-stranded": {
-        "task": "webhooks.process_stranded",
-        "schedule": 300,
-        "options": {"expires": 300},
-    },
-    # Reads the shared mailboxes; an overlapping run stores nothing twice.
-    "mail-poll": {
-        "task": "mail.poll",
-        "schedule": env_int("MAIL_POLL_SECONDS", 60, minimum=10),
-        "options": {"expires": env_int("MAIL_POLL_SECONDS", 60, minimum=10)},
-    },
-}
+# The periodic jobs, what each is for, and how often: portal/schedule.py.
+CELERY_BEAT_SCHEDULE: dict = beat_schedule(
+    debug=DEBUG,
+    # Sealed by beat only where events arrive unsealed: SQLite and AUDIT_SEAL_INLINE seal as
+    # they write.
+    seal_every=AUDIT_SEAL_SECONDS
+    if _database["ENGINE"].endswith("postgresql") and not AUDIT_SEAL_INLINE
+    else None,
+)
 # A mail above this size (the whole message, attachments included) is refused, with the refusal
 # kept where an administrator sees it.
 MAIL_MAX_BYTES = env_int("MAIL_MAX_BYTES", 25 * 1024 * 1024, minimum=1024)
-# Seals whatever the writers left unsealed; an overlapping run finds the lock taken and stops.
-# Only where events arrive unsealed: SQLite and AUDIT_SEAL_INLINE seal as they write.
-if _database["ENGINE"].endswith("postgresql") and not AUDIT_SEAL_INLINE:
-    CELERY_BEAT_SCHEDULE["audit-seal"] = {
-        "task": "audit.seal",
-        "schedule": AUDIT_SEAL_SECONDS,
-        "options": {"expires": AUDIT_SEAL_SECONDS},
-    }
 
 # --- Approvals ------------------------------------------------------------------------------
 # Policy amount bands are in this currency; request amounts are converted with CurrencyRate.

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils import timezone
 
+import sites.admin_accounts  # noqa: F401 - people and groups, administered beside their roles
 from portal.core.formatting import count, working_hours
 from sites import services
 from sites.admin_scope import ScopedAdmin, administered_regions, administered_sites, is_superuser

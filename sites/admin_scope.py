@@ -22,12 +22,11 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from sites.models import Region, Site
-from sites.policies import people_seen_by, sites_administered_by
+from sites.policies import is_company_admin, people_seen_by, sites_administered_by
 
 
 def is_superuser(request) -> bool:
-    user = request.user
-    return bool(user.is_authenticated and user.is_active and user.is_superuser)
+    return is_company_admin(request.user)
 
 
 def administered_sites(request) -> QuerySet[Site]:

@@ -11,12 +11,11 @@ from rest_framework import viewsets
 from rest_framework.response import Response
 
 from portal.api.filters import BooleanFilter, StrictFilterSet
+from portal.core.ids import ID_PATTERN
 from sites.models import Site
 from sites.selectors import site_list_for_user
 from sites.serializers import SiteSerializer
 
-# An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
-ID_PATTERN = r"[0-9]{1,18}"
 SITE_EXAMPLE = {
     "id": 1,
     "code": "AMS",

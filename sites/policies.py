@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from portal.core.periods import membership_in_force
 from sites.models import Membership, Region, Site, SiteUserObjectPermission
 from sites.roles import DECIDING_ROLES, Role, permission_codename
 
@@ -58,9 +59,8 @@ def _grant_rows(roles: Iterable[str], at: datetime | None) -> QuerySet[SiteUserO
         user__is_active=True,
         permission__content_type__app_label="sites",
         permission__codename__in=[permission_codename(role) for role in roles],
-        membership__valid_from__lte=at,
     ).filter(
-        Q(membership__valid_to__isnull=True) | Q(membership__valid_to__gt=at),
+        membership_in_force(at, via="membership__"),
         # A row counts only while its membership still covers the site, so a row left behind
         # by a site moving to another region grants nothing.
         Q(membership__site=F("content_object")) | Q(membership__region=F("content_object__region")),
@@ -88,11 +88,22 @@ def in_scope(
     return condition
 
 
-def holding(user, roles: Iterable[str], *, site_field: str, at: datetime | None = None) -> Q:
-    """A filter keeping rows at whose open site `user` holds one of `roles` (one `EXISTS`)."""
+def holding(
+    user,
+    roles: Iterable[str],
+    *,
+    site_field: str,
+    at: datetime | None = None,
+    open_sites_only: bool = True,
+) -> Q:
+    """A filter keeping rows at whose site (open, unless told otherwise) `user` holds one of
+    `roles` (one `EXISTS`)."""
     if not _is_active(user):
         return Q(pk__in=[])
-    return Q(_grants_in_force(user, roles, site_field, at)) & Q(**{f"{site_field}__active": True})
+    condition = Q(_grants_in_force(user, roles, site_field, at))
+    if open_sites_only:
+        condition &= Q(**{f"{site_field}__active": True})
+    return condition
 
 
 def sites_where(user, capability: Capability, *, at: datetime | None = None) -> QuerySet[Site]:
@@ -288,6 +299,22 @@ def people_seen_by(actor) -> QuerySet:
         return people.none()
     unplaced = ~Exists(Membership.objects.filter(user=OuterRef("pk")))
     return people.filter(Q(pk__in=_people_touching(administered)) | Q(unplaced), is_superuser=False)
+
+
+def is_company_admin(user) -> bool:
+    """Whether `user` is an active superuser: every site, and the pages that run the company
+    (metrics, the mail outbox, company-wide admin)."""
+    return _is_superuser(user)
+
+
+def may_change_account(actor, person) -> bool:
+    """Whether `actor` may change `person`'s account: a superuser anyone's; anyone else their
+    own or that of someone they administer, but never a superuser's."""
+    if _is_superuser(actor):
+        return True
+    if person.is_superuser:
+        return False
+    return person.pk == actor.pk or may_administer_person(actor, person)
 
 
 def _is_active(user) -> bool:

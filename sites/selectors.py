@@ -3,6 +3,7 @@
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from portal.core.periods import membership_in_force
 from sites.models import Membership, Site
 from sites.policies import Capability, sites_administered_by, sites_where
 
@@ -28,8 +29,7 @@ def memberships_in_force(user) -> QuerySet[Membership]:
     """The memberships of `user` that grant something right now."""
     now = timezone.now()
     return (
-        Membership.objects.filter(user=user.pk, valid_from__lte=now)
-        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+        Membership.objects.filter(membership_in_force(now), user=user.pk)
         .select_related("site", "region")
         .order_by("role", "id")
     )

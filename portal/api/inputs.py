@@ -57,3 +57,11 @@ def _is_whole(field, value) -> bool:
 
 def _whole(field, value):
     return int(value) if _is_whole(field, value) else value
+
+
+def serializer_by_kind(data, by_kind: dict, unknown: type) -> type[serializers.Serializer]:
+    """The serializer of the kind a body names in `kind`, or `unknown`, which refuses it."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind in by_kind:
+        return by_kind[kind]
+    return unknown

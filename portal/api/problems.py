@@ -24,7 +24,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from approvals.errors import Conflict
+from portal.core.errors import Conflict
 
 logger = logging.getLogger(__name__)
 

@@ -29,9 +29,8 @@ from portal.audit.export import audit_export
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import ExportFilters
 from portal.audit.serializers import AuditEventSerializer, ExportQuerySerializer
+from portal.core.ids import ID_PATTERN
 
-# An id is at most 18 digits (a 64-bit integer); any other path segment is no object (404).
-ID_PATTERN = r"[0-9]{1,18}"
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/jsonl; charset=utf-8"}
 DOWNLOAD = (
     "The export file, as `format` asks (an attachment). Headers: `Tollgate-Export-Manifest` "

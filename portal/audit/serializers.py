@@ -7,8 +7,8 @@ returns; portal/audit/chain.py documents the canonical form they are computed ov
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from approvals.serializers import QuerySerializer
 from portal.audit.export import WRITERS
+from portal.core.serializers import QuerySerializer
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {}, "nullable": True})

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 
 from approvals.models import RequestKind
 from exceptions.models import CaseKind, Queue
+from portal.core.cursors import keyset_decode, keyset_encode
 
 
 class QuickSelect(forms.Select):
@@ -84,16 +85,12 @@ class InboxFilterForm(forms.Form):
         raw = self.cleaned_data["after"]
         if not raw:
             return None
-        due, _, pk = raw.rpartition("~")
         try:
-            moment = datetime.fromisoformat(due)
-            if moment.tzinfo is None or not (pk.isascii() and pk.isdigit()):
-                raise ValueError(raw)
+            return keyset_decode(raw)
         except ValueError:
             raise forms.ValidationError(
                 "That page link is not valid any more; showing the first page."
             ) from None
-        return moment, int(pk)
 
     @property
     def shows_requests(self) -> bool:
@@ -107,4 +104,4 @@ class InboxFilterForm(forms.Form):
 
 def cursor_text(cursor: tuple[datetime, int] | None) -> str:
     """The inbox's keyset cursor as a query-string value."""
-    return f"{cursor[0].isoformat()}~{cursor[1]}" if cursor else ""
+    return keyset_encode(cursor) if cursor else ""

@@ -27,6 +27,7 @@ from portal.audit.models import AuditCheckpoint, AuditEvent
 from portal.integrations.odoo.models import OutboxItem
 from portal.notify.models import MailState, OutboxMail
 from portal.webhooks.models import InboundDelivery
+from sites.policies import is_company_admin
 
 
 class TollgateCollector:
@@ -196,7 +197,7 @@ def metrics_view(request):
             )
             response["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response
-    elif not (request.user.is_active and request.user.is_superuser):
+    elif not is_company_admin(request.user):
         raise Http404("No such page.")
     body, content_type = exposition(request.headers.get("Accept", ""))
     return HttpResponse(body, content_type=content_type)

@@ -10,6 +10,7 @@ not asked to decide it. See `portal.notify.services` for how rows are sent exact
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class MailState(models.TextChoices):
@@ -24,13 +25,26 @@ class Topic(models.TextChoices):
     CASE = "exceptions.case", "Exception case"
 
 
-class OutboxMail(models.Model):
-    """One notification (the e-mails to everyone who should hear of one event), sent once."""
+class OutboxMailQuerySet(models.QuerySet):
+    def retry(self, *, at) -> int:
+        """`OutboxMail.retry` for every failed row of the set, in one statement."""
+        return self.filter(state=MailState.FAILED).update(
+            state=MailState.PENDING, attempts=0, next_attempt_at=at
+        )
+
+
+class OutboxMail(FSMModelMixin, models.Model):
+    """One notification (the e-mails to everyone who should hear of one event), sent once.
+
+    Its state moves only through the transitions below, or `OutboxMailQuerySet.retry`.
+    """
 
     topic = models.CharField(max_length=32, choices=Topic.choices)
     object_id = models.PositiveBigIntegerField()
     reason = models.CharField(max_length=16, blank=True)
-    state = models.CharField(max_length=16, choices=MailState.choices, default=MailState.PENDING)
+    state = FSMField(
+        max_length=16, default=MailState.PENDING, choices=MailState.choices, protected=True
+    )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
     last_error = models.TextField(blank=True)
@@ -39,6 +53,8 @@ class OutboxMail(models.Model):
     mails_sent = models.PositiveIntegerField(
         null=True, blank=True, help_text="How many e-mails the notification became when sent."
     )
+
+    objects = OutboxMailQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -55,3 +71,15 @@ class OutboxMail(models.Model):
         if self.reason:
             what += f" ({self.reason})"
         return f"{what}: {self.get_state_display()}"
+
+    @transition(field=state, source=MailState.PENDING, target=MailState.SENT)
+    def mark_sent(self, *, mails: int) -> None:
+        self.sent_at, self.mails_sent, self.last_error = timezone.now(), mails, ""
+
+    @transition(field=state, source=MailState.PENDING, target=MailState.FAILED)
+    def mark_failed(self) -> None:
+        pass
+
+    @transition(field=state, source=MailState.FAILED, target=MailState.PENDING)
+    def retry(self, *, at) -> None:
+        self.attempts, self.next_attempt_at = 0, at

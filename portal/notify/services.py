@@ -137,8 +137,7 @@ def outbox_send(*, item_id: int, connection=None) -> tuple[str, OSError | None]:
             # A bug, or data the template cannot render: retrying would fail the same way.
             logger.exception("notification %s could not be sent", item.pk)
             return _failed(item, error, transient=False), None
-        item.state, item.sent_at, item.mails_sent = MailState.SENT, timezone.now(), sent
-        item.last_error = ""
+        item.mark_sent(mails=sent)
         item.save(update_fields=["state", "sent_at", "mails_sent", "attempts", "last_error"])
         return "sent", None
 
@@ -171,7 +170,7 @@ def _failed(item: OutboxMail, error: Exception, *, transient: bool) -> str:
         # which then comes back as a few tasks rather than one per row.
         logger.warning("notification %s will retry in %.0f s: %s", item.pk, delay, error)
         return "retry"
-    item.state = MailState.FAILED
+    item.mark_failed()
     item.save(update_fields=["attempts", "last_error", "state"])
     logger.error("notification %s failed after %s attempt(s): %s", item.pk, item.attempts, error)
     return "failed"
@@ -218,9 +217,7 @@ def outbox_retry(*, item_ids) -> int:
             .filter(pk__in=list(item_ids), state=MailState.FAILED)
             .values_list("pk", flat=True)
         )
-        OutboxMail.objects.filter(pk__in=ids).update(
-            state=MailState.PENDING, attempts=0, next_attempt_at=timezone.now()
-        )
+        OutboxMail.objects.filter(pk__in=ids).retry(at=timezone.now())
         schedule_on_commit(ids)
     return len(ids)
 

@@ -25,7 +25,7 @@ from portal.webhooks.models import (
     WebhookSource,
     WebhookSubscription,
 )
-from sites.admin_scope import ScopedAdmin, SuperuserOnlyAdmin
+from sites.admin_scope import ScopedAdmin, SuperuserOnlyAdmin, is_superuser
 
 
 @admin.register(WebhookSource)
@@ -154,7 +154,7 @@ class WebhookSubscriptionAdmin(ScopedAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
-        if not request.user.is_superuser:
+        if not is_superuser(request):
             # Only regions they administer; every-site subscriptions are for superusers.
             region = form.base_fields["region"]
             region.queryset = region.queryset.filter(

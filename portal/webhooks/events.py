@@ -1,7 +1,8 @@
-"""What outbound approval events carry: small, JSON-safe, and no personal data beyond usernames.
+"""What outbound events carry: small, JSON-safe, and no personal data beyond usernames.
 
-Every approval event has the same core (`approval_core`), so a receiver can handle them with one
-parser; `approval.decided` adds who decided, and `sla.breached` which tier ran late.
+Every approval event has the same core (`approval_core`), and every exception event its own
+(`case_core`), so a receiver can handle each with one parser; `approval.decided` adds who
+decided, and `sla.breached` which tier ran late.
 Money is a decimal string with its currency; times are ISO 8601 in UTC.
 """
 
@@ -82,3 +83,28 @@ def sla_breached(request, step, *, action: str) -> dict:
 
 def _iso(moment) -> str | None:
     return moment.astimezone(UTC).isoformat() if moment else None
+
+
+def case_core(case) -> dict:
+    """The fields every exception event shares: small, JSON-safe, money as a decimal string."""
+    amount = case.amount_at_stake
+    return {
+        "id": case.pk,
+        "reference": case.reference,
+        "kind": case.kind,
+        "site": case.site.code,
+        "severity": case.severity,
+        "queue": case.queue,
+        "state": case.state,
+        "amount": None if amount is None else str(amount),
+        "currency": (case.currency or case.site.currency) if amount is not None else None,
+        "due_at": _iso(case.due_at),
+    }
+
+
+def case_closed(case) -> dict:
+    """How a case ended: resolved (with its code) or dismissed."""
+    return case_core(case) | {
+        "outcome": case.state,
+        "resolution_code": case.resolution_code or None,
+    }

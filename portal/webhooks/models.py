@@ -11,7 +11,7 @@ with retries, so nothing depends on a task surviving a worker crash.
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from django_fsm import FSMField, transition
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class WebhookSource(models.Model):
@@ -53,15 +53,19 @@ class DeliveryStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class InboundDelivery(models.Model):
-    """One signed event as received, and what became of it."""
+class InboundDelivery(FSMModelMixin, models.Model):
+    """One signed event as received, and what became of it.
+
+    Stored accepted or rejected; an accepted one is then processed, or fails, through the
+    transitions below.
+    """
 
     source = models.ForeignKey(WebhookSource, on_delete=models.PROTECT, related_name="deliveries")
     webhook_id = models.CharField(max_length=200)
     received_at = models.DateTimeField(default=timezone.now)
     event_type = models.CharField(max_length=64, blank=True)
     body = models.TextField(help_text="Exactly as received.")
-    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    status = FSMField(max_length=16, choices=DeliveryStatus.choices, protected=True)
     error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
     site = models.ForeignKey(
@@ -87,6 +91,14 @@ class InboundDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source.name}/{self.webhook_id}"
+
+    @transition(field=status, source=DeliveryStatus.ACCEPTED, target=DeliveryStatus.PROCESSED)
+    def mark_processed(self, *, case) -> None:
+        self.case, self.error, self.processed_at = case, "", timezone.now()
+
+    @transition(field=status, source=DeliveryStatus.ACCEPTED, target=DeliveryStatus.FAILED)
+    def mark_failed(self, *, error: str) -> None:
+        self.case, self.error, self.processed_at = None, error, timezone.now()
 
 
 # --- outbound ---------------------------------------------------------------------------------

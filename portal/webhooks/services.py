@@ -348,13 +348,16 @@ def delivery_process(*, delivery_id: int) -> InboundDelivery:
             if delivery.status != DeliveryStatus.ACCEPTED:
                 return delivery
             case = _handle(delivery, json.loads(delivery.body))
-            _finish(delivery, DeliveryStatus.PROCESSED, case=case)
+            delivery.mark_processed(case=case)
+            _finish(delivery)
     except Exception as error:
         # Whatever went wrong is kept on the delivery, where an administrator sees it.
         logger.exception("Processing webhook delivery %s failed", delivery_id)
         with transaction.atomic():
             delivery = _locked(delivery_id)
-            _finish(delivery, DeliveryStatus.FAILED, error=f"{type(error).__name__}: {error}")
+            if delivery.status == DeliveryStatus.ACCEPTED:
+                delivery.mark_failed(error=f"{type(error).__name__}: {error}")
+                _finish(delivery)
     return delivery
 
 
@@ -366,10 +369,10 @@ def _locked(delivery_id: int) -> InboundDelivery:
     )
 
 
-def _finish(delivery: InboundDelivery, status: str, *, case=None, error: str = "") -> None:
-    before = {"status": delivery.status}
-    delivery.status, delivery.case, delivery.error = status, case, error
-    delivery.processed_at = timezone.now()
+def _finish(delivery: InboundDelivery) -> None:
+    """Save and audit a delivery just processed or failed (it was accepted before)."""
+    before = {"status": DeliveryStatus.ACCEPTED.value}
+    status, case, error = delivery.status, delivery.case, delivery.error
     delivery.save(update_fields=["status", "case", "error", "processed_at"])
     audit_record(
         action=f"webhook.{status}",

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from approvals.errors import Conflict
 from portal.api.models import ApiToken
+from portal.core.errors import Conflict
 from tests.approvals.conftest import _working_morning, matrix, staffed
 
 __all__ = ["_working_morning", "matrix", "staffed"]

@@ -14,9 +14,9 @@ import pytest
 from django.db import connection
 
 from approvals import services
-from approvals.errors import Conflict
 from approvals.models import ApprovalRequest, Decision, Outcome, RequestState, StepState
 from portal.audit.models import AuditEvent
+from portal.core.errors import Conflict
 from sites.roles import Role
 from tests.approvals.conftest import WORKING_MORNING, raise_request
 from tests.conftest import persona

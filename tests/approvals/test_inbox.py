@@ -112,11 +112,11 @@ def _reference_page(user, filters=None, after=None, limit=50) -> list[int]:
     from django.db.models import Exists, OuterRef
 
     from approvals.models import ApprovalRequest, ApprovalStep, RequestState
-    from approvals.selectors import _after, _filtered
+    from approvals.selectors import _after, inbox_filtered
 
     steps = ApprovalStep.objects.filter(Authority.of(user).steps(), request=OuterRef("pk"))
     query = ApprovalRequest.objects.filter(Exists(steps), state=RequestState.IN_REVIEW)
-    query = _after(_filtered(query, filters or InboxFilters(), timezone.now()), after)
+    query = _after(inbox_filtered(query, filters or InboxFilters(), timezone.now()), after)
     return list(query.order_by("due_at", "pk").values_list("pk", flat=True)[:limit])
 
 

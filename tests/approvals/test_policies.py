@@ -8,8 +8,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from approvals import policies, services
-from approvals.errors import Conflict
 from approvals.models import ApprovalRequest, Decision, RequestState
+from portal.core.errors import Conflict
 from sites.roles import Role
 from tests.approvals.conftest import raise_request
 from tests.factories import grant

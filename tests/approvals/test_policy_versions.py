@@ -304,7 +304,7 @@ def test_version_backdated_before_the_one_in_force_is_refused(matrix, requester,
 
 
 def test_retiring_a_region_policy_hands_its_sites_back_to_the_global_one(matrix, site_b1):
-    from approvals.errors import Conflict
+    from portal.core.errors import Conflict
 
     local = matrix["region_b"].policy
     assert routing.version_in_force(site_b1) == matrix["region_b"]

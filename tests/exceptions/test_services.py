@@ -9,11 +9,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from approvals.errors import Conflict
 from exceptions import services
 from exceptions.models import CaseState, ExceptionCase, Queue, ResolutionCode
 from exceptions.services import case_raise
 from portal.audit.models import AuditEvent
+from portal.core.errors import Conflict
 from portal.webhooks.models import OutboundEvent
 from tests.approvals.conftest import _working_morning, matrix, staffed
 

@@ -12,11 +12,11 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from approvals.errors import Conflict
 from exceptions import selectors, services
 from exceptions.models import CaseState, ExceptionCase
 from exceptions.services import case_raise
 from portal.audit.models import AuditEvent
+from portal.core.errors import Conflict
 from portal.webhooks import openapi
 from portal.webhooks.models import OutboundEvent
 from sites.roles import Role

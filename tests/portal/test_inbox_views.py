@@ -1,5 +1,6 @@
 """The inbox page: what the person can act on now, filtered, counted and paged."""
 
+import base64
 from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -275,7 +276,8 @@ def test_a_page_link_with_a_number_no_row_has_shows_the_first_page(
     request = raise_request(requester, site_a1, amount="1000")
     client.force_login(site_manager)
 
-    response = client.get(HOME, {"after": f"2026-01-01T00:00:00+00:00~{pk}"})
+    after = base64.urlsafe_b64encode(f"2026-01-01T00:00:00+00:00|{pk}".encode()).decode()
+    response = client.get(HOME, {"after": after})
 
     assert response.status_code == 200
     assert request.reference in response.text

@@ -16,7 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django_fsm import FSMField, transition
+from django_fsm import RETURN_VALUE, FSMField, FSMModelMixin, transition
 
 
 class Purpose(models.TextChoices):
@@ -106,7 +106,7 @@ class MessageStatus(models.TextChoices):
     REFUSED = "refused", "Refused"
 
 
-class MailMessage(models.Model):
+class MailMessage(FSMModelMixin, models.Model):
     """One message as received, and what became of it."""
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.PROTECT, related_name="messages")
@@ -121,8 +121,8 @@ class MailMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     imap_uid = models.BigIntegerField(null=True, blank=True)
-    status = models.CharField(
-        max_length=16, choices=MessageStatus.choices, default=MessageStatus.RECEIVED
+    status = FSMField(
+        max_length=16, choices=MessageStatus.choices, default=MessageStatus.RECEIVED, protected=True
     )
     error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -157,6 +157,34 @@ class MailMessage(models.Model):
 
     def __str__(self) -> str:
         return self.subject or f"Mail of {self.received_at:%Y-%m-%d %H:%M}"
+
+    # A stored message is read (again, after a failure) into an event or into triage; one in
+    # triage becomes an event when a person confirms it. A refused message is stored refused.
+    @transition(
+        field=status,
+        source=[MessageStatus.RECEIVED, MessageStatus.FAILED, MessageStatus.TRIAGE],
+        target=RETURN_VALUE(MessageStatus.PROCESSED, MessageStatus.NO_EVENT),
+    )
+    def became_event(self, *, payload: dict, case) -> str:
+        self.event, self.case = payload, case
+        self.processed_at, self.error, self.next_attempt_at = timezone.now(), "", None
+        return MessageStatus.PROCESSED if case else MessageStatus.NO_EVENT
+
+    @transition(
+        field=status,
+        source=[MessageStatus.RECEIVED, MessageStatus.FAILED],
+        target=MessageStatus.TRIAGE,
+    )
+    def send_to_triage(self) -> None:
+        self.processed_at, self.next_attempt_at = timezone.now(), None
+
+    @transition(
+        field=status,
+        source=[MessageStatus.RECEIVED, MessageStatus.FAILED],
+        target=MessageStatus.FAILED,
+    )
+    def reading_failed(self, *, retry_at) -> None:
+        self.next_attempt_at = retry_at
 
     @property
     def reference(self) -> str:

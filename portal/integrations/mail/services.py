@@ -25,9 +25,9 @@ from django.http import Http404
 from django.utils import timezone
 from django_fsm import can_proceed
 
-from approvals.errors import Conflict
 from exceptions.models import CaseState, Source
 from portal.audit.services import audit_record
+from portal.core.errors import Conflict
 from portal.core.formatting import count, percent
 from portal.core.textlimits import COMMENT_MAX, refuse_overlong
 from portal.integrations.mail import extractors, policies, reading, selectors
@@ -269,9 +269,7 @@ def _raise_event(message: MailMessage, payload: dict, *, actor) -> None:
         earlier=functools.partial(_closed_events, source=source, site=message.site),
         via=Source.MAIL,
     )
-    message.event, message.case = payload, case
-    message.status = MessageStatus.PROCESSED if case else MessageStatus.NO_EVENT
-    message.processed_at, message.error, message.next_attempt_at = timezone.now(), "", None
+    message.became_event(payload=payload, case=case)
     message.save()
     audit_record(
         action="mail.event_raised" if case else "mail.no_event",
@@ -309,8 +307,7 @@ def _closed_events(dedupe_key: str, *, source: str, site):
 
 
 def _to_triage(message: MailMessage, reason: str) -> None:
-    message.status, message.processed_at = MessageStatus.TRIAGE, timezone.now()
-    message.next_attempt_at = None
+    message.send_to_triage()
     message.save()
     item = TriageItem.objects.create(
         message=message, site=message.site, purpose=message.mailbox.purpose, reason=reason
@@ -338,8 +335,7 @@ def _failed(message: MailMessage, error: str) -> None:
             f"Tollgate could not read this mail in {count(message.attempts, 'attempt')}: {error}",
         )
         return
-    message.status = MessageStatus.FAILED
-    message.next_attempt_at = timezone.now() + timedelta(minutes=4 ** (message.attempts - 1))
+    message.reading_failed(retry_at=timezone.now() + timedelta(minutes=4 ** (message.attempts - 1)))
     message.save()
     audit_record(
         action="mail.reading_failed",

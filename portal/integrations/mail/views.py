@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
-from approvals.errors import Conflict
+from portal.core.errors import Conflict
 from portal.integrations.mail import reading, selectors, services
 from portal.integrations.mail.forms import ConfirmForm, DismissForm
 from portal.integrations.mail.models import TriageItem, TriageState

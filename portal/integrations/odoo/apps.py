@@ -6,3 +6,8 @@ class OdooConfig(AppConfig):
     label = "odoo"
     verbose_name = "Odoo connection"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from portal.integrations.odoo import handlers
+
+        handlers.register()

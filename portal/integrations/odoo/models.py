@@ -8,6 +8,7 @@ the decision it carries, so a decision is never lost between Tollgate and Odoo.
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django_fsm import FSMField, FSMModelMixin, transition
 
 
 class SyncCursor(models.Model):
@@ -33,8 +34,22 @@ class OutboxState(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded by a later decision"
 
 
-class OutboxItem(models.Model):
-    """One decision to write back to one Odoo record, exactly once."""
+# A write-back not yet applied is dropped when its request goes back to review.
+SUPERSEDABLE_STATES = (OutboxState.PENDING, OutboxState.FAILED)
+
+
+class OutboxQuerySet(models.QuerySet):
+    def supersede(self) -> int:
+        """`OutboxItem.supersede` for every row of the set it applies to, in one statement."""
+        return self.filter(state__in=SUPERSEDABLE_STATES).update(state=OutboxState.SUPERSEDED)
+
+
+class OutboxItem(FSMModelMixin, models.Model):
+    """One decision to write back to one Odoo record, exactly once.
+
+    Its state moves only through the transitions below, or `OutboxQuerySet.supersede` for all
+    of a request's rows at once.
+    """
 
     class Action(models.TextChoices):
         APPROVE = "approve", "Carry out the approved action"
@@ -50,8 +65,8 @@ class OutboxItem(models.Model):
     )
     odoo_model = models.CharField(max_length=64)
     odoo_id = models.PositiveIntegerField()
-    state = models.CharField(
-        max_length=16, choices=OutboxState.choices, default=OutboxState.PENDING
+    state = FSMField(
+        max_length=16, default=OutboxState.PENDING, choices=OutboxState.choices, protected=True
     )
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
@@ -59,6 +74,8 @@ class OutboxItem(models.Model):
     odoo_message_id = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     applied_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OutboxQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -80,3 +97,19 @@ class OutboxItem(models.Model):
     def marker(self) -> str:
         """Written into the Odoo note, so that a retry can see the note is already there."""
         return f"[tollgate:outbox:{self.pk}]"
+
+    @transition(field=state, source=OutboxState.PENDING, target=OutboxState.APPLIED)
+    def mark_applied(self, *, message_id) -> None:
+        self.applied_at, self.odoo_message_id = timezone.now(), message_id
+
+    @transition(field=state, source=OutboxState.PENDING, target=OutboxState.FAILED)
+    def mark_failed(self) -> None:
+        pass
+
+    @transition(field=state, source=OutboxState.FAILED, target=OutboxState.PENDING)
+    def retry(self) -> None:
+        self.attempts, self.next_attempt_at = 0, timezone.now()
+
+    @transition(field=state, source=list(SUPERSEDABLE_STATES), target=OutboxState.SUPERSEDED)
+    def supersede(self) -> None:
+        pass

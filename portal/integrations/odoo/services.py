@@ -1,6 +1,6 @@
 """Writing decisions back to Odoo through the outbox, exactly once.
 
-`outbox_enqueue` runs inside the decision's own transaction (called from approvals.services),
+`outbox_enqueue` runs inside the decision's own transaction (its handler, handlers.py),
 so a committed decision always has its outbox row. `outbox_apply` holds the row's lock while it
 talks to Odoo, so two workers never apply the same row at once; what it does in Odoo is itself
 idempotent (see push.py), so a worker killed half-way leaves a row that the next run finishes
@@ -48,9 +48,7 @@ def outbox_enqueue(*, request, action: str) -> OutboxItem | None:
 
 def outbox_supersede(*, request) -> int:
     """Drop write-backs still waiting for a request that went back to review."""
-    return OutboxItem.objects.filter(
-        request=request, state__in=[OutboxState.PENDING, OutboxState.FAILED]
-    ).update(state=OutboxState.SUPERSEDED)
+    return OutboxItem.objects.filter(request=request).supersede()
 
 
 def outbox_retry(*, request) -> OutboxItem | None:
@@ -63,7 +61,7 @@ def outbox_retry(*, request) -> OutboxItem | None:
     )
     if item is None:
         return None
-    item.state, item.attempts, item.next_attempt_at = OutboxState.PENDING, 0, timezone.now()
+    item.retry()
     item.save(update_fields=["state", "attempts", "next_attempt_at"])
     item_id = item.pk
     transaction.on_commit(lambda: _schedule(item_id, countdown=0))
@@ -113,7 +111,7 @@ def outbox_apply(*, item_id: int, client_factory=None) -> ApplyResult:
             return ApplyResult("skipped")
         item.request = request
         if request.state not in ("approved", "rejected", "apply_failed"):
-            item.state = OutboxState.SUPERSEDED
+            item.supersede()
             item.save(update_fields=["state"])
             return ApplyResult("skipped")
         return _apply_locked(item, client_factory, approvals)
@@ -140,8 +138,7 @@ def _apply_locked(item: OutboxItem, client_factory, approvals) -> ApplyResult:
             model=item.odoo_model,
         )
         return _failed(item, unexpected, approvals)
-    item.state, item.applied_at = OutboxState.APPLIED, timezone.now()
-    item.odoo_message_id = outcome.message_id
+    item.mark_applied(message_id=outcome.message_id)
     item.attempts += 1
     item.save(update_fields=["state", "applied_at", "odoo_message_id", "attempts"])
     _audit(item, "odoo.write_back_applied", acted=outcome.acted)
@@ -213,7 +210,7 @@ def _failed(item: OutboxItem, error: OdooError, approvals) -> ApplyResult:
         item_id = item.pk
         transaction.on_commit(lambda: _schedule(item_id, countdown=delay))
         return ApplyResult("retry", delay)
-    item.state = OutboxState.FAILED
+    item.mark_failed()
     item.save(update_fields=["attempts", "last_error", "state"])
     logger.error("odoo write-back %s failed: %s", item.pk, error)
     _audit(item, "odoo.write_back_failed", error=str(error), permanent=error.permanent)

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from approvals.errors import Conflict
 from portal.audit.models import AuditEvent
+from portal.core.errors import Conflict
 from portal.integrations.mail import extractors, services
 from portal.integrations.mail.errors import MailRefused
 from portal.integrations.mail.models import (

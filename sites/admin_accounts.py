@@ -19,7 +19,7 @@ from django.contrib.auth.models import Group
 from django.db.models import Q
 
 from sites.admin_scope import ScopedAdmin, SuperuserOnlyAdmin, is_superuser
-from sites.policies import may_administer_person, people_seen_by
+from sites.policies import may_change_account, people_seen_by
 
 User = get_user_model()
 
@@ -51,11 +51,7 @@ class UserAdmin(ScopedAdmin, auth_admin.UserAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         if not super().has_change_permission(request, obj):
             return False
-        if obj is None or is_superuser(request):
-            return True
-        if obj.is_superuser:
-            return False
-        return obj.pk == request.user.pk or may_administer_person(request.user, obj)
+        return obj is None or may_change_account(request.user, obj)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Accounts are deactivated, not deleted, by anyone but a superuser.
