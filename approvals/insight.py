@@ -22,9 +22,9 @@ from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.utils import timezone
 
-from approvals import services
 from approvals.context import _UpperMedian
 from approvals.models import ApprovalRequest, Decision, Outcome, PolicyRule, RequestState
+from approvals.services import review
 from sites import policies as site_policies
 
 PERIODS = (30, 90, 180, 365)
@@ -172,7 +172,7 @@ def _with_sampling(insight: RuleInsight, requests) -> RuleInsight:
     rows = below.values_list("pk", "state", "round", "risk_flags")
     taken = [(pk, state, rnd) for pk, state, rnd, flags in rows if not flags]
     # The submission service's own draw, so the replay picks what the fast path would have.
-    sampled = {pk for pk, _, _ in taken if services._sampled(ApprovalRequest(pk=pk), version)}
+    sampled = {pk for pk, _, _ in taken if review.sampled(ApprovalRequest(pk=pk), version)}
     not_approved = {pk for pk, state, rnd in taken if state not in _APPROVED or rnd != 1}
     return replace(
         insight,
