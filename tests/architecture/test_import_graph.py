@@ -26,6 +26,7 @@ APPS = (
     "portal.webhooks",
     "portal.inbox",
     "portal.integrations.odoo",
+    "portal.integrations.mail",
 )
 WIRING = ("portal.api.routes",)
 DEMO_MODULES = ("demo", "demo_history", "seed_demo")
