@@ -33,10 +33,11 @@ AMS_WAREHOUSE = 1
 DECIDERS = ("site.manager", "regional.manager", "rm.benelux.2", "finance", "sm.dublin", "rm.uki")
 
 
-def connect_tollgate(settings, sandbox) -> None:
-    """Seed the demo company and point Tollgate's Odoo settings at `sandbox`."""
+def connect_tollgate(settings, sandbox, *, history: bool = False) -> None:
+    """Seed the demo company (with its ninety days of history if asked) and point Tollgate's
+    Odoo settings at `sandbox`."""
     with open(os.devnull, "w") as quiet:
-        call_command("seed_demo", force=True, history=False, stdout=quiet)
+        call_command("seed_demo", force=True, history=history, stdout=quiet)
     settings.ODOO_URL = sandbox.url
     settings.ODOO_DB = sandbox.db
     settings.ODOO_LOGIN = sandbox.login

@@ -157,3 +157,31 @@ def _listening_url(process) -> str:
         if "listening on " in line:
             return line.split("listening on ")[1].split()[0]
     raise AssertionError("the sandbox command did not start")
+
+
+def test_the_stock_covers_every_open_scrap_and_marked_transfer_together(odoorpc_client):
+    """Approved in any order, each can be validated: Odoo refuses a scrap beyond the stock and
+    a transfer with nothing to reserve, and the demo's own data never meets those refusals."""
+    env = odoorpc_client.env
+    claims: dict[tuple[int, int], float] = {}
+    for scrap in env["stock.scrap"].search_read(
+        [("state", "=", "draft")], ["product_id", "location_id", "scrap_qty"]
+    ):
+        key = (scrap["product_id"][0], scrap["location_id"][0])
+        claims[key] = claims.get(key, 0.0) + scrap["scrap_qty"]
+    pickings = env["stock.picking"].search(
+        [("x_tollgate_approval", "=", True), ("state", "not in", ["done", "cancel"])]
+    )
+    for move in env["stock.move"].search_read(
+        [("picking_id", "in", pickings), ("state", "not in", ["done", "cancel"])],
+        ["product_id", "location_id", "product_uom_qty"],
+    ):
+        key = (move["product_id"][0], move["location_id"][0])
+        claims[key] = claims.get(key, 0.0) + move["product_uom_qty"]
+    on_hand: dict[tuple[int, int], float] = {}
+    for quant in env["stock.quant"].search_read([], ["product_id", "location_id", "quantity"]):
+        key = (quant["product_id"][0], quant["location_id"][0])
+        on_hand[key] = on_hand.get(key, 0.0) + quant["quantity"]
+
+    assert len(claims) > 100
+    assert {key: n for key, n in claims.items() if on_hand.get(key, 0.0) < n} == {}

@@ -14,13 +14,16 @@ office hours on weekdays (08:00-15:00 UTC, inside every demo site's business hou
 and almost all partners were created years ago, and two vendors only a few weeks ago, with a
 couple of orders from each waiting for approval. The queues: purchase orders waiting for
 approval (some above the approval limit, some refusing approval), inter-warehouse transfers
-with the approval marker, draft scraps (some worth more than 500 and some larger than the
-stock), sale lines under the price floor or over the discount cap, customers over their credit
-limit, late receipts and deliveries, receipts that differ from the order and vendor bills that
-differ from order times received. See models.py for the markers.
+with the approval marker, draft scraps (some worth more than 500), sale lines under the price
+floor or over the discount cap, customers over their credit limit, late receipts and
+deliveries, receipts that differ from the order and vendor bills that differ from order times
+received. See models.py for the markers. The stock covers every draft scrap and open marked
+transfer, so each approval Tollgate writes back can be carried out, as at a real distributor.
 """
 
+import math
 import random
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -209,6 +212,7 @@ class DemoBuilder:
         self._transfers()
         self._sales()
         self._scraps()
+        self._stock_behind_open_work()
         self._new_vendors()
         self.env.now = fmt(self.now)
         self.env.uid = 1
@@ -823,19 +827,14 @@ class DemoBuilder:
         self.env.write("sale.order", [order_id], {"invoice_status": "invoiced"})
 
     def _scraps(self, count: int = 210) -> None:
-        for number in range(count):
+        for _ in range(count):
             warehouse = self.rng.choice(self.warehouses)
             product = self.rng.choice(self.products)
             on_hand = max(actions.on_hand(self.env, product["id"], warehouse["stock"]), 0.0)
-            short = number % 9 == 0
-            qty = (
-                on_hand + self.rng.randint(1, 10)
-                if short
-                else float(self.rng.randint(1, max(int(on_hand), 1)))
-            )
+            qty = float(self.rng.randint(1, max(int(on_hand), 1)))
             created = self.days_ago(0.1, 60)
             self.by(3 if warehouse["site"].region == "BNL" else 2)
-            done = not short and self.rng.random() < 0.4
+            done = self.rng.random() < 0.4
             self.create(
                 "stock.scrap",
                 {
@@ -852,6 +851,55 @@ class DemoBuilder:
                     "date_done": fmt(created + timedelta(hours=3)) if done else False,
                 },
                 at=created,
+            )
+
+    def _stock_behind_open_work(self) -> None:
+        """Stock on the shelves for every draft scrap and open marked transfer.
+
+        Approving one in Tollgate validates it in Odoo, which refuses a scrap beyond the stock
+        and a transfer with nothing to reserve. A warehouse scraps and sends only what it
+        holds, so wherever those open documents together claim more than is on hand (drafted
+        against the same count, or before deliveries took the stock), the count is raised to
+        cover them all, rounded up to whole tens: every approval can be carried out, in any
+        order. Draws nothing from the random generator.
+        """
+        claims: dict[tuple[int, int], float] = defaultdict(float)
+        for scrap in self.env.rows("stock.scrap").values():
+            if scrap["state"] == "draft":
+                claims[(scrap["product_id"], scrap["location_id"])] += scrap["scrap_qty"]
+        for picking in self.env.rows("stock.picking").values():
+            if not picking.get("x_tollgate_approval") or picking["state"] in ("done", "cancel"):
+                continue
+            for move_id in self.env.children("stock.move", "picking_id", picking["id"]):
+                move = self.env.row("stock.move", move_id)
+                if move["state"] not in ("done", "cancel"):
+                    claims[(move["product_id"], move["location_id"])] += move["product_uom_qty"]
+        self.env.now = fmt(self.now)
+        for (product_id, location_id), claimed in sorted(claims.items()):
+            on_hand = actions.on_hand(self.env, product_id, location_id)
+            if on_hand >= claimed:
+                continue
+            counted = float(math.ceil(claimed / 10) * 10)
+            quants = self.env.children(
+                "stock.quant", ("product_id", "location_id"), (product_id, location_id)
+            )
+            if quants:
+                first = self.env.row("stock.quant", quants[0])
+                self.env.write(
+                    "stock.quant",
+                    [first["id"]],
+                    {"quantity": first["quantity"] + counted - on_hand},
+                )
+                continue
+            location = self.env.row("stock.location", location_id)
+            self.create(
+                "stock.quant",
+                {
+                    "product_id": product_id,
+                    "location_id": location_id,
+                    "quantity": counted,
+                    "company_id": location["company_id"],
+                },
             )
 
     def _new_vendors(self) -> None:
