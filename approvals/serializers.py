@@ -21,7 +21,7 @@ from approvals.authority import authority_for, votes_of
 from approvals.kinds import KINDS, KindSpec
 from approvals.models import ApprovalPolicy, RequestKind
 from portal.api.inputs import BodySerializer, serializer_by_kind
-from portal.api.schema import JSON_VALUE_REF, NO_NUL
+from portal.api.schema import JSON_VALUE_REF, NO_NUL, read_while_describing
 from portal.core.serializers import ID, MONEY, ActionSerializer, QuerySerializer
 from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
 
@@ -202,12 +202,15 @@ class CurrencyField(serializers.CharField):
         return code
 
     def openapi_schema(self) -> dict:
-        return {
+        schema = {
             "type": "string",
-            "enum": sorted(routing.convertible_currencies()),
             "description": "ISO 4217 code of a currency Tollgate has an exchange rate for; "
             "defaults to the site's currency.",
         }
+        known = read_while_describing(routing.convertible_currencies)
+        return schema | (
+            {"enum": sorted(known)} if known is not None else {"pattern": "^[A-Z]{3}$"}
+        )
 
 
 # A decimal given as text in `details`: what Decimal reads, without exponent or spaces.

@@ -7,6 +7,7 @@ so that no resource view has to repeat them. A view opts out with `problem_respo
 """
 
 from django.core.validators import RegexValidator
+from django.db import DatabaseError
 from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -157,6 +158,16 @@ class AutoSchema(BaseAutoSchema):
                 )
             )
         return parameters
+
+
+def read_while_describing(read):
+    """What `read()` finds in the database for the schema, or None when the database cannot be
+    reached: `manage.py check --deploy` builds the schema before any database exists, and a
+    schema served then says less (no list of values) rather than failing."""
+    try:
+        return read()
+    except DatabaseError:
+        return None
 
 
 def _problem_response(code: int) -> dict:

@@ -177,6 +177,7 @@ def build_world() -> World:
     _requests(world, sites, staff)
     _cases(world, sites, viewers, staff)
     _delegations(world, sites, viewers, staff)
+    _triage(world, sites)
     world.objects.update(
         site_a=sites["AX1"],
         site_b=sites["ZQ9"],
@@ -185,6 +186,35 @@ def build_world() -> World:
         token_b=api_services.token_create(actor=None, user=staff["rm.b"], name="carrier feed")[0],
     )
     return world
+
+
+def _triage(world: World, sites) -> None:
+    """A carrier mail waiting in triage at each region's first site (written directly: the
+    matrix reads it, tests/integrations/mail tests how it comes there)."""
+    import hashlib
+
+    from portal.integrations.mail.models import Mailbox, MailMessage, Purpose, TriageItem
+
+    for key, code in (("triage_a", "AX1"), ("triage_b", "ZQ9")):
+        raw = (
+            f"From: Rapid Freight <notices@freight.example>\r\n"
+            f"Message-ID: <delay-{code}@freight.example>\r\n"
+            f"Subject: Delay at {code}\r\n\r\nYour consignment is delayed.\r\n"
+        ).encode()
+        mailbox = Mailbox.objects.create(name=f"carrier-{code.lower()}", purpose=Purpose.CARRIER)
+        message = MailMessage.objects.create(
+            mailbox=mailbox,
+            raw=raw,
+            sha256=hashlib.sha256(raw).hexdigest(),
+            size=len(raw),
+            subject=f"Delay at {code}",
+            sender="notices@freight.example",
+            message_id=f"<delay-{code}@freight.example>",
+            site=sites[code],
+        )
+        world.objects[key] = TriageItem.objects.create(
+            message=message, site=sites[code], purpose=Purpose.CARRIER, reason="Read unsure."
+        )
 
 
 def _policies(world: World, regions) -> None:
@@ -398,6 +428,11 @@ ADMIN_MODELS: dict[str, AdminModel] = {
     "webhooks.outbounddelivery": AdminModel("scoped", ("outbound_a", "outbound_b")),
     "webhooks.deliveryattempt": AdminModel("scoped", ("attempt_a", "attempt_b")),
     "api.apitoken": AdminModel("scoped", ("token_a", "token_b_admin")),
+    "mail.mailbox": AdminModel("superuser", None),
+    "mail.sendertemplate": AdminModel("superuser", None),
+    "mail.mailmessage": AdminModel("superuser", None),
+    "mail.triageitem": AdminModel("superuser", None),
+    "mail.labelledexample": AdminModel("superuser", None),
 }
 
 

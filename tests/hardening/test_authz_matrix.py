@@ -42,6 +42,7 @@ from portal.api import services as api_services
 from portal.api.models import ApiToken
 from portal.audit.models import AuditEvent
 from portal.inbox.dashboard_views import BY_SLUG
+from portal.integrations.mail import policies as mail_policies
 from sites.models import Site
 from sites.policies import Capability
 from tests.hardening.authz import (
@@ -132,6 +133,12 @@ def works(viewer: Viewer, case: ExceptionCase) -> bool:
     return by_roles
 
 
+def triages(viewer: Viewer, item) -> bool:
+    """Whether the persona works one of the queues a carrier mail belongs to at its site."""
+    roles = mail_policies.triage_roles(item.purpose)
+    return not viewer.anonymous and item.site.code in viewer.sites_holding(roles)
+
+
 def decides(viewer: Viewer, request: ApprovalRequest) -> bool:
     return bool(approval_policies.decision_options(viewer.user, request))
 
@@ -219,6 +226,10 @@ def api(url, expect, **options) -> Case:
 REQUESTS = ("request_a", "request_b")
 CASES_OPEN = ("case_a", "case_b")
 CASES_CLOSED = ("closed_case_a", "closed_case_b")
+
+
+def _triage(yes: int) -> Expect:
+    return lambda v, w, obj: yes if triages(v, obj) else 404
 
 
 def _request_action(allowed) -> Expect:
@@ -437,6 +448,22 @@ HTML_CASES: dict[str, Case] = {
         },
     ),
     "exceptions:queues": html(_static("exceptions:queues"), {"get": signed_in(200)}, htmx=True),
+    "mail:triage": html(_static("mail:triage"), {"get": signed_in(200)}),
+    "mail:item": html(
+        _pk("mail:item", "item_id"), {"get": _triage(200)}, objects=("triage_a", "triage_b")
+    ),
+    # An empty confirmation is refused on the page (400); a dismissal with its reason done (302).
+    "mail:confirm": html(
+        _pk("mail:confirm", "item_id"),
+        {"get": signed_in(405), "post": _triage(400)},
+        objects=("triage_a", "triage_b"),
+    ),
+    "mail:dismiss": html(
+        _pk("mail:dismiss", "item_id"),
+        {"get": signed_in(405), "post": _triage(302)},
+        objects=("triage_a", "triage_b"),
+        bodies={"post": _body(reason="Not a delay of ours.")},
+    ),
     "exceptions:detail": html(
         _pk("exceptions:detail", "case_id"),
         {"get": lambda v, w, obj: 200 if sees(v, obj) else 404},
