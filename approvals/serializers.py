@@ -20,7 +20,7 @@ from approvals import policies, routing
 from approvals.authority import authority_for, votes_of
 from approvals.kinds import KINDS, KindSpec
 from approvals.models import ApprovalPolicy, RequestKind
-from portal.api.inputs import BodySerializer, serializer_by_kind
+from portal.api.inputs import BodySerializer, holds_nul, serializer_by_kind
 from portal.api.schema import JSON_VALUE_REF, NO_NUL, read_while_describing
 from portal.core.serializers import ID, MONEY, ActionSerializer, QuerySerializer
 from portal.core.textlimits import COMMENT_MAX, JUSTIFICATION_MAX
@@ -228,7 +228,7 @@ class KindDetailsField(serializers.DictField):
 
     def to_internal_value(self, data):
         details = super().to_internal_value(data)
-        if _holds_nul(details):
+        if holds_nul(details):
             raise serializers.ValidationError("Text in details may not contain the NUL character.")
         return details
 
@@ -371,17 +371,6 @@ class UnknownKindSerializer(BodySerializer):
 def create_serializer_for(data) -> type[serializers.Serializer]:
     """The serializer of the kind a new request's body names."""
     return serializer_by_kind(data, CREATE_SERIALIZERS, UnknownKindSerializer)
-
-
-def _holds_nul(value) -> bool:
-    """Whether a NUL character is in any key or text of a JSON value."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 class ApproveSerializer(BodySerializer):

@@ -65,3 +65,14 @@ def serializer_by_kind(data, by_kind: dict, unknown: type) -> type[serializers.S
     if isinstance(kind, str) and kind in by_kind:
         return by_kind[kind]
     return unknown
+
+
+def holds_nul(value) -> bool:
+    """Whether a NUL character is in any key or text of a JSON value (PostgreSQL stores none)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(holds_nul(item) for item in value)
+    return False
