@@ -7,7 +7,7 @@ so that no resource view has to repeat them. A view opts out with `problem_respo
 """
 
 from django.core.validators import RegexValidator
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django_filters import NumberFilter
 from drf_spectacular.openapi import AutoSchema as BaseAutoSchema
 from drf_spectacular.types import OpenApiTypes
@@ -163,9 +163,11 @@ class AutoSchema(BaseAutoSchema):
 def read_while_describing(read):
     """What `read()` finds in the database for the schema, or None when the database cannot be
     reached: `manage.py check --deploy` builds the schema before any database exists, and a
-    schema served then says less (no list of values) rather than failing."""
+    schema served then says less (no list of values) rather than failing. The read runs in a
+    savepoint, so that a failure inside a caller's transaction leaves that transaction usable."""
     try:
-        return read()
+        with transaction.atomic():
+            return read()
     except DatabaseError:
         return None
 
