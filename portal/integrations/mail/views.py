@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
+from portal.core import responses
 from portal.core.errors import Conflict
 from portal.integrations.mail import reading, selectors, services
 from portal.integrations.mail.forms import ConfirmForm, DismissForm
@@ -117,10 +118,10 @@ def dismiss(request, item_id: int):
 
 def _stale(request, triage_item: TriageItem, error: Exception):
     fresh = _item_or_404(request.user, triage_item.pk)
-    text = str(error) if isinstance(error, Conflict) else "Someone else decided it first."
-    return render(
+    return responses.stale(
         request,
-        "409.html",
-        {"message": f"{text} It is {fresh.get_state_display().lower()}."},
-        status=409,
+        error,
+        reference=fresh.message.reference,
+        doing="triaging it",
+        context={"triage_item": fresh},
     )

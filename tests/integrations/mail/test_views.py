@@ -108,7 +108,10 @@ def test_dismissing_twice_answers_409(client, waiting, ams_manager):
     again = client.post(url, {"reason": "Again"})
 
     assert again.status_code == 409
-    assert "already dismissed" in again.content.decode()
+    page = again.content.decode()
+    assert "already dismissed" in page
+    assert 'id="current-state">Dismissed<' in page
+    assert reverse("mail:triage") in page
 
 
 def test_the_attachments_are_listed(client, mailboxes, receive, benelux, ams_manager, admin_user):
