@@ -10,7 +10,12 @@ exception handler.
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound
@@ -367,7 +372,13 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
             "else). Revoke it in the portal."
         ),
         request=DelegateSerializer,
-        responses={201: DelegationSerializer},
+        responses={
+            201: DelegationSerializer,
+            404: OpenApiResponse(
+                description="No such request, or it is outside your scope; or `delegate` names "
+                "no colleague who holds a role at the request's site (nothing is delegated)."
+            ),
+        },
         examples=[
             OpenApiExample(
                 "Delegate",
@@ -380,9 +391,14 @@ class ApprovalRequestViewSet(viewsets.GenericViewSet):
     def delegate(self, request, pk=None):
         request_id = self._request(pk).pk
         data = _valid(DelegateSerializer, request.data)
-        delegation = services.request_delegate(
-            actor=request.user, request_id=request_id, authority=authority_for(request), **data
-        )
+        try:
+            delegation = services.request_delegate(
+                actor=request.user, request_id=request_id, authority=authority_for(request), **data
+            )
+        except services.NotAColleague as error:
+            # A name that finds no one the caller may delegate to is not found, as a site
+            # outside one's sites is: the body is valid, what it names is not there.
+            raise NotFound(f"delegate: {error.message_dict['delegate'][0]}") from None
         return Response(DelegationSerializer(delegation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(

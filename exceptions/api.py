@@ -10,10 +10,15 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.response import Response
 
 from exceptions import selectors, services
@@ -144,7 +149,13 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
         description="Give the case to someone who works its queue at its site; without "
         "`owner_id`, to yourself. Only workers of the queue may assign.",
         request=AssignSerializer,
-        responses={200: ExceptionCaseDetailSerializer},
+        responses={
+            200: ExceptionCaseDetailSerializer,
+            404: OpenApiResponse(
+                description="No such case, or it is outside your scope; or `owner_id` is no one "
+                "who works the case's queue at its site (the case is left as it was)."
+            ),
+        },
         examples=[
             OpenApiExample("Assign to me", request_only=True, value={}),
             OpenApiExample("Assign to a colleague", request_only=True, value={"owner_id": 7}),
@@ -164,7 +175,9 @@ class ExceptionCaseViewSet(viewsets.GenericViewSet):
             services.case_assign(actor=request.user, case_id=case.pk, owner=owner)
         except DjangoValidationError as error:
             if "owner" in getattr(error, "error_dict", {}):
-                raise ValidationError({"owner_id": [NOT_A_WORKER]}) from None
+                # The id finds no one the case may be given to: not found, as a site outside
+                # one's sites is; the case is left as it was.
+                raise NotFound(f"owner_id: {NOT_A_WORKER}") from None
             raise
         return self._detail(case.pk)
 

@@ -21,6 +21,7 @@ from approvals.services.decisions import (
     request_reject,
 )
 from approvals.services.delegations import (
+    NotAColleague,
     delegation_check,
     delegation_create,
     delegation_hand_over,
@@ -48,6 +49,7 @@ from approvals.services.requests import (
 from approvals.services.sla_sweep import SweepResult, sla_sweep
 
 __all__ = [
+    "NotAColleague",
     "OdooChange",
     "SweepResult",
     "attachment_add",

@@ -16,6 +16,11 @@ from portal.core.errors import Conflict
 from sites.roles import Role
 
 
+class NotAColleague(ValidationError):
+    """The name given for the delegate is no one who holds a role at the request's site: an
+    error on `delegate` to a form, which the API answers as a name that finds nothing (404)."""
+
+
 def delegation_create(
     *,
     actor,
@@ -126,7 +131,8 @@ def request_delegate(
     """Hand `actor`'s own approvals of requests like this one to a colleague at its site.
 
     Refuses before it reads the colleague or the day: a request no longer in review is a
-    Conflict, a person without a tier of their own is told why not (PermissionDenied). Takes no
+    Conflict, a person without a tier of their own is told why not (PermissionDenied). A name
+    that is no colleague at the site raises NotAColleague, before anything is written. Takes no
     lock on the request: the delegation is the person's, narrowed to the request's site, kind and
     amount, and outlives it.
     """
@@ -144,7 +150,7 @@ def request_delegate(
         colleagues = selectors.role_holders(list(Role), HeldAt.SITE, request.site)
         colleague = colleagues.filter(username=delegate).first()
     if colleague is None:
-        raise ValidationError(
+        raise NotAColleague(
             {"delegate": [f"No colleague of that name holds a role at {request.site.code}."]}
         )
     if ends_at is None:

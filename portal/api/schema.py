@@ -2,8 +2,10 @@
 
 Every operation documents the problem responses it can give (one reusable `Problem` schema,
 served as application/problem+json), and every mutation its optional Idempotency-Key header,
-so that no resource view has to repeat them. A view opts out with `problem_responses = False`
-(the inbound webhooks, which answer in their own format).
+so that no resource view has to repeat them. An operation that gives a status a meaning of its
+own says so with `OpenApiResponse(description=...)` and no body: the problem body is added. A
+view opts out with `problem_responses = False` (the inbound webhooks, which answer in their own
+format).
 """
 
 from django.core.validators import RegexValidator
@@ -69,7 +71,15 @@ class AutoSchema(BaseAutoSchema):
         if not getattr(self.view, "problem_responses", True):
             return responses
         for code in self._problem_codes():
-            responses.setdefault(str(code), _problem_response(code))
+            given = responses.get(str(code))
+            response = _problem_response(code)
+            if given is not None and "content" not in given:
+                # The operation says what this status means for it (OpenApiResponse with a
+                # description only); the body is the problem document all the same.
+                response["description"] = given["description"]
+            elif given is not None:
+                continue
+            responses[str(code)] = response
         return responses
 
     def _problem_codes(self) -> list[int]:

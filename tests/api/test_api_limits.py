@@ -65,7 +65,7 @@ def test_assigning_to_a_non_worker_answers_as_for_no_such_user(
     not_a_worker = finance_api.post(url, {"owner_id": site_manager.pk}, format="json")
     no_such_user = finance_api.post(url, {"owner_id": missing_id}, format="json")
 
-    assert not_a_worker.status_code == no_such_user.status_code == 422
+    assert not_a_worker.status_code == no_such_user.status_code == 404
     assert not_a_worker.json() == no_such_user.json()
     assert site_manager.get_username() not in not_a_worker.content.decode()
     invoice_a1.refresh_from_db()

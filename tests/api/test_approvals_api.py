@@ -5,6 +5,7 @@ audit ledger, which must read the same as when the browser takes the decision.
 """
 
 from decimal import Decimal
+from unittest.mock import patch
 
 import pytest
 from django.utils import timezone
@@ -387,8 +388,8 @@ def test_delegating_needs_a_tier_of_ones_own_and_a_colleague_at_the_site(
     outside = site_manager_api.post(
         f"{URL}{purchase_a1.pk}/delegate/", {"delegate": "rm.b", "ends_at": ends}, format="json"
     )
-    assert outside.status_code == 422
-    assert "delegate" in outside.json()["errors"]
+    assert outside.status_code == 404
+    assert outside.json()["detail"].startswith("delegate: ")
 
     past = site_manager_api.post(
         f"{URL}{purchase_a1.pk}/delegate/",
@@ -396,6 +397,60 @@ def test_delegating_needs_a_tier_of_ones_own_and_a_colleague_at_the_site(
         format="json",
     )
     assert past.status_code == 422
+    assert not Delegation.objects.exists()
+
+
+def test_delegating_to_a_name_that_is_no_colleague_answers_404_and_changes_nothing(
+    site_manager_api, requester_api, purchase_a1, staffed, site_b1
+):
+    """A name that finds no one to delegate to is not found, as a site outside one's sites is:
+    the same problem document, its detail naming the field, and nothing written."""
+    ends = (timezone.now() + timezone.timedelta(days=5)).isoformat()
+    site_out_of_scope = requester_api.post(URL, _purchase(site_b1), format="json")
+    events = AuditEvent.objects.count()
+
+    # Someone who works in another region, and a name that is nobody's.
+    for name in ("rm.b", "nobody.of.that.name"):
+        response = site_manager_api.post(
+            f"{URL}{purchase_a1.pk}/delegate/", {"delegate": name, "ends_at": ends}, format="json"
+        )
+
+        assert response.status_code == 404, name
+        assert response["Content-Type"] == site_out_of_scope["Content-Type"]
+        body = response.json()
+        assert body == {
+            "type": "urn:tollgate:problem:not_found",
+            "title": site_out_of_scope.json()["title"],
+            "status": 404,
+            "detail": "delegate: No colleague of that name holds a role at A1.",
+            "code": "not_found",
+        }
+        assert set(body) == set(site_out_of_scope.json())
+    assert not Delegation.objects.exists()
+    assert AuditEvent.objects.count() == events
+    assert not AuditEvent.objects.filter(action="delegation.created").exists()
+
+
+def test_the_browser_form_still_shows_the_refusal_of_a_name_on_its_field(
+    client, site_manager, purchase_a1, staffed
+):
+    """The service's refusal stays a field error to the form: a colleague the page offered who
+    no longer holds a role at the site when the form comes back (rm.b works in region B)."""
+    someone_gone = staffed["regional_manager_b"]
+    client.force_login(site_manager)
+    until = (timezone.now() + timezone.timedelta(days=5)).date().isoformat()
+
+    with patch("approvals.views._colleagues", return_value=[someone_gone]):
+        response = client.post(
+            f"/approvals/{purchase_a1.pk}/delegate/",
+            {"delegate": someone_gone.pk, "until": until},
+        )
+
+    assert response.status_code == 400
+    assert "No colleague of that name holds a role at A1." in response.content.decode()
+    assert response.context["delegate_form"].errors["delegate"] == [
+        "No colleague of that name holds a role at A1."
+    ]
     assert not Delegation.objects.exists()
 
 

@@ -29,6 +29,22 @@ def test_a_body_that_must_be_given_is_required(schema, operation):
     assert schema["paths"][operation]["post"]["requestBody"]["required"] is True
 
 
+@pytest.mark.parametrize(
+    ("operation", "field"),
+    [
+        ("/api/v1/approvals/{id}/delegate/", "delegate"),
+        ("/api/v1/exceptions/{id}/assign/", "owner_id"),
+    ],
+)
+def test_a_name_in_the_body_that_finds_no_one_is_documented_as_404(schema, operation, field):
+    """The 404 of these operations says what else it means there, with the problem body."""
+    responses = schema["paths"][operation]["post"]["responses"]
+    assert f"`{field}`" in responses["404"]["description"]
+    problem = responses["404"]["content"]["application/problem+json"]
+    assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert f"`{field}`" not in responses["422"]["description"]
+
+
 def test_required_text_of_spaces_only_is_outside_the_schema(schema):
     """DRF trims text before it checks that it is not blank: the schema says so."""
     reason = schema["components"]["schemas"]["RejectRequest"]["properties"]["reason"]["pattern"]

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from exceptions.models import CaseState
 from exceptions.services import case_raise
@@ -131,15 +132,33 @@ def test_finance_takes_starts_and_resolves_a_case_each_step_audited(finance_api,
     ]
 
 
-def test_assigning_to_someone_outside_the_queue_is_refused(finance_api, site_manager, invoice_a1):
-    response = finance_api.post(
-        f"{URL}{invoice_a1.pk}/assign/", {"owner_id": site_manager.pk}, format="json"
-    )
+def test_assigning_to_someone_outside_the_queue_answers_404_and_changes_nothing(
+    finance_api, site_manager, invoice_a1
+):
+    """An id that finds no one the case may be given to is not found, whether the person works
+    elsewhere or there is no such person: the same problem document as any 404, its detail
+    naming the field, and the case as it was."""
+    actions = _actions(invoice_a1)
+    nobody = get_user_model().objects.order_by("-pk").first().pk + 1000
 
-    assert response.status_code == 422
-    assert "owner_id" in response.json()["errors"]
+    for owner_id in (site_manager.pk, nobody):
+        response = finance_api.post(
+            f"{URL}{invoice_a1.pk}/assign/", {"owner_id": owner_id}, format="json"
+        )
+
+        assert response.status_code == 404, owner_id
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json() == {
+            "type": "urn:tollgate:problem:not_found",
+            "title": "Not found.",
+            "status": 404,
+            "detail": "owner_id: No one with this id works this case's queue at its site.",
+            "code": "not_found",
+        }
     invoice_a1.refresh_from_db()
-    assert invoice_a1.owner is None
+    assert (invoice_a1.state, invoice_a1.owner) == (CaseState.NEW, None)
+    assert _actions(invoice_a1) == actions
+    assert not AuditEvent.objects.filter(action="case.assigned").exists()
 
 
 def test_resolving_needs_a_code_of_the_kind_and_a_note(finance_api, invoice_a1):

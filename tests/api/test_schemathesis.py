@@ -63,17 +63,15 @@ PERSONAS = [
 # case (read from the data each time the schema is served), text that is not spaces only, a
 # token's lifetime in days. A date range that ends before it starts exports nothing; a
 # resolution written for another kind of case, and a request the policy in force cannot route
-# (administered data, as the preview says), answer 409.
+# (administered data, as the preview says), answer 409. A name or an id in the body that finds
+# no one the caller may reach (a delegate who is no colleague at the site, an owner who does
+# not work the case's queue) answers 404, as a site outside one's sites does.
 BUSINESS_RULES: dict[str, dict[str, str]] = {
     "POST /api/v1/approvals/{id}/approve/": {
         "comment": "whether a comment is required depends on the tier",
     },
     "POST /api/v1/approvals/{id}/delegate/": {
-        "delegate": "the colleague must hold a role at the request's site",
         "ends_at": "the end must lie in the future, and within the longest delegation",
-    },
-    "POST /api/v1/exceptions/{id}/assign/": {
-        "owner_id": "the person must work the case's queue at its site",
     },
 }
 
