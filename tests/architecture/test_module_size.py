@@ -12,7 +12,6 @@ NOT_CODE = ("portal/integrations/odoo/sandbox/seed.py",)  # the demo company's r
 # test fails when one shrinks under the limit, so that it leaves this list.
 STILL_TOO_LONG = {
     "portal/audit/export.py": 818,
-    "portal/settings.py": 604,
     "portal/audit/verify_export.py": 609,
 }
 
