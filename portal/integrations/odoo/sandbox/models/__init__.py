@@ -8,7 +8,7 @@ reads a real database unchanged. A few fields exist only here and say so by thei
   it; Tollgate reads it to raise a request. `x_tollgate_ref` (char) holds the request's
   reference once Tollgate has one. On a real database these are custom fields (Studio).
 - `purchase.order.x_sandbox_refuse_approve` (boolean): makes `button_approve` skip the order
-  for every user, standing in for a record rule or approval-rights quirk (see actions.py).
+  for every user, standing in for a record rule or approval-rights quirk (see actions/purchase.py).
 - `stock.scrap.x_scrap_value` (float, computed): `scrap_qty * product standard_price`. Real
   Odoo keeps that value in stock valuation layers; the connector should compute it itself.
 - `sale.order.line.x_price_floor` (float, computed): `standard_price * 1.05`, the demo price
