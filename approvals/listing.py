@@ -36,7 +36,7 @@ from approvals.list_filters import (
 from approvals.models import ApprovalRequest, Decision, RequestState
 from approvals.selectors import requests_visible_to
 
-__all__ = [  # the filters are imported from here by the list's callers, as they always were
+__all__ = [  # the list's callers import the filters from here too
     "DATES_OF",
     "PERIODS",
     "SORTS",

@@ -6,7 +6,7 @@ through the transitions of each model, called from approvals.services.
 
 One module per part: `currency` (amounts and exchange rates), `policy` (the matrix),
 `requests` (requests and their documents), `steps`, `delegations`, `decisions` and
-`preferences`; every name is importable from `approvals.models` as before.
+`preferences`; callers import every name from `approvals.models`.
 """
 
 from approvals.models.currency import MONEY, CurrencyRate

@@ -400,7 +400,7 @@ def data_files(manifest: dict) -> list[dict]:
     """The data files the manifest describes: name, format, sha256 (and csv_escaping)."""
     if isinstance(manifest.get("files"), list):
         return manifest["files"]
-    if "format" in manifest and "data_sha256" in manifest:  # as single-file manifests were
+    if "format" in manifest and "data_sha256" in manifest:  # a one-file manifest
         name = manifest.get("data_file", "")
         return [{"name": name, "format": manifest["format"], "sha256": manifest["data_sha256"]}]
     raise UsageError("the manifest lists no data files")

@@ -57,7 +57,7 @@ def _common() -> dict[str, Field]:
 
 
 def _specs() -> list[ModelSpec]:
-    # In the order the models were always listed: the demo's ir.model rows are made in it.
+    # In a fixed order: the demo's ir.model rows are made, and so numbered, in it.
     return [
         *base.specs(),
         *product.specs(),
