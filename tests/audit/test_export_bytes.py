@@ -73,7 +73,7 @@ PENDING = "recorded, committed, not sealed yet"
 @pytest.fixture
 def awkward(monkeypatch):
     """A company-wide auditor, and a ledger of awkward events, every one of them sealed."""
-    monkeypatch.setattr(export, "_MIN_RANGE", 3)  # a small ledger still cut into ranges
+    monkeypatch.setattr(export_postgresql, "_MIN_RANGE", 3)  # a small ledger still cut into ranges
     region = RegionFactory(code="RX", name='Région, "X"')
     sites = [
         SiteFactory(code="X1", name="Zürich, Hauptbahnhof", region=region),
