@@ -174,8 +174,7 @@ def _decode_point(encoded: bytes) -> tuple | None:
     return (x, y, 1, x * y % _P)
 
 
-_BASE_Y = 4 * pow(5, _P - 2, _P) % _P
-_BASE = (_recover_x(_BASE_Y, 0), _BASE_Y, 1, _recover_x(_BASE_Y, 0) * _BASE_Y % _P)
+_BASE = _decode_point((4 * pow(5, _P - 2, _P) % _P).to_bytes(32, "little"))  # y = 4/5, x even
 
 
 def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
@@ -231,8 +230,7 @@ def _keys_in_text(text: str) -> list[bytes]:
         return [key for key in keys if key]
     if "-----BEGIN PUBLIC KEY-----" in stripped:
         body = stripped.split("-----BEGIN PUBLIC KEY-----", 1)[1].split("-----END", 1)[0]
-        key = _raw_key("".join(body.split()))
-        return [key] if key else []
+        stripped = "".join(body.split())
     key = _raw_key(stripped)
     return [key] if key else []
 
@@ -241,12 +239,10 @@ def load_public_keys(values: list[str]) -> dict[str, bytes]:
     """Key id → raw key for each --public-key value (text or a file holding it)."""
     keys: dict[str, bytes] = {}
     for value in values:
-        path = Path(value)
-        found = []
-        if len(value) < 1024 and path.is_file():
-            found = _keys_in_text(path.read_text(encoding="utf-8", errors="replace"))
-        else:
-            found = _keys_in_text(value)
+        text = value
+        if len(value) < 1024 and Path(value).is_file():
+            text = Path(value).read_text(encoding="utf-8", errors="replace")
+        found = _keys_in_text(text)
         if not found:
             raise UsageError(
                 f"{value[:60]!r} is not an Ed25519 public key (base64, PEM or Tollgate's "
@@ -404,14 +400,9 @@ def data_files(manifest: dict) -> list[dict]:
     """The data files the manifest describes: name, format, sha256 (and csv_escaping)."""
     if isinstance(manifest.get("files"), list):
         return manifest["files"]
-    if "format" in manifest and "data_sha256" in manifest:
-        return [
-            {
-                "name": manifest.get("data_file", ""),
-                "format": manifest["format"],
-                "sha256": manifest["data_sha256"],
-            }
-        ]
+    if "format" in manifest and "data_sha256" in manifest:  # a one-file manifest
+        name = manifest.get("data_file", "")
+        return [{"name": name, "format": manifest["format"], "sha256": manifest["data_sha256"]}]
     raise UsageError("the manifest lists no data files")
 
 
@@ -511,10 +502,8 @@ def verify(
         if not path.is_file():
             raise UsageError(f"no data file {path}")
     lines, verified = [], True
-    if public_keys:
-        problem = signature_problem(manifest, public_keys)
-        if problem:
-            return False, [f"REJECTED {manifest_path}:", f"  - {problem}"]
+    if public_keys and (problem := signature_problem(manifest, public_keys)):
+        return False, [f"REJECTED {manifest_path}:", f"  - {problem}"]
     for path, entry in targets:
         check, problems = _check_file(path, entry, manifest)
         if problems:

@@ -8,19 +8,6 @@ LIMIT = 600
 PACKAGES = ("approvals", "exceptions", "sites", "portal")
 NOT_CODE = ("portal/integrations/odoo/sandbox/seed.py",)  # the demo company's records, as data
 
-# Modules still over the limit, each with the length it may not grow past; to be split. The
-# test fails when one shrinks under the limit, so that it leaves this list.
-STILL_TOO_LONG = {
-    "portal/audit/export.py": 818,
-    "portal/integrations/odoo/sandbox/models.py": 774,
-    "approvals/models.py": 724,
-    "portal/settings.py": 604,
-    "approvals/listing.py": 630,
-    "portal/integrations/odoo/sandbox/actions.py": 619,
-    "exceptions/services.py": 612,
-    "portal/audit/verify_export.py": 609,
-}
-
 
 def _lengths() -> dict[str, int]:
     lengths = {}
@@ -34,14 +21,5 @@ def _lengths() -> dict[str, int]:
 
 
 def test_no_module_is_over_600_lines():
-    over = {
-        module: length
-        for module, length in _lengths().items()
-        if length > STILL_TOO_LONG.get(module, LIMIT)
-    }
+    over = {module: length for module, length in _lengths().items() if length > LIMIT}
     assert over == {}
-
-
-def test_a_module_split_under_the_limit_leaves_the_list():
-    lengths = _lengths()
-    assert [module for module in STILL_TOO_LONG if lengths.get(module, 0) <= LIMIT] == []

@@ -378,8 +378,9 @@ def test_a_long_export_is_written_in_bounded_blocks_not_held_in_memory(fmt, monk
     from datetime import UTC, datetime
 
     from portal.audit import export as export_module
+    from portal.audit.export_writers import HashingSink
 
-    monkeypatch.setattr(export_module._HashingSink, "BLOCK_BYTES", 16_384)
+    monkeypatch.setattr(HashingSink, "BLOCK_BYTES", 16_384)
     at = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     values = (
         (

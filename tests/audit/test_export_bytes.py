@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, transaction
 
-from portal.audit import export, selectors
+from portal.audit import export, export_postgresql, selectors
 from portal.audit.models import AuditEvent
 from portal.audit.selectors import ExportFilters
 from portal.audit.services import audit_record
@@ -73,7 +73,7 @@ PENDING = "recorded, committed, not sealed yet"
 @pytest.fixture
 def awkward(monkeypatch):
     """A company-wide auditor, and a ledger of awkward events, every one of them sealed."""
-    monkeypatch.setattr(export, "_MIN_RANGE", 3)  # a small ledger still cut into ranges
+    monkeypatch.setattr(export_postgresql, "_MIN_RANGE", 3)  # a small ledger still cut into ranges
     region = RegionFactory(code="RX", name='Région, "X"')
     sites = [
         SiteFactory(code="X1", name="Zürich, Hauptbahnhof", region=region),
@@ -264,8 +264,8 @@ def test_an_event_pending_seal_is_in_no_file_and_no_manifest(awkward):
 
 
 def test_a_worker_that_cannot_read_fails_the_export_which_records_nothing(awkward, monkeypatch):
-    refused = {**export._worker_params("default")[0], "port": 1, "connect_timeout": 2}
-    monkeypatch.setattr(export, "_worker_params", lambda alias: (refused, None))
+    refused = {**export_postgresql.worker_params("default")[0], "port": 1, "connect_timeout": 2}
+    monkeypatch.setattr(export_postgresql, "worker_params", lambda alias: (refused, None))
     out = io.BytesIO()
 
     with pytest.raises(Exception, match="port 1"):

@@ -551,7 +551,7 @@ class DemoBuilder:
 
     def _above_limit(self, lines: list[dict], warehouse: dict, currency: int) -> None:
         company = self.env.row("res.company", warehouse["company"])
-        limit = actions._convert(
+        limit = actions.convert_amount(
             self.env, company["po_double_validation_amount"], company["currency_id"], currency
         )
         total = sum(line["product_qty"] * line["price_unit"] for line in lines)
