@@ -16,6 +16,7 @@ from approvals.authority import Authority, as_authority
 from approvals.models import (
     ApprovalRequest,
     ApprovalStep,
+    Decision,
     HeldAt,
     PolicyTier,
     RequestState,
@@ -321,3 +322,9 @@ def policies_visible_to(user) -> QuerySet:
         .prefetch_related(Prefetch("versions", queryset=versions.order_by("-number")))
         .order_by("id")
     )
+
+
+def delegations_used(request_id: int) -> list[int]:
+    """The delegations the decisions on one request were taken under."""
+    used = Decision.objects.filter(request=request_id, delegation__isnull=False)
+    return list(used.values_list("delegation", flat=True).distinct())
