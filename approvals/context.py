@@ -38,7 +38,7 @@ from approvals.selectors import LISTED_WITHOUT, InboxFilters, inbox_filtered
 from portal.audit.models import LEDGER_ORDER, AuditEvent
 from portal.audit.selectors import REQUEST_TYPE, trail_for
 from portal.audit.sentences import event_sentence
-from portal.integrations.odoo import links
+from portal.core import erp
 
 HISTORY_LIMIT = 10
 TREND_DAYS = 90
@@ -195,7 +195,7 @@ class TimelineEntry:
 
 def odoo_link(request: ApprovalRequest) -> str:
     """The record in Odoo's web client, or "" when the request did not come from Odoo."""
-    return links.record_url(request.odoo_model, request.odoo_id)
+    return erp.record_url(request.odoo_model, request.odoo_id)
 
 
 @dataclass(frozen=True)
