@@ -24,14 +24,13 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from approvals.authority import Authority
-from approvals.context import decidable_by
 from approvals.models import (
     ApprovalRequest,
     Decision,
     RequestKind,
     RequestState,
 )
-from approvals.selectors import requests_visible_to
+from approvals.selectors import decidable_by, requests_visible_to
 
 TABS = {
     "waiting": "Waiting for me",
