@@ -551,14 +551,20 @@ class DemoBuilder:
 
     def _above_limit(self, lines: list[dict], warehouse: dict, currency: int) -> None:
         company = self.env.row("res.company", warehouse["company"])
-        limit = actions._convert(
-            self.env, company["po_double_validation_amount"], company["currency_id"], currency
+        limit = self._converted(
+            company["po_double_validation_amount"], company["currency_id"], currency
         )
         total = sum(line["product_qty"] * line["price_unit"] for line in lines)
         if total < limit:
             factor = limit / max(total, 1.0) * self.rng.uniform(1.05, 2.5)
             for line in lines:
                 line["product_qty"] = float(round(line["product_qty"] * factor + 0.5))
+
+    def _converted(self, amount: float, from_currency: int, to_currency: int) -> float:
+        # At the currencies' rates, as the sandbox converts the double validation limit.
+        rate_from = (self.env.row("res.currency", from_currency) or {}).get("rate") or 1.0
+        rate_to = (self.env.row("res.currency", to_currency) or {}).get("rate") or 1.0
+        return amount / rate_from * rate_to
 
     def _approve(self, order_id: int, state: str, approved: datetime) -> None:
         self.env.now = fmt(approved)
