@@ -1,6 +1,8 @@
 """The notification outbox for superusers: what is waiting, what failed and why, and a way to
 send failed notifications again. Company-wide, so nobody else sees it."""
 
+from collections import defaultdict
+
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
@@ -49,12 +51,13 @@ class OutboxMailAdmin(SuperuserOnlyAdmin):
     def get_changelist_instance(self, request):
         # What a page of notifications is about, read in one query a topic rather than one a row.
         changelist = super().get_changelist_instance(request)
-        rows = changelist.result_list
-        for topic in {item.topic for item in rows}:
-            named = labels(topic, [item.object_id for item in rows if item.topic == topic])
-            for item in rows:
-                if item.topic == topic:
-                    item.about_label = named.get(item.object_id, GONE)
+        by_topic = defaultdict(list)
+        for item in changelist.result_list:
+            by_topic[item.topic].append(item)
+        for topic, items in by_topic.items():
+            named = labels(topic, [item.object_id for item in items])
+            for item in items:
+                item.about_label = named.get(item.object_id, GONE)
         return changelist
 
     @admin.display(description="About")
