@@ -23,8 +23,8 @@ from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.utils import timezone
 
 from approvals import selectors
-from approvals.context import _UpperMedian
 from approvals.models import ApprovalRequest, Decision, Outcome, RequestState
+from approvals.request_selectors import UpperMedian
 from portal.core import formatting
 
 ROUTINE, LOOK_CLOSER, UNUSUAL = "routine", "look_closer", "unusual"
@@ -161,13 +161,13 @@ def similar_requests(approval: ApprovalRequest, viewer, *, at=None) -> Similar:
         figures[f"x{n}"] = Max("amount_base", filter=where & approved)
         figures[f"t{n}"] = Count("pk", filter=where & timed)
         if in_sql:
-            figures[f"m{n}"] = _UpperMedian(span, filter=where & timed)
+            figures[f"m{n}"] = UpperMedian(span, filter=where & timed)
     totals = decided.aggregate(**figures)
     chosen = next((n for n in range(len(levels)) if totals[f"n{n}"] >= ENOUGH), len(levels) - 1)
     where, words = levels[chosen]
     median = totals.get(f"m{chosen}")
     if not in_sql:
-        # As approvals.context.site_trend: the later of the two middle spans, by offset.
+        # As approvals.request_selectors.site_trend: the later of the two middle spans, by offset.
         middle = totals[f"t{chosen}"] // 2
         spans = decided.filter(where, timed).annotate(span=span).order_by("span", "pk")
         median = next(iter(spans.values_list("span", flat=True)[middle : middle + 1]), None)
@@ -270,6 +270,6 @@ def _history_reason(similar: Similar) -> str:
 
 
 def _flag_label(code: str) -> str:
-    from approvals.context import flag_label
+    from approvals.selectors import flag_label
 
     return flag_label(code).lower()

@@ -22,8 +22,8 @@ from django.db import connection
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Q
 from django.utils import timezone
 
-from approvals.context import _UpperMedian
 from approvals.models import ApprovalRequest, Decision, Outcome, PolicyRule, RequestState
+from approvals.request_selectors import UpperMedian
 from approvals.services import review
 from sites import policies as site_policies
 
@@ -123,7 +123,7 @@ def for_administrator(user, *, days: int = DEFAULT_DAYS, at=None) -> Insight:
         decided=Count("pk"),
         unchanged=Count("pk", filter=unchanged),
         highest=Max("amount_base", filter=Q(state__in=_APPROVED)),
-        **({"median": _UpperMedian(span, filter=Q(submitted_at__isnull=False))} if in_sql else {}),
+        **({"median": UpperMedian(span, filter=Q(submitted_at__isnull=False))} if in_sql else {}),
     )
     figures = {row["rule"]: row for row in rows}
     medians = {pk: row.get("median") for pk, row in figures.items()}

@@ -22,7 +22,6 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from approvals.authority import Authority
-from approvals.context import decidable_by
 from approvals.list_filters import (
     DATES_OF,
     PERIODS,
@@ -34,7 +33,7 @@ from approvals.list_filters import (
     parse_filters,
 )
 from approvals.models import ApprovalRequest, Decision, RequestState
-from approvals.selectors import requests_visible_to
+from approvals.selectors import decidable_by, requests_visible_to
 
 __all__ = [  # the list's callers import the filters from here too
     "DATES_OF",
@@ -359,7 +358,7 @@ def _waiting(
     """The first `need` requests `authority` may decide now among `query` (requests in review
     at their deciding sites, under the filters), after `cursor` in the list's order.
 
-    As the inbox's head does (`approvals.context.inbox_head`), the per-tier test runs on
+    As the inbox's head does (`approvals.selectors.inbox_head`), the per-tier test runs on
     batches of candidates read in the list's order, each batch read with whether each
     candidate is the person's to decide (one query a batch, usually one), not on every request
     in review: only the last resort, for someone who may decide few of the requests at their

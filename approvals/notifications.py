@@ -129,6 +129,21 @@ def send_requester_notification(request_id: int, reason: str = "", *, connection
     return send_requester_mail([request_id], connection=connection)
 
 
+def step_labels(step_ids: list[int]) -> dict[int, str]:
+    """What tier notifications are about, for the outbox admin: "Tier 2 of AR-…"."""
+    from approvals.models import ApprovalStep
+
+    steps = ApprovalStep.objects.filter(pk__in=step_ids).select_related("request")
+    return {step.pk: f"Tier {step.position} of {step.request.reference}" for step in steps}
+
+
+def request_labels(request_ids: list[int]) -> dict[int, str]:
+    """What requesters' notifications are about, for the outbox admin: the reference."""
+    from approvals.models import ApprovalRequest
+
+    return {pk: ApprovalRequest(pk=pk).reference for pk in request_ids}
+
+
 def request_link(request) -> str:
     """The absolute address of the request's page, for e-mails."""
     try:

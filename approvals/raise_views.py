@@ -24,10 +24,8 @@ from approvals.raise_forms import (
     initial_from,
     line_formset,
 )
-from portal.core import responses
+from portal.core import erp, responses
 from portal.core.errors import Conflict
-from portal.integrations.odoo import search as odoo_search
-from portal.integrations.odoo.errors import OdooError
 from sites.roles import Role
 
 ACTIONS = {"draft", "submit", "preview"}
@@ -199,16 +197,16 @@ def route_preview(request, kind: str):
 @require_GET
 def search_products(request):
     """Odoo products whose name or reference contains `q`, as JSON."""
-    return _search(request, lambda term: odoo_search.search_products(term))
+    return _search(request, erp.search_products)
 
 
 @login_required
 @require_GET
 def search_partners(request, partner_kind: str):
     """Odoo vendors or customers whose name contains `q`, as JSON."""
-    if partner_kind not in odoo_search.PARTNER_KINDS:
+    if partner_kind not in erp.partner_kinds():
         raise Http404("No such search.")
-    return _search(request, lambda term: odoo_search.search_partners(term, partner_kind))
+    return _search(request, lambda term: erp.search_partners(term, partner_kind))
 
 
 def _search(request, find):
@@ -218,7 +216,7 @@ def _search(request, find):
     term = request.GET.get("q", "")[:100]
     try:
         results = find(term)
-    except OdooError:
+    except erp.SearchUnavailable:
         return JsonResponse(
             {"results": [], "error": "Odoo could not be searched just now; type the name."}
         )

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from approvals import advice, context, policies, presenters, selectors, services
+from approvals import advice, policies, presenters, request_selectors, selectors, services
 from approvals.authority import Authority, audience_among, authority_for, votes_of
 from approvals.forms import (
     ApproveForm,
@@ -60,7 +60,7 @@ def _request_or_404(request, request_id: int) -> ApprovalRequest:
 
 def risk_flags(approval: ApprovalRequest) -> list[dict]:
     return [
-        {"label": context.flag_label(flag["code"]), **flag} for flag in approval.risk_flags or []
+        {"label": selectors.flag_label(flag["code"]), **flag} for flag in approval.risk_flags or []
     ]
 
 
@@ -84,7 +84,7 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
     actions = policies.available_actions(user, approval, options=options)
     option = options[0] if options else None
     comment_required = bool(option and option.step.comment_required)
-    path = context.policy_path(approval, steps=steps, decisions=decisions)
+    path = request_selectors.policy_path(approval, steps=steps, decisions=decisions)
     at_site = _SitePeople(deciding.at)
     pending = {
         tier.step.pk: at_site.named(
@@ -134,14 +134,14 @@ def _page_context(request, approval: ApprovalRequest, from_query: str = "", **fo
         else [],
         "path": path,
         "pending": pending,
-        "earlier": context.earlier_decisions(approval),
-        "trend": context.site_trend(approval),
-        "timeline": context.timeline(user, approval, audits=audits_anywhere),
+        "earlier": request_selectors.earlier_decisions(approval),
+        "trend": request_selectors.site_trend(approval),
+        "timeline": request_selectors.timeline(user, approval, audits=audits_anywhere),
         # The printable trail lives in the auditor area, which answers 404 to anyone else.
         "may_audit": site_policies.granted(
             deciding.grants, site_policies.Capability.AUDIT, approval.site_id
         ),
-        "odoo_link": context.odoo_link(approval),
+        "odoo_link": request_selectors.odoo_link(approval),
         "lines": presenters.line_items(approval, sites=sites),
         "no_lines": presenters.no_lines_sentence(approval),
         "detail_facts": presenters.facts(approval, sites=sites),
@@ -266,7 +266,7 @@ def _render_page(request, approval, *, status=200, **forms):
 def stale_page(request, request_id: int, error: Exception):
     """The 409 page: someone else decided first; show what the request looks like now."""
     approval = _request_or_404(request, request_id)
-    page = {"approval": approval, "path": context.policy_path(approval)}
+    page = {"approval": approval, "path": request_selectors.policy_path(approval)}
     return responses.stale(
         request, error, reference=approval.reference, doing="deciding", context=page
     )
@@ -422,7 +422,7 @@ def add_errors(form, error: ValidationError, default_field: str) -> None:
 def _bulk_candidates(authority: Authority):
     """The inbox's requests split into routine groups (same kind and rule) and the others."""
     page = selectors.inbox_for(authority, limit=BULK_LIMIT)
-    entries = context.inbox_entries(authority, page.requests)
+    entries = selectors.inbox_entries(authority, page.requests)
     # Each group is named after its rule: one query for all of them, not one per group.
     rules = PolicyRule.objects.in_bulk({entry.request.rule_id for entry in entries} - {None})
     groups: dict[str, dict] = {}

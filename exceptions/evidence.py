@@ -12,24 +12,22 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from types import SimpleNamespace
 
 from django.conf import settings
 
 from exceptions.models import CaseKind, ExceptionCase
 from exceptions.titles import status_words
+from portal.core import erp
 from portal.core.formatting import count, money, percent, quantity
 
 NOT_REPORTED = "not reported"
 
 
 def odoo_url(model: str, odoo_id) -> str:
-    """The record in Odoo's web client, through the approvals' one link builder."""
-    from approvals.context import odoo_link
-
+    """The record in Odoo's web client, through the one link builder (portal.core.erp)."""
     if not model or not odoo_id:
         return ""
-    return odoo_link(SimpleNamespace(odoo_model=model, odoo_id=odoo_id))
+    return erp.record_url(model, odoo_id)
 
 
 @dataclass(frozen=True)

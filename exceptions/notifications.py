@@ -38,6 +38,13 @@ def send_case_notification(case_id: int, reason: str, *, connection=None) -> int
     return send_case_mail(case_id, reason, connection=connection)
 
 
+def case_labels(case_ids: list[int]) -> dict[int, str]:
+    """What case notifications are about, for the outbox admin: the reference."""
+    from exceptions.models import ExceptionCase
+
+    return {pk: ExceptionCase(pk=pk).reference for pk in case_ids}
+
+
 def send_case_mail(case_id: int, reason: str, *, connection=None) -> int:
     """Send one e-mail per person who should hear about the case; returns how many were sent."""
     from exceptions.models import ExceptionCase

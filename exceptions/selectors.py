@@ -309,3 +309,16 @@ def workers_of(queues, sites) -> QuerySet:
     )
     people = get_user_model().objects.filter(Exists(memberships), is_active=True)
     return people.order_by("first_name", "last_name", "username")
+
+
+def cases_linked_to_request(request_id: int) -> list[int]:
+    """The cases linked to one approval request (a write-off's case waits for it)."""
+    return list(
+        ExceptionCase.objects.filter(linked_request=request_id).values_list("pk", flat=True)
+    )
+
+
+def request_linked_to_case(case_id: int) -> list[int]:
+    """The approval request one case is linked to, if any."""
+    linked = ExceptionCase.objects.filter(pk=case_id, linked_request__isnull=False)
+    return list(linked.values_list("linked_request", flat=True))

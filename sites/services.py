@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
-from portal.audit.services import audit_record
+from portal.core.ledger import ledger_record
 from sites import policies
 from sites.models import Membership, MembershipChange, Region, Site, SiteUserObjectPermission
 from sites.roles import DECIDING_ROLES, permission_codename
@@ -29,7 +29,7 @@ def region_create(*, actor, code: str, name: str) -> Region:
     region.full_clean()
     with transaction.atomic():
         region.save()
-        audit_record(
+        ledger_record(
             action="region.created", actor=actor, obj=region, after={"code": code, "name": name}
         )
     return region
@@ -44,7 +44,7 @@ def region_rename(*, actor, region: Region, name: str) -> Region:
     region.full_clean()
     with transaction.atomic():
         region.save(update_fields=["name"])
-        audit_record(
+        ledger_record(
             action="region.renamed",
             actor=actor,
             obj=region,
@@ -99,7 +99,7 @@ def site_create(
     site.full_clean()
     site.save()
     _sync_site_grants(site)
-    audit_record(action="site.created", actor=actor, obj=site, site=site, after=_site_fields(site))
+    ledger_record(action="site.created", actor=actor, obj=site, site=site, after=_site_fields(site))
     return site
 
 
@@ -161,7 +161,7 @@ def site_update(
     after = _site_fields(site)
     changed = {key for key in after if after[key] != before[key]}
     if changed:
-        audit_record(
+        ledger_record(
             action="site.changed",
             actor=actor,
             obj=site,
@@ -324,7 +324,7 @@ def _record(membership: Membership, action: str, *, actor, before: dict | None) 
     MembershipChange.objects.create(
         membership=membership, action=action, actor=actor, before=before, after=after
     )
-    audit_record(
+    ledger_record(
         action=f"membership.{action}",
         actor=actor,
         obj=membership,

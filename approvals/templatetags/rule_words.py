@@ -8,8 +8,8 @@
 from django import template
 from django.conf import settings
 
-from approvals.context import flag_label
 from approvals.models import RequestKind
+from approvals.selectors import flag_label
 from portal.core import formatting
 
 register = template.Library()

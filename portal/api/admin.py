@@ -5,16 +5,15 @@ A token acts with its owner's whole reach and only its owner or a superuser may 
 """
 
 from django.contrib import admin, messages
-from django.db.models import Q
+from django.http import Http404
 
-from portal.api import services
+from portal.api import policies, services
 from portal.api.models import ApiToken
 from portal.core.formatting import count
-from sites.admin_scope import ScopedAdmin
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(ScopedAdmin):
+class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ["name", "prefix", "user", "created_at", "expires_at", "last_used_at"]
     list_filter = ["read_only", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
@@ -33,8 +32,11 @@ class ApiTokenAdmin(ScopedAdmin):
     exclude = ["digest"]
     actions = ["revoke"]
 
-    def scope(self, request) -> Q:
-        return Q(user=request.user.pk)
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        if policies.sees_every_token(request.user):
+            return rows
+        return rows.filter(user=request.user.pk)
 
     def has_add_permission(self, request) -> bool:
         # A token is created by its owner (API or create_api_token), who sees its secret once.
@@ -48,3 +50,8 @@ class ApiTokenAdmin(ScopedAdmin):
         for token in queryset:
             services.token_revoke(actor=request.user, token_id=token.pk)
         messages.success(request, f"{count(queryset.count(), 'token')} revoked.")
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Another person's token looks like one that does not exist, as on every scoped admin
+        # page (sites.admin_scope), rather than a redirect whose message repeats the id.
+        raise Http404(f"No {opts.verbose_name} with that id.")

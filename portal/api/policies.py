@@ -9,3 +9,9 @@ leaked credential at once; they can never see or use its secret, which is not st
 def can_revoke_token(user, token) -> bool:
     """Whether `user` may revoke `token`; `user` None is Tollgate itself (a command)."""
     return user is None or token.user_id == user.pk or user.is_superuser
+
+
+def sees_every_token(user) -> bool:
+    """Whether `user` lists everyone's tokens in the admin (an active superuser, to revoke a
+    leaked one); anyone else lists their own."""
+    return user.is_active and user.is_superuser

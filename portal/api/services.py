@@ -18,7 +18,7 @@ from django.utils import timezone
 from portal.api import policies
 from portal.api.models import ApiToken, IdempotencyKey
 from portal.api.selectors import digest
-from portal.audit.services import audit_record
+from portal.core.ledger import ledger_record
 
 TOKEN_PREFIX = "tg_"  # noqa: S105 - marks a Tollgate token, not a secret
 VISIBLE_CHARACTERS = 10
@@ -66,7 +66,7 @@ def token_create(
             actions=actions,
             created_with=within,
         )
-        audit_record(
+        ledger_record(
             action="api_token.created",
             actor=actor,
             obj=token,
@@ -111,7 +111,7 @@ def _offspring(token: ApiToken) -> list[ApiToken]:
 def _revoke(token: ApiToken, *, actor, at: datetime, cause: ApiToken) -> None:
     token.revoked_at = at
     token.save(update_fields=["revoked_at"])
-    audit_record(
+    ledger_record(
         action="api_token.revoked",
         actor=actor,
         obj=token,

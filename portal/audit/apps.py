@@ -9,3 +9,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         # Connects the sign-in receivers and the task context signals.
         from portal.audit import context, signals  # noqa: F401
+        from portal.audit.services import audit_record
+        from portal.core import ledger
+
+        ledger.connect(audit_record)

@@ -21,12 +21,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db.models import Q, QuerySet
 
 from portal.audit.models import LEDGER_ORDER, AuditEvent
+from portal.audit.trails import linked_events
 from sites.models import Site
 from sites.policies import Capability, in_scope, sites_where
 
 REQUEST_TYPE = "approvals.approvalrequest"
 CASE_TYPE = "exceptions.exceptioncase"
-DELEGATION_TYPE = "approvals.delegation"
 
 
 @dataclass(frozen=True)
@@ -113,11 +113,11 @@ def events_for_export(user, filters: ExportFilters) -> QuerySet[AuditEvent]:
 def trail_for(user, object_type: str, object_id: str) -> list[AuditEvent]:
     """Every event `user` may audit about one object, oldest first; DoesNotExist if none.
 
-    A request's trail also carries the delegations its decisions were taken under.
+    A request's trail also carries the delegations its decisions were taken under (the ties
+    apps register in portal.audit.trails).
     """
     about = Q(object_type=object_type, object_id=str(object_id))
-    if object_type == REQUEST_TYPE:
-        about |= Q(object_type=DELEGATION_TYPE, object_id__in=_delegations_used(object_id))
+    about |= linked_events(object_type, object_id, export=False)
     events = list(
         events_visible_to(user).filter(about).select_related("site", "on_behalf_of", "actor")
     )
@@ -131,40 +131,11 @@ def trail_for_export(user, object_type: str, object_id: str) -> QuerySet[AuditEv
     used, and the request or case linked to it (a write-off's case and its approval request),
     in ledger order, all within `user`'s audit scope; DoesNotExist if none is about it."""
     about = Q(object_type=object_type, object_id=str(object_id))
-    if object_type == REQUEST_TYPE:
-        about |= Q(object_type=DELEGATION_TYPE, object_id__in=_delegations_used(object_id))
-        about |= Q(object_type=CASE_TYPE, object_id__in=_linked(object_id, case_of=True))
-    elif object_type == CASE_TYPE:
-        about |= Q(object_type=REQUEST_TYPE, object_id__in=_linked(object_id, case_of=False))
+    about |= linked_events(object_type, object_id, export=True)
     events = events_visible_to(user).filter(about)
     if not events.filter(object_type=object_type, object_id=str(object_id)).exists():
         raise AuditEvent.DoesNotExist(f"No trail for {object_type} {object_id} in your scope.")
     return events
-
-
-def _linked(object_id: str, *, case_of: bool) -> list[str]:
-    """The case linked to request `object_id` (case_of) or the request linked to a case."""
-    from exceptions.models import ExceptionCase  # the ledger does not depend on cases otherwise
-
-    text = str(object_id)
-    if not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
-        return []
-    if case_of:
-        linked = ExceptionCase.objects.filter(linked_request=int(text)).values_list("pk", flat=True)
-    else:
-        linked = ExceptionCase.objects.filter(pk=int(text), linked_request__isnull=False)
-        linked = linked.values_list("linked_request", flat=True)
-    return [str(pk) for pk in linked]
-
-
-def _delegations_used(request_id: str) -> list[str]:
-    from approvals.models import Decision  # the ledger does not depend on approvals otherwise
-
-    text = str(request_id)
-    if not (text.isascii() and text.isdigit()) or int(text) > 2**63 - 1:
-        return []
-    used = Decision.objects.filter(request=int(request_id), delegation__isnull=False)
-    return [str(pk) for pk in used.values_list("delegation", flat=True).distinct()]
 
 
 def _start_of(day: date) -> datetime:

@@ -17,11 +17,18 @@ from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from approvals import context
 from approvals.authority import Authority, authority_for
-from approvals.context import COUNT_CAP
 from approvals.models import ApprovalRequest
-from approvals.selectors import LISTED_WITHOUT, InboxFilters, inbox_for
+from approvals.selectors import (
+    COUNT_CAP,
+    LISTED_WITHOUT,
+    InboxFilters,
+    capped,
+    inbox_count,
+    inbox_for,
+    inbox_head,
+    inbox_rows,
+)
 from exceptions import policies as case_policies
 from exceptions.models import OPEN_CASE_STATES, ExceptionCase
 from portal.inbox import rows
@@ -111,14 +118,14 @@ def _approvals(authority: Authority, form: InboxFilterForm, now) -> dict:
     after = data.get("after")
     if after is None:
         # The first page and its counts come from one query.
-        head = context.inbox_head(authority, filters, limit=PAGE_SIZE)
+        head = inbox_head(authority, filters, limit=PAGE_SIZE)
         requests, next_cursor, counts = head.requests, head.next_cursor, head.counts
     else:
         page = inbox_for(authority, filters=filters, after=after, limit=PAGE_SIZE)
         requests, next_cursor = page.requests, page.next_cursor
-        counts = context.inbox_count(authority, filters)
+        counts = inbox_count(authority, filters)
     return {
-        "entries": context.inbox_rows(authority, requests),
+        "entries": inbox_rows(authority, requests),
         "next_cursor": cursor_text(next_cursor),
         "request_counts": counts,
         "paged": after is not None,
@@ -228,7 +235,7 @@ def _cases(form: InboxFilterForm, sites, authority: Authority, user, now) -> dic
         counts = (cases[0].window_total, cases[0].window_overdue) if cases else (0, 0)
     for case in cases:
         case.site = by_id[case.site_id]
-    return {"cases": cases, "case_counts": context.capped(*counts)}
+    return {"cases": cases, "case_counts": capped(*counts)}
 
 
 # Beyond this many sites in one queue, the open cases are read queue by queue and state by
@@ -331,4 +338,4 @@ def _cases_by_queue(data: dict, reach, size: int, now) -> tuple[list, tuple[int,
 
 
 def _no_counts() -> dict:
-    return context.capped(0, 0)
+    return capped(0, 0)

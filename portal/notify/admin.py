@@ -1,12 +1,13 @@
 """The notification outbox for superusers: what is waiting, what failed and why, and a way to
 send failed notifications again. Company-wide, so nobody else sees it."""
 
+from collections import defaultdict
+
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
-from approvals.models import ApprovalRequest, ApprovalStep
-from exceptions.models import ExceptionCase
 from portal.notify import services
+from portal.notify.labels import GONE, labels
 from portal.notify.models import MailState, OutboxMail, Topic
 from sites.admin_scope import SuperuserOnlyAdmin, is_superuser
 
@@ -48,26 +49,22 @@ class OutboxMailAdmin(SuperuserOnlyAdmin):
         return False
 
     def get_changelist_instance(self, request):
-        # The tiers a page of notifications is about, read in one query rather than one a row.
+        # What a page of notifications is about, read in one query a topic rather than one a row.
         changelist = super().get_changelist_instance(request)
-        rows = changelist.result_list
-        step_ids = [item.object_id for item in rows if item.topic == Topic.STEP]
-        steps = ApprovalStep.objects.filter(pk__in=step_ids).select_related("request")
-        tiers = {step.pk: _tier(step) for step in steps}
-        for item in rows:
-            item.tier_label = tiers.get(item.object_id, "(gone)")
+        by_topic = defaultdict(list)
+        for item in changelist.result_list:
+            by_topic[item.topic].append(item)
+        for topic, items in by_topic.items():
+            named = labels(topic, [item.object_id for item in items])
+            for item in items:
+                item.about_label = named.get(item.object_id, GONE)
         return changelist
 
     @admin.display(description="About")
     def about(self, item: OutboxMail) -> str:
-        if item.topic == Topic.STEP:
-            if not hasattr(item, "tier_label"):  # a row shown outside the list
-                found = ApprovalStep.objects.select_related("request").filter(pk=item.object_id)
-                item.tier_label = _tier(found.first())
-            return item.tier_label
-        if item.topic == Topic.REQUEST:
-            return ApprovalRequest(pk=item.object_id).reference
-        return ExceptionCase(pk=item.object_id).reference
+        if not hasattr(item, "about_label"):  # a row shown outside the list
+            item.about_label = labels(item.topic, [item.object_id]).get(item.object_id, GONE)
+        return item.about_label
 
     @admin.display(description="Why")
     def why(self, item: OutboxMail) -> str:
@@ -85,7 +82,3 @@ class OutboxMailAdmin(SuperuserOnlyAdmin):
         )
         what = ngettext("notification", "notifications", count)
         self.message_user(request, f"{count} {what} will be sent again.", messages.INFO)
-
-
-def _tier(step: ApprovalStep | None) -> str:
-    return f"Tier {step.position} of {step.request.reference}" if step else "(gone)"

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from approvals import services
 from approvals.authority import audience
-from approvals.context import pending_people
 from approvals.models import ApprovalRequest, ApprovalStep, Decision, StepState
+from approvals.request_selectors import pending_people
 from approvals.selectors import inbox_for
 from sites.roles import Role
 from tests.approvals import oracle

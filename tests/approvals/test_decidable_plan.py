@@ -14,8 +14,8 @@ from django.test.utils import CaptureQueriesContext
 
 from approvals import listing
 from approvals.authority import Authority
-from approvals.context import COUNT_CAP, inbox_head
 from approvals.models import ApprovalRequest, ApprovalStep
+from approvals.selectors import COUNT_CAP, inbox_head
 from tests.approvals.conftest import raise_request
 
 pytestmark = pytest.mark.skipif(

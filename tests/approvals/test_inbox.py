@@ -172,10 +172,10 @@ def test_the_head_is_the_first_page_with_its_counts(
     # Most of the soonest due requests at the regional manager's sites are someone else's, so
     # their head reads further batches, or with one batch allowed finishes with the plain
     # query; with a cap of 100 every batch runs out of requests.
-    from approvals import context, selectors
+    from approvals import selectors
     from approvals.models import ApprovalRequest
 
-    monkeypatch.setattr(context, "COUNT_CAP", cap)
+    monkeypatch.setattr(selectors, "COUNT_CAP", cap)
     monkeypatch.setattr(selectors, "INBOX_BATCHES", batches)
     for request in crowded[1:30:2]:
         services.request_approve(actor=site_manager, request_id=request.pk)
@@ -199,12 +199,12 @@ def test_the_head_is_the_first_page_with_its_counts(
             page = inbox_for(authority, filters=filters, limit=limit)
             # A query a batch, at most the last resort, and the rows.
             with django_assert_max_num_queries(batches + 2):
-                head = context.inbox_head(authority, filters, limit=limit)
+                head = selectors.inbox_head(authority, filters, limit=limit)
                 [(r.site.code, r.title, r.amount) for r in head.requests]
 
             assert _ids(head) == _ids(page)
             assert head.next_cursor == page.next_cursor
-            assert head.counts == context.inbox_count(authority, filters) == counts
+            assert head.counts == selectors.inbox_count(authority, filters) == counts
     assert any(totals)
 
 

@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from approvals import context
+from approvals import request_selectors
 from tests.audit.activity import _working_morning, activity, company_auditor, matrix, staffed
 
 __all__ = ["_working_morning", "activity", "company_auditor", "matrix", "staffed"]
@@ -72,7 +72,7 @@ def test_the_trail_and_the_request_page_tell_an_event_the_same_way(
 
     trail = client.get(reverse("audit:trail", args=["request", approved.pk])).text
 
-    for entry in context.timeline(auditor, approved):
+    for entry in request_selectors.timeline(auditor, approved):
         assert entry.sentence in trail
 
 

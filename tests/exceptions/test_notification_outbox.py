@@ -4,6 +4,7 @@ writes none, and one made while the broker is unreachable is sent once by beat's
 import pytest
 from celery.app.task import Task
 from django.db import transaction
+from django.urls import reverse
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from exceptions import services
@@ -11,6 +12,7 @@ from exceptions.services import case_sla_sweep
 from portal.notify import tasks
 from portal.notify.models import MailState, OutboxMail, Topic
 from tests.exceptions.test_sla import OVERDUE, REMINDER, mail_to, raised
+from tests.factories import UserFactory
 
 
 def test_a_sweep_that_rolls_back_writes_no_notification(
@@ -58,3 +60,16 @@ def test_case_mail_made_while_the_broker_is_unreachable_is_sent_once_by_the_drai
         ("[Tollgate] Case overdue", finance.email),
     ]
     assert {(r.state, r.attempts) for r in rows.all()} == {(MailState.SENT, 1)}
+
+
+def test_the_outbox_admin_names_the_case_a_notification_is_about(
+    site_a1, finance, client, django_capture_on_commit_callbacks
+):
+    case = raised(site_a1)
+    with django_capture_on_commit_callbacks(execute=False):
+        case_sla_sweep(now=REMINDER)
+
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    listed = client.get(reverse("admin:notify_outboxmail_changelist")).content.decode()
+    assert case.reference in listed
+    assert "Case due soon" in listed

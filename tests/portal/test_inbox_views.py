@@ -286,10 +286,10 @@ def test_a_page_link_with_a_number_no_row_has_shows_the_first_page(
 def test_counts_stop_at_the_cap_and_say_so(
     client, matrix, requester, site_a1, site_manager, monkeypatch
 ):
-    from approvals import context
+    from approvals import selectors
     from portal.inbox import views
 
-    monkeypatch.setattr(context, "COUNT_CAP", 2)
+    monkeypatch.setattr(selectors, "COUNT_CAP", 2)
     monkeypatch.setattr(views, "COUNT_CAP", 2)
     client.force_login(site_manager)
     raise_request(requester, site_a1, amount="1000")
@@ -328,12 +328,12 @@ def test_cases_read_queue_by_queue_for_many_sites_make_the_same_list(
 ):
     # Someone who works a queue at many sites has their cases read queue by queue and state by
     # state (on PostgreSQL); the list and its counts are those of the site-by-site read.
-    from approvals import context
+    from approvals import selectors
     from exceptions.services import case_assign, case_start
     from portal.inbox import views
 
     on_postgresql = connection.vendor == "postgresql"
-    monkeypatch.setattr(context, "COUNT_CAP", cap)
+    monkeypatch.setattr(selectors, "COUNT_CAP", cap)
     monkeypatch.setattr(views, "COUNT_CAP", cap)
     kinds = ("shipment_delay", "receipt_discrepancy", "return_damage")
     made = [

@@ -304,7 +304,7 @@ def test_timeline_tells_each_event_as_a_sentence_with_on_behalf_of(
 def test_unknown_event_falls_back_to_words():
     from types import SimpleNamespace
 
-    from approvals.context import event_sentence
+    from portal.audit.sentences import event_sentence
 
     event = SimpleNamespace(
         action="request.sent_to_archive", actor=None, actor_label="tollgate", on_behalf_of=None

@@ -457,7 +457,7 @@ def test_trend_median_is_the_middle_span_the_later_for_an_even_count(
 ):
     from datetime import timedelta
 
-    from approvals import context
+    from approvals import request_selectors
 
     now = timezone.now()
     for span in hours:
@@ -468,7 +468,7 @@ def test_trend_median_is_the_middle_span_the_later_for_an_even_count(
         )
     current = raise_request(requester, site_a1, amount="1000")
 
-    trend = context.site_trend(current)
+    trend = request_selectors.site_trend(current)
 
     assert (trend.decided, trend.rejected, trend.median_hours) == (len(hours), len(hours), median)
 

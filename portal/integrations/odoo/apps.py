@@ -8,6 +8,9 @@ class OdooConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from portal.core import erp
         from portal.integrations.odoo import handlers
+        from portal.integrations.odoo.erp import OdooErp
 
         handlers.register()
+        erp.connect(OdooErp())
