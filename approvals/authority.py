@@ -227,7 +227,7 @@ class Authority:
         by_id = {r.pk: r for r in waiting if r.requester_id != self.user_id}
         steps = ApprovalStep.objects.filter(
             request__in=list(by_id), state=StepState.ACTIVE
-        ).order_by("request", "position")
+        ).order_by("request_id", "position")  # by the column: no join to order by the request
         votes = _votes_on(list(by_id))
         found: dict[int, list[DecisionOption]] = {}
         for step in steps:
