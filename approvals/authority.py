@@ -203,8 +203,12 @@ class Authority:
     # -- one request: Python ------------------------------------------------------------------
 
     def options(self, request: ApprovalRequest) -> list[DecisionOption]:
-        """The tiers of `request` this person may decide now, in order (two queries)."""
-        return self.options_for([request]).get(request.pk, [])
+        """The tiers of `request` this person may decide now, in order (one query)."""
+        if self.user_id is None or self.decides_nothing:
+            return []
+        if request.state != RequestState.IN_REVIEW or request.requester_id == self.user_id:
+            return []
+        return self.options_among(request, *_active_steps_and_votes(request.pk))
 
     def options_among(self, request: ApprovalRequest, steps, votes) -> list[DecisionOption]:
         """`options`, from the request's steps and votes already read (see `votes_of`): no
@@ -227,7 +231,7 @@ class Authority:
         by_id = {r.pk: r for r in waiting if r.requester_id != self.user_id}
         steps = ApprovalStep.objects.filter(
             request__in=list(by_id), state=StepState.ACTIVE
-        ).order_by("request", "position")
+        ).order_by("request_id", "position")  # by the column: no join to order by the request
         votes = _votes_on(list(by_id))
         found: dict[int, list[DecisionOption]] = {}
         for step in steps:
@@ -340,6 +344,29 @@ def _votes_on(request_ids: list[int]) -> dict[int, list[_Vote]]:
 def _vote(actor, on_behalf_of, step_id, round_, outcome) -> _Vote:
     people = frozenset(p for p in (actor, on_behalf_of) if p is not None)
     return _Vote(people, step_id, round_, outcome == Outcome.APPROVE)
+
+
+# One request's active tiers, each carrying the request's votes, in one statement written once
+# (a decision runs it under the request's lock, and the ORM would compile two queries for it).
+_ACTIVE_STEPS_WITH_VOTES = """
+    SELECT step.*, (
+        SELECT coalesce(json_agg(json_build_array(
+            vote.actor_id, vote.on_behalf_of_id, vote.step_id, vote.round, vote.outcome
+        )), '[]')
+        FROM approvals_decision vote WHERE vote.request_id = step.request_id
+    ) AS votes
+    FROM approvals_approvalstep step
+    WHERE step.request_id = %s AND step.state = %s
+    ORDER BY step.position
+"""
+
+
+def _active_steps_and_votes(request_id: int) -> tuple[list[ApprovalStep], list[_Vote]]:
+    """The active tiers of one request by position, and every vote on the request (what
+    `_votes_on` reads): no active tier, no votes needed."""
+    steps = list(ApprovalStep.objects.raw(_ACTIVE_STEPS_WITH_VOTES, [request_id, StepState.ACTIVE]))
+    votes = [_vote(*vote) for vote in steps[0].votes] if steps else []
+    return steps, votes
 
 
 def votes_of(decisions) -> list[_Vote]:

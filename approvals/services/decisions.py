@@ -52,7 +52,8 @@ def request_approve(
             raise ValidationError({"comment": "This tier needs a comment with the approval."})
         decision = _record_vote(request, option, actor, Outcome.APPROVE, comment)
         audit_decision(request, actor, decision, advice)
-        if step.decisions.filter(outcome=Outcome.APPROVE).count() >= step.quorum:
+        # The vote just recorded is an approval of this step: a quorum of one needs no count.
+        if step.quorum <= 1 or _approvals_of(step) >= step.quorum:
             complete_step(step, ApprovalStep.approve)
             _advance(request, actor, decision)  # saves the request, its decision time with it
         else:
@@ -132,14 +133,23 @@ def _record_vote(request, option, actor, outcome: str, comment: str) -> Decision
     return decision
 
 
+def _approvals_of(step: ApprovalStep) -> int:
+    return step.decisions.filter(outcome=Outcome.APPROVE).count()
+
+
 def _advance(request: ApprovalRequest, actor, decision: Decision) -> None:
-    current = request.steps.filter(round=request.round)
-    if current.filter(state=StepState.ACTIVE).exists():
+    # The round's unfinished tiers in one read: any still active, else the next stage waiting.
+    unfinished = (
+        request.steps.filter(round=request.round, state__in=(StepState.ACTIVE, StepState.WAITING))
+        .values_list("state", "stage")
+        .order_by()
+    )
+    states = list(unfinished)
+    if any(state == StepState.ACTIVE for state, _ in states):
         refresh_due(request)
         return
-    waiting = current.filter(state=StepState.WAITING).order_by("stage").first()
-    if waiting is not None:
-        activate_stage(request, waiting.stage, timezone.now())
+    if states:
+        activate_stage(request, min(stage for _, stage in states), timezone.now())
         return
     request.approve()
     request.save()

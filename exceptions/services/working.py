@@ -161,8 +161,15 @@ def _ask_for_approval(case: ExceptionCase, actor, code: str, note: str, before: 
     approvals.request_submit(actor=None, request_id=request.pk)
 
 
+# A case waits only for a request `_ask_for_approval` raised for it, of a kind NEEDS_APPROVAL
+# names: a decision on any other kind has no case to move on, and is not looked up.
+LINKED_KINDS = frozenset(kind for kind, _ in NEEDS_APPROVAL.values())
+
+
 def case_linked_request_decided(*, request) -> ExceptionCase | None:
     """The approval a resolution waited for is final: resolve the case, or hand it back."""
+    if request.kind not in LINKED_KINDS:
+        return None
     case = (
         ExceptionCase.objects.select_for_update(of=("self",))
         .filter(linked_request=request.pk, state__in=OPEN_CASE_STATES)

@@ -354,8 +354,13 @@ def _agrees(people, requests):
         who = person.username
         theirs = authority.Authority.of(person, at=AT)
         assert _step_ids(theirs.steps()) == decides[person.pk], who
+        # The many-request read (the inbox) and the one-request read (a decision) agree.
+        many = theirs.options_for(requests)
         for request in requests:
             got = [(o.step.pk, o.on_behalf_of_id, o.delegation_id) for o in theirs.options(request)]
+            assert [
+                (o.step.pk, o.on_behalf_of_id, o.delegation_id) for o in many.get(request.pk, [])
+            ] == got, (who, request.pk)
             # The reference's options are a subset of its tiers: none where it decides none.
             want = (
                 [
