@@ -22,6 +22,7 @@ question, who may decide one tier, is `audience`. A web request builds one autho
 it on (`authority_for`).
 """
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,6 +31,7 @@ from functools import reduce
 from operator import or_
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -348,9 +350,10 @@ def _vote(actor, on_behalf_of, step_id, round_, outcome) -> _Vote:
 
 # One request's active tiers, each carrying the request's votes, in one statement written once
 # (a decision runs it under the request's lock, and the ORM would compile two queries for it).
+# The votes travel as a JSON array, built with each database's own JSON functions.
 _ACTIVE_STEPS_WITH_VOTES = """
     SELECT step.*, (
-        SELECT coalesce(json_agg(json_build_array(
+        SELECT coalesce({aggregate}({row}(
             vote.actor_id, vote.on_behalf_of_id, vote.step_id, vote.round, vote.outcome
         )), '[]')
         FROM approvals_decision vote WHERE vote.request_id = step.request_id
@@ -359,14 +362,23 @@ _ACTIVE_STEPS_WITH_VOTES = """
     WHERE step.request_id = %s AND step.state = %s
     ORDER BY step.position
 """
+_JSON_FUNCTIONS = {
+    "postgresql": {"aggregate": "json_agg", "row": "json_build_array"},
+    "sqlite": {"aggregate": "json_group_array", "row": "json_array"},
+}
 
 
 def _active_steps_and_votes(request_id: int) -> tuple[list[ApprovalStep], list[_Vote]]:
     """The active tiers of one request by position, and every vote on the request (what
     `_votes_on` reads): no active tier, no votes needed."""
-    steps = list(ApprovalStep.objects.raw(_ACTIVE_STEPS_WITH_VOTES, [request_id, StepState.ACTIVE]))
-    votes = [_vote(*vote) for vote in steps[0].votes] if steps else []
-    return steps, votes
+    sql = _ACTIVE_STEPS_WITH_VOTES.format(**_JSON_FUNCTIONS[connection.vendor])
+    steps = list(ApprovalStep.objects.raw(sql, [request_id, StepState.ACTIVE]))
+    if not steps:
+        return [], []
+    votes = steps[0].votes
+    if isinstance(votes, str):  # SQLite hands JSON over as text
+        votes = json.loads(votes)
+    return steps, [_vote(*vote) for vote in votes]
 
 
 def votes_of(decisions) -> list[_Vote]:
