@@ -30,6 +30,7 @@ from portal.audit.services import (
     insert_with_event,
 )
 from portal.core.formatting import money
+from portal.core.inserts import insert_once_sql, insert_values, mark_stored
 from portal.webhooks import handoff, policies, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Region, Site
@@ -268,6 +269,10 @@ def _store(source, webhook_id, text, payload, status, errors, site=None) -> Rece
     return Received(202, {"status": "accepted", "id": delivery.pk})
 
 
+# The unique constraint that stores a sender's delivery once, whatever it resends.
+ONE_PER_WEBHOOK_ID = ("source_id", "webhook_id")
+
+
 def _insert_once(delivery: InboundDelivery, event: dict) -> bool:
     """Insert `delivery` with its audit event (`audit_record`'s arguments but `obj`) unless its
     (source, webhook-id) is stored; False, with nothing stored, if it is.
@@ -277,44 +282,23 @@ def _insert_once(delivery: InboundDelivery, event: dict) -> bool:
     delivery and its event are one statement, outside any transaction; otherwise a transaction
     holds the two.
     """
-    fields = _inserted_fields()
-    values = [f.get_db_prep_save(f.pre_save(delivery, True), connection) for f in fields]
+    sql, values = insert_once_sql(InboundDelivery, ONE_PER_WEBHOOK_ID), insert_values(delivery)
     if appends_in_one_statement():
-        pk = insert_with_event(_insert_sql(), values, audit_event(obj=delivery, **event))
+        pk = insert_with_event(sql, values, audit_event(obj=delivery, **event))
         if pk is None:
             return False
     else:
         with transaction.atomic():
             with connection.cursor() as cursor:
-                cursor.execute(_insert_sql(), values)
+                cursor.execute(sql, values)
                 row = cursor.fetchone()
             if row is None:
                 return False
             pk = row[0]
-            _stored(delivery, pk)
+            mark_stored(delivery, pk)
             audit_record(obj=delivery, **event)
-    _stored(delivery, pk)
+    mark_stored(delivery, pk)
     return True
-
-
-def _stored(delivery: InboundDelivery, pk: int) -> None:
-    delivery.pk = pk
-    delivery._state.adding, delivery._state.db = False, connection.alias
-
-
-@functools.cache
-def _inserted_fields() -> tuple:
-    return tuple(f for f in InboundDelivery._meta.concrete_fields if not f.primary_key)
-
-
-@functools.cache
-def _insert_sql() -> str:
-    columns = [field.column for field in _inserted_fields()]
-    return (
-        f"INSERT INTO webhooks_inbounddelivery ({', '.join(columns)}) "  # noqa: S608 - constant SQL
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        "ON CONFLICT (source_id, webhook_id) DO NOTHING RETURNING id"
-    )
 
 
 def deliveries_stranded_sweep(*, now: datetime | None = None) -> int:

@@ -15,15 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from portal.audit.services import audit_record
+from portal.core.inserts import insert_once
 from portal.integrations.odoo import push
 from portal.integrations.odoo.errors import ErrorKind, OdooError
 from portal.integrations.odoo.models import OutboxItem, OutboxState
 
 logger = logging.getLogger(__name__)
+
+
+# The columns of the unique constraint that keeps one write-back per decision.
+ONE_PER_DECISION = ("request_id", "round", "action")
 
 
 def outbox_enqueue(*, request, action: str) -> OutboxItem | None:
@@ -39,35 +44,11 @@ def outbox_enqueue(*, request, action: str) -> OutboxItem | None:
         odoo_id=request.odoo_id,
         cancel_in_odoo=bool(version and version.cancel_in_odoo_on_reject),
     )
-    if not _insert_once(item):
+    if not insert_once(item, ONE_PER_DECISION):
         item = OutboxItem.objects.get(request=request, round=request.round, action=action)
     item_id = item.pk
     transaction.on_commit(lambda: _schedule(item_id, countdown=0))
     return item
-
-
-_INSERTED = [field for field in OutboxItem._meta.concrete_fields if not field.primary_key]
-# One statement where get_or_create takes four (read, savepoint, insert, release): the unique
-# constraint on (request, round, action) keeps the write-back to one row per decision.
-_INSERT_ONCE = (
-    f"INSERT INTO {OutboxItem._meta.db_table} ({', '.join(f.column for f in _INSERTED)}) "  # noqa: S608 - model names
-    f"VALUES ({', '.join(['%s'] * len(_INSERTED))}) "
-    "ON CONFLICT (request_id, round, action) DO NOTHING RETURNING id"
-)
-
-
-def _insert_once(item: OutboxItem) -> bool:
-    """Insert `item` unless its decision already has a row; whether it was inserted (its pk
-    set)."""
-    values = [field.get_db_prep_save(field.pre_save(item, True), connection) for field in _INSERTED]
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_ONCE, values)
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    item.pk = row[0]
-    item._state.adding, item._state.db = False, connection.alias
-    return True
 
 
 def outbox_supersede(*, request) -> int:
