@@ -22,6 +22,17 @@ def _no_sideways_scroll(page) -> None:
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
 
 
+def _offered(page, label: str) -> None:
+    """The search offers `label`. The search is a round trip to the Odoo sandbox, which shares
+    two cores with the rest of the suite, hence the long wait; a failure shows what the form
+    told the person instead."""
+    try:
+        expect(page.locator(f"datalist option[value='{label}']")).to_have_count(1, timeout=15_000)
+    except AssertionError:
+        said = page.locator(".search-status").all_inner_texts()
+        raise AssertionError(f"{label!r} was not offered; the form said {said}") from None
+
+
 def test_requester_raises_a_write_off_with_lines_and_a_pdf_and_sees_who_will_approve(
     demo, settings, odoo_sandbox, page_for, screenshot, console_errors
 ):
@@ -37,7 +48,7 @@ def test_requester_raises_a_write_off_with_lines_and_a_pdf_and_sees_who_will_app
     # The first line's product comes from Odoo, searched as it is typed.
     product = page.locator("[name=lines-0-product]")
     product.fill("Frozen Fr")
-    expect(page.locator(f"datalist option[value='{FRIES}']")).to_have_count(1)
+    _offered(page, FRIES)
     product.fill(FRIES)
     expect(page.locator("[name=lines-0-product_ref]")).to_have_value("product.product,11")
     expect(page.locator("[name=lines-0-unit_price]")).to_have_value("13.20")

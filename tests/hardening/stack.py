@@ -356,6 +356,10 @@ def environment(settings, *, broker_url: str, odoo_url: str, **extra) -> dict:
         "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
         "METRICS_TOKEN": METRICS_TOKEN,
         "API_RATE_LIMIT": "100000/minute",
+        # The tests watch readiness change within a second of a fault. With each gunicorn worker
+        # reusing its answer for 5 s, a worker that checked just before Odoo went down would
+        # still say "ready" seconds into the outage, depending on which worker took the probe.
+        "READYZ_CACHE_SECONDS": "0",
         "DJANGO_SETTINGS_MODULE": "portal.settings",
         **{key: str(value) for key, value in extra.items()},
     }

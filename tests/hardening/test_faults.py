@@ -195,8 +195,8 @@ def test_odoo_down_while_decisions_are_made_is_shown_retried_and_applied_once(
     running_stack, soak, client
 ):
     # Long enough, even in the short form, that the approvals and two retries of each write-back
-    # fit inside the outage on a loaded machine (20 s did not, once, in CI).
-    outage = 240 if soak else 60
+    # fit inside the outage on a loaded machine (they take 2-3 s on an idle one).
+    outage = 240 if soak else 30
     count = 40 if soak else 4
     tollgate = running_stack(**(SOAK_RETRIES if soak else SHORT_RETRIES))
     requests, orders = linked_requests(tollgate.sandbox, count)
