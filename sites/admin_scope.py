@@ -19,8 +19,8 @@ A superuser sees and chooses everything, as before.
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
-from django.http import Http404
 
+from portal.core.admin_mixins import AbsentIsNotFound
 from sites.models import Region, Site
 from sites.policies import is_company_admin, people_seen_by, sites_administered_by
 
@@ -86,7 +86,7 @@ def scoped_list_filter(model, list_filter) -> list:
     return scoped
 
 
-class ScopedAdmin(admin.ModelAdmin):
+class ScopedAdmin(AbsentIsNotFound, admin.ModelAdmin):
     """An admin whose rows, choices and filters keep to the sites the person administers.
 
     Say which rows are in scope with `site_field` (the path from the model to its Site) or by
@@ -121,13 +121,8 @@ class ScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = scoped
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        # Out of scope looks like absent, and absent is a 404 rather than a redirect whose
-        # message repeats the id.
-        raise Http404(f"No {opts.verbose_name} with that id.")
 
-
-class SuperuserOnlyAdmin(admin.ModelAdmin):
+class SuperuserOnlyAdmin(AbsentIsNotFound, admin.ModelAdmin):
     """The whole company's records: superusers only, whatever a staff member's permissions."""
 
     def has_module_permission(self, request) -> bool:
@@ -148,6 +143,3 @@ class SuperuserOnlyAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         rows = super().get_queryset(request)
         return rows if is_superuser(request) else rows.none()
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        raise Http404(f"No {opts.verbose_name} with that id.")

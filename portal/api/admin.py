@@ -5,15 +5,15 @@ A token acts with its owner's whole reach and only its owner or a superuser may 
 """
 
 from django.contrib import admin, messages
-from django.http import Http404
 
 from portal.api import policies, services
 from portal.api.models import ApiToken
+from portal.core.admin_mixins import AbsentIsNotFound
 from portal.core.formatting import count
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AbsentIsNotFound, admin.ModelAdmin):
     list_display = ["name", "prefix", "user", "created_at", "expires_at", "last_used_at"]
     list_filter = ["read_only", "revoked_at"]
     search_fields = ["name", "prefix", "user__username"]
@@ -50,8 +50,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in queryset:
             services.token_revoke(actor=request.user, token_id=token.pk)
         messages.success(request, f"{count(queryset.count(), 'token')} revoked.")
-
-    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
-        # Another person's token looks like one that does not exist, as on every scoped admin
-        # page (sites.admin_scope), rather than a redirect whose message repeats the id.
-        raise Http404(f"No {opts.verbose_name} with that id.")
