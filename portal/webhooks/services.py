@@ -30,7 +30,7 @@ from portal.audit.services import (
     insert_with_event,
 )
 from portal.core.formatting import money
-from portal.core.inserts import insert_once_sql, insert_values, mark_stored
+from portal.core.inserts import insert_once, insert_once_sql, insert_values, mark_stored
 from portal.webhooks import handoff, policies, schemas, sources
 from portal.webhooks.models import DeliveryStatus, InboundDelivery, WebhookSecret, WebhookSource
 from sites.models import Region, Site
@@ -282,21 +282,16 @@ def _insert_once(delivery: InboundDelivery, event: dict) -> bool:
     delivery and its event are one statement, outside any transaction; otherwise a transaction
     holds the two.
     """
-    sql, values = insert_once_sql(InboundDelivery, ONE_PER_WEBHOOK_ID), insert_values(delivery)
-    if appends_in_one_statement():
-        pk = insert_with_event(sql, values, audit_event(obj=delivery, **event))
-        if pk is None:
-            return False
-    else:
+    if not appends_in_one_statement():
         with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql, values)
-                row = cursor.fetchone()
-            if row is None:
+            if not insert_once(delivery, ONE_PER_WEBHOOK_ID):
                 return False
-            pk = row[0]
-            mark_stored(delivery, pk)
             audit_record(obj=delivery, **event)
+        return True
+    sql, values = insert_once_sql(InboundDelivery, ONE_PER_WEBHOOK_ID), insert_values(delivery)
+    pk = insert_with_event(sql, values, audit_event(obj=delivery, **event))
+    if pk is None:
+        return False
     mark_stored(delivery, pk)
     return True
 
