@@ -33,6 +33,18 @@ def _collected_static(tmp_path_factory):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _demo_copies_shared(tmp_path_factory, worker_id):
+    # The seeded demo's copies (tests/seeded_demo.py), shared by the run's parallel processes:
+    # under pytest-xdist each process's temporary directory sits in the run's own.
+    from tests import seeded_demo
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if worker_id != "master" else base) / "seeded-demo"
+    shared.mkdir(exist_ok=True)
+    seeded_demo.shared_dir = shared
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _sealer_released(django_db_setup, django_db_blocker):
     yield
     # The ledger's sealer thread holds a connection of its own for a while after its last seal;
@@ -51,9 +63,15 @@ def _fast_password_hashing(settings):
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     # Rate limits and run locks live in the cache; one test's must not leak into the next.
+    from django.contrib.contenttypes.models import ContentType
     from django.core.cache import cache
 
     cache.clear()
+    # A test that puts the seeded demo's copy back (tests/seeded_demo.py) brings its content
+    # types' ids; the ids cached in the process are forgotten around every test.
+    ContentType.objects.clear_cache()
+    yield
+    ContentType.objects.clear_cache()
 
 
 @pytest.fixture(autouse=True)

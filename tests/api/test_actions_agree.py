@@ -6,12 +6,10 @@ demo persona sees the demo's own requests and cases, a few in every state, so th
 never drift apart again (the API once offered a stand-in a delegation its delegate call refused).
 """
 
-import io
 from collections import defaultdict
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
@@ -21,6 +19,7 @@ from approvals import selectors as approval_selectors
 from approvals.models import ApprovalRequest
 from exceptions import selectors as case_selectors
 from sites.demo import PERSONAS
+from tests.seeded_demo import seed_demo
 
 # A few of each state are enough: what varies the actions is the state and who looks.
 PER_STATE = 2
@@ -28,7 +27,7 @@ PER_STATE = 2
 
 @pytest.fixture
 def demo(db):
-    call_command("seed_demo", force=True, stdout=io.StringIO())
+    seed_demo()
     return {
         person.username: get_user_model().objects.get(username=person.username)
         for person in PERSONAS

@@ -3,15 +3,15 @@
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 
 from approvals import routing, services
 from approvals.models import PolicyVersion, RequestState
 from sites.models import Site
+from tests.seeded_demo import seed_demo
 
 
 def seed():
-    call_command("seed_demo", force=True, history=False, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    seed_demo(history=False)
 
 
 def test_every_demo_site_has_a_policy_in_force_and_seeding_again_adds_no_version(db):

@@ -1,15 +1,14 @@
 """Policy insight: per rule, how people decided, and which rules could take a fast path."""
 
-import io
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.urls import reverse
 
 from approvals import insight, services
 from tests.approvals.conftest import WORKING_MORNING, raise_request
+from tests.seeded_demo import seed_demo
 
 
 @pytest.fixture
@@ -103,7 +102,7 @@ def test_a_period_that_is_not_offered_falls_back_to_ninety_days(client, decided,
 
 def test_the_demos_routine_rule_is_a_fast_path_candidate(db):
     """The demo's ninety days of history give the routine purchases rule the numbers."""
-    call_command("seed_demo", force=True, stdout=io.StringIO())
+    seed_demo()
     from django.contrib.auth import get_user_model
 
     admin = get_user_model().objects.get(username="admin")

@@ -15,6 +15,8 @@ from types import SimpleNamespace
 import pytest
 import time_machine
 
+from tests.seeded_demo import seed_demo
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -167,13 +169,11 @@ def demo_with_history(transactional_db, working_morning):
 
 def _demo_company(*, history: bool) -> SimpleNamespace:
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
     from approvals import services
     from sites.models import Site
 
-    with open(os.devnull, "w") as quiet:
-        call_command("seed_demo", force=True, history=history, stdout=quiet)
+    seed_demo(history=history)
     users = {user.username: user for user in get_user_model().objects.all()}
     counter = iter(range(1, 10_000))
 

@@ -1,16 +1,13 @@
 """The demo company's queue rules and deadlines: seeded by seed_demo, once, and in effect."""
 
-import io
-
-from django.core.management import call_command
-
 from exceptions import routing
 from exceptions.models import CaseDeadline, QueueRule
 from sites.models import Site
+from tests.seeded_demo import seed_demo
 
 
 def seed():
-    call_command("seed_demo", force=True, history=False, stdout=io.StringIO())
+    seed_demo(history=False)
 
 
 def test_seed_demo_adds_the_queue_rules_and_deadlines_once(db):

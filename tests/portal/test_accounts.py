@@ -2,18 +2,18 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
 from sites import demo
+from tests.seeded_demo import seed_demo
 
 LOGIN = reverse("login")
 
 
 @pytest.fixture
 def demo_company(db):
-    call_command("seed_demo", force=True, history=False, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    seed_demo(history=False)
 
 
 def sign_in(client, username, password=demo.PASSWORD):

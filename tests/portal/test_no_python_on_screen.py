@@ -6,16 +6,15 @@ the regional manager elsewhere).
 """
 
 import html
-import io
 import re
 from html.parser import HTMLParser
 
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 from django.urls import reverse
 
 from approvals.models import ApprovalRequest
 from exceptions.models import ExceptionCase
+from tests.seeded_demo import seed_demo
 
 # The Python repr of a dict or a list of strings: {'a': ..., ['a', ...
 PYTHON_DATA = re.compile(r"\{'|\['|': '")
@@ -78,7 +77,7 @@ def _offences(page: str) -> list[str]:
 
 
 def test_no_request_or_case_page_of_the_demo_shows_python_data_or_iso_times(db, client):
-    call_command("seed_demo", force=True, stdout=io.StringIO())
+    seed_demo()
     people = {user.username: user for user in get_user_model().objects.all()}
     pages = [
         (f"request {r.reference} ({r.kind}, {r.state})", r.site, "approvals:detail", r.pk)

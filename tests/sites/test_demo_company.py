@@ -17,11 +17,13 @@ from portal.integrations.odoo.client import get_client
 from portal.integrations.odoo.sandbox.seed import DEMO_DB
 from portal.integrations.odoo.sandbox.seed import seed_demo as seed_sandbox
 from portal.integrations.odoo.sandbox.server import SandboxServer
+from tests.seeded_demo import seed_demo
 
 
 def test_the_fresh_demo_behaves_like_a_working_company(db):
-    # One seed (about a minute on SQLite) serves every check below.
-    call_command("seed_demo", force=True, stdout=io.StringIO())
+    # One seed (about a minute on SQLite) serves every check below; the command runs here, and
+    # later tests may start from a copy of what it made (tests/seeded_demo.py).
+    seed_demo(fresh=True)
     fast_path_takes_most_routine_requests()
     the_regional_managers_bulk_page_holds_routine_work()
     a_minority_of_waiting_requests_is_flagged_and_each_flag_is_explained()
@@ -34,7 +36,7 @@ def test_the_fresh_demo_behaves_like_a_working_company(db):
 
 def test_after_the_first_pull_from_the_odoo_sandbox_the_numbers_hold(db, settings, tmp_path):
     # As `make run` does it: the company and its history, then the sandbox, then one pull.
-    call_command("seed_demo", force=True, stdout=io.StringIO())
+    seed_demo()
     path = tmp_path / "odoo.sqlite3"
     seed_sandbox(path)
     server = SandboxServer(path, version="17.0").start()

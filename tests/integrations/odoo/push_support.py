@@ -17,12 +17,12 @@ from pathlib import Path
 
 import odoorpc
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
 
 from approvals import policies
 from approvals import services as approvals
 from approvals.models import ApprovalRequest, RequestState
 from sites.models import Site
+from tests.seeded_demo import seed_demo
 
 BASE_DIR = Path(__file__).resolve().parents[3]
 # A Tuesday morning inside every demo site's business hours, after the demo policy and rates
@@ -36,8 +36,7 @@ DECIDERS = ("site.manager", "regional.manager", "rm.benelux.2", "finance", "sm.d
 def connect_tollgate(settings, sandbox, *, history: bool = False) -> None:
     """Seed the demo company (with its ninety days of history if asked) and point Tollgate's
     Odoo settings at `sandbox`."""
-    with open(os.devnull, "w") as quiet:
-        call_command("seed_demo", force=True, history=history, stdout=quiet)
+    seed_demo(history=history)
     settings.ODOO_URL = sandbox.url
     settings.ODOO_DB = sandbox.db
     settings.ODOO_LOGIN = sandbox.login

@@ -5,18 +5,18 @@ from datetime import UTC, datetime, timedelta
 import odoorpc
 import pytest
 import time_machine
-from django.core.management import call_command
 
 from approvals.models import ApprovalRequest
 from portal.integrations.odoo import sync
 from portal.integrations.odoo.client import get_client
+from tests.seeded_demo import seed_demo
 
 AMSTERDAM_RECEIPTS = 1  # stock.picking.type of warehouse 1 (AMS), first of its three types
 
 
 @pytest.fixture
 def connected(db, settings, odoo_sandbox):
-    call_command("seed_demo", force=True, history=False, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    seed_demo(history=False)
     settings.ODOO_URL = odoo_sandbox.url
     settings.ODOO_DB = odoo_sandbox.db
     settings.ODOO_LOGIN = odoo_sandbox.login

@@ -12,6 +12,7 @@ from exceptions.models import ExceptionCase
 from portal.integrations.odoo import mapping, sync
 from portal.integrations.odoo.client import get_client
 from portal.integrations.odoo.models import SyncCursor
+from tests.seeded_demo import seed_demo
 
 PURCHASES = mapping.PurchaseOrders()
 
@@ -19,12 +20,7 @@ PURCHASES = mapping.PurchaseOrders()
 @pytest.fixture
 def connected(db, settings, odoo_sandbox):
     """Tollgate's demo company, pointed at a freshly seeded sandbox."""
-    call_command(
-        "seed_demo",
-        force=True,
-        history=False,
-        stdout=open("/dev/null", "w"),  # noqa: SIM115
-    )
+    seed_demo(history=False)
     settings.ODOO_URL = odoo_sandbox.url
     settings.ODOO_DB = odoo_sandbox.db
     settings.ODOO_LOGIN = odoo_sandbox.login
